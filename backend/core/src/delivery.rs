@@ -1,0 +1,253 @@
+//! Delivery: who an address reaches, and filing a message durably into mailboxes.
+
+use bytes::Bytes;
+use mailroom_store::BlobId;
+use mailroom_store::delivery::{NewDelivery, Target};
+
+use crate::address::Address;
+use crate::{Core, Delivered, Error, Result};
+
+/// What a recipient address resolves to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recipient {
+    /// Local: delivers to these accounts (one or more, through an alias).
+    Local(Vec<i64>),
+    /// Not a domain of ours.
+    Remote,
+}
+
+/// Where a delivered message goes in each account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Folder {
+    Inbox,
+    /// A mailbox by id; it must belong to every target account.
+    Mailbox(i64),
+}
+
+/// A message to file, with who it is for.
+pub struct Incoming {
+    pub raw: Bytes,
+    pub accounts: Vec<i64>,
+    pub folder: Folder,
+    /// Keywords the new emails start with (e.g. `$seen` for imported mail).
+    pub keywords: Vec<String>,
+    /// Unix seconds; now if `None`.
+    pub received_at: Option<i64>,
+}
+
+impl Core {
+    /// Resolves an address in this order: a user; an alias; the address without its `+tag`
+    /// (user, then alias); the domain's catch-all. A local domain with none of these gives
+    /// `NotFound`; a domain that is not ours gives [`Recipient::Remote`].
+    pub async fn resolve_recipient(&self, address: &str) -> Result<Recipient> {
+        let addr = Address::parse(address)?;
+        let Some(domain) = self.store().domain_get(addr.domain()).await? else {
+            return Ok(Recipient::Remote);
+        };
+        for candidate in std::iter::once(addr.clone()).chain(addr.without_tag()) {
+            if let Some(acc) = self.store().account_by_address(candidate.as_str()).await? {
+                return Ok(Recipient::Local(vec![acc.id]));
+            }
+            let targets = self.store().alias_targets(candidate.as_str()).await?;
+            if !targets.is_empty() {
+                return Ok(Recipient::Local(targets));
+            }
+        }
+        match domain.catch_all_account_id {
+            Some(id) => Ok(Recipient::Local(vec![id])),
+            None => Err(Error::NotFound(format!("mailbox {addr}"))),
+        }
+    }
+
+    /// Stores `incoming` durably and files it; returns once the blob is synced and the
+    /// database committed, with one entry per distinct account.
+    pub async fn deliver(&self, incoming: Incoming) -> Result<Vec<Delivered>> {
+        let mut v = self.deliver_many(vec![incoming]).await?;
+        v.pop()
+            .ok_or_else(|| Error::Internal("no delivery result".into()))
+    }
+
+    /// Files several messages in one transaction, in order (their UIDs follow the order
+    /// given), all or none. Blobs are written concurrently first.
+    pub async fn deliver_many(&self, incoming: Vec<Incoming>) -> Result<Vec<Vec<Delivered>>> {
+        let mut prepared = Vec::with_capacity(incoming.len());
+        // account → its inbox id, and (negated mailbox id) → owner, both checked once.
+        let mut inbox_of = std::collections::HashMap::new();
+        for inc in incoming {
+            let targets = self.targets(&inc, &mut inbox_of).await?;
+            let received_at = inc.received_at.unwrap_or_else(mailroom_store::now);
+            prepared.push((inc.raw, targets, received_at));
+        }
+        let mut writes = tokio::task::JoinSet::new();
+        for (i, (raw, targets, received_at)) in prepared.into_iter().enumerate() {
+            let core = self.clone();
+            writes.spawn(async move {
+                // Hashing and MIME parsing are CPU work: keep them off the reactor.
+                let (blob_id, meta, raw) = tokio::task::spawn_blocking(move || {
+                    (BlobId::of(&raw), crate::parse::message_meta(&raw), raw)
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("parsing: {e}")))?;
+                core.store().blobs().put_with_id(&blob_id, raw).await?;
+                Ok::<_, Error>((
+                    i,
+                    NewDelivery {
+                        blob_id,
+                        meta,
+                        received_at,
+                        targets,
+                    },
+                ))
+            });
+        }
+        let mut ready: Vec<Option<NewDelivery>> = Vec::new();
+        while let Some(r) = writes.join_next().await {
+            let (i, d) = r.map_err(|e| Error::Internal(format!("blob write: {e}")))??;
+            if ready.len() <= i {
+                ready.resize(i + 1, None);
+            }
+            ready[i] = Some(d);
+        }
+        let batch: Vec<NewDelivery> = ready
+            .into_iter()
+            .map(|d| d.expect("every index written"))
+            .collect();
+        self.inner.committer.commit(batch).await
+    }
+
+    async fn targets(
+        &self,
+        inc: &Incoming,
+        inbox_of: &mut std::collections::HashMap<i64, i64>,
+    ) -> Result<Vec<Target>> {
+        let mut accounts = inc.accounts.clone();
+        accounts.sort_unstable();
+        accounts.dedup();
+        if accounts.is_empty() {
+            return Err(Error::Invalid(
+                "a delivery needs at least one recipient".into(),
+            ));
+        }
+        let keywords = normalise_keywords(&inc.keywords)?;
+        let mut targets = Vec::with_capacity(accounts.len());
+        for account_id in accounts {
+            let mailbox_id = match inc.folder {
+                Folder::Mailbox(id) => {
+                    // Authorization lives here, not in the callers: the mailbox must be the
+                    // account's own. Checked once per (account, mailbox) and remembered.
+                    if inbox_of.get(&-id) != Some(&account_id) {
+                        let owned = self
+                            .store()
+                            .mailbox_list(account_id)
+                            .await?
+                            .iter()
+                            .any(|m| m.id == id);
+                        if !owned {
+                            return Err(Error::NotFound(format!("mailbox {id}")));
+                        }
+                        inbox_of.insert(-id, account_id);
+                    }
+                    id
+                }
+                Folder::Inbox => match inbox_of.get(&account_id) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self
+                            .store()
+                            .mailbox_by_role(account_id, "inbox")
+                            .await?
+                            .ok_or_else(|| {
+                                Error::Internal(format!("account {account_id} has no inbox"))
+                            })?
+                            .id;
+                        inbox_of.insert(account_id, id);
+                        id
+                    }
+                },
+            };
+            targets.push(Target {
+                account_id,
+                mailbox_id,
+                keywords: keywords.clone(),
+            });
+        }
+        Ok(targets)
+    }
+
+    /// The mailbox of `account_id` with `name` (top level) or role.
+    pub async fn mailbox_find(&self, account_id: i64, name: &str) -> Result<crate::Mailbox> {
+        let all = self.store().mailbox_list(account_id).await?;
+        all.into_iter()
+            .find(|m| {
+                m.parent_id.is_none()
+                    && (m.name == name
+                        || (name.eq_ignore_ascii_case("inbox")
+                            && m.role.as_deref() == Some("inbox")))
+            })
+            .ok_or_else(|| Error::NotFound(format!("mailbox {name}")))
+    }
+
+    pub async fn mailbox_list(&self, account_id: i64) -> Result<Vec<crate::Mailbox>> {
+        Ok(self.store().mailbox_list(account_id).await?)
+    }
+
+    pub async fn mailbox_count(&self, mailbox_id: i64) -> Result<u64> {
+        Ok(self.store().mailbox_count(mailbox_id).await?)
+    }
+
+    /// A page of a mailbox in UID order, after `after_uid`.
+    pub async fn mailbox_entries(
+        &self,
+        mailbox_id: i64,
+        after_uid: u32,
+        limit: u64,
+    ) -> Result<Vec<crate::MailboxEntry>> {
+        Ok(self
+            .store()
+            .mailbox_entries(mailbox_id, after_uid, limit)
+            .await?)
+    }
+
+    /// The raw bytes of a message, exactly as stored.
+    pub async fn blob(&self, id: &BlobId) -> Result<Bytes> {
+        Ok(self.store().blobs().get(id).await?)
+    }
+
+    /// The change log of an account after `since`.
+    pub async fn changes_since(
+        &self,
+        account_id: i64,
+        since: i64,
+        limit: u64,
+    ) -> Result<Vec<crate::Change>> {
+        Ok(self.store().changes_since(account_id, since, limit).await?)
+    }
+}
+
+/// Keywords as stored: lowercase, sorted, space-separated; IMAP system flags map to their JMAP
+/// names (`\Seen` → `$seen`).
+fn normalise_keywords(kw: &[String]) -> Result<String> {
+    let mut out = Vec::with_capacity(kw.len());
+    for k in kw {
+        let k = match k.to_ascii_lowercase().as_str() {
+            "\\seen" => "$seen".to_string(),
+            "\\flagged" => "$flagged".to_string(),
+            "\\answered" => "$answered".to_string(),
+            "\\draft" => "$draft".to_string(),
+            "\\deleted" => "$deleted".to_string(),
+            other => other.to_string(),
+        };
+        // RFC 8621 §4.1.1: keywords are IMAP atoms of 1 to 255 characters.
+        if k.is_empty()
+            || k.len() > 255
+            || k.bytes()
+                .any(|b| b <= b' ' || b >= 0x7f || b"(){]%*\"\\".contains(&b))
+        {
+            return Err(Error::Invalid(format!("{k:?} is not a valid keyword")));
+        }
+        out.push(k);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out.join(" "))
+}

@@ -1,0 +1,85 @@
+//! The mailroom service layer.
+//!
+//! Brief overview:
+//! - [`Core`] is the handle every gateway holds: cheap to clone, it owns the store, the group
+//!   committer and the change notifier.
+//! - [`Error`] is the one error type gateways map to their protocol's replies at their edge.
+//! - Administration ([`admin`]): domains, users, aliases, catch-alls, passwords.
+//! - Delivery ([`delivery`]): resolve a recipient address to accounts, then file a message
+//!   durably into their INBOXes; SMTP, mbox import and (later) IMAP APPEND and JMAP import all
+//!   come through here, so UIDs, threads and the change log are the same whoever delivers.
+//! - [`notify`]: after each commit, who changed and up to which sequence number.
+
+pub mod address;
+pub mod admin;
+pub mod delivery;
+mod error;
+mod group_commit;
+pub mod notify;
+mod parse;
+
+use std::sync::Arc;
+
+pub use error::{Error, Result};
+pub use mailroom_store::delivery::Delivered;
+pub use mailroom_store::model::{
+    Account, Alias, Change, ChangeOp, Domain, Mailbox, MailboxEntry, ObjectType,
+};
+pub use mailroom_store::{BlobConfig, BlobId, DbKind};
+
+use mailroom_store::Store;
+
+/// Settings the service layer needs.
+#[derive(Clone, Debug)]
+pub struct CoreConfig {
+    pub database_url: String,
+    pub blobs: BlobConfig,
+}
+
+/// The service layer handle.
+#[derive(Clone)]
+pub struct Core {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    committer: group_commit::GroupCommit,
+    notifier: notify::Notifier,
+}
+
+impl Core {
+    /// Opens storage (applying migrations) and starts the group committer.
+    pub async fn open(config: &CoreConfig) -> Result<Core> {
+        let store = Store::open(&config.database_url, &config.blobs).await?;
+        let notifier = notify::Notifier::new();
+        let committer = group_commit::GroupCommit::start(store.clone(), notifier.clone());
+        Ok(Core {
+            inner: Arc::new(Inner {
+                store,
+                committer,
+                notifier,
+            }),
+        })
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn db_kind(&self) -> DbKind {
+        self.inner.store.kind()
+    }
+
+    /// Subscribes to change notifications.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<notify::StateChange> {
+        self.inner.notifier.subscribe()
+    }
+
+    /// Database and blob store reachable.
+    pub async fn ready(&self) -> Result<()> {
+        self.inner.store.ping().await?;
+        self.inner.store.blobs().ping().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,101 @@
+//! Extracting the metadata row from raw message bytes with mail-parser.
+//!
+//! A message mail-parser cannot make sense of still gets a row (its size, and whatever headers
+//! it could read): mailroom never refuses mail for MIME oddities, it stores the bytes as sent.
+
+use mail_parser::{Address, HeaderValue, MessageParser};
+use mailroom_store::model::MessageMeta;
+use serde_json::json;
+
+/// Characters of body text kept as the preview (JMAP asks for up to 256).
+const PREVIEW_CHARS: usize = 256;
+
+pub(crate) fn message_meta(raw: &[u8]) -> MessageMeta {
+    let mut meta = MessageMeta {
+        size: raw.len() as i64,
+        ..Default::default()
+    };
+    meta.from = "[]".into();
+    meta.to = "[]".into();
+    meta.cc = "[]".into();
+    meta.reply_to = "[]".into();
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return meta;
+    };
+    meta.message_id = msg.message_id().map(clean_id).filter(|s| !s.is_empty());
+    meta.subject = msg.subject().map(str::to_string);
+    meta.base_subject = msg
+        .thread_name()
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty());
+    meta.from = addresses(msg.from());
+    meta.to = addresses(msg.to());
+    meta.cc = addresses(msg.cc());
+    meta.reply_to = addresses(msg.reply_to());
+    meta.sent_at = msg.date().map(|d| d.to_timestamp());
+    meta.in_reply_to = ids(msg.in_reply_to());
+    meta.references = ids(msg.references());
+    meta.has_attachment = msg.attachment_count() > 0;
+    meta.preview = msg
+        .body_preview(PREVIEW_CHARS)
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    meta
+}
+
+fn addresses(a: Option<&Address>) -> String {
+    let list: Vec<_> = a
+        .into_iter()
+        .flat_map(|a| a.iter())
+        .map(|a| json!({"name": a.name(), "email": a.address()}))
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+fn ids(v: &HeaderValue) -> Vec<String> {
+    let mut out: Vec<String> = match v {
+        HeaderValue::Text(t) => vec![clean_id(t)],
+        HeaderValue::TextList(l) => l.iter().map(|t| clean_id(t)).collect(),
+        _ => vec![],
+    };
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// Message-IDs are compared without brackets and surrounding space; they are case-sensitive.
+fn clean_id(s: &str) -> String {
+    s.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .chars()
+        .take(250)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_threading_headers() {
+        let raw = b"From: A <a@x.test>\r\nTo: b@y.test, C <c@y.test>\r\nSubject: Re: Fwd: Hello\r\n\
+            Message-ID: <m2@x.test>\r\nIn-Reply-To: <m1@x.test>\r\nReferences: <m0@x.test> <m1@x.test>\r\n\
+            Date: Tue, 24 Nov 2026 07:00:00 +0000\r\n\r\nBody  text\r\n  here\r\n";
+        let m = message_meta(raw);
+        assert_eq!(m.message_id.as_deref(), Some("m2@x.test"));
+        assert_eq!(m.in_reply_to, vec!["m1@x.test"]);
+        assert_eq!(m.references, vec!["m0@x.test", "m1@x.test"]);
+        assert_eq!(m.base_subject.as_deref(), Some("hello"));
+        assert_eq!(m.preview, "Body text here");
+        assert_eq!(m.sent_at, Some(1795503600));
+        let to: serde_json::Value = serde_json::from_str(&m.to).unwrap();
+        assert_eq!(to[1]["email"], "c@y.test");
+    }
+
+    #[test]
+    fn garbage_still_has_a_size() {
+        let m = message_meta(b"\x00\xff not a message");
+        assert_eq!(m.size, 16);
+    }
+}

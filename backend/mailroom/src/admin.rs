@@ -1,0 +1,112 @@
+//! The administration commands: domain, user, alias.
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{Context, Result, bail};
+use mailroom_core::Core;
+
+use crate::cli::{AliasCmd, DomainCmd, UserCmd};
+use crate::config::Config;
+
+pub async fn open(config: &Config) -> Result<Core> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    Ok(Core::open(&config.core).await?)
+}
+
+pub async fn domain(config: &Config, cmd: DomainCmd) -> Result<()> {
+    let core = open(config).await?;
+    match cmd {
+        DomainCmd::Add { domain } => {
+            let d = core.domain_add(&domain).await?;
+            println!("added domain {}", d.name);
+        }
+        DomainCmd::List => {
+            for d in core.domain_list().await? {
+                println!("{}", d.name);
+            }
+        }
+        DomainCmd::Remove { domain } => {
+            core.domain_remove(&domain).await?;
+            println!("removed domain {domain}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn user(config: &Config, cmd: UserCmd) -> Result<()> {
+    let core = open(config).await?;
+    match cmd {
+        UserCmd::Add {
+            address,
+            password_stdin,
+        } => {
+            let pw = read_password(password_stdin, true)?;
+            let a = core.user_add(&address, &pw).await?;
+            println!("added user {}", a.address);
+        }
+        UserCmd::List => {
+            for a in core.user_list().await? {
+                println!("{}", a.address);
+            }
+        }
+        UserCmd::Passwd {
+            address,
+            password_stdin,
+        } => {
+            let pw = read_password(password_stdin, true)?;
+            core.user_set_password(&address, &pw).await?;
+            println!("password changed for {address}");
+        }
+        UserCmd::Remove { address } => {
+            core.user_remove(&address).await?;
+            println!("removed user {address} and all their mail");
+        }
+    }
+    Ok(())
+}
+
+pub async fn alias(config: &Config, cmd: AliasCmd) -> Result<()> {
+    let core = open(config).await?;
+    match cmd {
+        AliasCmd::Add { alias, target } => {
+            core.alias_add(&alias, &target).await?;
+            println!("{alias} now delivers to {target}");
+        }
+        AliasCmd::List => {
+            for a in core.alias_list().await? {
+                println!("{} -> {}", a.address, a.target);
+            }
+        }
+        AliasCmd::Remove { alias, target } => {
+            core.alias_remove(&alias, &target).await?;
+            println!("removed {alias} -> {target}");
+        }
+    }
+    Ok(())
+}
+
+/// From the first line of stdin, or a no-echo prompt (asked twice) on a terminal.
+fn read_password(from_stdin: bool, confirm: bool) -> Result<String> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let pw = line.trim_end_matches(['\r', '\n']).to_string();
+        if pw.is_empty() {
+            bail!("no password on standard input");
+        }
+        return Ok(pw);
+    }
+    let pw = rpassword::prompt_password("Password: ").context("reading the password")?;
+    if confirm {
+        let again =
+            rpassword::prompt_password("Password (again): ").context("reading the password")?;
+        if again != pw {
+            bail!("the passwords do not match");
+        }
+    }
+    Ok(pw)
+}

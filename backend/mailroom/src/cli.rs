@@ -1,0 +1,130 @@
+//! The command line (a stable interface: scripts and external checks rely on these names).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mailroom",
+    version,
+    about = "A JMAP/REST-first mail server with SMTP, IMAP and a bundled webmail"
+)]
+pub struct Cli {
+    /// Configuration file (TOML). Without one, defaults apply and every listener starts on loopback.
+    #[arg(long, global = true, env = "MAILROOM_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server: apply migrations, start the listeners.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage the domains mailroom receives mail for.
+    #[command(subcommand)]
+    Domain(DomainCmd),
+    /// Manage users (mail accounts).
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage aliases; `@domain` as ALIAS makes TARGET the domain's catch-all.
+    #[command(subcommand)]
+    Alias(AliasCmd),
+    /// Export or import a mailbox as an mbox file (mboxrd).
+    #[command(subcommand)]
+    Mbox(MboxCmd),
+    /// Measure a running server.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DomainCmd {
+    Add { domain: String },
+    List,
+    Remove { domain: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Create a user; prompts for the password unless --password-stdin.
+    Add {
+        address: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    List,
+    /// Change a user's password.
+    Passwd {
+        address: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Delete a user and all their mail.
+    Remove {
+        address: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AliasCmd {
+    Add { alias: String, target: String },
+    List,
+    Remove { alias: String, target: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MboxCmd {
+    /// Write a mailbox as mboxrd, each message's stored bytes unchanged.
+    Export {
+        address: String,
+        #[arg(long, default_value = "INBOX")]
+        mailbox: String,
+        /// Output file (standard output if absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Append every message of an mbox file to a mailbox, as deliveries.
+    Import {
+        address: String,
+        #[arg(long, default_value = "INBOX")]
+        mailbox: String,
+        file: PathBuf,
+    },
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    if let Command::Bench(cmd) = cli.command {
+        return crate::bench::run(cmd, cli.config.as_deref()).await;
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => crate::serve::run(config).await,
+        Command::Migrate => {
+            crate::admin::open(&config).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Domain(c) => crate::admin::domain(&config, c).await,
+        Command::User(c) => crate::admin::user(&config, c).await,
+        Command::Alias(c) => crate::admin::alias(&config, c).await,
+        Command::Mbox(MboxCmd::Export {
+            address,
+            mailbox,
+            out,
+        }) => crate::mbox::export(&config, &address, &mailbox, out.as_deref()).await,
+        Command::Mbox(MboxCmd::Import {
+            address,
+            mailbox,
+            file,
+        }) => crate::mbox::import(&config, &address, &mailbox, &file).await,
+        Command::Bench(_) => unreachable!("handled above"),
+    }
+}

@@ -1,0 +1,265 @@
+//! Configuration: one TOML file plus `MAILROOM_…` environment overrides (figment).
+//!
+//! [`RawConfig`] is what the user wrote, every key optional and unknown keys refused;
+//! [`Config::resolve`] validates it once, naming the bad key, and derives defaults, so the
+//! rest of the program sees plain values. Nested keys in the environment use `__`:
+//! `MAILROOM_DATABASE__URL`, `MAILROOM_LISTEN__SMTP`, `MAILROOM_SMTP__MAX_MESSAGE_SIZE`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use mailroom_core::{BlobConfig, CoreConfig};
+use mailroom_smtp::SmtpConfig;
+use serde::Deserialize;
+
+/// Default listen addresses, used only when there is no configuration file at all.
+pub const DEFAULT_SMTP: &str = "127.0.0.1:2525";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub hostname: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub database: RawDatabase,
+    #[serde(default)]
+    pub blobs: RawBlobs,
+    #[serde(default)]
+    pub listen: RawListen,
+    #[serde(default)]
+    pub smtp: RawSmtp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBlobs {
+    pub url: Option<String>,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub allow_http: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListen {
+    pub smtp: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    pub max_message_size: Option<usize>,
+    pub max_recipients: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
+    pub command_timeout_secs: Option<u64>,
+    pub data_timeout_secs: Option<u64>,
+    pub max_errors: Option<u32>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub core: CoreConfig,
+    /// `None`: the listener is off.
+    pub listen_smtp: Option<SocketAddr>,
+    pub smtp: SmtpConfig,
+    /// Where the configuration came from, for the start-up message.
+    pub file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Reads `file` (if any) and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config> {
+        let mut fig = Figment::new();
+        if let Some(f) = file {
+            if !f.exists() {
+                bail!("configuration file {} does not exist", f.display());
+            }
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        fig = fig.merge(
+            Env::prefixed("MAILROOM_")
+                .ignore(&["config", "log"])
+                .split("__"),
+        );
+        let raw: RawConfig = fig.extract().map_err(|e| anyhow!("configuration: {e}"))?;
+        Config::resolve(raw, file)
+    }
+
+    pub fn resolve(raw: RawConfig, file: Option<&Path>) -> Result<Config> {
+        let data_dir = raw
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("./mailroom-data"));
+        let data_dir = absolute(&data_dir)?;
+        let database_url = match raw.database.url {
+            Some(u) => u,
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("mail.db").display()),
+        };
+        let blobs = blob_config(&raw.blobs, &data_dir)?;
+        let hostname = raw.hostname.unwrap_or_else(default_hostname);
+        if hostname.is_empty()
+            || hostname
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            bail!("hostname: {hostname:?} is not a host name");
+        }
+        // No file at all: every implemented listener on its loopback default.
+        let smtp_default = file.is_none().then_some(DEFAULT_SMTP);
+        let listen_smtp = raw
+            .listen
+            .smtp
+            .as_deref()
+            .or(smtp_default)
+            .map(|a| {
+                a.parse::<SocketAddr>()
+                    .with_context(|| format!("listen.smtp: {a:?} is not an address:port"))
+            })
+            .transpose()?;
+        let d = SmtpConfig::default();
+        let s = raw.smtp;
+        let smtp = SmtpConfig {
+            hostname: hostname.clone(),
+            max_message_size: s.max_message_size.unwrap_or(d.max_message_size),
+            max_recipients: s.max_recipients.unwrap_or(d.max_recipients),
+            max_connections: s.max_connections.unwrap_or(d.max_connections),
+            max_connections_per_ip: s.max_connections_per_ip.unwrap_or(d.max_connections_per_ip),
+            command_timeout: s
+                .command_timeout_secs
+                .map(Duration::from_secs)
+                .unwrap_or(d.command_timeout),
+            data_timeout: s
+                .data_timeout_secs
+                .map(Duration::from_secs)
+                .unwrap_or(d.data_timeout),
+            max_errors: s.max_errors.unwrap_or(d.max_errors),
+        };
+        for (key, v) in [
+            ("smtp.max_message_size", smtp.max_message_size),
+            ("smtp.max_recipients", smtp.max_recipients),
+            ("smtp.max_connections", smtp.max_connections),
+            ("smtp.max_connections_per_ip", smtp.max_connections_per_ip),
+        ] {
+            if v == 0 {
+                bail!("{key} must be at least 1");
+            }
+        }
+        Ok(Config {
+            data_dir,
+            core: CoreConfig {
+                database_url,
+                blobs,
+            },
+            listen_smtp,
+            smtp,
+            file: file.map(Path::to_path_buf),
+        })
+    }
+}
+
+fn blob_config(raw: &RawBlobs, data_dir: &Path) -> Result<BlobConfig> {
+    let Some(url) = raw.url.as_deref() else {
+        return Ok(BlobConfig::Local {
+            root: data_dir.join("blobs"),
+        });
+    };
+    if let Some(path) = url.strip_prefix("file://") {
+        if !path.starts_with('/') {
+            bail!("blobs.url: {url:?} must be an absolute file:///path");
+        }
+        return Ok(BlobConfig::Local {
+            root: PathBuf::from(path),
+        });
+    }
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            bail!("blobs.url: {url:?} names no bucket (s3://bucket/prefix)");
+        }
+        return Ok(BlobConfig::S3 {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+            region: raw.region.clone(),
+            endpoint: raw.endpoint.clone(),
+            access_key_id: raw.access_key_id.clone(),
+            secret_access_key: raw.secret_access_key.clone(),
+            allow_http: raw.allow_http.unwrap_or(false),
+        });
+    }
+    bail!("blobs.url: {url:?} must start with file:// or s3://")
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    Ok(std::env::current_dir()
+        .context("current directory")?
+        .join(p))
+}
+
+fn default_hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_file_means_default_listeners_and_local_storage() {
+        let c = Config::resolve(RawConfig::default(), None).unwrap();
+        assert_eq!(c.listen_smtp, Some(DEFAULT_SMTP.parse().unwrap()));
+        assert!(c.core.database_url.starts_with("sqlite:///"));
+        assert!(matches!(c.core.blobs, BlobConfig::Local { .. }));
+    }
+
+    #[test]
+    fn a_file_without_the_key_turns_the_listener_off() {
+        let c = Config::resolve(RawConfig::default(), Some(Path::new("/x.toml"))).unwrap();
+        assert_eq!(c.listen_smtp, None);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let raw = RawConfig {
+            listen: RawListen {
+                smtp: Some("nope".into()),
+            },
+            ..Default::default()
+        };
+        let e = Config::resolve(raw, None).unwrap_err().to_string();
+        assert!(e.contains("listen.smtp"), "{e}");
+        let raw = RawConfig {
+            blobs: RawBlobs {
+                url: Some("s3:///x".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(
+            Config::resolve(raw, None)
+                .unwrap_err()
+                .to_string()
+                .contains("blobs.url")
+        );
+    }
+}

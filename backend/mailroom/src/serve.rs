@@ -1,0 +1,77 @@
+//! `mailroom serve`: open storage, start the listeners, stop cleanly on a signal.
+
+use anyhow::{Context, Result};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+pub async fn run(config: Config) -> Result<()> {
+    let core = crate::admin::open(&config).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+
+    println!(
+        "mailroom {} — data in {}",
+        env!("CARGO_PKG_VERSION"),
+        config.data_dir.display()
+    );
+    match &config.file {
+        Some(f) => println!("configuration: {}", f.display()),
+        None => println!("configuration: none (defaults; every listener on loopback)"),
+    }
+    if let Some(addr) = config.listen_smtp {
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listen.smtp: cannot listen on {addr}"))?;
+        // Printed in this exact form; tests and scripts read the bound port from it.
+        println!("smtp listening on {}", l.local_addr()?);
+        tasks.push(tokio::spawn(mailroom_smtp::serve(
+            l,
+            core.clone(),
+            config.smtp.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    if tasks.is_empty() {
+        println!("no listener configured (set [listen] smtp = \"127.0.0.1:2525\")");
+    }
+    if core.domain_list().await?.is_empty() {
+        let cfg = config
+            .file
+            .as_ref()
+            .map(|f| format!(" --config {}", f.display()))
+            .unwrap_or_default();
+        println!("no domains yet. To receive mail, add a domain and a user:");
+        println!("  mailroom{cfg} domain add example.test");
+        println!("  mailroom{cfg} user add alice@example.test");
+    }
+    if let Some(addr) = config.listen_smtp {
+        println!("send mail with: swaks --server {addr} --to alice@example.test");
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,28 @@
+//! EHLO and HELO (RFC 5321 §4.1.1.1).
+
+use super::session::{Helo, Session};
+
+impl Session {
+    pub(super) fn ehlo(&mut self, host: String, extended: bool) {
+        // A new greeting resets any transaction in progress (§4.1.4).
+        self.tx = None;
+        let name = host.trim().to_string();
+        if name.is_empty() {
+            return self.error(&crate::reply::syntax(
+                "EHLO needs a domain or address literal",
+            ));
+        }
+        let me = &self.shared.config.hostname;
+        let line = if extended {
+            let size = self.shared.config.max_message_size;
+            format!(
+                "250-{me} greets {name}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n\
+                 250-SIZE {size}\r\n250-ENHANCEDSTATUSCODES\r\n250-CHUNKING\r\n250 HELP\r\n"
+            )
+        } else {
+            format!("250 {me} greets {name}\r\n")
+        };
+        self.reply(&line);
+        self.helo = Some(Helo { name, extended });
+    }
+}

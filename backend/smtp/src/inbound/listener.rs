@@ -1,0 +1,100 @@
+//! Accepting connections within limits.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use mailroom_core::Core;
+use tokio::sync::watch;
+
+use crate::reply;
+use crate::{Shared, SmtpConfig};
+
+/// Serves SMTP on `listener` until shutdown. Sessions in progress finish their current
+/// command and are told `421` at the next.
+/// Takes a bound listener, so tests (and the binary) choose the address.
+pub async fn serve(
+    listener: TcpListener,
+    core: Core,
+    config: SmtpConfig,
+    shutdown: watch::Receiver<bool>,
+) {
+    let shared = Arc::new(Shared {
+        core,
+        config,
+        shutdown,
+    });
+    let slots = Arc::new(Semaphore::new(shared.config.max_connections));
+    let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    let mut shutdown = shared.shutdown.clone();
+    let next_id = std::sync::atomic::AtomicU64::new(1);
+    loop {
+        // Wait for a free slot before accepting, so overload queues in the kernel's backlog
+        // instead of in our memory.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
+            _ = shutdown.changed() => break,
+        };
+        let (mut stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "smtp accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let ip = peer.ip();
+        let over = {
+            let mut m = per_ip.lock().expect("per-ip lock");
+            let n = m.entry(ip).or_default();
+            *n += 1;
+            *n > shared.config.max_connections_per_ip
+        };
+        let guard = IpGuard {
+            map: per_ip.clone(),
+            ip,
+        };
+        if over {
+            tokio::spawn(async move {
+                let _ = stream
+                    .write_all(reply::TOO_MANY_CONNECTIONS.as_bytes())
+                    .await;
+                drop(guard);
+            });
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::spawn(async move {
+            super::session::run(stream, peer, shared, id).await;
+            drop(guard);
+            drop(permit);
+        });
+    }
+}
+
+/// Gives the IP's connection slot back when the session ends, however it ends.
+struct IpGuard {
+    map: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl Drop for IpGuard {
+    fn drop(&mut self) {
+        let mut m = self.map.lock().expect("per-ip lock");
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! One SMTP connection: read, parse, answer, in order.
+//!
+//! Bytes feed smtp-proto's receivers, so a read that ends mid-command or mid-message loses
+//! nothing. Replies are gathered and written when the input runs dry, which is what
+//! PIPELINING (RFC 2920) needs: every reply, in order, no reply held back while we wait.
+//!
+//! ```text
+//!            ┌────────── RSET / delivered ──────────┐
+//!            v                                      │
+//!  Command ──DATA──> Data ──<CRLF>.<CRLF>──> deliver ┘
+//!     │                                              ^
+//!     └──BDAT n──> Bdat ──n octets──> (LAST? deliver)┘
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, RequestReceiver};
+use smtp_proto::{Error as ProtoError, Request};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::Instrument;
+
+use crate::Shared;
+use crate::reply;
+
+/// What the bytes on the wire are right now. Each state owns its receiver, so message
+/// bytes are never parsed as commands.
+pub(super) enum State {
+    Command,
+    Data(DataReceiver),
+    Bdat(BdatReceiver),
+}
+
+/// The client's greeting.
+pub(super) struct Helo {
+    pub name: String,
+    pub extended: bool,
+}
+
+/// A mail transaction: from MAIL to the end of the message.
+#[derive(Default)]
+pub(super) struct Transaction {
+    pub from: String,
+    pub smtputf8: bool,
+    pub rcpts: Vec<String>,
+    pub accounts: Vec<i64>,
+    /// The message as received so far (DATA or BDAT chunks).
+    pub body: Vec<u8>,
+    /// Set once the body passed the size limit; the rest is read and dropped.
+    pub too_big: bool,
+    /// A BDAT chunk was received; DATA is no longer allowed (RFC 3030 §2).
+    pub bdat_started: bool,
+    /// Why a BDAT transaction that could not start is refused, once its chunk is read.
+    pub refused: Option<&'static str>,
+}
+
+pub(super) struct Session {
+    pub shared: Arc<Shared>,
+    pub peer: SocketAddr,
+    pub id: u64,
+    pub helo: Option<Helo>,
+    pub tx: Option<Transaction>,
+    pub state: State,
+    pub out: Vec<u8>,
+    pub errors: u32,
+    pub quit: bool,
+    /// Messages delivered in this session, for ids and logs.
+    pub delivered: u32,
+}
+
+pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u64) {
+    let span = tracing::info_span!("smtp", %peer, conn_id = id);
+    let mut s = Session {
+        shared,
+        peer,
+        id,
+        helo: None,
+        tx: None,
+        state: State::Command,
+        out: Vec::with_capacity(512),
+        errors: 0,
+        quit: false,
+        delivered: 0,
+    };
+    if let Err(e) = s.serve(stream).instrument(span.clone()).await {
+        span.in_scope(|| tracing::debug!(error = %e, "smtp connection ended"));
+    }
+}
+
+impl Session {
+    async fn serve(&mut self, mut stream: TcpStream) -> std::io::Result<()> {
+        let greeting = format!("220 {} ESMTP mailroom\r\n", self.shared.config.hostname);
+        stream.write_all(greeting.as_bytes()).await?;
+        let mut shutdown = self.shared.shutdown.clone();
+        let mut commands = RequestReceiver::default();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            if !self.out.is_empty() {
+                stream.write_all(&self.out).await?;
+                self.out.clear();
+            }
+            if self.quit {
+                return Ok(());
+            }
+            if *shutdown.borrow() {
+                stream.write_all(reply::SHUTTING_DOWN.as_bytes()).await?;
+                return Ok(());
+            }
+            let limit = match self.state {
+                State::Command => self.shared.config.command_timeout,
+                _ => self.shared.config.data_timeout,
+            };
+            let n = tokio::select! {
+                r = tokio::time::timeout(limit, stream.read(&mut buf)) => match r {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        stream.write_all(reply::TIMEOUT.as_bytes()).await?;
+                        return Ok(());
+                    }
+                },
+                _ = shutdown.changed() => continue,
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            self.ingest(&mut commands, &buf[..n]).await;
+        }
+    }
+
+    /// Feeds one read's bytes through whichever receiver the state calls for.
+    async fn ingest(&mut self, commands: &mut RequestReceiver, bytes: &[u8]) {
+        let mut it = bytes.iter();
+        while !self.quit {
+            match &mut self.state {
+                State::Command => {
+                    if it.as_slice().is_empty() {
+                        return;
+                    }
+                    match commands.ingest(&mut it) {
+                        Ok(req) => {
+                            let req = req.into_owned();
+                            self.command(req).await;
+                        }
+                        Err(ProtoError::NeedsMoreData { .. }) => return,
+                        Err(e) => self.protocol_error(e),
+                    }
+                }
+                State::Data(rx) => {
+                    let tx = self.tx.as_mut().expect("DATA only with a transaction");
+                    let done = rx.ingest(&mut it, &mut tx.body);
+                    enforce_size(tx, self.shared.config.max_message_size);
+                    if !done {
+                        return;
+                    }
+                    self.state = State::Command;
+                    self.finish_message().await;
+                }
+                State::Bdat(rx) => {
+                    let tx = self.tx.as_mut().expect("BDAT always has a transaction");
+                    let done = rx.ingest(&mut it, &mut tx.body);
+                    let last = rx.is_last;
+                    enforce_size(tx, self.shared.config.max_message_size);
+                    if !done {
+                        return;
+                    }
+                    self.state = State::Command;
+                    self.finish_chunk(last).await;
+                }
+            }
+        }
+    }
+
+    async fn command(&mut self, req: Request<String>) {
+        tracing::trace!(cmd = req.name(), "command");
+        match req {
+            Request::Ehlo { host } => self.ehlo(host, true),
+            Request::Helo { host } => self.ehlo(host, false),
+            Request::Mail { from } => self.mail(from),
+            Request::Rcpt { to } => self.rcpt(to).await,
+            Request::Data => self.data(),
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            } => self.bdat(chunk_size, is_last),
+            Request::Rset => {
+                self.tx = None;
+                self.reply(reply::RESET);
+            }
+            Request::Noop { .. } => self.reply(reply::OK),
+            Request::Vrfy { .. } => self.reply(reply::VRFY),
+            Request::Help { .. } => self.reply(reply::HELP),
+            Request::Quit => {
+                self.reply(reply::GOODBYE);
+                self.quit = true;
+            }
+            // AUTH belongs to the submission listener; on the MX port it is not offered.
+            Request::Auth { .. } => self.error(reply::NO_AUTH_ON_MX),
+            // Not advertised, so RFC 5321 §4.2.4's 502 is the honest answer.
+            Request::StartTls
+            | Request::Expn { .. }
+            | Request::Etrn { .. }
+            | Request::Atrn { .. }
+            | Request::Burl { .. }
+            | Request::Lhlo { .. } => self.error(reply::NOT_IMPLEMENTED),
+        }
+    }
+
+    fn protocol_error(&mut self, e: ProtoError) {
+        let line = match e {
+            ProtoError::ResponseTooLong => reply::LINE_TOO_LONG.to_string(),
+            ProtoError::UnknownCommand => reply::UNKNOWN_COMMAND.to_string(),
+            ProtoError::InvalidSenderAddress => reply::BAD_SENDER.to_string(),
+            ProtoError::InvalidRecipientAddress => reply::BAD_RECIPIENT.to_string(),
+            ProtoError::SyntaxError { syntax } => reply::syntax(syntax),
+            ProtoError::InvalidParameter { param } => {
+                reply::syntax(&format!("invalid value for {param}"))
+            }
+            ProtoError::UnsupportedParameter { param } => reply::unsupported_param(&param),
+            ProtoError::NeedsMoreData { .. } | ProtoError::InvalidResponse { .. } => {
+                reply::UNKNOWN_COMMAND.to_string()
+            }
+        };
+        self.error(&line);
+    }
+
+    pub(super) fn reply(&mut self, line: &str) {
+        self.out.extend_from_slice(line.as_bytes());
+    }
+
+    /// A reply to a client mistake; too many and the session ends.
+    pub(super) fn error(&mut self, line: &str) {
+        self.reply(line);
+        self.errors += 1;
+        if self.errors >= self.shared.config.max_errors {
+            self.reply(reply::TOO_MANY_ERRORS);
+            self.quit = true;
+        }
+    }
+}
+
+/// Past the limit, keep reading to stay in step with the client but keep nothing.
+fn enforce_size(tx: &mut Transaction, max: usize) {
+    if tx.body.len() > max {
+        tx.too_big = true;
+        tx.body.clear();
+        tx.body.shrink_to(64 * 1024);
+    }
+}

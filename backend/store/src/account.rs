@@ -1,0 +1,142 @@
+//! Accounts (the CLI's "users") and their default mailboxes.
+
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+
+use crate::entity::{account, mailbox};
+use crate::model::Account;
+use crate::{Result, Store, StoreError, now};
+
+impl From<account::Model> for Account {
+    fn from(m: account::Model) -> Account {
+        Account {
+            id: m.id,
+            address: m.address,
+            domain_id: m.domain_id,
+            password_hash: m.password_hash,
+            change_seq: m.change_seq,
+        }
+    }
+}
+
+/// A mailbox an account starts with: its name and special-use role.
+pub struct DefaultMailbox<'a> {
+    pub name: &'a str,
+    pub role: Option<&'a str>,
+}
+
+impl Store {
+    /// Creates an account and its default mailboxes in one transaction.
+    pub async fn account_create(
+        &self,
+        address: &str,
+        domain_id: i64,
+        password_hash: &str,
+        mailboxes: &[DefaultMailbox<'_>],
+    ) -> Result<Account> {
+        let tx = self.db.begin().await?;
+        let acc = account::ActiveModel {
+            address: Set(address.to_string()),
+            domain_id: Set(domain_id),
+            password_hash: Set(password_hash.to_string()),
+            change_seq: Set(0),
+            created_at: Set(now()),
+            ..Default::default()
+        }
+        .insert(&tx)
+        .await
+        .map_err(|e| StoreError::from_insert(e, format!("user {address}")))?;
+        let mut validity = next_uid_validity(&tx).await?;
+        for (i, mb) in mailboxes.iter().enumerate() {
+            mailbox::ActiveModel {
+                account_id: Set(acc.id),
+                parent_id: Set(None),
+                name: Set(mb.name.to_string()),
+                role: Set(mb.role.map(str::to_string)),
+                sort_order: Set(i as i32),
+                uid_validity: Set(validity),
+                uid_next: Set(1),
+                subscribed: Set(true),
+                created_at: Set(now()),
+                ..Default::default()
+            }
+            .insert(&tx)
+            .await?;
+            validity += 1;
+        }
+        tx.commit().await?;
+        Ok(acc.into())
+    }
+
+    pub async fn account_by_address(&self, address: &str) -> Result<Option<Account>> {
+        Ok(account::Entity::find()
+            .filter(account::Column::Address.eq(address))
+            .one(&self.db)
+            .await?
+            .map(Into::into))
+    }
+
+    pub async fn account_by_id(&self, id: i64) -> Result<Option<Account>> {
+        Ok(account::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(Into::into))
+    }
+
+    pub async fn account_list(&self) -> Result<Vec<Account>> {
+        Ok(account::Entity::find()
+            .order_by_asc(account::Column::Address)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    pub async fn account_set_password(&self, id: i64, password_hash: &str) -> Result<()> {
+        account::ActiveModel {
+            id: Set(id),
+            password_hash: Set(password_hash.to_string()),
+            ..Default::default()
+        }
+        .update(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes the account with its mailboxes, emails and aliases (cascading foreign keys),
+    /// and clears it as any domain's catch-all. Message blobs shared with other accounts stay.
+    pub async fn account_remove(&self, id: i64) -> Result<()> {
+        let tx = self.db.begin().await?;
+        tx.execute(
+            Query::update()
+                .table(crate::entity::domain::Entity)
+                .value(
+                    crate::entity::domain::Column::CatchAllAccountId,
+                    Option::<i64>::None,
+                )
+                .and_where(Expr::col(crate::entity::domain::Column::CatchAllAccountId).eq(id)),
+        )
+        .await?;
+        account::Entity::delete_by_id(id).exec(&tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// UIDVALIDITY for a new mailbox: the current time in seconds, or one more than any mailbox
+/// has, so a mailbox deleted and re-created (even within a second) never repeats a value a
+/// client may have cached (RFC 9051 §2.3.1.1).
+pub(crate) async fn next_uid_validity(db: &impl ConnectionTrait) -> Result<i64> {
+    let max: Option<i64> = mailbox::Entity::find()
+        .select_only()
+        .column_as(mailbox::Column::UidValidity.max(), "m")
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    Ok(Ord::max(now(), max.unwrap_or(0) + 1) & 0xFFFF_FFFF)
+}

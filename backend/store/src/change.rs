@@ -1,0 +1,38 @@
+//! Reading the per-account change log.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::entity::change;
+use crate::model::{Change, ChangeOp, ObjectType};
+use crate::{Result, Store, StoreError};
+
+impl Store {
+    /// Up to `limit` changes of an account after sequence number `since`, oldest first.
+    pub async fn changes_since(
+        &self,
+        account_id: i64,
+        since: i64,
+        limit: u64,
+    ) -> Result<Vec<Change>> {
+        change::Entity::find()
+            .filter(change::Column::AccountId.eq(account_id))
+            .filter(change::Column::Seq.gt(since))
+            .order_by_asc(change::Column::Seq)
+            .order_by_asc(change::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|c| {
+                Ok(Change {
+                    seq: c.seq,
+                    object_type: ObjectType::from_i16(c.object_type)
+                        .ok_or_else(|| StoreError::Corrupt(format!("change {} type", c.id)))?,
+                    object_id: c.object_id,
+                    op: ChangeOp::from_i16(c.op)
+                        .ok_or_else(|| StoreError::Corrupt(format!("change {} op", c.id)))?,
+                })
+            })
+            .collect()
+    }
+}

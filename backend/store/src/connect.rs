@@ -1,0 +1,77 @@
+//! Opening the database with the settings durability depends on.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use mailroom_migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+use crate::{Result, StoreError};
+
+/// Which SQL dialect is behind the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+pub(crate) async fn connect(url: &str) -> Result<(DatabaseConnection, DbKind)> {
+    let kind = if url.starts_with("sqlite:") {
+        DbKind::Sqlite
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        DbKind::Postgres
+    } else {
+        return Err(StoreError::Config(format!(
+            "database.url must start with sqlite: or postgres:, got {:?}",
+            redact(url)
+        )));
+    };
+    let mut opts = ConnectOptions::new(url);
+    opts.sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30));
+    match kind {
+        DbKind::Sqlite => {
+            // Validate early so a bad path gives a config error, not a pool time-out.
+            SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Config(format!("database.url: {e}")))?;
+            // WAL lets readers run beside the one writer; synchronous=FULL makes every commit
+            // durable (NORMAL in WAL mode may lose the last commits on power loss, and SMTP's
+            // 250 promises they are not lost).
+            opts.max_connections(8).map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(30))
+                    .foreign_keys(true)
+                    .pragma("cache_size", "-16000")
+            });
+        }
+        DbKind::Postgres => {
+            opts.max_connections(16);
+        }
+    }
+    let db = Database::connect(opts)
+        .await
+        .map_err(|e| StoreError::Config(format!("cannot open database {}: {e}", redact(url))))?;
+    Ok((db, kind))
+}
+
+pub(crate) async fn migrate(db: &DatabaseConnection) -> Result<()> {
+    Migrator::up(db, None).await?;
+    Ok(())
+}
+
+/// The URL without a password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,64 @@
+//! Persistence for mailroom.
+//!
+//! Brief overview:
+//! - [`Store`] opens the database (SQLite or Postgres, chosen by URL), applies migrations and
+//!   owns the [`BlobStore`] (local disk or S3, through object_store).
+//! - [`model`] holds the plain records the rest of mailroom sees; the sea-orm entities in
+//!   `entity` stay private to this crate.
+//! - [`delivery`] is the one write path for new mail: a batch of deliveries goes into one
+//!   transaction, which is what group commit (in `mailroom-core`) hands it.
+//! - The other modules are the queries, grouped by the table they mostly touch.
+
+mod account;
+mod blob;
+mod change;
+mod connect;
+pub mod delivery;
+mod domain;
+mod entity;
+mod error;
+mod mailbox;
+pub mod model;
+
+pub use account::DefaultMailbox;
+pub use blob::{BlobConfig, BlobId, BlobStore};
+pub use connect::DbKind;
+pub use error::{Result, StoreError};
+
+use sea_orm::DatabaseConnection;
+
+/// The database and the blob store, opened and migrated.
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    kind: DbKind,
+    blobs: BlobStore,
+}
+
+impl Store {
+    /// Connects to `db_url`, applies pending migrations and opens the blob store.
+    pub async fn open(db_url: &str, blobs: &BlobConfig) -> Result<Store> {
+        let (db, kind) = connect::connect(db_url).await?;
+        connect::migrate(&db).await?;
+        let blobs = BlobStore::open(blobs)?;
+        Ok(Store { db, kind, blobs })
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    /// A cheap query, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        self.db.ping().await.map_err(StoreError::from)
+    }
+}
+
+/// Seconds since the Unix epoch, the one time unit stored in the database.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}

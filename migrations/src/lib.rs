@@ -1,0 +1,16 @@
+//! The mailroom schema, written once with sea-query builders so it is the same on SQLite and
+//! Postgres. Each migration is a file named for what it adds; never edit one that has shipped.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_initial;
+
+/// Every migration, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+}
