@@ -23,10 +23,10 @@ pub(crate) fn message_meta(raw: &[u8]) -> MessageMeta {
         return meta;
     };
     meta.message_id = msg.message_id().map(clean_id).filter(|s| !s.is_empty());
-    meta.subject = msg.subject().map(str::to_string);
+    meta.subject = msg.subject().map(text);
     meta.base_subject = msg
         .thread_name()
-        .map(|s| s.trim().to_lowercase())
+        .map(|s| text(s).trim().to_lowercase())
         .filter(|s| !s.is_empty());
     meta.from = addresses(msg.from());
     meta.to = addresses(msg.to());
@@ -38,7 +38,7 @@ pub(crate) fn message_meta(raw: &[u8]) -> MessageMeta {
     meta.has_attachment = msg.attachment_count() > 0;
     meta.preview = msg
         .body_preview(PREVIEW_CHARS)
-        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|p| text(&p).split_whitespace().collect::<Vec<_>>().join(" "))
         .unwrap_or_default();
     meta
 }
@@ -47,7 +47,7 @@ fn addresses(a: Option<&Address>) -> String {
     let list: Vec<_> = a
         .into_iter()
         .flat_map(|a| a.iter())
-        .map(|a| json!({"name": a.name(), "email": a.address()}))
+        .map(|a| json!({"name": a.name().map(text), "email": a.address().map(text)}))
         .collect();
     serde_json::Value::Array(list).to_string()
 }
@@ -64,12 +64,29 @@ fn ids(v: &HeaderValue) -> Vec<String> {
 
 /// Message-IDs are compared without brackets and surrounding space; they are case-sensitive.
 fn clean_id(s: &str) -> String {
-    s.trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .trim()
-        .chars()
-        .take(250)
+    text(
+        s.trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .trim(),
+    )
+    .chars()
+    .take(250)
+    .collect()
+}
+
+/// Header text as the metadata row keeps it: control characters (NUL above all, which
+/// Postgres text cannot hold) become spaces, tab and newline aside. The raw message keeps
+/// every byte; this is only the parsed summary.
+fn text(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' && c != '\n' {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -91,6 +108,14 @@ mod tests {
         assert_eq!(m.sent_at, Some(1795503600));
         let to: serde_json::Value = serde_json::from_str(&m.to).unwrap();
         assert_eq!(to[1]["email"], "c@y.test");
+    }
+
+    #[test]
+    fn control_characters_leave_the_metadata() {
+        let m = message_meta(b"Subject: a\x00b\r\nMessage-ID: <x\x00y@z>\r\n\r\nnul\x00here\r\n");
+        assert_eq!(m.subject.as_deref(), Some("a b"));
+        assert_eq!(m.message_id.as_deref(), Some("x y@z"));
+        assert!(!m.preview.contains('\0'));
     }
 
     #[test]

@@ -19,6 +19,11 @@ use serde::Deserialize;
 /// Default listen addresses, used only when there is no configuration file at all.
 pub const DEFAULT_SMTP: &str = "127.0.0.1:2525";
 
+/// The top-level keys, as the environment overlay spells them (lowercased by figment).
+const ROOT_KEYS: &[&str] = &[
+    "hostname", "data_dir", "database", "blobs", "listen", "smtp",
+];
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -91,11 +96,16 @@ impl Config {
             }
             fig = fig.merge(Toml::file_exact(f));
         }
-        fig = fig.merge(
-            Env::prefixed("MAILROOM_")
-                .ignore(&["config", "log"])
-                .split("__"),
-        );
+        // Only variables that name a configuration key: MAILROOM_LOG, MAILROOM_CONFIG and other
+        // tools' MAILROOM_* variables are not configuration. Inside a section, unknown keys
+        // are still refused.
+        let env = Env::prefixed("MAILROOM_")
+            .filter(|k| {
+                let root = k.as_str().to_ascii_lowercase();
+                ROOT_KEYS.contains(&root.split("__").next().unwrap_or(""))
+            })
+            .split("__");
+        fig = fig.merge(env);
         let raw: RawConfig = fig.extract().map_err(|e| anyhow!("configuration: {e}"))?;
         Config::resolve(raw, file)
     }

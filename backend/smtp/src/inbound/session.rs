@@ -67,7 +67,13 @@ pub(super) struct Session {
     pub quit: bool,
     /// Messages delivered in this session, for ids and logs.
     pub delivered: u32,
+    /// Inside a command line that is too long: drop bytes up to its end.
+    pub skipping_line: bool,
 }
+
+/// The longest command line accepted (RFC 5321 §4.5.3.1.4 asks for at least 512 octets;
+/// SMTPUTF8 addresses and ESMTP parameters need more).
+const MAX_COMMAND_LINE: usize = smtp_proto::request::receiver::MAX_LINE_LENGTH;
 
 pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, id: u64) {
     let span = tracing::info_span!("smtp", %peer, conn_id = id);
@@ -82,6 +88,7 @@ pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         errors: 0,
         quit: false,
         delivered: 0,
+        skipping_line: false,
     };
     if let Err(e) = s.serve(stream).instrument(span.clone()).await {
         span.in_scope(|| tracing::debug!(error = %e, "smtp connection ended"));
@@ -134,8 +141,26 @@ impl Session {
         while !self.quit {
             match &mut self.state {
                 State::Command => {
-                    if it.as_slice().is_empty() {
+                    let rest = it.as_slice();
+                    if rest.is_empty() {
                         return;
+                    }
+                    // smtp-proto bounds a command line only when it spans reads; bound it
+                    // here for a line that arrives whole, and skip the rest of an overlong one.
+                    let newline = rest.iter().position(|&b| b == b'\n');
+                    if self.skipping_line || newline.unwrap_or(rest.len()) > MAX_COMMAND_LINE {
+                        match newline {
+                            Some(p) => {
+                                it = rest[p + 1..].iter();
+                                self.skipping_line = false;
+                                self.error(reply::LINE_TOO_LONG);
+                            }
+                            None => {
+                                self.skipping_line = true;
+                                return;
+                            }
+                        }
+                        continue;
                     }
                     match commands.ingest(&mut it) {
                         Ok(req) => {

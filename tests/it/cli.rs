@@ -1,0 +1,114 @@
+//! The administration CLI: clear one-line errors, non-zero exits, no secrets in logs.
+
+use crate::harness::{Backend, PASSWORD, TestServer};
+
+#[tokio::test]
+async fn admin_commands_and_their_errors() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    s.setup_accounts();
+    assert_eq!(s.ok(&["domain", "list"]), "example.test\nother.test\n");
+    assert_eq!(
+        s.ok(&["user", "list"]),
+        "alice@example.test\nbob@example.test\n"
+    );
+    let aliases = s.ok(&["alias", "list"]);
+    assert!(aliases.contains("team@example.test -> alice@example.test"));
+    assert!(aliases.contains("@other.test -> bob@example.test"));
+
+    let fails = |args: &[&str], stdin: &str, needle: &str| {
+        let out = s.cli_stdin(args, stdin);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(
+            err.starts_with("error: ") && err.contains(needle),
+            "{args:?}: {err}"
+        );
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "one line expected: {err}"
+        );
+    };
+    fails(
+        &["user", "add", "carol@nowhere.test", "--password-stdin"],
+        "longenough\n",
+        "domain nowhere.test",
+    );
+    fails(
+        &["user", "add", "alice@example.test", "--password-stdin"],
+        "longenough\n",
+        "already exists",
+    );
+    fails(
+        &["user", "add", "dave@example.test", "--password-stdin"],
+        "short\n",
+        "at least 8",
+    );
+    fails(
+        &["user", "add", "not-an-address", "--password-stdin"],
+        "longenough\n",
+        "not an address",
+    );
+    fails(&["domain", "add", "bad_domain!"], "", "not a valid domain");
+    fails(&["domain", "remove", "example.test"], "", "still has");
+    fails(
+        &["alias", "add", "alice@example.test", "bob@example.test"],
+        "",
+        "is a user",
+    );
+    fails(
+        &[
+            "alias",
+            "remove",
+            "team@example.test",
+            "nobody@example.test",
+        ],
+        "",
+        "not found",
+    );
+
+    s.ok(&["user", "passwd", "alice@example.test", "--password-stdin"]);
+    s.ok(&["alias", "remove", "@other.test", "bob@example.test"]);
+    assert!(!s.ok(&["alias", "list"]).contains("@other.test"));
+    s.ok(&["user", "remove", "bob@example.test"]);
+    assert_eq!(s.ok(&["user", "list"]), "alice@example.test\n");
+    s.ok(&["domain", "remove", "other.test"]);
+
+    // Passwords are argon2id hashes and never reach a log.
+    let core = s.core().await;
+    let alice = core.user_get("alice@example.test").await.unwrap();
+    assert!(alice.password_hash.starts_with("$argon2id$"));
+    assert!(
+        core.authenticate("alice@example.test", PASSWORD)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        core.authenticate("alice@example.test", "wrong password")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!s.log().contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn bad_configuration_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[listen]\nsmtp = \"not-an-address\"\n").unwrap();
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(["--config", cfg.to_str().unwrap(), "migrate"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.starts_with("error: listen.smtp"), "{err}");
+    std::fs::write(&cfg, "unknown_key = 1\n").unwrap();
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(["--config", cfg.to_str().unwrap(), "migrate"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown_key"));
+}
