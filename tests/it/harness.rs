@@ -339,6 +339,15 @@ impl Raw {
     }
 }
 
+/// Whether a program is on PATH; tests that need one skip with a notice without it.
+pub fn have(program: &str) -> bool {
+    let ok = Command::new(program).arg("--version").output().is_ok();
+    if !ok {
+        eprintln!("skipped: {program} is not installed");
+    }
+    ok
+}
+
 /// Asserts that `reply` starts with `code` (e.g. "250 2.1.5").
 #[track_caller]
 pub fn expect(reply: &str, code: &str) {

@@ -10,8 +10,10 @@ mod corpus;
 mod crash;
 mod harness;
 mod mbox;
+mod s3;
 mod smtp_delivery;
 mod smtp_edge;
+mod tidy;
 
 /// Runs an async test body once per backend: `backends!(name)` expects
 /// `async fn name(b: Backend)` in scope and makes `name::sqlite` and `name::postgres`.

@@ -1,0 +1,95 @@
+//! The blob store on S3: an S3-compatible server from PyPI (moto's server mode) on loopback.
+//! Skipped with a notice when `moto_server` is not installed (`pip install "moto[server]"`).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use mailroom_core::{BlobConfig, Core, CoreConfig};
+
+use crate::backends;
+use crate::harness::{Backend, Raw, TestServer, expect, strip_trace};
+
+struct Moto(Child);
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_moto() -> Option<(Moto, u16)> {
+    let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(child) = child else {
+        eprintln!("skipped: S3 blob store test (moto_server not found; pip install \"moto[server]\")");
+        return None;
+    };
+    let moto = Moto(child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some((moto, port));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("moto_server did not start");
+}
+
+/// Creates the bucket with a plain HTTP PUT (moto does not check signatures for this).
+async fn create_bucket(port: u16, bucket: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let req = format!("PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "bucket creation failed: {resp}");
+}
+
+backends!(messages_live_in_s3);
+async fn messages_live_in_s3(b: Backend) {
+    let Some((_moto, port)) = start_moto() else { return };
+    create_bucket(port, "mailroom").await;
+    let blobs = format!(
+        "[blobs]\nurl = \"s3://mailroom/test-prefix\"\nendpoint = \"http://127.0.0.1:{port}\"\nregion = \"us-east-1\"\n\
+         access_key_id = \"testing\"\nsecret_access_key = \"testing\"\nallow_http = true\n"
+    );
+    let mut s = TestServer::start_with(b, &blobs).await;
+    s.setup_accounts();
+    let body = b"Subject: to the cloud\r\n\r\nstored in S3\r\n";
+    let mut raw = Raw::connect(s.smtp).await;
+    expect(&raw.cmd("EHLO client.test").await, "250");
+    expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
+    expect(&raw.cmd("RCPT TO:<alice@example.test>").await, "250");
+    expect(&raw.cmd("DATA").await, "354");
+    raw.send(body).await;
+    raw.send(".\r\n").await;
+    expect(&raw.reply().await, "250");
+    // Nothing on local disk; the bytes come back from S3, also after a restart.
+    assert!(!s.dir.path().join("blobs").exists());
+    s.kill();
+    s.spawn();
+    let core = Core::open(&CoreConfig {
+        database_url: s.db_url.clone(),
+        blobs: BlobConfig::S3 {
+            bucket: "mailroom".into(),
+            prefix: "test-prefix".into(),
+            region: Some("us-east-1".into()),
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            access_key_id: Some("testing".into()),
+            secret_access_key: Some("testing".into()),
+            allow_http: true,
+        },
+    })
+    .await
+    .unwrap();
+    core.ready().await.unwrap();
+    let msgs = crate::harness::mailbox_messages(&core, "alice@example.test", "INBOX").await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(strip_trace(&msgs[0].1), body);
+}
