@@ -43,10 +43,10 @@ async fn import_export_round_trip(b: Backend) {
     ]);
     if crate::harness::have("python3") {
         let py = Command::new("python3")
-        .arg("-c")
-        .arg("import mailbox,sys; print(len(mailbox.mbox(sys.argv[1])))")
-        .arg(&exported)
-        .output()
+            .arg("-c")
+            .arg("import mailbox,sys; print(len(mailbox.mbox(sys.argv[1])))")
+            .arg(&exported)
+            .output()
             .expect("python3");
         assert_eq!(String::from_utf8_lossy(&py.stdout).trim(), "1622");
     }

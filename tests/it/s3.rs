@@ -20,14 +20,20 @@ impl Drop for Moto {
 }
 
 fn start_moto() -> Option<(Moto, u16)> {
-    let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
     let child = Command::new("moto_server")
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();
     let Ok(child) = child else {
-        eprintln!("skipped: S3 blob store test (moto_server not found; pip install \"moto[server]\")");
+        eprintln!(
+            "skipped: S3 blob store test (moto_server not found; pip install \"moto[server]\")"
+        );
         return None;
     };
     let moto = Moto(child);
@@ -43,17 +49,26 @@ fn start_moto() -> Option<(Moto, u16)> {
 /// Creates the bucket with a plain HTTP PUT (moto does not check signatures for this).
 async fn create_bucket(port: u16, bucket: &str) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let req = format!("PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let req = format!(
+        "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
     s.write_all(req.as_bytes()).await.unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).await.unwrap();
-    assert!(resp.starts_with("HTTP/1.1 200"), "bucket creation failed: {resp}");
+    assert!(
+        resp.starts_with("HTTP/1.1 200"),
+        "bucket creation failed: {resp}"
+    );
 }
 
 backends!(messages_live_in_s3);
 async fn messages_live_in_s3(b: Backend) {
-    let Some((_moto, port)) = start_moto() else { return };
+    let Some((_moto, port)) = start_moto() else {
+        return;
+    };
     create_bucket(port, "mailroom").await;
     let blobs = format!(
         "[blobs]\nurl = \"s3://mailroom/test-prefix\"\nendpoint = \"http://127.0.0.1:{port}\"\nregion = \"us-east-1\"\n\

@@ -22,6 +22,7 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 
 impl Core {
     pub async fn domain_add(&self, name: &str) -> Result<Domain> {
+        self.caches().clear();
         let name = validate_domain(name)?;
         Ok(self.store().domain_add(&name).await?)
     }
@@ -31,6 +32,7 @@ impl Core {
     }
 
     pub async fn domain_remove(&self, name: &str) -> Result<()> {
+        self.caches().clear();
         let name = validate_domain(name)?;
         self.store()
             .domain_remove(&name)
@@ -43,6 +45,7 @@ impl Core {
 
     /// Creates a user in an existing domain, with the default mailboxes.
     pub async fn user_add(&self, address: &str, password: &str) -> Result<Account> {
+        self.caches().clear();
         let addr = Address::parse(address)?;
         if addr.local().contains('+') {
             return Err(Error::Invalid(format!(
@@ -77,6 +80,7 @@ impl Core {
     }
 
     pub async fn user_set_password(&self, address: &str, password: &str) -> Result<()> {
+        self.caches().clear();
         let acc = self.user_get(address).await?;
         let hash = hash_password(password).await?;
         Ok(self.store().account_set_password(acc.id, &hash).await?)
@@ -84,6 +88,7 @@ impl Core {
 
     /// Removes a user with all their mail.
     pub async fn user_remove(&self, address: &str) -> Result<()> {
+        self.caches().clear();
         let acc = self.user_get(address).await?;
         Ok(self.store().account_remove(acc.id).await?)
     }
@@ -112,6 +117,7 @@ impl Core {
     /// domain's catch-all: it receives mail for every address of the domain that is neither a
     /// user nor an alias.
     pub async fn alias_add(&self, alias: &str, target: &str) -> Result<()> {
+        self.caches().clear();
         let acc = self.user_get(target).await?;
         if let Some(domain) = alias.trim().strip_prefix('@') {
             let d = self.local_domain(&validate_domain(domain)?).await?;
@@ -136,6 +142,7 @@ impl Core {
     }
 
     pub async fn alias_remove(&self, alias: &str, target: &str) -> Result<()> {
+        self.caches().clear();
         let acc = self.user_get(target).await?;
         if let Some(domain) = alias.trim().strip_prefix('@') {
             let d = self.local_domain(&validate_domain(domain)?).await?;

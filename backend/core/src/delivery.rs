@@ -41,6 +41,17 @@ impl Core {
     /// `NotFound`; a domain that is not ours gives [`Recipient::Remote`].
     pub async fn resolve_recipient(&self, address: &str) -> Result<Recipient> {
         let addr = Address::parse(address)?;
+        if let Some(accounts) = self.caches().recipient(addr.as_str()) {
+            return Ok(Recipient::Local(accounts));
+        }
+        let r = self.resolve_uncached(&addr).await?;
+        if let Recipient::Local(accounts) = &r {
+            self.caches().put_recipient(addr.as_str(), accounts.clone());
+        }
+        Ok(r)
+    }
+
+    async fn resolve_uncached(&self, addr: &Address) -> Result<Recipient> {
         let Some(domain) = self.store().domain_get(addr.domain()).await? else {
             return Ok(Recipient::Remote);
         };
@@ -78,41 +89,38 @@ impl Core {
             let received_at = inc.received_at.unwrap_or_else(mailroom_store::now);
             prepared.push((inc.raw, targets, received_at));
         }
-        let mut writes = tokio::task::JoinSet::new();
+        // Hashing and MIME parsing are CPU work: microseconds for a typical message, done
+        // here; a large one goes to a blocking thread so it cannot stall the reactor.
+        let mut parses = tokio::task::JoinSet::new();
+        let mut ready: Vec<Option<(NewDelivery, Bytes)>> = Vec::new();
+        ready.resize_with(prepared.len(), || None);
         for (i, (raw, targets, received_at)) in prepared.into_iter().enumerate() {
-            let core = self.clone();
-            writes.spawn(async move {
-                // Hashing and MIME parsing are CPU work: keep them off the reactor.
-                let (blob_id, meta, raw) = tokio::task::spawn_blocking(move || {
-                    (BlobId::of(&raw), crate::parse::message_meta(&raw), raw)
-                })
-                .await
-                .map_err(|e| Error::Internal(format!("parsing: {e}")))?;
-                core.store().blobs().put_with_id(&blob_id, raw).await?;
-                Ok::<_, Error>((
-                    i,
-                    NewDelivery {
-                        blob_id,
-                        meta,
-                        received_at,
-                        targets,
-                    },
-                ))
-            });
-        }
-        let mut ready: Vec<Option<NewDelivery>> = Vec::new();
-        while let Some(r) = writes.join_next().await {
-            let (i, d) = r.map_err(|e| Error::Internal(format!("blob write: {e}")))??;
-            if ready.len() <= i {
-                ready.resize(i + 1, None);
+            let small = raw_is_small(&raw);
+            let prepare = move || {
+                let d = NewDelivery {
+                    blob_id: BlobId::of(&raw),
+                    meta: crate::parse::message_meta(&raw),
+                    received_at,
+                    targets,
+                };
+                (i, d, raw)
+            };
+            if small {
+                let (i, d, raw) = prepare();
+                ready[i] = Some((d, raw));
+            } else {
+                parses.spawn_blocking(prepare);
             }
-            ready[i] = Some(d);
         }
-        let batch: Vec<NewDelivery> = ready
+        while let Some(r) = parses.join_next().await {
+            let (i, d, raw) = r.map_err(|e| Error::Internal(format!("parsing: {e}")))?;
+            ready[i] = Some((d, raw));
+        }
+        let (batch, raw): (Vec<NewDelivery>, Vec<Bytes>) = ready
             .into_iter()
-            .map(|d| d.expect("every index written"))
-            .collect();
-        self.inner.committer.commit(batch).await
+            .map(|d| d.expect("every index prepared"))
+            .unzip();
+        self.inner.committer.commit(batch, raw).await
     }
 
     async fn targets(
@@ -149,8 +157,12 @@ impl Core {
                     }
                     id
                 }
-                Folder::Inbox => match inbox_of.get(&account_id) {
-                    Some(&id) => id,
+                Folder::Inbox => match inbox_of
+                    .get(&account_id)
+                    .copied()
+                    .or_else(|| self.caches().inbox(account_id))
+                {
+                    Some(id) => id,
                     None => {
                         let id = self
                             .store()
@@ -161,6 +173,7 @@ impl Core {
                             })?
                             .id;
                         inbox_of.insert(account_id, id);
+                        self.caches().put_inbox(account_id, id);
                         id
                     }
                 },
@@ -222,6 +235,11 @@ impl Core {
     ) -> Result<Vec<crate::Change>> {
         Ok(self.store().changes_since(account_id, since, limit).await?)
     }
+}
+
+/// Up to this size a message is parsed on the calling task (tens of microseconds).
+fn raw_is_small(raw: &[u8]) -> bool {
+    raw.len() <= 256 * 1024
 }
 
 /// Keywords as stored: lowercase, sorted, space-separated; IMAP system flags map to their JMAP

@@ -33,6 +33,7 @@ impl From<StoreError> for Error {
             StoreError::NotFound(s) => Error::NotFound(s),
             StoreError::Conflict(s) => Error::AlreadyExists(s),
             StoreError::Config(s) => Error::Invalid(s),
+            StoreError::Io(s) => Error::Unavailable(s),
             StoreError::Corrupt(s) => Error::Internal(s),
             StoreError::Db(e) => Error::Unavailable(format!("database: {e}")),
             StoreError::Blob(e) => Error::Unavailable(format!("blob store: {e}")),

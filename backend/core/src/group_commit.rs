@@ -1,25 +1,33 @@
-//! Group commit: concurrent deliveries share one database transaction (one fsync).
+//! Group commit: concurrent deliveries share one blob sync and one database transaction.
 //!
-//! Each delivery's blob is already durable when it is queued here. One task takes whatever is
-//! waiting, up to [`MAX_BATCH`], and writes it in one transaction; while that commits, the next
-//! batch gathers. Under load batches grow and the cost of durability is paid once per batch;
-//! alone, a delivery waits for nothing but its own commit. If a batch fails, each delivery in
-//! it is retried alone, so one bad message cannot fail its neighbours.
+//! Two stages, each a task that takes whatever is waiting (up to [`MAX_BATCH`] jobs):
+//!
+//! ```text
+//! deliver ─> [blobs: write all, sync once] ─> [database: one transaction] ─> reply, notify
+//! ```
+//!
+//! While one batch commits to the database the next one's blobs are being synced, and under
+//! load batches grow, so the cost of durability is paid once per batch; alone, a delivery waits
+//! for nothing but its own syncs. If a database batch fails, each job in it is retried alone,
+//! so one bad message cannot fail its neighbours.
 
-use mailroom_store::Store;
+use bytes::Bytes;
 use mailroom_store::delivery::{Delivered, NewDelivery};
+use mailroom_store::{BlobId, Store};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::notify::{Notifier, StateChange};
 use crate::{Error, Result};
 
-/// Jobs per transaction (a job is usually one message; an import sends many at once).
+/// Jobs per batch (a job is usually one message; an import sends many at once).
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 
-/// One caller's deliveries: committed together, in order, in one batch.
+/// One caller's deliveries: committed together, in order, all or none.
 struct Job {
     deliveries: Vec<NewDelivery>,
+    /// The raw bytes of each delivery, until they are on disk.
+    raw: Vec<Bytes>,
     reply: oneshot::Sender<Result<Vec<Vec<Delivered>>>>,
 }
 
@@ -31,15 +39,25 @@ pub(crate) struct GroupCommit {
 impl GroupCommit {
     pub(crate) fn start(store: Store, notifier: Notifier) -> GroupCommit {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, notifier, rx));
+        let (db_tx, db_rx) = mpsc::channel(QUEUE);
+        tokio::spawn(write_blobs(store.clone(), rx, db_tx));
+        tokio::spawn(commit(store, notifier, db_rx));
         GroupCommit { tx }
     }
 
-    /// Queues deliveries and waits until they are committed (or failed), all or none.
-    pub(crate) async fn commit(&self, deliveries: Vec<NewDelivery>) -> Result<Vec<Vec<Delivered>>> {
+    /// Stores the blobs, commits the deliveries and waits for both, all or none.
+    pub(crate) async fn commit(
+        &self,
+        deliveries: Vec<NewDelivery>,
+        raw: Vec<Bytes>,
+    ) -> Result<Vec<Vec<Delivered>>> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job { deliveries, reply })
+            .send(Job {
+                deliveries,
+                raw,
+                reply,
+            })
             .await
             .map_err(|_| Error::Unavailable("shutting down".into()))?;
         rx.await
@@ -47,14 +65,80 @@ impl GroupCommit {
     }
 }
 
-async fn run(store: Store, notifier: Notifier, mut rx: mpsc::Receiver<Job>) {
+/// Blob batches written at once. One batch's syncs leave the disk and CPU idle; a few in
+/// flight keep both busy (measured: a single writer was the bottleneck at ~1,600 msgs/s).
+const BLOB_WRITERS: usize = 2;
+
+async fn write_blobs(store: Store, mut rx: mpsc::Receiver<Job>, next: mpsc::Sender<Job>) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(BLOB_WRITERS));
+    loop {
+        let permit = slots.clone().acquire_owned().await.expect("never closed");
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
+        if rx.recv_many(&mut jobs, MAX_BATCH).await == 0 {
+            break;
+        }
+        let (store, next) = (store.clone(), next.clone());
+        tokio::spawn(async move {
+            write_batch(&store, jobs, &next).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn write_batch(store: &Store, mut jobs: Vec<Job>, next: &mpsc::Sender<Job>) {
+    let blobs: Vec<(BlobId, Bytes)> = jobs
+        .iter_mut()
+        .flat_map(|j| {
+            let raw = std::mem::take(&mut j.raw);
+            j.deliveries
+                .iter()
+                .map(|d| d.blob_id.clone())
+                .zip(raw)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let (n, started) = (blobs.len(), std::time::Instant::now());
+    let r = store.blobs().put_many(blobs).await;
+    tracing::debug!(
+        blobs = n,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "blob batch"
+    );
+    match r {
+        Ok(()) => {
+            for job in jobs {
+                if let Err(mpsc::error::SendError(job)) = next.send(job).await {
+                    let _ = job
+                        .reply
+                        .send(Err(Error::Unavailable("shutting down".into())));
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "storing message bytes failed");
+            let e = Error::from(e);
+            for job in jobs {
+                let _ = job.reply.send(Err(Error::Unavailable(e.to_string())));
+            }
+        }
+    }
+}
+
+async fn commit(store: Store, notifier: Notifier, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let batch: Vec<NewDelivery> = jobs
             .iter()
             .flat_map(|j| j.deliveries.iter().cloned())
             .collect();
-        match store.deliver_batch(&batch).await {
+        let started = std::time::Instant::now();
+        let r = store.deliver_batch(&batch).await;
+        tracing::debug!(
+            deliveries = batch.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "commit batch"
+        );
+        match r {
             Ok(results) => {
                 publish(&notifier, &results);
                 let mut results = results.into_iter();

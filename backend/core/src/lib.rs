@@ -12,6 +12,7 @@
 
 pub mod address;
 pub mod admin;
+mod cache;
 pub mod delivery;
 mod error;
 mod group_commit;
@@ -46,6 +47,7 @@ struct Inner {
     store: Store,
     committer: group_commit::GroupCommit,
     notifier: notify::Notifier,
+    caches: cache::Caches,
 }
 
 impl Core {
@@ -59,8 +61,13 @@ impl Core {
                 store,
                 committer,
                 notifier,
+                caches: cache::Caches::default(),
             }),
         })
+    }
+
+    pub(crate) fn caches(&self) -> &cache::Caches {
+        &self.inner.caches
     }
 
     pub(crate) fn store(&self) -> &Store {

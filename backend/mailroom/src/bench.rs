@@ -74,7 +74,10 @@ pub async fn run(cmd: BenchCmd, config: Option<&Path>) -> Result<()> {
                 let msg = message(&b, run_id, i);
                 let t = Instant::now();
                 match one(&b, &msg).await {
-                    Ok(()) => lat.push(t.elapsed()),
+                    Ok(session) => {
+                        lat.push(t.elapsed());
+                        let _ = quit(session).await;
+                    }
                     Err(e) => {
                         if failed.fetch_add(1, Ordering::Relaxed) < 5 {
                             eprintln!("message {i} failed: {e:#}");
@@ -154,7 +157,13 @@ fn message(b: &SmtpBench, run: i64, i: u64) -> Vec<u8> {
     m
 }
 
-async fn one(b: &SmtpBench, msg: &[u8]) -> Result<()> {
+type Session = (
+    BufReader<tokio::net::tcp::OwnedReadHalf>,
+    tokio::net::tcp::OwnedWriteHalf,
+);
+
+/// One transaction, from connect to the 250 after the message.
+async fn one(b: &SmtpBench, msg: &[u8]) -> Result<Session> {
     let stream = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(&b.addr))
         .await
         .context("connect timed out")??;
@@ -172,8 +181,13 @@ async fn one(b: &SmtpBench, msg: &[u8]) -> Result<()> {
     w.write_all(msg).await?;
     w.write_all(b".\r\n").await?;
     expect(&mut r, "250").await?;
-    w.write_all(b"QUIT\r\n").await?;
-    Ok(())
+    Ok((r, w))
+}
+
+/// QUIT, waiting for the 221 as a real MTA does, so sessions do not pile up.
+async fn quit(mut s: Session) -> Result<()> {
+    s.1.write_all(b"QUIT\r\n").await?;
+    expect(&mut s.0, "221").await
 }
 
 /// Reads one (possibly multi-line) reply and checks its code.

@@ -119,11 +119,23 @@ async fn deliver_in(
         next_seq.insert(id, end - n + 1);
     }
 
-    let mut memberships = Vec::new();
-    let mut changes = Vec::new();
-    let mut out = Vec::with_capacity(batch.len());
+    // Threads: one look-up per account for every Message-ID the batch mentions; the batch's
+    // own messages are added to the map as they are placed, so a reply in the same batch as
+    // its parent finds it.
+    let mut threads = ThreadMap::load(tx, batch).await?;
+
+    // Place every copy: UID, seq, thread. Rows are written below in a few statements.
+    struct Placed {
+        account_id: i64,
+        mailbox_id: i64,
+        thread_id: i64,
+        new_thread: bool,
+        uid: i64,
+        seq: i64,
+    }
+    let mut placed = Vec::new();
+    let mut emails = Vec::new();
     for d in batch {
-        let mut filed = Vec::with_capacity(d.targets.len());
         for t in &d.targets {
             let seq = take(&mut next_seq, t.account_id, 1);
             let uid = take(&mut next_uid, t.mailbox_id, 1);
@@ -133,13 +145,15 @@ async fn deliver_in(
                     t.mailbox_id
                 )));
             }
-            let (thread_id, new_thread) =
-                match find_thread(tx, t.account_id, &d.meta, d.received_at).await? {
-                    Some(id) => (id, false),
-                    None => (seq, true),
-                };
-            record_thread_refs(tx, t.account_id, &d.meta, thread_id).await?;
-            let email_id = email::Entity::insert(email::ActiveModel {
+            let (thread_id, new_thread) = match threads
+                .find(tx, t.account_id, &d.meta, d.received_at)
+                .await?
+            {
+                Some(id) => (id, false),
+                None => (seq, true),
+            };
+            threads.record(t.account_id, &d.meta, thread_id);
+            emails.push(email::ActiveModel {
                 account_id: Set(t.account_id),
                 blob_id: Set(d.blob_id.as_str().to_string()),
                 thread_id: Set(thread_id),
@@ -148,29 +162,59 @@ async fn deliver_in(
                 size: Set(d.meta.size),
                 modseq: Set(seq),
                 ..Default::default()
-            })
-            .exec(tx)
-            .await?
-            .last_insert_id;
-            memberships.push(mailbox_email::ActiveModel {
-                mailbox_id: Set(t.mailbox_id),
-                uid: Set(uid),
-                email_id: Set(email_id),
-                modseq: Set(seq),
             });
-            let thread_op = if new_thread {
+            placed.push(Placed {
+                account_id: t.account_id,
+                mailbox_id: t.mailbox_id,
+                thread_id,
+                new_thread,
+                uid,
+                seq,
+            });
+        }
+    }
+
+    // (account, seq) names each new email uniquely, so RETURNING rows map back whatever
+    // order the database returns them in.
+    let mut email_ids: HashMap<(i64, i64), i64> = HashMap::with_capacity(emails.len());
+    for chunk in emails.chunks(ROWS_PER_INSERT / 8) {
+        for m in email::Entity::insert_many(chunk.to_vec())
+            .exec_with_returning(tx)
+            .await?
+        {
+            email_ids.insert((m.account_id, m.modseq), m.id);
+        }
+    }
+
+    let mut memberships = Vec::with_capacity(placed.len());
+    let mut changes = Vec::with_capacity(placed.len() * 3);
+    let mut placed = placed.into_iter();
+    let mut out = Vec::with_capacity(batch.len());
+    for d in batch {
+        let mut filed = Vec::with_capacity(d.targets.len());
+        for p in placed.by_ref().take(d.targets.len()) {
+            let email_id = *email_ids
+                .get(&(p.account_id, p.seq))
+                .ok_or_else(|| StoreError::Corrupt("inserted email not returned".into()))?;
+            memberships.push(mailbox_email::ActiveModel {
+                mailbox_id: Set(p.mailbox_id),
+                uid: Set(p.uid),
+                email_id: Set(email_id),
+                modseq: Set(p.seq),
+            });
+            let thread_op = if p.new_thread {
                 ChangeOp::Created
             } else {
                 ChangeOp::Updated
             };
             for (ty, id, op) in [
                 (ObjectType::Email, email_id, ChangeOp::Created),
-                (ObjectType::Mailbox, t.mailbox_id, ChangeOp::Updated),
-                (ObjectType::Thread, thread_id, thread_op),
+                (ObjectType::Mailbox, p.mailbox_id, ChangeOp::Updated),
+                (ObjectType::Thread, p.thread_id, thread_op),
             ] {
                 changes.push(change::ActiveModel {
-                    account_id: Set(t.account_id),
-                    seq: Set(seq),
+                    account_id: Set(p.account_id),
+                    seq: Set(p.seq),
                     object_type: Set(ty as i16),
                     object_id: Set(id),
                     op: Set(op as i16),
@@ -178,12 +222,12 @@ async fn deliver_in(
                 });
             }
             filed.push(Delivered {
-                account_id: t.account_id,
-                mailbox_id: t.mailbox_id,
+                account_id: p.account_id,
+                mailbox_id: p.mailbox_id,
                 email_id,
-                thread_id,
-                uid: uid as u32,
-                modseq: seq,
+                thread_id: p.thread_id,
+                uid: p.uid as u32,
+                modseq: p.seq,
             });
         }
         out.push(filed);
@@ -198,6 +242,7 @@ async fn deliver_in(
             .exec_without_returning(tx)
             .await?;
     }
+    threads.save(tx).await?;
     Ok(out)
 }
 
@@ -270,39 +315,77 @@ fn take(m: &mut HashMap<i64, i64>, key: i64, n: i64) -> i64 {
     out
 }
 
+/// Message-ID → thread, for the accounts of one batch.
+///
 /// The thread a new message joins: one that already holds its Message-ID (a reply came first)
 /// or one of its references; failing that, for a reply without usable references, a recent
 /// thread with the same base subject.
-async fn find_thread(
-    tx: &DatabaseTransaction,
-    account_id: i64,
-    m: &MessageMeta,
-    received_at: i64,
-) -> Result<Option<i64>> {
-    let ids: Vec<&str> = m
-        .message_id
-        .iter()
-        .chain(m.in_reply_to.iter())
-        .chain(m.references.iter())
-        .map(String::as_str)
-        .collect();
-    if !ids.is_empty() {
-        let found: Option<i64> = thread_ref::Entity::find()
-            .select_only()
-            .column(thread_ref::Column::ThreadId)
-            .filter(thread_ref::Column::AccountId.eq(account_id))
-            .filter(thread_ref::Column::MessageId.is_in(ids))
-            .limit(1)
-            .into_tuple()
-            .one(tx)
-            .await?;
-        if found.is_some() {
-            return Ok(found);
+struct ThreadMap {
+    known: HashMap<(i64, String), i64>,
+    /// Ids this batch adds, to write to `thread_refs`.
+    new: Vec<(i64, String, i64)>,
+    /// Base subjects of this batch's messages, for replies whose parent is in the batch.
+    subjects: HashMap<(i64, String), i64>,
+}
+
+impl ThreadMap {
+    async fn load(tx: &DatabaseTransaction, batch: &[NewDelivery]) -> Result<ThreadMap> {
+        let mut wanted: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+        for d in batch {
+            for t in &d.targets {
+                wanted
+                    .entry(t.account_id)
+                    .or_default()
+                    .extend(ids_of(&d.meta).map(String::as_str));
+            }
         }
+        let mut known = HashMap::new();
+        for (account_id, mut ids) in wanted {
+            ids.sort_unstable();
+            ids.dedup();
+            for chunk in ids.chunks(ROWS_PER_INSERT) {
+                let rows: Vec<(String, i64)> = thread_ref::Entity::find()
+                    .select_only()
+                    .column(thread_ref::Column::MessageId)
+                    .column(thread_ref::Column::ThreadId)
+                    .filter(thread_ref::Column::AccountId.eq(account_id))
+                    .filter(thread_ref::Column::MessageId.is_in(chunk.iter().copied()))
+                    .into_tuple()
+                    .all(tx)
+                    .await?;
+                known.extend(
+                    rows.into_iter()
+                        .map(|(id, thread)| ((account_id, id), thread)),
+                );
+            }
+        }
+        Ok(ThreadMap {
+            known,
+            new: Vec::new(),
+            subjects: HashMap::new(),
+        })
     }
-    let is_reply = m.base_subject.is_some() && m.base_subject != m.subject;
-    if let (true, Some(base)) = (is_reply, &m.base_subject) {
-        let found: Option<i64> = email::Entity::find()
+
+    async fn find(
+        &self,
+        tx: &DatabaseTransaction,
+        account_id: i64,
+        m: &MessageMeta,
+        received_at: i64,
+    ) -> Result<Option<i64>> {
+        for id in ids_of(m) {
+            if let Some(&t) = self.known.get(&(account_id, id.clone())) {
+                return Ok(Some(t));
+            }
+        }
+        let is_reply = m.base_subject.is_some() && m.base_subject != m.subject;
+        let Some(base) = m.base_subject.as_ref().filter(|_| is_reply) else {
+            return Ok(None);
+        };
+        if let Some(&t) = self.subjects.get(&(account_id, base.clone())) {
+            return Ok(Some(t));
+        }
+        Ok(email::Entity::find()
             .select_only()
             .column(email::Column::ThreadId)
             .inner_join_on_blob()
@@ -313,39 +396,53 @@ async fn find_thread(
             .limit(1)
             .into_tuple()
             .one(tx)
-            .await?;
-        return Ok(found);
+            .await?)
     }
-    Ok(None)
+
+    /// Every id the message carries now points to `thread_id` (unless it already pointed
+    /// somewhere: the first thread to claim an id keeps it).
+    fn record(&mut self, account_id: i64, m: &MessageMeta, thread_id: i64) {
+        for id in ids_of(m) {
+            if let std::collections::hash_map::Entry::Vacant(e) =
+                self.known.entry((account_id, id.clone()))
+            {
+                e.insert(thread_id);
+                self.new.push((account_id, id.clone(), thread_id));
+            }
+        }
+        if let Some(base) = &m.base_subject {
+            self.subjects.insert((account_id, base.clone()), thread_id);
+        }
+    }
+
+    async fn save(self, tx: &DatabaseTransaction) -> Result<()> {
+        let rows: Vec<thread_ref::ActiveModel> = self
+            .new
+            .into_iter()
+            .map(
+                |(account_id, message_id, thread_id)| thread_ref::ActiveModel {
+                    account_id: Set(account_id),
+                    message_id: Set(message_id),
+                    thread_id: Set(thread_id),
+                },
+            )
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            thread_ref::Entity::insert_many(chunk.to_vec())
+                .on_conflict_do_nothing()
+                .exec_without_returning(tx)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
-async fn record_thread_refs(
-    tx: &DatabaseTransaction,
-    account_id: i64,
-    m: &MessageMeta,
-    thread_id: i64,
-) -> Result<()> {
-    let mut ids: Vec<&String> = m
-        .message_id
+/// The Message-IDs a message names: its own, then In-Reply-To, then References.
+fn ids_of(m: &MessageMeta) -> impl Iterator<Item = &String> {
+    m.message_id
         .iter()
         .chain(&m.in_reply_to)
         .chain(&m.references)
-        .collect();
-    ids.sort();
-    ids.dedup();
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let rows = ids.into_iter().map(|id| thread_ref::ActiveModel {
-        account_id: Set(account_id),
-        message_id: Set(id.clone()),
-        thread_id: Set(thread_id),
-    });
-    thread_ref::Entity::insert_many(rows)
-        .on_conflict_do_nothing()
-        .exec_without_returning(tx)
-        .await?;
-    Ok(())
 }
 
 /// `emails JOIN messages USING (blob_id)`, for queries that filter on message metadata.

@@ -10,6 +10,8 @@ pub enum StoreError {
     Db(#[from] sea_orm::DbErr),
     #[error("blob store: {0}")]
     Blob(#[from] object_store::Error),
+    #[error("{0}")]
+    Io(String),
     #[error("configuration: {0}")]
     Config(String),
     #[error("{0} already exists")]

@@ -101,7 +101,7 @@ impl Session {
         stream.write_all(greeting.as_bytes()).await?;
         let mut shutdown = self.shared.shutdown.clone();
         let mut commands = RequestReceiver::default();
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; 16 * 1024];
         loop {
             if !self.out.is_empty() {
                 stream.write_all(&self.out).await?;

@@ -1,0 +1,63 @@
+//! Small in-process caches for the delivery hot path.
+//!
+//! Every inbound message resolves its recipients and looks up their INBOX; on a busy MX that
+//! is most of its database reads. Only positive answers are cached, for a short time: an
+//! address that did not resolve is asked again next time (so a user added from another
+//! process receives mail at once), and a user removed from another process stops receiving
+//! within [`TTL`] (until then a delivery to it fails its commit and is refused temporarily).
+//! Changes made through this process's `Core` clear the caches at once.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a resolved address is trusted.
+pub(crate) const TTL: Duration = Duration::from_secs(10);
+
+/// Bounded so a flood of distinct addresses cannot grow memory: past this, start over.
+const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Default)]
+pub(crate) struct Caches {
+    recipients: Mutex<HashMap<String, (Instant, Vec<i64>)>>,
+    inboxes: Mutex<HashMap<i64, i64>>,
+}
+
+impl Caches {
+    pub(crate) fn recipient(&self, address: &str) -> Option<Vec<i64>> {
+        let map = self.recipients.lock().expect("cache lock");
+        map.get(address)
+            .filter(|(at, _)| at.elapsed() < TTL)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub(crate) fn put_recipient(&self, address: &str, accounts: Vec<i64>) {
+        let mut map = self.recipients.lock().expect("cache lock");
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(address.to_string(), (Instant::now(), accounts));
+    }
+
+    pub(crate) fn inbox(&self, account_id: i64) -> Option<i64> {
+        self.inboxes
+            .lock()
+            .expect("cache lock")
+            .get(&account_id)
+            .copied()
+    }
+
+    pub(crate) fn put_inbox(&self, account_id: i64, mailbox_id: i64) {
+        let mut map = self.inboxes.lock().expect("cache lock");
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(account_id, mailbox_id);
+    }
+
+    /// After any change to users, aliases or domains.
+    pub(crate) fn clear(&self) {
+        self.recipients.lock().expect("cache lock").clear();
+        self.inboxes.lock().expect("cache lock").clear();
+    }
+}
