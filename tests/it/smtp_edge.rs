@@ -272,3 +272,59 @@ async fn timeouts_and_connection_limits(b: Backend) {
     let mut again = Raw::connect(s.smtp).await;
     expect(&again.cmd("NOOP").await, "250");
 }
+
+backends!(storage_failure_is_451_and_leaves_nothing);
+async fn storage_failure_is_451_and_leaves_nothing(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.setup_accounts();
+    // Break the blob store under the running server: its folder becomes a plain file.
+    let blobs = s.dir.path().join("blobs");
+    std::fs::remove_dir_all(&blobs).unwrap();
+    std::fs::write(&blobs, b"not a folder").unwrap();
+    let mut raw = ehlo_plain(&s).await;
+    expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
+    expect(&raw.cmd("RCPT TO:<alice@example.test>").await, "250");
+    expect(&raw.cmd("DATA").await, "354");
+    raw.send("Subject: lost?\r\n\r\nmust not be half-stored\r\n.\r\n")
+        .await;
+    expect(&raw.reply().await, "451 4.3.0");
+    // Repair the store; nothing was filed meanwhile: no email, no change recorded.
+    std::fs::remove_file(&blobs).unwrap();
+    std::fs::create_dir(&blobs).unwrap();
+    let core = s.core().await;
+    let acc = core.user_get("alice@example.test").await.unwrap();
+    assert!(
+        mailbox_messages(&core, "alice@example.test", "INBOX")
+            .await
+            .is_empty()
+    );
+    assert!(core.changes_since(acc.id, 0, 10).await.unwrap().is_empty());
+    // The same session delivers again.
+    expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
+    expect(&raw.cmd("RCPT TO:<alice@example.test>").await, "250");
+    expect(&raw.cmd("DATA").await, "354");
+    raw.send("Subject: retried\r\n\r\nnow stored\r\n.\r\n")
+        .await;
+    expect(&raw.reply().await, "250");
+    let msgs = mailbox_messages(&core, "alice@example.test", "INBOX").await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].0, 1, "the failed delivery must not have used a UID");
+}
+
+backends!(data_timeout_closes_a_stalled_transfer);
+async fn data_timeout_closes_a_stalled_transfer(b: Backend) {
+    let s = TestServer::start_with(b, "[smtp]\ndata_timeout_secs = 1\n").await;
+    s.setup_accounts();
+    let mut raw = ehlo_plain(&s).await;
+    expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
+    expect(&raw.cmd("RCPT TO:<alice@example.test>").await, "250");
+    expect(&raw.cmd("DATA").await, "354");
+    raw.send("Subject: stalled\r\n\r\nhalf a mess").await;
+    expect(&raw.reply().await, "421 4.4.2");
+    let core = s.core().await;
+    assert!(
+        mailbox_messages(&core, "alice@example.test", "INBOX")
+            .await
+            .is_empty()
+    );
+}
