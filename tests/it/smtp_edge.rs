@@ -129,6 +129,7 @@ async fn smuggling_never_makes_a_second_message(b: Backend) {
         "\r\n.\r",
         "\n.",
         "\r\n\n.\n\r\n",
+        "\r\n.\r\r\n",
     ] {
         let mut raw = ehlo(&s).await;
         expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
@@ -168,12 +169,25 @@ async fn dot_stuffing_is_undone(b: Backend) {
     raw.send("Subject: dots\r\n\r\n..\r\n...leading\r\n.x\r\nmiddle . dot\r\n..\r\n.\r\n")
         .await;
     expect(&raw.reply().await, "250");
+    // The first line counts as a line start too: stuffed there, and a lone dot ends an
+    // empty message at once.
+    expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
+    expect(&raw.cmd("RCPT TO:<alice@example.test>").await, "250");
+    expect(&raw.cmd("DATA").await, "354");
+    raw.send("..first: line\r\n\r\nbody\r\n.\r\n").await;
+    expect(&raw.reply().await, "250");
+    expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
+    expect(&raw.cmd("RCPT TO:<alice@example.test>").await, "250");
+    expect(&raw.cmd("DATA").await, "354");
+    expect(&raw.cmd(".").await, "250");
     let core = s.core().await;
     let msgs = mailbox_messages(&core, "alice@example.test", "INBOX").await;
     assert_eq!(
         strip_trace(&msgs[0].1),
         b"Subject: dots\r\n\r\n.\r\n..leading\r\nx\r\nmiddle . dot\r\n.\r\n"
     );
+    assert_eq!(strip_trace(&msgs[1].1), b".first: line\r\n\r\nbody\r\n");
+    assert_eq!(strip_trace(&msgs[2].1), b"");
 }
 
 async fn ehlo_plain(s: &TestServer) -> Raw {

@@ -213,13 +213,20 @@ fn blob_config(raw: &RawBlobs, data_dir: &Path) -> Result<BlobConfig> {
     bail!("blobs.url: {url:?} must start with file:// or s3://")
 }
 
+/// `p` made absolute, without `.` components (messages show `/srv/mailroom-data`, not
+/// `/srv/./mailroom-data`).
 fn absolute(p: &Path) -> Result<PathBuf> {
-    if p.is_absolute() {
-        return Ok(p.to_path_buf());
-    }
-    Ok(std::env::current_dir()
-        .context("current directory")?
-        .join(p))
+    let full = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .context("current directory")?
+            .join(p)
+    };
+    Ok(full
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect())
 }
 
 fn default_hostname() -> String {

@@ -37,17 +37,23 @@ pub async fn run(config: Config) -> Result<()> {
         println!("no listener configured (set [listen] smtp = \"127.0.0.1:2525\")");
     }
     if core.domain_list().await?.is_empty() {
+        // Name the binary as it was started (e.g. target/release/mailroom after `cargo run`),
+        // so the hint works when it is not on PATH.
+        let me = std::env::args().next().unwrap_or_else(|| "mailroom".into());
         let cfg = config
             .file
             .as_ref()
             .map(|f| format!(" --config {}", f.display()))
             .unwrap_or_default();
-        println!("no domains yet. To receive mail, add a domain and a user:");
-        println!("  mailroom{cfg} domain add example.test");
-        println!("  mailroom{cfg} user add alice@example.test");
+        println!("no domains yet. To receive mail, add a domain and a user (from this directory):");
+        println!("  {me}{cfg} domain add example.test");
+        println!("  {me}{cfg} user add alice@example.test");
     }
     if let Some(addr) = config.listen_smtp {
         println!("send mail with: swaks --server {addr} --to alice@example.test");
+        println!(
+            "          or: curl smtp://{addr} --mail-from you@elsewhere.test --mail-rcpt alice@example.test -T message.eml"
+        );
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();

@@ -2,15 +2,17 @@
 //!
 //! Line endings: message data must use CRLF. A bare CR or LF anywhere in the message refuses
 //! it (550 5.6.0), for DATA and BDAT alike. The end of DATA is recognised only at
-//! `<CRLF>.<CRLF>`, so a body hiding `<LF>.<LF>` or `<LF>.<CRLF>` followed by commands (SMTP
-//! smuggling) stays one message, which is then refused whole: nothing in it can ever become a
-//! second message or a command.
+//! `<CRLF>.<CRLF>` (see `dot.rs`), so a body hiding `<LF>.<LF>`, `<CRLF>.<CR><CR><LF>` or any
+//! other look-alike followed by commands (SMTP smuggling) stays one message, which is then
+//! refused whole: nothing in it can ever become a second message or a command.
 
 use mailroom_core::delivery::{Folder, Incoming};
 
 use super::session::{Session, State, Transaction};
 use crate::reply;
-use smtp_proto::request::receiver::{BdatReceiver, DataReceiver};
+use smtp_proto::request::receiver::BdatReceiver;
+
+use super::dot::DotReader;
 
 impl Session {
     pub(super) fn data(&mut self) {
@@ -23,7 +25,7 @@ impl Session {
             return self.error(reply::BDAT_IN_PROGRESS);
         }
         self.reply(reply::START_DATA);
-        self.state = State::Data(DataReceiver::new());
+        self.state = State::Data(DotReader::new());
     }
 
     pub(super) fn bdat(&mut self, size: usize, last: bool) {

@@ -1,6 +1,7 @@
 //! The inbound MTA: listener, session, and one file per SMTP verb.
 
 mod data;
+mod dot;
 mod ehlo;
 pub(crate) mod listener;
 mod mail;

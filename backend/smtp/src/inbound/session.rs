@@ -15,7 +15,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, RequestReceiver};
+use smtp_proto::request::receiver::{BdatReceiver, RequestReceiver};
+
+use super::dot::DotReader;
 use smtp_proto::{Error as ProtoError, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -28,7 +30,7 @@ use crate::reply;
 /// bytes are never parsed as commands.
 pub(super) enum State {
     Command,
-    Data(DataReceiver),
+    Data(DotReader),
     Bdat(BdatReceiver),
 }
 
