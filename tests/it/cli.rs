@@ -1,5 +1,6 @@
 //! The administration CLI: clear one-line errors, non-zero exits, no secrets in logs.
 
+use crate::backends;
 use crate::harness::{Backend, PASSWORD, TestServer};
 
 #[tokio::test]
@@ -111,4 +112,33 @@ async fn bad_configuration_is_one_clear_line() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown_key"));
+}
+
+backends!(concurrent_first_starts_migrate_once);
+async fn concurrent_first_starts_migrate_once(b: Backend) {
+    // Replicas, or a CLI command beside `serve`, may meet an empty database at the same time.
+    let s = TestServer::prepare(b, "").await;
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(crate::harness::BIN)
+                .args([
+                    "--config",
+                    s.config_path.to_str().unwrap(),
+                    "domain",
+                    "list",
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

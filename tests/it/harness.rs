@@ -74,6 +74,13 @@ impl TestServer {
 
     /// Starts with `extra` appended to the configuration file (e.g. an `[smtp]` section).
     pub async fn start_with(b: Backend, extra: &str) -> TestServer {
+        let mut s = TestServer::prepare(b, extra).await;
+        s.spawn();
+        s
+    }
+
+    /// A data directory, database and configuration file, without starting the server.
+    pub async fn prepare(b: Backend, extra: &str) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let (db_url, pg) = match b {
             Backend::Sqlite => (
@@ -113,16 +120,14 @@ impl TestServer {
         )
         .unwrap();
         drop(f);
-        let mut s = TestServer {
+        TestServer {
             child: None,
             dir,
             config_path,
             smtp: "0.0.0.0:0".parse().unwrap(),
             db_url,
             _pg: pg,
-        };
-        s.spawn();
-        s
+        }
     }
 
     /// Starts (again) the server process on the same storage. A restart binds new ports.
@@ -166,6 +171,13 @@ impl TestServer {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// SIGTERM, then waits for the process to exit; returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let mut c = self.child.take().expect("server running");
+        unsafe_term(&c);
+        c.wait().map(|s| s.success()).unwrap_or(false)
     }
 
     pub fn log(&self) -> String {

@@ -267,12 +267,43 @@ async fn uids_threads_and_change_log(b: Backend) {
     assert_eq!(threads[2].1, ChangeOp::Created);
     assert_ne!(threads[2].0, threads[0].0);
     assert_eq!(threads[3], (threads[0].0, ChangeOp::Updated));
-    // Since the last seen state, only the last delivery's changes.
+    // Same capitalised subject, no references, not a reply: separate threads.
+    let digest = message("Weekly Digest", "");
+    send(&s, "list@remote.test", &["alice@example.test"], &digest)
+        .await
+        .unwrap();
+    send(&s, "list@remote.test", &["alice@example.test"], &digest)
+        .await
+        .unwrap();
+    let later = core
+        .changes_since(acc.id, entries[3].modseq, 1000)
+        .await
+        .unwrap();
+    let digest_threads: Vec<_> = later
+        .iter()
+        .filter(|c| c.object_type == ObjectType::Thread)
+        .map(|c| (c.object_id, c.op))
+        .collect();
+    assert_eq!(digest_threads.len(), 2);
+    assert!(
+        digest_threads
+            .iter()
+            .all(|(_, op)| *op == ChangeOp::Created),
+        "{digest_threads:?}"
+    );
+    assert_ne!(digest_threads[0].0, digest_threads[1].0);
+    // Since a state, only what came after it: here the last of the four, then the digests.
     let tail = core
         .changes_since(acc.id, entries[2].modseq, 1000)
         .await
         .unwrap();
-    assert!(tail.iter().all(|c| c.seq == entries[3].modseq));
+    assert!(tail.iter().all(|c| c.seq > entries[2].modseq));
+    assert_eq!(
+        tail.iter()
+            .filter(|c| c.object_type == ObjectType::Email)
+            .count(),
+        3
+    );
     // Bob's log is his own.
     let bob = core.user_get("bob@example.test").await.unwrap();
     assert!(core.changes_since(bob.id, 0, 10).await.unwrap().is_empty());

@@ -342,3 +342,19 @@ async fn data_timeout_closes_a_stalled_transfer(b: Backend) {
             .is_empty()
     );
 }
+
+backends!(shutdown_says_421_and_exits_cleanly);
+async fn shutdown_says_421_and_exits_cleanly(b: Backend) {
+    let mut s = TestServer::start(b).await;
+    s.setup_accounts();
+    let mut raw = ehlo_plain(&s).await;
+    expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
+    let exited = tokio::task::spawn_blocking(move || {
+        let ok = s.terminate();
+        (ok, s)
+    });
+    expect(&raw.reply().await, "421 4.3.2");
+    assert_eq!(raw.reply().await, "", "connection should be closed");
+    let (ok, _s) = exited.await.unwrap();
+    assert!(ok, "mailroom serve should exit 0 on SIGTERM");
+}

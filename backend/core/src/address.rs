@@ -30,10 +30,13 @@ impl Address {
                 "{s:?}: the part before @ has characters that need quoting"
             )));
         }
-        validate_domain(domain)?;
-        let full = s.to_lowercase();
-        let at = full.rfind('@').expect("still has @");
-        Ok(Address { full, at })
+        let domain = validate_domain(domain)?;
+        // Lowercase throughout, and `example.test.` is `example.test`.
+        let full = format!("{}@{domain}", local.to_lowercase());
+        Ok(Address {
+            at: full.len() - domain.len() - 1,
+            full,
+        })
     }
 
     pub fn local(&self) -> &str {
@@ -62,6 +65,22 @@ impl Address {
 impl std::fmt::Display for Address {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.full)
+    }
+}
+
+/// Whether `s` is usable as an SMTP reverse-path (MAIL FROM): looser than [`Address::parse`]
+/// because real senders use long VERP bounce addresses (`bounces+1234-user=example.com@…`)
+/// whose local part passes 64 characters. Only what cannot be an address is refused.
+pub fn plausible_sender(s: &str) -> bool {
+    match s.rsplit_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !s
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+                && validate_domain(domain).is_ok()
+        }
+        None => false,
     }
 }
 
@@ -103,6 +122,17 @@ mod tests {
                 .without_tag()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn senders_are_judged_leniently() {
+        let verp = format!(
+            "bounces+{}-bob=example.com@mail.sender.test",
+            "x".repeat(80)
+        );
+        assert!(plausible_sender(&verp));
+        assert!(!plausible_sender("no-at-sign"));
+        assert!(!plausible_sender("a b@x.test"));
     }
 
     #[test]

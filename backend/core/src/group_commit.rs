@@ -147,10 +147,12 @@ async fn commit(store: Store, notifier: Notifier, mut rx: mpsc::Receiver<Job>) {
                     let _ = job.reply.send(Ok(mine));
                 }
             }
-            Err(e) if jobs.len() == 1 => {
-                tracing::error!(error = %e, "delivery commit failed");
-                let job = jobs.pop().expect("one job");
-                let _ = job.reply.send(Err(e.into()));
+            Err(e) if jobs.len() == 1 || e.is_transient() => {
+                tracing::error!(error = %e, jobs = jobs.len(), "delivery commit failed");
+                let e = Error::from(e);
+                for job in jobs.drain(..) {
+                    let _ = job.reply.send(Err(Error::Unavailable(e.to_string())));
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, jobs = jobs.len(), "batch commit failed; retrying job by job");

@@ -56,6 +56,12 @@ impl Core {
         let store = Store::open(&config.database_url, &config.blobs).await?;
         let notifier = notify::Notifier::new();
         let committer = group_commit::GroupCommit::start(store.clone(), notifier.clone());
+        let blobs = store.blobs().clone();
+        tokio::task::spawn_blocking(move || match blobs.sweep_temporary() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "removed temporary blob files left by a crash"),
+            Err(e) => tracing::warn!(error = %e, "could not sweep temporary blob files"),
+        });
         Ok(Core {
             inner: Arc::new(Inner {
                 store,

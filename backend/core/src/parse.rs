@@ -28,6 +28,11 @@ pub(crate) fn message_meta(raw: &[u8]) -> MessageMeta {
         .thread_name()
         .map(|s| text(s).trim().to_lowercase())
         .filter(|s| !s.is_empty());
+    // A prefix was stripped: the thread name is shorter than the subject itself.
+    meta.is_reply = match (msg.subject(), msg.thread_name()) {
+        (Some(subject), Some(name)) => name.trim().len() < subject.trim().len(),
+        _ => false,
+    };
     meta.from = addresses(msg.from());
     meta.to = addresses(msg.to());
     meta.cc = addresses(msg.cc());
@@ -104,6 +109,8 @@ mod tests {
         assert_eq!(m.in_reply_to, vec!["m1@x.test"]);
         assert_eq!(m.references, vec!["m0@x.test", "m1@x.test"]);
         assert_eq!(m.base_subject.as_deref(), Some("hello"));
+        assert!(m.is_reply);
+        assert!(!message_meta(b"Subject: Weekly Digest\r\n\r\nx\r\n").is_reply);
         assert_eq!(m.preview, "Body text here");
         assert_eq!(m.sent_at, Some(1795503600));
         let to: serde_json::Value = serde_json::from_str(&m.to).unwrap();

@@ -188,6 +188,37 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Removes temporary files older than an hour that a crash left in a local store (a
+    /// write in progress is younger). Returns how many went.
+    pub fn sweep_temporary(&self) -> std::io::Result<usize> {
+        let Some(root) = &self.local_root else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        let cutoff = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for dir in std::fs::read_dir(root)? {
+            let dir = dir?.path();
+            if !dir.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(&dir)? {
+                let f = f?;
+                let name = f.file_name();
+                let name = name.to_string_lossy();
+                let old = f
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .map(|t| t < cutoff)
+                    .unwrap_or(false);
+                if name.starts_with('.') && name.ends_with(TEMP_SUFFIX) && old {
+                    std::fs::remove_file(f.path())?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     pub async fn get(&self, id: &BlobId) -> Result<Bytes> {
         match self.inner.get(&id.path(&self.prefix)).await {
             Ok(r) => Ok(r.bytes().await?),
@@ -216,58 +247,147 @@ impl BlobStore {
 
 /// The local batch write described at the top of this file.
 ///
-/// On Linux the batch is made durable with two `syncfs` calls instead of a sync per file and
-/// per folder: the temporary files' bytes are synced, then they are renamed into place, then
-/// the names are synced. Two device flushes per batch, and still no final name can exist
-/// before its bytes are on disk. Elsewhere each file and folder is synced on its own.
+/// On Linux 5.8 or later the batch is made durable with two `syncfs` calls instead of a sync
+/// per file and per folder: the temporary files' bytes are synced, then they are renamed into
+/// place, then the names are synced. Two device flushes per batch, and still no final name can
+/// exist before its bytes are on disk. The file system handle is opened before anything is
+/// written, so `syncfs` reports any write-back error that happens after (5.8 is when it began
+/// to report them at all). Elsewhere each file and folder is synced on its own.
+///
+/// A blob that already exists is not written again, but it is synced too: another writer may
+/// have renamed it into place and not yet synced the name.
 fn write_local_batch(root: &std::path::Path, blobs: &[(BlobId, Bytes)]) -> std::io::Result<()> {
+    let fs = std::fs::File::open(root)?;
+    let mut staged: Vec<(std::path::PathBuf, std::path::PathBuf)> = Vec::with_capacity(blobs.len());
+    let r = stage_and_publish(root, &fs, blobs, &mut staged);
+    if r.is_err() {
+        // Leave no temporary files behind; a final name is either whole or absent.
+        for (tmp, _) in &staged {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+    r
+}
+
+fn stage_and_publish(
+    root: &std::path::Path,
+    fs: &std::fs::File,
+    blobs: &[(BlobId, Bytes)],
+    staged: &mut Vec<(std::path::PathBuf, std::path::PathBuf)>,
+) -> std::io::Result<()> {
     use std::io::Write;
-    static TMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let batch_sync = syncfs_reports_errors();
     let mut dirs = std::collections::BTreeSet::new();
-    let mut staged = Vec::with_capacity(blobs.len());
+    let mut existing = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (id, bytes) in blobs {
         let path = id.fs_path(root);
-        if !seen.insert(id) || path.exists() {
+        if !seen.insert(id) {
             continue;
         }
         let dir = path
             .parent()
             .expect("blob paths have a folder")
             .to_path_buf();
+        if path.exists() {
+            existing.push(path);
+            dirs.insert(dir);
+            continue;
+        }
         if !dir.exists() {
             std::fs::create_dir_all(&dir)?;
             // A new folder must reach the disk too: sync its parent.
             dirs.insert(root.to_path_buf());
         }
-        let n = TMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = dir.join(format!(".{}.{}.{n}.tmp", id.as_str(), std::process::id()));
-        let mut f = std::fs::File::create(&tmp)?;
+        let (mut f, tmp) = create_temp(&dir, id)?;
+        staged.push((tmp, path));
         f.write_all(bytes)?;
-        staged.push((f, tmp, path));
+        if !batch_sync {
+            f.sync_data()?;
+        }
         dirs.insert(dir);
+        // The descriptor closes here: a batch of thousands holds none open.
     }
-    if staged.is_empty() {
+    if staged.is_empty() && existing.is_empty() {
         return Ok(());
     }
-    #[cfg(target_os = "linux")]
-    {
-        let fs = std::fs::File::open(root)?;
-        rustix::fs::syncfs(&fs)?;
-        for (_, tmp, path) in &staged {
+    if batch_sync {
+        sync_fs(fs)?;
+        for (tmp, path) in staged.iter() {
             std::fs::rename(tmp, path)?;
         }
-        rustix::fs::syncfs(&fs)?;
+        staged.clear();
+        return sync_fs(fs);
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        for (f, tmp, path) in &staged {
-            f.sync_data()?;
-            std::fs::rename(tmp, path)?;
-        }
-        for d in dirs {
-            std::fs::File::open(&d)?.sync_all()?;
-        }
+    for (tmp, path) in staged.iter() {
+        std::fs::rename(tmp, path)?;
+    }
+    staged.clear();
+    for path in existing {
+        std::fs::File::open(path)?.sync_all()?;
+    }
+    for d in dirs {
+        std::fs::File::open(&d)?.sync_all()?;
     }
     Ok(())
+}
+
+/// A new temporary file beside its final name. `create_new` never truncates another writer's
+/// file (several processes may share the folder); a clash just takes the next name.
+fn create_temp(
+    dir: &std::path::Path,
+    id: &BlobId,
+) -> std::io::Result<(std::fs::File, std::path::PathBuf)> {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    loop {
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(
+            ".{}.{}.{nanos}.{n}{TEMP_SUFFIX}",
+            id.as_str(),
+            std::process::id()
+        ));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((f, tmp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Temporary blob files end with this; [`BlobStore::sweep_temporary`] removes stale ones.
+const TEMP_SUFFIX: &str = ".tmp";
+
+#[cfg(target_os = "linux")]
+fn sync_fs(fs: &std::fs::File) -> std::io::Result<()> {
+    Ok(rustix::fs::syncfs(fs)?)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_fs(_: &std::fs::File) -> std::io::Result<()> {
+    unreachable!("batch sync is used on Linux only")
+}
+
+/// Whether `syncfs` reports write-back errors: Linux 5.8 and later.
+fn syncfs_reports_errors() -> bool {
+    static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ANSWER.get_or_init(|| {
+        if !cfg!(target_os = "linux") {
+            return false;
+        }
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut parts = release
+            .trim()
+            .split(['.', '-'])
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        (major, minor) >= (5, 8)
+    })
 }

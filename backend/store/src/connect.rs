@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use mailroom_migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 
 use crate::{Result, StoreError};
 
@@ -57,10 +60,28 @@ pub(crate) async fn connect(url: &str) -> Result<(DatabaseConnection, DbKind)> {
     Ok((db, kind))
 }
 
-pub(crate) async fn migrate(db: &DatabaseConnection) -> Result<()> {
-    Migrator::up(db, None).await?;
+/// Applies pending migrations in one transaction. Several processes may start at once
+/// (replicas on one Postgres, a CLI command beside `serve`): the first takes the lock
+/// (Postgres: an advisory lock; SQLite: the write lock of `BEGIN IMMEDIATE`), the others wait
+/// for it and then find nothing left to do.
+pub(crate) async fn migrate(db: &DatabaseConnection, kind: DbKind) -> Result<()> {
+    let opts = TransactionOptions {
+        sqlite_transaction_mode: (kind == DbKind::Sqlite)
+            .then_some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    let tx = db.begin_with_options(opts).await?;
+    if kind == DbKind::Postgres {
+        tx.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            .await?;
+    }
+    Migrator::up(&tx, None).await?;
+    tx.commit().await?;
     Ok(())
 }
+
+/// The advisory lock key migrations hold ("mailroom" in ASCII, truncated to fit an i64).
+const MIGRATION_LOCK: i64 = 0x6d61_696c_726f_6f6d;
 
 /// The URL without a password, for messages.
 pub fn redact(url: &str) -> String {

@@ -248,10 +248,13 @@ async fn deliver_in(
 
 /// The metadata rows, once per distinct blob; a blob already known keeps its row.
 async fn insert_messages(tx: &DatabaseTransaction, batch: &[NewDelivery]) -> Result<()> {
-    let mut seen = std::collections::HashSet::new();
-    let rows: Vec<message::ActiveModel> = batch
+    // In blob-id order, so two writers inserting the same blobs take their index locks in
+    // the same order and cannot deadlock (Postgres).
+    let mut distinct: Vec<&NewDelivery> = batch.iter().collect();
+    distinct.sort_by(|a, b| a.blob_id.cmp(&b.blob_id));
+    distinct.dedup_by(|a, b| a.blob_id == b.blob_id);
+    let rows: Vec<message::ActiveModel> = distinct
         .iter()
-        .filter(|d| seen.insert(d.blob_id.as_str()))
         .map(|d| message_row(&d.blob_id, &d.meta))
         .collect();
     for chunk in rows.chunks(ROWS_PER_INSERT / 16) {
@@ -378,8 +381,7 @@ impl ThreadMap {
                 return Ok(Some(t));
             }
         }
-        let is_reply = m.base_subject.is_some() && m.base_subject != m.subject;
-        let Some(base) = m.base_subject.as_ref().filter(|_| is_reply) else {
+        let Some(base) = m.base_subject.as_ref().filter(|_| m.is_reply) else {
             return Ok(None);
         };
         if let Some(&t) = self.subjects.get(&(account_id, base.clone())) {

@@ -23,6 +23,25 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database was unreachable or busy (or the disk failed): every job of a batch would
+    /// meet the same, so retrying them one by one would only multiply the wait.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Db(sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_)) => true,
+            StoreError::Db(e) => {
+                let m = e.to_string();
+                m.contains("database is locked")
+                    || m.contains("connection")
+                    || m.contains("timed out")
+            }
+            StoreError::Io(_) | StoreError::Blob(_) => true,
+            StoreError::Config(_)
+            | StoreError::Conflict(_)
+            | StoreError::NotFound(_)
+            | StoreError::Corrupt(_) => false,
+        }
+    }
+
     /// Unique-constraint violations surface as [`StoreError::Conflict`] so callers can say
     /// "already exists" instead of "internal error".
     pub(crate) fn from_insert(e: sea_orm::DbErr, what: impl Into<String>) -> StoreError {

@@ -39,7 +39,7 @@ impl Store {
     /// Connects to `db_url`, applies pending migrations and opens the blob store.
     pub async fn open(db_url: &str, blobs: &BlobConfig) -> Result<Store> {
         let (db, kind) = connect::connect(db_url).await?;
-        connect::migrate(&db).await?;
+        connect::migrate(&db, kind).await?;
         let blobs = BlobStore::open(blobs)?;
         Ok(Store { db, kind, blobs })
     }

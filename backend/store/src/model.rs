@@ -44,8 +44,10 @@ pub struct MessageMeta {
     pub size: i64,
     pub message_id: Option<String>,
     pub subject: Option<String>,
-    /// The subject without reply/forward prefixes, for threading.
+    /// The subject without reply/forward prefixes, lowercased, for threading.
     pub base_subject: Option<String>,
+    /// The subject had a reply/forward prefix (Re:, Fwd:, AW: …). Not stored.
+    pub is_reply: bool,
     /// JSON arrays of `{"name":…, "email":…}`.
     pub from: String,
     pub to: String,

@@ -14,8 +14,8 @@ use tokio::sync::watch;
 use crate::reply;
 use crate::{Shared, SmtpConfig};
 
-/// Serves SMTP on `listener` until shutdown. Sessions in progress finish their current
-/// command and are told `421` at the next.
+/// Serves SMTP on `listener` until shutdown, then waits for the sessions: each finishes the
+/// command in progress (a delivery completes and is answered) and is told `421`.
 /// Takes a bound listener, so tests (and the binary) choose the address.
 pub async fn serve(
     listener: TcpListener,
@@ -32,7 +32,10 @@ pub async fn serve(
     let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     let mut shutdown = shared.shutdown.clone();
     let next_id = std::sync::atomic::AtomicU64::new(1);
+    // Sessions in progress, so shutdown can wait for them to finish their delivery and say 421.
+    let mut sessions = tokio::task::JoinSet::new();
     loop {
+        while sessions.try_join_next().is_some() {}
         // Wait for a free slot before accepting, so overload queues in the kernel's backlog
         // instead of in our memory.
         let permit = tokio::select! {
@@ -73,12 +76,14 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tokio::spawn(async move {
+        sessions.spawn(async move {
             super::session::run(stream, peer, shared, id).await;
             drop(guard);
             drop(permit);
         });
     }
+    // Each session answers 421 at its next command (or as soon as it is idle) and ends.
+    while sessions.join_next().await.is_some() {}
 }
 
 /// Gives the IP's connection slot back when the session ends, however it ends.

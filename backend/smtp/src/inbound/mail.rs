@@ -22,9 +22,7 @@ impl Session {
             return self.error(reply::NOT_UTF8_ENABLED);
         }
         // The null reverse-path <> (bounces) is allowed; anything else must be an address.
-        if !from.address.is_empty()
-            && mailroom_core::address::Address::parse(&from.address).is_err()
-        {
+        if !from.address.is_empty() && !mailroom_core::address::plausible_sender(&from.address) {
             return self.error(reply::BAD_SENDER);
         }
         self.tx = Some(Transaction {

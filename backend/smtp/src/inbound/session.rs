@@ -100,20 +100,23 @@ pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
 impl Session {
     async fn serve(&mut self, mut stream: TcpStream) -> std::io::Result<()> {
         let greeting = format!("220 {} ESMTP mailroom\r\n", self.shared.config.hostname);
-        stream.write_all(greeting.as_bytes()).await?;
+        self.write(&mut stream, greeting.as_bytes()).await?;
         let mut shutdown = self.shared.shutdown.clone();
         let mut commands = RequestReceiver::default();
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             if !self.out.is_empty() {
-                stream.write_all(&self.out).await?;
+                let out = std::mem::take(&mut self.out);
+                self.write(&mut stream, &out).await?;
+                self.out = out;
                 self.out.clear();
             }
             if self.quit {
                 return Ok(());
             }
             if *shutdown.borrow() {
-                stream.write_all(reply::SHUTTING_DOWN.as_bytes()).await?;
+                self.write(&mut stream, reply::SHUTTING_DOWN.as_bytes())
+                    .await?;
                 return Ok(());
             }
             let limit = match self.state {
@@ -124,7 +127,7 @@ impl Session {
                 r = tokio::time::timeout(limit, stream.read(&mut buf)) => match r {
                     Ok(r) => r?,
                     Err(_) => {
-                        stream.write_all(reply::TIMEOUT.as_bytes()).await?;
+                        self.write(&mut stream, reply::TIMEOUT.as_bytes()).await?;
                         return Ok(());
                     }
                 },
@@ -134,6 +137,19 @@ impl Session {
                 return Ok(());
             }
             self.ingest(&mut commands, &buf[..n]).await;
+        }
+    }
+
+    /// Writes with a deadline: a client that stops reading cannot hold its slot forever.
+    async fn write(&self, stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
+        match tokio::time::timeout(self.shared.config.command_timeout, stream.write_all(bytes))
+            .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "client stopped reading",
+            )),
         }
     }
 
