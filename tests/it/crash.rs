@@ -58,7 +58,16 @@ async fn read(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std::io::Res
 
 backends!(acknowledged_mail_survives_sigkill);
 async fn acknowledged_mail_survives_sigkill(b: Backend) {
-    let mut s = TestServer::start(b).await;
+    kill_while_sending(b, "").await
+}
+
+backends!(acknowledged_mail_survives_sigkill_with_file_sync);
+async fn acknowledged_mail_survives_sigkill_with_file_sync(b: Backend) {
+    kill_while_sending(b, "[blobs]\nsync = \"file\"\n").await
+}
+
+async fn kill_while_sending(b: Backend, config: &str) {
+    let mut s = TestServer::start_with(b, config).await;
     s.setup_accounts();
     let acked = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();

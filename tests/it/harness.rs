@@ -231,6 +231,7 @@ impl TestServer {
         Core::open(&CoreConfig {
             database_url: self.db_url.clone(),
             blobs: mailroom_core::BlobConfig::Local {
+                sync: mailroom_core::BlobSync::File,
                 root: self.dir.path().join("blobs"),
             },
         })

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
-use mailroom_core::{BlobConfig, CoreConfig};
+use mailroom_core::{BlobConfig, BlobSync, CoreConfig};
 use mailroom_smtp::SmtpConfig;
 use serde::Deserialize;
 
@@ -54,6 +54,8 @@ pub struct RawBlobs {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub allow_http: Option<bool>,
+    /// "batch" (default) or "file": how local blobs are synced.
+    pub sync: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -182,9 +184,15 @@ impl Config {
 }
 
 fn blob_config(raw: &RawBlobs, data_dir: &Path) -> Result<BlobConfig> {
+    let sync = match raw.sync.as_deref() {
+        None | Some("batch") => BlobSync::Batch,
+        Some("file") => BlobSync::File,
+        Some(other) => bail!("blobs.sync: {other:?} must be \"batch\" or \"file\""),
+    };
     let Some(url) = raw.url.as_deref() else {
         return Ok(BlobConfig::Local {
             root: data_dir.join("blobs"),
+            sync,
         });
     };
     if let Some(path) = url.strip_prefix("file://") {
@@ -193,6 +201,7 @@ fn blob_config(raw: &RawBlobs, data_dir: &Path) -> Result<BlobConfig> {
         }
         return Ok(BlobConfig::Local {
             root: PathBuf::from(path),
+            sync,
         });
     }
     if let Some(rest) = url.strip_prefix("s3://") {

@@ -60,11 +60,26 @@ impl std::fmt::Display for BlobId {
     }
 }
 
+/// How a batch of local blobs is made durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BlobSync {
+    /// Two `syncfs` calls per batch (Linux 5.8+; elsewhere falls back to `File`). Fastest on
+    /// a volume of mailroom's own; it also flushes whatever else is dirty on that file
+    /// system (a database server beside it, say).
+    #[default]
+    Batch,
+    /// A sync per file and per folder: costs more flushes, touches nothing else.
+    File,
+}
+
 /// Where blobs live, from the `[blobs]` configuration section.
 #[derive(Clone, Debug)]
 pub enum BlobConfig {
     /// A local folder (created if missing).
-    Local { root: std::path::PathBuf },
+    Local {
+        root: std::path::PathBuf,
+        sync: BlobSync,
+    },
     /// An S3-compatible bucket.
     S3 {
         bucket: String,
@@ -87,12 +102,14 @@ pub struct BlobStore {
     mode: PutMode,
     /// The folder, for local disk: batch writes go there directly.
     local_root: Option<std::path::PathBuf>,
+    /// Make local batches durable with `syncfs` (see [`BlobSync`]).
+    batch_sync: bool,
 }
 
 impl BlobStore {
     pub fn open(config: &BlobConfig) -> Result<BlobStore> {
         match config {
-            BlobConfig::Local { root } => {
+            BlobConfig::Local { root, sync } => {
                 std::fs::create_dir_all(root).map_err(|e| {
                     StoreError::Config(format!("cannot create blob folder {}: {e}", root.display()))
                 })?;
@@ -106,6 +123,7 @@ impl BlobStore {
                     prefix: Path::from(""),
                     mode: PutMode::Create,
                     local_root: Some(root.clone()),
+                    batch_sync: *sync == BlobSync::Batch && syncfs_reports_errors(),
                 })
             }
             BlobConfig::S3 {
@@ -140,6 +158,7 @@ impl BlobStore {
                     prefix: Path::from(prefix.as_str()),
                     mode: PutMode::Overwrite,
                     local_root: None,
+                    batch_sync: false,
                 })
             }
         }
@@ -172,10 +191,13 @@ impl BlobStore {
     /// Stores several blobs durably: when this returns `Ok`, every one survives a crash.
     pub async fn put_many(&self, blobs: Vec<(BlobId, Bytes)>) -> Result<()> {
         if let Some(root) = self.local_root.clone() {
-            return tokio::task::spawn_blocking(move || write_local_batch(&root, &blobs))
-                .await
-                .map_err(|e| StoreError::Corrupt(format!("blob writer: {e}")))?
-                .map_err(|e| StoreError::Io(format!("writing blobs: {e}")));
+            let batch_sync = self.batch_sync;
+            return tokio::task::spawn_blocking(move || {
+                write_local_batch(&root, &blobs, batch_sync)
+            })
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("blob writer: {e}")))?
+            .map_err(|e| StoreError::Io(format!("writing blobs: {e}")));
         }
         let mut writes = tokio::task::JoinSet::new();
         for (id, bytes) in blobs {
@@ -256,10 +278,14 @@ impl BlobStore {
 ///
 /// A blob that already exists is not written again, but it is synced too: another writer may
 /// have renamed it into place and not yet synced the name.
-fn write_local_batch(root: &std::path::Path, blobs: &[(BlobId, Bytes)]) -> std::io::Result<()> {
+fn write_local_batch(
+    root: &std::path::Path,
+    blobs: &[(BlobId, Bytes)],
+    batch_sync: bool,
+) -> std::io::Result<()> {
     let fs = std::fs::File::open(root)?;
     let mut staged: Vec<(std::path::PathBuf, std::path::PathBuf)> = Vec::with_capacity(blobs.len());
-    let r = stage_and_publish(root, &fs, blobs, &mut staged);
+    let r = stage_and_publish(root, &fs, blobs, &mut staged, batch_sync);
     if r.is_err() {
         // Leave no temporary files behind; a final name is either whole or absent.
         for (tmp, _) in &staged {
@@ -274,9 +300,9 @@ fn stage_and_publish(
     fs: &std::fs::File,
     blobs: &[(BlobId, Bytes)],
     staged: &mut Vec<(std::path::PathBuf, std::path::PathBuf)>,
+    batch_sync: bool,
 ) -> std::io::Result<()> {
     use std::io::Write;
-    let batch_sync = syncfs_reports_errors();
     let mut dirs = std::collections::BTreeSet::new();
     let mut existing = Vec::new();
     let mut seen = std::collections::HashSet::new();

@@ -21,7 +21,7 @@ mod mailbox;
 pub mod model;
 
 pub use account::DefaultMailbox;
-pub use blob::{BlobConfig, BlobId, BlobStore};
+pub use blob::{BlobConfig, BlobId, BlobStore, BlobSync};
 pub use connect::DbKind;
 pub use error::{Result, StoreError};
 
