@@ -14,6 +14,7 @@ pub mod address;
 pub mod admin;
 mod cache;
 pub mod delivery;
+pub mod mail;
 mod error;
 mod group_commit;
 pub mod notify;

@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 /// Default listen addresses, used only when there is no configuration file at all.
 pub const DEFAULT_SMTP: &str = "127.0.0.1:2525";
+pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 
 /// The top-level keys, as the environment overlay spells them (lowercased by figment).
 const ROOT_KEYS: &[&str] = &[
@@ -62,6 +63,7 @@ pub struct RawBlobs {
 #[serde(deny_unknown_fields)]
 pub struct RawListen {
     pub smtp: Option<String>,
+    pub http: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,6 +85,7 @@ pub struct Config {
     pub core: CoreConfig,
     /// `None`: the listener is off.
     pub listen_smtp: Option<SocketAddr>,
+    pub listen_http: Option<SocketAddr>,
     pub smtp: SmtpConfig,
     /// Where the configuration came from, for the start-up message.
     pub file: Option<PathBuf>,
@@ -131,17 +134,14 @@ impl Config {
             bail!("hostname: {hostname:?} is not a host name");
         }
         // No file at all: every implemented listener on its loopback default.
-        let smtp_default = file.is_none().then_some(DEFAULT_SMTP);
-        let listen_smtp = raw
-            .listen
-            .smtp
-            .as_deref()
-            .or(smtp_default)
-            .map(|a| {
-                a.parse::<SocketAddr>()
-                    .with_context(|| format!("listen.smtp: {a:?} is not an address:port"))
-            })
-            .transpose()?;
+        let listener = |key: &str, value: Option<&str>, default: &'static str| -> Result<Option<SocketAddr>> {
+            value
+                .or(file.is_none().then_some(default))
+                .map(|a| a.parse::<SocketAddr>().with_context(|| format!("{key}: {a:?} is not an address:port")))
+                .transpose()
+        };
+        let listen_smtp = listener("listen.smtp", raw.listen.smtp.as_deref(), DEFAULT_SMTP)?;
+        let listen_http = listener("listen.http", raw.listen.http.as_deref(), DEFAULT_HTTP)?;
         let d = SmtpConfig::default();
         let s = raw.smtp;
         let smtp = SmtpConfig {
@@ -177,6 +177,7 @@ impl Config {
                 blobs,
             },
             listen_smtp,
+            listen_http,
             smtp,
             file: file.map(Path::to_path_buf),
         })
@@ -254,6 +255,7 @@ mod tests {
     fn no_file_means_default_listeners_and_local_storage() {
         let c = Config::resolve(RawConfig::default(), None).unwrap();
         assert_eq!(c.listen_smtp, Some(DEFAULT_SMTP.parse().unwrap()));
+        assert_eq!(c.listen_http, Some(DEFAULT_HTTP.parse().unwrap()));
         assert!(c.core.database_url.starts_with("sqlite:///"));
         assert!(matches!(c.core.blobs, BlobConfig::Local { .. }));
     }

@@ -33,8 +33,21 @@ pub async fn run(config: Config) -> Result<()> {
             stop_rx.clone(),
         )));
     }
+    if let Some(addr) = config.listen_http {
+        let l = TcpListener::bind(addr).await.with_context(|| format!("listen.http: cannot listen on {addr}"))?;
+        let bound = l.local_addr()?;
+        // Printed in this exact form; tests and scripts read the bound port from it.
+        println!("http listening on {bound}");
+        println!("JMAP session: http://{bound}/jmap/session (HTTP Basic: address and password)");
+        let (core, stop) = (core.clone(), stop_rx.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = mailroom_api::serve(l, core, stop).await {
+                tracing::error!(error = %e, "http server stopped");
+            }
+        }));
+    }
     if tasks.is_empty() {
-        println!("no listener configured (set [listen] smtp = \"127.0.0.1:2525\")");
+        println!("no listener configured (set [listen] smtp = \"127.0.0.1:2525\" and http = \"127.0.0.1:8080\")");
     }
     if core.domain_list().await?.is_empty() {
         // Name the binary as it was started (e.g. target/release/mailroom after `cargo run`),

@@ -18,6 +18,7 @@ mod domain;
 mod entity;
 mod error;
 mod mailbox;
+pub mod query;
 pub mod model;
 
 pub use account::DefaultMailbox;

@@ -1,0 +1,65 @@
+//! mailroom's HTTP server.
+//!
+//! Brief overview:
+//! - [`serve`] runs axum on a bound listener until shutdown; [`router`] builds the routes.
+//! - `auth.rs`: who is calling (HTTP Basic with address + password), as an extractor.
+//! - `problem.rs`: every error is RFC 7807 problem JSON, mapped once.
+//! - `jmap.rs`: the JMAP endpoints (session, API, download, event source) over
+//!   `mailroom-jmap`; `health.rs`: liveness and readiness.
+
+mod auth;
+mod health;
+mod jmap;
+mod problem;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use mailroom_core::Core;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Core,
+    pub(crate) credentials: Arc<auth::CredentialCache>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+/// The routes. Public for tests that drive the router without a socket.
+pub fn router(core: Core, shutdown: watch::Receiver<bool>) -> Router {
+    let state = AppState { core, credentials: Arc::default(), shutdown };
+    // Requests that answer at once get a deadline; the event source is meant to stay open.
+    let bounded = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/.well-known/jmap", get(jmap::well_known))
+        .route("/jmap/session", get(jmap::session))
+        .route("/jmap/api", post(jmap::api))
+        .route("/jmap/download/{account}/{blob}/{name}", get(jmap::download))
+        .route("/jmap/upload/{account}/", post(jmap::upload))
+        .layer(RequestBodyLimitLayer::new(mailroom_jmap::MAX_SIZE_REQUEST))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)));
+    Router::new()
+        .merge(bounded)
+        .route("/jmap/eventsource", get(jmap::eventsource))
+        .fallback(problem::not_found)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves HTTP on `listener` until `shutdown` turns true.
+pub async fn serve(listener: TcpListener, core: Core, shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+    let mut stop = shutdown.clone();
+    axum::serve(listener, router(core, shutdown))
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
+}

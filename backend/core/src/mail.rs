@@ -1,0 +1,100 @@
+//! Reading mail: mailboxes with their counts, listing and fetching emails. Every operation
+//! takes the account it acts for; ids of another account's objects are simply not found.
+
+use mailroom_store::query::{EmailRow, MailboxCounts};
+
+use crate::{Core, Error, Mailbox, Result};
+
+/// A mailbox with the counts JMAP's Mailbox object carries.
+#[derive(Clone, Debug)]
+pub struct MailboxView {
+    pub mailbox: Mailbox,
+    pub counts: MailboxCounts,
+}
+
+/// An email with its parsed metadata and the mailboxes it is in.
+#[derive(Clone, Debug)]
+pub struct EmailView {
+    pub row: EmailRow,
+    pub mailbox_ids: Vec<i64>,
+}
+
+impl EmailView {
+    /// Keywords as a list (`$seen`, `$flagged`, …).
+    pub fn keywords(&self) -> impl Iterator<Item = &str> {
+        self.row.keywords.split_whitespace()
+    }
+}
+
+impl Core {
+    /// Every mailbox of the account, with counts.
+    pub async fn mailboxes(&self, account_id: i64) -> Result<Vec<MailboxView>> {
+        let counts = self.store().mailbox_counts(account_id).await?;
+        let mut by_id: std::collections::HashMap<i64, MailboxCounts> =
+            counts.into_iter().map(|c| (c.mailbox_id, c)).collect();
+        Ok(self
+            .store()
+            .mailbox_list(account_id)
+            .await?
+            .into_iter()
+            .map(|mailbox| {
+                let counts = by_id.remove(&mailbox.id).unwrap_or(MailboxCounts { mailbox_id: mailbox.id, ..Default::default() });
+                MailboxView { mailbox, counts }
+            })
+            .collect())
+    }
+
+    /// A page of the account's email ids, newest first, optionally within one of its
+    /// mailboxes; and the total number matching.
+    pub async fn email_query(
+        &self,
+        account_id: i64,
+        in_mailbox: Option<i64>,
+        position: u64,
+        limit: u64,
+    ) -> Result<(Vec<i64>, u64)> {
+        if let Some(m) = in_mailbox
+            && !self.store().mailbox_list(account_id).await?.iter().any(|x| x.id == m)
+        {
+            return Err(Error::NotFound(format!("mailbox {m}")));
+        }
+        Ok(self.store().email_query(account_id, in_mailbox, position, limit).await?)
+    }
+
+    /// The account's emails among `ids`, in the order asked; ids that are not the account's
+    /// are left out.
+    pub async fn emails(&self, account_id: i64, ids: &[i64]) -> Result<Vec<EmailView>> {
+        let rows = self.store().email_rows(account_id, ids).await?;
+        let found: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let mut boxes: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
+        for (email, mailbox) in self.store().email_mailboxes(&found).await? {
+            boxes.entry(email).or_default().push(mailbox);
+        }
+        let mut by_id: std::collections::HashMap<i64, EmailRow> = rows.into_iter().map(|r| (r.id, r)).collect();
+        Ok(ids
+            .iter()
+            .filter_map(|id| by_id.remove(id))
+            .map(|row| {
+                let mailbox_ids = boxes.remove(&row.id).unwrap_or_default();
+                EmailView { row, mailbox_ids }
+            })
+            .collect())
+    }
+
+    /// The account's state: its change sequence number.
+    pub async fn state(&self, account_id: i64) -> Result<i64> {
+        Ok(self.store().account_state(account_id).await?)
+    }
+}
+
+impl Core {
+    /// The raw bytes of a blob the account may read (the message of one of its emails);
+    /// `NotFound` for any other, whether it exists or not.
+    pub async fn blob_for(&self, account_id: i64, blob_id: &str) -> Result<bytes::Bytes> {
+        let id = crate::BlobId::parse(blob_id).ok_or_else(|| Error::NotFound("blob".into()))?;
+        if !self.store().account_has_blob(account_id, id.as_str()).await? {
+            return Err(Error::NotFound("blob".into()));
+        }
+        self.blob(&id).await
+    }
+}

@@ -1,0 +1,39 @@
+//! JMAP ids: the service layer's numbers with a letter for the kind of object, so an id of
+//! one kind is never mistaken for another (RFC 8620 §1.2: 1–255 of `A-Za-z0-9_-`).
+
+pub fn account(n: i64) -> String {
+    format!("a{n}")
+}
+
+pub fn mailbox(n: i64) -> String {
+    format!("m{n}")
+}
+
+pub fn email(n: i64) -> String {
+    format!("e{n}")
+}
+
+pub fn thread(n: i64) -> String {
+    format!("t{n}")
+}
+
+/// The number inside an id of the given kind; `None` for anything else.
+pub fn parse(kind: char, id: &str) -> Option<i64> {
+    let rest = id.strip_prefix(kind)?;
+    if rest.is_empty() || rest.len() > 19 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    rest.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_round_trip_and_kinds_do_not_mix() {
+        assert_eq!(super::parse('e', &super::email(42)), Some(42));
+        assert_eq!(super::parse('m', &super::email(42)), None);
+        assert_eq!(super::parse('e', "e"), None);
+        assert_eq!(super::parse('e', "e-1"), None);
+        assert_eq!(super::parse('e', "e99999999999999999999999"), None);
+    }
+}

@@ -1,0 +1,90 @@
+//! JMAP (RFC 8620 core, RFC 8621 mail) over mailroom's service layer: request in, response
+//! out, no HTTP.
+//!
+//! Brief overview:
+//! - [`handle`] runs one JMAP request for an authenticated [`Caller`]: it checks the envelope
+//!   ([`RequestError`] for the RFC's request-level errors), resolves result references (`#`)
+//!   and calls each method in turn; a failing method yields its `error` response and the rest
+//!   go on.
+//! - `method/` has one file per method (`mailbox_get.rs`, `email_query.rs`, …); `method/mod.rs`
+//!   only dispatches.
+//! - [`session`] builds the Session resource (RFC 8620 §2).
+//! - [`id`] maps service-layer ids to JMAP ids (`a1`, `m7`, `e42`, `t9`) and back.
+
+pub mod error;
+pub mod id;
+mod method;
+mod reference;
+pub mod session;
+
+use mailroom_core::Core;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use error::{MethodError, RequestError};
+
+pub const CORE: &str = "urn:ietf:params:jmap:core";
+pub const MAIL: &str = "urn:ietf:params:jmap:mail";
+
+/// Limits advertised in the Session and enforced here.
+pub const MAX_CALLS_IN_REQUEST: usize = 32;
+pub const MAX_OBJECTS_IN_GET: usize = 500;
+pub const MAX_SIZE_REQUEST: usize = 10 * 1024 * 1024;
+
+/// Who is asking: an authenticated user, who may act on their own account only.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub account_id: i64,
+    pub address: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Request {
+    using: Vec<String>,
+    method_calls: Vec<(String, serde_json::Map<String, Value>, String)>,
+    #[serde(default)]
+    created_ids: Option<serde_json::Map<String, Value>>,
+}
+
+/// A JMAP response object (RFC 8620 §3.4).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    pub method_responses: Vec<(String, Value, String)>,
+    pub session_state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_ids: Option<serde_json::Map<String, Value>>,
+}
+
+/// Runs a JMAP request body for `caller`.
+pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Response, RequestError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| RequestError::NotJson(e.to_string()))?;
+    let req: Request = serde_json::from_value(value).map_err(|e| RequestError::NotRequest(e.to_string()))?;
+    for u in &req.using {
+        if u != CORE && u != MAIL {
+            return Err(RequestError::UnknownCapability(u.clone()));
+        }
+    }
+    if req.method_calls.len() > MAX_CALLS_IN_REQUEST {
+        return Err(RequestError::Limit("maxCallsInRequest"));
+    }
+    let mut responses: Vec<(String, Value, String)> = Vec::with_capacity(req.method_calls.len());
+    for (name, args, call_id) in req.method_calls {
+        let result = match reference::resolve(args, &responses) {
+            Ok(args) => method::call(core, caller, &req.using, &name, args).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(value) => responses.push((name, value, call_id)),
+            Err(e) => {
+                if let MethodError::ServerFail(detail) = &e {
+                    tracing::error!(method = %name, %detail, "JMAP method failed");
+                }
+                responses.push(("error".into(), e.to_json(), call_id));
+            }
+        }
+    }
+    let state = core.state(caller.account_id).await.map_err(|e| RequestError::Server(e.to_string()))?;
+    Ok(Response { method_responses: responses, session_state: state.to_string(), created_ids: req.created_ids })
+}

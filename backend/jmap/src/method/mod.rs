@@ -1,0 +1,80 @@
+//! Dispatch: method name → its file. A method whose capability the request did not ask for
+//! is unknown (RFC 8620 §3.6.2).
+
+mod core_echo;
+mod email_get;
+mod email_query;
+mod mailbox_get;
+
+use mailroom_core::Core;
+use serde_json::{Map, Value};
+
+use crate::{CORE, Caller, MAIL, MethodError};
+
+pub(crate) async fn call(core: &Core, caller: &Caller, using: &[String], name: &str, args: Map<String, Value>) -> Result<Value, MethodError> {
+    let has = |cap: &str| using.iter().any(|u| u == cap);
+    match name {
+        "Core/echo" if has(CORE) => Ok(Value::Object(args)),
+        "Mailbox/get" if has(MAIL) => mailbox_get::run(core, caller, args).await,
+        "Email/query" if has(MAIL) => email_query::run(core, caller, args).await,
+        "Email/get" if has(MAIL) => email_get::run(core, caller, args).await,
+        _ => Err(MethodError::UnknownMethod),
+    }
+}
+
+/// The account a call names, which must be the caller's own.
+pub(crate) fn account(caller: &Caller, args: &Map<String, Value>) -> Result<i64, MethodError> {
+    match args.get("accountId") {
+        Some(Value::String(id)) if crate::id::parse('a', id) == Some(caller.account_id) => Ok(caller.account_id),
+        Some(Value::String(_)) => Err(MethodError::AccountNotFound),
+        _ => Err(MethodError::InvalidArguments("accountId must be a string".into())),
+    }
+}
+
+/// `ids` (null = all) as a list of ids of one kind; ids of another kind or shape are kept as
+/// strings so they can be reported `notFound`.
+pub(crate) fn ids_arg(args: &Map<String, Value>) -> Result<Option<Vec<String>>, MethodError> {
+    match args.get("ids") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(v)) => {
+            if v.len() > crate::MAX_OBJECTS_IN_GET {
+                return Err(MethodError::RequestTooLarge(format!("at most {} ids", crate::MAX_OBJECTS_IN_GET)));
+            }
+            v.iter()
+                .map(|x| x.as_str().map(str::to_string).ok_or_else(|| MethodError::InvalidArguments("ids must be strings".into())))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        }
+        _ => Err(MethodError::InvalidArguments("ids must be an array or null".into())),
+    }
+}
+
+/// `properties` (null = the method's defaults), checked against what the method knows.
+pub(crate) fn properties(args: &Map<String, Value>, known: &[&str], default: &[&str]) -> Result<Vec<String>, MethodError> {
+    match args.get("properties") {
+        None | Some(Value::Null) => Ok(default.iter().map(|s| s.to_string()).collect()),
+        Some(Value::Array(v)) => {
+            let mut out = Vec::with_capacity(v.len() + 1);
+            for p in v {
+                let p = p.as_str().ok_or_else(|| MethodError::InvalidArguments("properties must be strings".into()))?;
+                if !known.contains(&p) {
+                    return Err(MethodError::InvalidArguments(format!("unknown or unsupported property {p:?}")));
+                }
+                out.push(p.to_string());
+            }
+            // RFC 8620 §5.1: the id is always returned.
+            if !out.iter().any(|p| p == "id") {
+                out.push("id".into());
+            }
+            Ok(out)
+        }
+        _ => Err(MethodError::InvalidArguments("properties must be an array or null".into())),
+    }
+}
+
+/// UTCDate (RFC 8620 §1.4) from Unix seconds.
+pub(crate) fn utc_date(secs: i64) -> Value {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|d| Value::String(d.format("%Y-%m-%dT%H:%M:%SZ").to_string()))
+        .unwrap_or(Value::Null)
+}

@@ -1,0 +1,53 @@
+//! The JMAP Session resource (RFC 8620 §2).
+
+use mailroom_core::Core;
+use serde_json::{Value, json};
+
+use crate::{CORE, Caller, MAIL, MAX_CALLS_IN_REQUEST, MAX_OBJECTS_IN_GET, MAX_SIZE_REQUEST, id};
+
+/// The Session object for `caller`; `base` is the server's URL prefix (e.g. `http://host:8080`).
+pub async fn session(core: &Core, caller: &Caller, base: &str) -> Result<Value, mailroom_core::Error> {
+    let account = id::account(caller.account_id);
+    let state = core.state(caller.account_id).await?;
+    Ok(json!({
+        "capabilities": {
+            CORE: {
+                "maxSizeUpload": 0,
+                "maxConcurrentUpload": 1,
+                "maxSizeRequest": MAX_SIZE_REQUEST,
+                "maxConcurrentRequests": 16,
+                "maxCallsInRequest": MAX_CALLS_IN_REQUEST,
+                "maxObjectsInGet": MAX_OBJECTS_IN_GET,
+                "maxObjectsInSet": 0,
+                "collationAlgorithms": []
+            },
+            MAIL: {}
+        },
+        "accounts": {
+            account.clone(): {
+                "name": caller.address,
+                "isPersonal": true,
+                "isReadOnly": false,
+                "accountCapabilities": {
+                    CORE: {},
+                    MAIL: {
+                        "maxMailboxesPerEmail": null,
+                        "maxMailboxDepth": null,
+                        "maxSizeMailboxName": 255,
+                        "maxSizeAttachmentsPerEmail": 0,
+                        "emailQuerySortOptions": ["receivedAt"],
+                        "mayCreateTopLevelMailbox": false
+                    }
+                }
+            }
+        },
+        "primaryAccounts": { CORE: account.clone(), MAIL: account },
+        "username": caller.address,
+        "apiUrl": format!("{base}/jmap/api"),
+        "downloadUrl": format!("{base}/jmap/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}"),
+        "uploadUrl": format!("{base}/jmap/upload/{{accountId}}/"),
+        "eventSourceUrl": format!("{base}/jmap/eventsource?types={{types}}&closeafter={{closeafter}}&ping={{ping}}"),
+        "state": state.to_string()
+    }))
+}
+
