@@ -61,6 +61,7 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
     pub smtp: SocketAddr,
+    pub http: SocketAddr,
     pub db_url: String,
     _pg: Option<PgDb>,
 }
@@ -115,7 +116,7 @@ impl TestServer {
         let mut f = std::fs::File::create(&config_path).unwrap();
         write!(
             f,
-            "hostname = \"mx.test\"\ndata_dir = \"{dir}\"\n\n[database]\nurl = \"{db_url}\"\n\n[listen]\nsmtp = \"127.0.0.1:0\"\n\n{extra}\n",
+            "hostname = \"mx.test\"\ndata_dir = \"{dir}\"\n\n[database]\nurl = \"{db_url}\"\n\n[listen]\nsmtp = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\n\n{extra}\n",
             dir = dir.path().display()
         )
         .unwrap();
@@ -125,6 +126,7 @@ impl TestServer {
             dir,
             config_path,
             smtp: "0.0.0.0:0".parse().unwrap(),
+            http: "0.0.0.0:0".parse().unwrap(),
             db_url,
             _pg: pg,
         }
@@ -150,16 +152,23 @@ impl TestServer {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
+            let (mut smtp, mut http) = (None, None);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("smtp listening on ")
+                if let Some(a) = line.strip_prefix("smtp listening on ") {
+                    smtp = a.parse::<SocketAddr>().ok();
+                }
+                if let Some(a) = line.strip_prefix("http listening on ") {
+                    http = a.parse::<SocketAddr>().ok();
+                }
+                if let (Some(s), Some(h)) = (smtp, http)
                     && let Some(tx) = tx.take()
                 {
-                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
+                    let _ = tx.send((s, h));
                 }
             }
         });
-        self.smtp = rx
+        (self.smtp, self.http) = rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("server did not start; log:\n{}", self.log()));
         self.child = Some(child);
@@ -350,6 +359,23 @@ impl Raw {
         self.send(format!("{line}\r\n")).await;
         self.reply().await
     }
+}
+
+/// Delivers a small message over SMTP (raw, pipelined), asserting the 250.
+pub async fn deliver(addr: SocketAddr, to: &str, subject: &str) {
+    let mut raw = Raw::connect(addr).await;
+    raw.send(format!(
+        "EHLO t.test\r\nMAIL FROM:<carol@remote.test>\r\nRCPT TO:<{to}>\r\nDATA\r\n"
+    ))
+    .await;
+    for code in ["250", "250", "250", "354"] {
+        expect(&raw.reply().await, code);
+    }
+    raw.send(format!(
+        "From: Carol <carol@remote.test>\r\nSubject: {subject}\r\n\r\nAbout {subject}.\r\n.\r\n"
+    ))
+    .await;
+    expect(&raw.reply().await, "250");
 }
 
 /// Whether a program is on PATH; tests that need one skip with a notice without it.

@@ -9,6 +9,7 @@ mod cli;
 mod corpus;
 mod crash;
 mod harness;
+mod jmap;
 mod mbox;
 mod s3;
 mod smtp_delivery;

@@ -32,9 +32,17 @@ impl Default for CredentialCache {
     fn default() -> CredentialCache {
         // A per-process key, so the digests are useless outside this process.
         let mut key = [0u8; 32];
-        let seed = format!("{:?}{}{:?}", std::time::SystemTime::now(), std::process::id(), &key as *const _);
+        let seed = format!(
+            "{:?}{}{:?}",
+            std::time::SystemTime::now(),
+            std::process::id(),
+            &key as *const _
+        );
         key.copy_from_slice(&Sha256::digest(seed.as_bytes()));
-        CredentialCache { key, map: Mutex::default() }
+        CredentialCache {
+            key,
+            map: Mutex::default(),
+        }
     }
 }
 
@@ -56,23 +64,43 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(Problem::unauthorized)?;
-        let encoded = header.strip_prefix("Basic ").ok_or_else(Problem::unauthorized)?;
-        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| Problem::unauthorized())?;
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(Problem::unauthorized)?;
+        let encoded = header
+            .strip_prefix("Basic ")
+            .ok_or_else(Problem::unauthorized)?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| Problem::unauthorized())?;
         let text = String::from_utf8(decoded).map_err(|_| Problem::unauthorized())?;
         let (address, password) = text.split_once(':').ok_or_else(Problem::unauthorized)?;
         let digest = state.credentials.digest(address, password);
-        if let Some((at, caller)) = state.credentials.map.lock().expect("cache lock").get(&digest)
+        if let Some((at, caller)) = state
+            .credentials
+            .map
+            .lock()
+            .expect("cache lock")
+            .get(&digest)
             && at.elapsed() < REMEMBER
         {
             return Ok(Authenticated(caller.clone()));
         }
-        let account = state.core.authenticate(address, password).await.map_err(Problem::from)?;
+        let account = state
+            .core
+            .authenticate(address, password)
+            .await
+            .map_err(Problem::from)?;
         let Some(account) = account else {
             tracing::info!(user = %address, "failed HTTP login");
             return Err(Problem::unauthorized());
         };
-        let caller = Caller { account_id: account.id, address: account.address };
+        let caller = Caller {
+            account_id: account.id,
+            address: account.address,
+        };
         let mut map = state.credentials.map.lock().expect("cache lock");
         if map.len() >= MAX_REMEMBERED {
             map.clear();

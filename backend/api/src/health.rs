@@ -13,7 +13,12 @@ pub async fn healthz() -> &'static str {
 pub async fn readyz(State(s): State<AppState>) -> Result<&'static str, Problem> {
     s.core.ready().await.map_err(|e| {
         tracing::warn!(error = %e, "not ready");
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "https://mailroom.dev/problems/not-ready", "Not ready", "storage unreachable")
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "https://mailroom.dev/problems/not-ready",
+            "Not ready",
+            "storage unreachable",
+        )
     })?;
     Ok("ready\n")
 }

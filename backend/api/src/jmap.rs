@@ -21,13 +21,25 @@ pub async fn well_known() -> Redirect {
     Redirect::temporary("/jmap/session")
 }
 
-pub async fn session(State(s): State<AppState>, headers: HeaderMap, Authenticated(caller): Authenticated) -> Result<Response, Problem> {
+pub async fn session(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Authenticated(caller): Authenticated,
+) -> Result<Response, Problem> {
     let base = base_url(&headers);
     let v = mailroom_jmap::session::session(&s.core, &caller, &base).await?;
-    Ok(([(header::CACHE_CONTROL, "no-cache, no-store")], axum::Json(v)).into_response())
+    Ok((
+        [(header::CACHE_CONTROL, "no-cache, no-store")],
+        axum::Json(v),
+    )
+        .into_response())
 }
 
-pub async fn api(State(s): State<AppState>, Authenticated(caller): Authenticated, body: Bytes) -> Result<Response, Problem> {
+pub async fn api(
+    State(s): State<AppState>,
+    Authenticated(caller): Authenticated,
+    body: Bytes,
+) -> Result<Response, Problem> {
     match mailroom_jmap::handle(&s.core, &caller, &body).await {
         Ok(r) => Ok(axum::Json(r).into_response()),
         Err(e) => {
@@ -60,13 +72,25 @@ pub async fn download(
         return Err(mailroom_core::Error::NotFound("blob".into()).into());
     }
     let bytes = s.core.blob_for(caller.account_id, &blob).await?;
-    let ty = q.accept.filter(|a| HeaderValue::from_str(a).is_ok()).unwrap_or_else(|| "message/rfc822".into());
-    let safe: String = name.chars().filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\').collect();
+    let ty = q
+        .accept
+        .filter(|a| HeaderValue::from_str(a).is_ok())
+        .unwrap_or_else(|| "message/rfc822".into());
+    let safe: String = name
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\')
+        .collect();
     Ok((
         [
             (header::CONTENT_TYPE, ty),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{safe}\"")),
-            (header::CACHE_CONTROL, "private, immutable, max-age=31536000".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{safe}\""),
+            ),
+            (
+                header::CACHE_CONTROL,
+                "private, immutable, max-age=31536000".to_string(),
+            ),
         ],
         bytes,
     )
@@ -104,7 +128,10 @@ pub async fn eventsource(
     let close_after_state = q.closeafter.as_deref() == Some("state");
     let ping = q.ping.unwrap_or(0);
     if ping != 0 && !(1..=3600).contains(&ping) {
-        return Err(mailroom_core::Error::Invalid("ping must be 0 or between 1 and 3600 seconds".into()).into());
+        return Err(mailroom_core::Error::Invalid(
+            "ping must be 0 or between 1 and 3600 seconds".into(),
+        )
+        .into());
     }
     let rx = s.core.subscribe();
     let account = mailroom_jmap::id::account(caller.account_id);
@@ -129,7 +156,11 @@ pub async fn eventsource(
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => -1,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 };
-                let state = if seq < 0 { "lagged".to_string() } else { seq.to_string() };
+                let state = if seq < 0 {
+                    "lagged".to_string()
+                } else {
+                    seq.to_string()
+                };
                 let changed: serde_json::Map<String, serde_json::Value> =
                     types.iter().map(|t| (t.clone(), json!(state))).collect();
                 let data = json!({"@type": "StateChange", "changed": {account.clone(): changed}});
@@ -139,14 +170,23 @@ pub async fn eventsource(
         }
     });
     // ping=0 asks for no pings: an interval nobody will live to see.
-    let every = if ping == 0 { Duration::from_secs(u32::MAX as u64) } else { Duration::from_secs(ping) };
-    let ping_event = Event::default().event("ping").data(json!({"@type": "Ping", "interval": ping}).to_string());
+    let every = if ping == 0 {
+        Duration::from_secs(u32::MAX as u64)
+    } else {
+        Duration::from_secs(ping)
+    };
+    let ping_event = Event::default()
+        .event("ping")
+        .data(json!({"@type": "Ping", "interval": ping}).to_string());
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(every).event(ping_event)))
 }
 
 /// The URL prefix clients reached us by, from the Host header.
 fn base_url(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
     let host: String = host.chars().filter(|c| c.is_ascii_graphic()).collect();
     format!("http://{host}")
 }

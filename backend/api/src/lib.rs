@@ -34,7 +34,11 @@ pub struct AppState {
 
 /// The routes. Public for tests that drive the router without a socket.
 pub fn router(core: Core, shutdown: watch::Receiver<bool>) -> Router {
-    let state = AppState { core, credentials: Arc::default(), shutdown };
+    let state = AppState {
+        core,
+        credentials: Arc::default(),
+        shutdown,
+    };
     // Requests that answer at once get a deadline; the event source is meant to stay open.
     let bounded = Router::new()
         .route("/healthz", get(health::healthz))
@@ -42,10 +46,16 @@ pub fn router(core: Core, shutdown: watch::Receiver<bool>) -> Router {
         .route("/.well-known/jmap", get(jmap::well_known))
         .route("/jmap/session", get(jmap::session))
         .route("/jmap/api", post(jmap::api))
-        .route("/jmap/download/{account}/{blob}/{name}", get(jmap::download))
+        .route(
+            "/jmap/download/{account}/{blob}/{name}",
+            get(jmap::download),
+        )
         .route("/jmap/upload/{account}/", post(jmap::upload))
         .layer(RequestBodyLimitLayer::new(mailroom_jmap::MAX_SIZE_REQUEST))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)));
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ));
     Router::new()
         .merge(bounded)
         .route("/jmap/eventsource", get(jmap::eventsource))
@@ -55,7 +65,11 @@ pub fn router(core: Core, shutdown: watch::Receiver<bool>) -> Router {
 }
 
 /// Serves HTTP on `listener` until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, core: Core, shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    core: Core,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
     let mut stop = shutdown.clone();
     axum::serve(listener, router(core, shutdown))
         .with_graceful_shutdown(async move {

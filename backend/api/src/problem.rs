@@ -15,8 +15,19 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, kind: &str, title: &'static str, detail: impl Into<String>) -> Problem {
-        Problem { status, kind: kind.to_string(), title, detail: detail.into(), extra: None }
+    pub fn new(
+        status: StatusCode,
+        kind: &str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Problem {
+        Problem {
+            status,
+            kind: kind.to_string(),
+            title,
+            detail: detail.into(),
+            extra: None,
+        }
     }
 
     pub fn unauthorized() -> Problem {
@@ -36,9 +47,15 @@ impl IntoResponse for Problem {
             body[k] = v;
         }
         let mut r = (self.status, body.to_string()).into_response();
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"mailroom\", charset=\"UTF-8\""));
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"mailroom\", charset=\"UTF-8\""),
+            );
         }
         r
     }
@@ -48,22 +65,57 @@ impl From<mailroom_core::Error> for Problem {
     fn from(e: mailroom_core::Error) -> Problem {
         use mailroom_core::Error as E;
         match e {
-            E::NotFound(s) => Problem::new(StatusCode::NOT_FOUND, "https://mailroom.dev/problems/not-found", "Not found", s),
-            E::Forbidden(s) => Problem::new(StatusCode::FORBIDDEN, "https://mailroom.dev/problems/forbidden", "Forbidden", s),
-            E::Invalid(s) => Problem::new(StatusCode::BAD_REQUEST, "https://mailroom.dev/problems/invalid", "Invalid request", s),
-            E::AlreadyExists(s) => Problem::new(StatusCode::CONFLICT, "https://mailroom.dev/problems/conflict", "Already exists", s),
+            E::NotFound(s) => Problem::new(
+                StatusCode::NOT_FOUND,
+                "https://mailroom.dev/problems/not-found",
+                "Not found",
+                s,
+            ),
+            E::Forbidden(s) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "https://mailroom.dev/problems/forbidden",
+                "Forbidden",
+                s,
+            ),
+            E::Invalid(s) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "https://mailroom.dev/problems/invalid",
+                "Invalid request",
+                s,
+            ),
+            E::AlreadyExists(s) => Problem::new(
+                StatusCode::CONFLICT,
+                "https://mailroom.dev/problems/conflict",
+                "Already exists",
+                s,
+            ),
             E::Unavailable(s) => {
                 tracing::warn!(detail = %s, "service unavailable");
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "https://mailroom.dev/problems/unavailable", "Service unavailable", "try again later")
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "https://mailroom.dev/problems/unavailable",
+                    "Service unavailable",
+                    "try again later",
+                )
             }
             E::Internal(s) => {
                 tracing::error!(detail = %s, "internal error");
-                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "about:blank", "Internal error", "see the server log")
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "about:blank",
+                    "Internal error",
+                    "see the server log",
+                )
             }
         }
     }
 }
 
 pub async fn not_found() -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, "https://mailroom.dev/problems/not-found", "Not found", "no such endpoint")
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "https://mailroom.dev/problems/not-found",
+        "Not found",
+        "no such endpoint",
+    )
 }

@@ -14,9 +14,9 @@ pub mod address;
 pub mod admin;
 mod cache;
 pub mod delivery;
-pub mod mail;
 mod error;
 mod group_commit;
+pub mod mail;
 pub mod notify;
 mod parse;
 

@@ -38,7 +38,10 @@ impl Core {
             .await?
             .into_iter()
             .map(|mailbox| {
-                let counts = by_id.remove(&mailbox.id).unwrap_or(MailboxCounts { mailbox_id: mailbox.id, ..Default::default() });
+                let counts = by_id.remove(&mailbox.id).unwrap_or(MailboxCounts {
+                    mailbox_id: mailbox.id,
+                    ..Default::default()
+                });
                 MailboxView { mailbox, counts }
             })
             .collect())
@@ -54,11 +57,19 @@ impl Core {
         limit: u64,
     ) -> Result<(Vec<i64>, u64)> {
         if let Some(m) = in_mailbox
-            && !self.store().mailbox_list(account_id).await?.iter().any(|x| x.id == m)
+            && !self
+                .store()
+                .mailbox_list(account_id)
+                .await?
+                .iter()
+                .any(|x| x.id == m)
         {
             return Err(Error::NotFound(format!("mailbox {m}")));
         }
-        Ok(self.store().email_query(account_id, in_mailbox, position, limit).await?)
+        Ok(self
+            .store()
+            .email_query(account_id, in_mailbox, position, limit)
+            .await?)
     }
 
     /// The account's emails among `ids`, in the order asked; ids that are not the account's
@@ -70,7 +81,8 @@ impl Core {
         for (email, mailbox) in self.store().email_mailboxes(&found).await? {
             boxes.entry(email).or_default().push(mailbox);
         }
-        let mut by_id: std::collections::HashMap<i64, EmailRow> = rows.into_iter().map(|r| (r.id, r)).collect();
+        let mut by_id: std::collections::HashMap<i64, EmailRow> =
+            rows.into_iter().map(|r| (r.id, r)).collect();
         Ok(ids
             .iter()
             .filter_map(|id| by_id.remove(id))
@@ -92,7 +104,11 @@ impl Core {
     /// `NotFound` for any other, whether it exists or not.
     pub async fn blob_for(&self, account_id: i64, blob_id: &str) -> Result<bytes::Bytes> {
         let id = crate::BlobId::parse(blob_id).ok_or_else(|| Error::NotFound("blob".into()))?;
-        if !self.store().account_has_blob(account_id, id.as_str()).await? {
+        if !self
+            .store()
+            .account_has_blob(account_id, id.as_str())
+            .await?
+        {
             return Err(Error::NotFound("blob".into()));
         }
         self.blob(&id).await

@@ -87,7 +87,9 @@ impl From<mailroom_core::Error> for MethodError {
     fn from(e: mailroom_core::Error) -> MethodError {
         use mailroom_core::Error as E;
         match e {
-            E::NotFound(s) | E::Invalid(s) | E::AlreadyExists(s) => MethodError::InvalidArguments(s),
+            E::NotFound(s) | E::Invalid(s) | E::AlreadyExists(s) => {
+                MethodError::InvalidArguments(s)
+            }
             E::Forbidden(_) => MethodError::AccountNotFound,
             E::Unavailable(s) => MethodError::ServerUnavailable(s),
             E::Internal(s) => MethodError::ServerFail(s),

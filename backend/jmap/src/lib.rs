@@ -59,8 +59,10 @@ pub struct Response {
 
 /// Runs a JMAP request body for `caller`.
 pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Response, RequestError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| RequestError::NotJson(e.to_string()))?;
-    let req: Request = serde_json::from_value(value).map_err(|e| RequestError::NotRequest(e.to_string()))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| RequestError::NotJson(e.to_string()))?;
+    let req: Request =
+        serde_json::from_value(value).map_err(|e| RequestError::NotRequest(e.to_string()))?;
     for u in &req.using {
         if u != CORE && u != MAIL {
             return Err(RequestError::UnknownCapability(u.clone()));
@@ -85,6 +87,13 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
             }
         }
     }
-    let state = core.state(caller.account_id).await.map_err(|e| RequestError::Server(e.to_string()))?;
-    Ok(Response { method_responses: responses, session_state: state.to_string(), created_ids: req.created_ids })
+    let state = core
+        .state(caller.account_id)
+        .await
+        .map_err(|e| RequestError::Server(e.to_string()))?;
+    Ok(Response {
+        method_responses: responses,
+        session_state: state.to_string(),
+        created_ids: req.created_ids,
+    })
 }

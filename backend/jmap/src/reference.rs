@@ -5,26 +5,40 @@ use serde_json::{Map, Value};
 
 use crate::MethodError;
 
-pub(crate) fn resolve(mut args: Map<String, Value>, done: &[(String, Value, String)]) -> Result<Map<String, Value>, MethodError> {
-    let refs: Vec<String> = args.keys().filter(|k| k.starts_with('#')).cloned().collect();
+pub(crate) fn resolve(
+    mut args: Map<String, Value>,
+    done: &[(String, Value, String)],
+) -> Result<Map<String, Value>, MethodError> {
+    let refs: Vec<String> = args
+        .keys()
+        .filter(|k| k.starts_with('#'))
+        .cloned()
+        .collect();
     for key in refs {
         let plain = &key[1..];
         if args.contains_key(plain) {
-            return Err(MethodError::InvalidArguments(format!("both {plain} and #{plain} given")));
+            return Err(MethodError::InvalidArguments(format!(
+                "both {plain} and #{plain} given"
+            )));
         }
         let r = args.remove(&key).expect("listed above");
         let field = |f: &str| {
-            r.get(f)
-                .and_then(Value::as_str)
-                .ok_or_else(|| MethodError::InvalidResultReference(format!("#{plain} needs a string {f}")))
+            r.get(f).and_then(Value::as_str).ok_or_else(|| {
+                MethodError::InvalidResultReference(format!("#{plain} needs a string {f}"))
+            })
         };
         let (result_of, name, path) = (field("resultOf")?, field("name")?, field("path")?);
         let (_, value, _) = done
             .iter()
             .find(|(n, _, id)| id == result_of && n == name)
-            .ok_or_else(|| MethodError::InvalidResultReference(format!("no {name} response with id {result_of:?}")))?;
-        let v = pointer(value, path)
-            .ok_or_else(|| MethodError::InvalidResultReference(format!("path {path:?} not found in {name}")))?;
+            .ok_or_else(|| {
+                MethodError::InvalidResultReference(format!(
+                    "no {name} response with id {result_of:?}"
+                ))
+            })?;
+        let v = pointer(value, path).ok_or_else(|| {
+            MethodError::InvalidResultReference(format!("path {path:?} not found in {name}"))
+        })?;
         args.insert(plain.to_string(), v);
     }
     Ok(args)
@@ -69,18 +83,28 @@ mod tests {
     fn rfc_8620_example_paths() {
         let v = json!({"list": [{"threadId": "t1", "emailIds": ["e1", "e2"]}, {"threadId": "t2", "emailIds": ["e3"]}]});
         assert_eq!(pointer(&v, "/list/*/threadId"), Some(json!(["t1", "t2"])));
-        assert_eq!(pointer(&v, "/list/*/emailIds"), Some(json!(["e1", "e2", "e3"])));
+        assert_eq!(
+            pointer(&v, "/list/*/emailIds"),
+            Some(json!(["e1", "e2", "e3"]))
+        );
         assert_eq!(pointer(&v, "/list/1/threadId"), Some(json!("t2")));
         assert_eq!(pointer(&v, "/nope"), None);
     }
 
     #[test]
     fn resolves_and_rejects() {
-        let done = vec![("Email/query".to_string(), json!({"ids": ["e1"]}), "0".to_string())];
+        let done = vec![(
+            "Email/query".to_string(),
+            json!({"ids": ["e1"]}),
+            "0".to_string(),
+        )];
         let args = json!({"#ids": {"resultOf": "0", "name": "Email/query", "path": "/ids"}});
         let out = resolve(args.as_object().unwrap().clone(), &done).unwrap();
         assert_eq!(out["ids"], json!(["e1"]));
         let wrong = json!({"#ids": {"resultOf": "0", "name": "Email/get", "path": "/ids"}});
-        assert!(matches!(resolve(wrong.as_object().unwrap().clone(), &done), Err(MethodError::InvalidResultReference(_))));
+        assert!(matches!(
+            resolve(wrong.as_object().unwrap().clone(), &done),
+            Err(MethodError::InvalidResultReference(_))
+        ));
     }
 }

@@ -6,7 +6,11 @@ use serde_json::{Value, json};
 use crate::{CORE, Caller, MAIL, MAX_CALLS_IN_REQUEST, MAX_OBJECTS_IN_GET, MAX_SIZE_REQUEST, id};
 
 /// The Session object for `caller`; `base` is the server's URL prefix (e.g. `http://host:8080`).
-pub async fn session(core: &Core, caller: &Caller, base: &str) -> Result<Value, mailroom_core::Error> {
+pub async fn session(
+    core: &Core,
+    caller: &Caller,
+    base: &str,
+) -> Result<Value, mailroom_core::Error> {
     let account = id::account(caller.account_id);
     let state = core.state(caller.account_id).await?;
     Ok(json!({
@@ -50,4 +54,3 @@ pub async fn session(core: &Core, caller: &Caller, base: &str) -> Result<Value, 
         "state": state.to_string()
     }))
 }
-

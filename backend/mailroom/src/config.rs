@@ -134,12 +134,16 @@ impl Config {
             bail!("hostname: {hostname:?} is not a host name");
         }
         // No file at all: every implemented listener on its loopback default.
-        let listener = |key: &str, value: Option<&str>, default: &'static str| -> Result<Option<SocketAddr>> {
-            value
-                .or(file.is_none().then_some(default))
-                .map(|a| a.parse::<SocketAddr>().with_context(|| format!("{key}: {a:?} is not an address:port")))
-                .transpose()
-        };
+        let listener =
+            |key: &str, value: Option<&str>, default: &'static str| -> Result<Option<SocketAddr>> {
+                value
+                    .or(file.is_none().then_some(default))
+                    .map(|a| {
+                        a.parse::<SocketAddr>()
+                            .with_context(|| format!("{key}: {a:?} is not an address:port"))
+                    })
+                    .transpose()
+            };
         let listen_smtp = listener("listen.smtp", raw.listen.smtp.as_deref(), DEFAULT_SMTP)?;
         let listen_http = listener("listen.http", raw.listen.http.as_deref(), DEFAULT_HTTP)?;
         let d = SmtpConfig::default();
@@ -271,6 +275,7 @@ mod tests {
         let raw = RawConfig {
             listen: RawListen {
                 smtp: Some("nope".into()),
+                http: None,
             },
             ..Default::default()
         };

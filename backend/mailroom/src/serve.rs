@@ -34,7 +34,9 @@ pub async fn run(config: Config) -> Result<()> {
         )));
     }
     if let Some(addr) = config.listen_http {
-        let l = TcpListener::bind(addr).await.with_context(|| format!("listen.http: cannot listen on {addr}"))?;
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listen.http: cannot listen on {addr}"))?;
         let bound = l.local_addr()?;
         // Printed in this exact form; tests and scripts read the bound port from it.
         println!("http listening on {bound}");
@@ -47,7 +49,9 @@ pub async fn run(config: Config) -> Result<()> {
         }));
     }
     if tasks.is_empty() {
-        println!("no listener configured (set [listen] smtp = \"127.0.0.1:2525\" and http = \"127.0.0.1:8080\")");
+        println!(
+            "no listener configured (set [listen] smtp = \"127.0.0.1:2525\" and http = \"127.0.0.1:8080\")"
+        );
     }
     if core.domain_list().await?.is_empty() {
         // Name the binary as it was started (e.g. target/release/mailroom after `cargo run`),

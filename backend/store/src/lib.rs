@@ -18,8 +18,8 @@ mod domain;
 mod entity;
 mod error;
 mod mailbox;
-pub mod query;
 pub mod model;
+pub mod query;
 
 pub use account::DefaultMailbox;
 pub use blob::{BlobConfig, BlobId, BlobStore, BlobSync};

@@ -69,7 +69,11 @@ impl Store {
                    COUNT(DISTINCT CASE WHEN (' ' || e.keywords || ' ') LIKE '% $seen %' THEN NULL ELSE e.thread_id END) AS unread_threads \
                    FROM mailbox_emails me JOIN emails e ON e.id = me.email_id \
                    WHERE e.account_id = ? GROUP BY me.mailbox_id";
-        Ok(MailboxCounts::find_by_statement(self.stmt(sql, vec![account_id.into()])).all(&self.db).await?)
+        Ok(
+            MailboxCounts::find_by_statement(self.stmt(sql, vec![account_id.into()]))
+                .all(&self.db)
+                .await?,
+        )
     }
 
     /// Ids of an account's emails, newest first (receivedAt, then id), optionally only those
@@ -82,7 +86,10 @@ impl Store {
         limit: u64,
     ) -> Result<(Vec<i64>, u64)> {
         let (from, mut values): (&str, Vec<Value>) = match in_mailbox {
-            Some(m) => ("emails e JOIN mailbox_emails me ON me.email_id = e.id AND me.mailbox_id = ?", vec![m.into()]),
+            Some(m) => (
+                "emails e JOIN mailbox_emails me ON me.email_id = e.id AND me.mailbox_id = ?",
+                vec![m.into()],
+            ),
             None => ("emails e", vec![]),
         };
         values.push(account_id.into());
@@ -100,7 +107,10 @@ impl Store {
         values.push((limit as i64).into());
         values.push((position as i64).into());
         let rows = self.db.query_all_raw(self.stmt(&sql, values)).await?;
-        let ids = rows.iter().map(|r| r.try_get_by_index::<i64>(0)).collect::<Result<Vec<_>, _>>()?;
+        let ids = rows
+            .iter()
+            .map(|r| r.try_get_by_index::<i64>(0))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok((ids, total as u64))
     }
 
@@ -118,7 +128,9 @@ impl Store {
         );
         let mut values: Vec<Value> = vec![account_id.into()];
         values.extend(ids.iter().map(|&i| Value::from(i)));
-        Ok(EmailRow::find_by_statement(self.stmt(&sql, values)).all(&self.db).await?)
+        Ok(EmailRow::find_by_statement(self.stmt(&sql, values))
+            .all(&self.db)
+            .await?)
     }
 
     /// (email id, mailbox id) pairs for the given emails.
@@ -127,8 +139,12 @@ impl Store {
             return Ok(vec![]);
         }
         let marks = vec!["?"; ids.len()].join(",");
-        let sql = format!("SELECT email_id, mailbox_id FROM mailbox_emails WHERE email_id IN ({marks})");
-        let rows = self.db.query_all_raw(self.stmt(&sql, ids.iter().map(|&i| Value::from(i)).collect())).await?;
+        let sql =
+            format!("SELECT email_id, mailbox_id FROM mailbox_emails WHERE email_id IN ({marks})");
+        let rows = self
+            .db
+            .query_all_raw(self.stmt(&sql, ids.iter().map(|&i| Value::from(i)).collect()))
+            .await?;
         rows.iter()
             .map(|r| Ok((r.try_get_by_index::<i64>(0)?, r.try_get_by_index::<i64>(1)?)))
             .collect()
@@ -136,7 +152,11 @@ impl Store {
 
     /// The account's current change sequence number (its JMAP state).
     pub async fn account_state(&self, account_id: i64) -> Result<i64> {
-        Ok(self.account_by_id(account_id).await?.map(|a| a.change_seq).unwrap_or(0))
+        Ok(self
+            .account_by_id(account_id)
+            .await?
+            .map(|a| a.change_seq)
+            .unwrap_or(0))
     }
 }
 
@@ -145,6 +165,10 @@ impl Store {
     /// download it).
     pub async fn account_has_blob(&self, account_id: i64, blob_id: &str) -> Result<bool> {
         let sql = "SELECT 1 FROM emails WHERE account_id = ? AND blob_id = ? LIMIT 1";
-        Ok(self.db.query_one_raw(self.stmt(sql, vec![account_id.into(), blob_id.into()])).await?.is_some())
+        Ok(self
+            .db
+            .query_one_raw(self.stmt(sql, vec![account_id.into(), blob_id.into()]))
+            .await?
+            .is_some())
     }
 }

@@ -10,11 +10,31 @@ use super::{account, ids_arg, properties, utc_date};
 use crate::{Caller, MethodError, id};
 
 const KNOWN: &[&str] = &[
-    "id", "blobId", "threadId", "mailboxIds", "keywords", "size", "receivedAt", "messageId", "inReplyTo",
-    "references", "from", "to", "cc", "replyTo", "subject", "sentAt", "hasAttachment", "preview",
+    "id",
+    "blobId",
+    "threadId",
+    "mailboxIds",
+    "keywords",
+    "size",
+    "receivedAt",
+    "messageId",
+    "inReplyTo",
+    "references",
+    "from",
+    "to",
+    "cc",
+    "replyTo",
+    "subject",
+    "sentAt",
+    "hasAttachment",
+    "preview",
 ];
 
-pub(super) async fn run(core: &Core, caller: &Caller, args: Map<String, Value>) -> Result<Value, MethodError> {
+pub(super) async fn run(
+    core: &Core,
+    caller: &Caller,
+    args: Map<String, Value>,
+) -> Result<Value, MethodError> {
     let account_id = account(caller, &args)?;
     let Some(wanted) = ids_arg(&args)? else {
         // RFC 8620 §5.1 allows refusing ids: null when the set is large; mail is.
@@ -25,10 +45,14 @@ pub(super) async fn run(core: &Core, caller: &Caller, args: Map<String, Value>) 
     let numbers: Vec<i64> = wanted.iter().filter_map(|i| id::parse('e', i)).collect();
     let found = core.emails(account_id, &numbers).await?;
     let found_ids: std::collections::HashSet<i64> = found.iter().map(|e| e.row.id).collect();
-    let not_found: Vec<&String> =
-        wanted.iter().filter(|i| id::parse('e', i).is_none_or(|n| !found_ids.contains(&n))).collect();
+    let not_found: Vec<&String> = wanted
+        .iter()
+        .filter(|i| id::parse('e', i).is_none_or(|n| !found_ids.contains(&n)))
+        .collect();
     let list: Vec<Value> = found.iter().map(|e| email_json(e, &props)).collect();
-    Ok(json!({"accountId": id::account(account_id), "state": state.to_string(), "list": list, "notFound": not_found}))
+    Ok(
+        json!({"accountId": id::account(account_id), "state": state.to_string(), "list": list, "notFound": not_found}),
+    )
 }
 
 fn email_json(e: &EmailView, props: &[String]) -> Value {
@@ -39,11 +63,22 @@ fn email_json(e: &EmailView, props: &[String]) -> Value {
             "id" => json!(id::email(r.id)),
             "blobId" => json!(r.blob_id),
             "threadId" => json!(id::thread(r.thread_id)),
-            "mailboxIds" => Value::Object(e.mailbox_ids.iter().map(|m| (id::mailbox(*m), json!(true))).collect()),
-            "keywords" => Value::Object(e.keywords().map(|k| (k.to_string(), json!(true))).collect()),
+            "mailboxIds" => Value::Object(
+                e.mailbox_ids
+                    .iter()
+                    .map(|m| (id::mailbox(*m), json!(true)))
+                    .collect(),
+            ),
+            "keywords" => {
+                Value::Object(e.keywords().map(|k| (k.to_string(), json!(true))).collect())
+            }
             "size" => json!(r.size),
             "receivedAt" => utc_date(r.received_at),
-            "messageId" => r.message_id.as_ref().map(|m| json!([m])).unwrap_or(Value::Null),
+            "messageId" => r
+                .message_id
+                .as_ref()
+                .map(|m| json!([m]))
+                .unwrap_or(Value::Null),
             "inReplyTo" => id_list(&r.in_reply_to),
             "references" => id_list(&r.references),
             "from" => addresses(&r.from_addr),

@@ -11,29 +11,46 @@ use crate::{Caller, MethodError, id};
 /// The page size when the client gives no limit, and the most it may ask for.
 const MAX_LIMIT: u64 = 1000;
 
-pub(super) async fn run(core: &Core, caller: &Caller, args: Map<String, Value>) -> Result<Value, MethodError> {
+pub(super) async fn run(
+    core: &Core,
+    caller: &Caller,
+    args: Map<String, Value>,
+) -> Result<Value, MethodError> {
     let account_id = account(caller, &args)?;
     let in_mailbox = match args.get("filter") {
         None | Some(Value::Null) => None,
         Some(Value::Object(f)) => {
             if let Some(k) = f.keys().find(|k| *k != "inMailbox") {
-                return Err(MethodError::UnsupportedFilter(format!("filter {k:?} is not supported yet")));
+                return Err(MethodError::UnsupportedFilter(format!(
+                    "filter {k:?} is not supported yet"
+                )));
             }
             match f.get("inMailbox") {
                 // A mailbox id of another kind or account matches nothing; that is not an error.
                 Some(Value::String(m)) => Some(id::parse('m', m).unwrap_or(-1)),
-                Some(_) => return Err(MethodError::InvalidArguments("inMailbox must be a mailbox id".into())),
+                Some(_) => {
+                    return Err(MethodError::InvalidArguments(
+                        "inMailbox must be a mailbox id".into(),
+                    ));
+                }
                 None => None,
             }
         }
-        Some(_) => return Err(MethodError::InvalidArguments("filter must be an object".into())),
+        Some(_) => {
+            return Err(MethodError::InvalidArguments(
+                "filter must be an object".into(),
+            ));
+        }
     };
     match args.get("sort") {
         None | Some(Value::Null) => {}
         Some(Value::Array(s)) => {
             for c in s {
                 let prop = c.get("property").and_then(Value::as_str).unwrap_or("");
-                let asc = c.get("isAscending").and_then(Value::as_bool).unwrap_or(true);
+                let asc = c
+                    .get("isAscending")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true);
                 if prop != "receivedAt" || asc {
                     return Err(MethodError::UnsupportedSort(format!(
                         "only receivedAt descending is supported yet (got {prop} {})",
@@ -42,25 +59,35 @@ pub(super) async fn run(core: &Core, caller: &Caller, args: Map<String, Value>) 
                 }
             }
         }
-        Some(_) => return Err(MethodError::InvalidArguments("sort must be an array".into())),
+        Some(_) => {
+            return Err(MethodError::InvalidArguments(
+                "sort must be an array".into(),
+            ));
+        }
     }
     if args.get("anchor").is_some_and(|a| !a.is_null()) {
-        return Err(MethodError::InvalidArguments("anchor is not supported yet; use position".into()));
+        return Err(MethodError::InvalidArguments(
+            "anchor is not supported yet; use position".into(),
+        ));
     }
     if args.get("collapseThreads").and_then(Value::as_bool) == Some(true) {
-        return Err(MethodError::InvalidArguments("collapseThreads is not supported yet".into()));
+        return Err(MethodError::InvalidArguments(
+            "collapseThreads is not supported yet".into(),
+        ));
     }
     let position = match args.get("position") {
         None | Some(Value::Null) => 0,
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| MethodError::InvalidArguments("position must be a non-negative integer".into()))?,
+        Some(v) => v.as_u64().ok_or_else(|| {
+            MethodError::InvalidArguments("position must be a non-negative integer".into())
+        })?,
     };
     let limit = match args.get("limit") {
         None | Some(Value::Null) => MAX_LIMIT,
         Some(v) => v
             .as_u64()
-            .ok_or_else(|| MethodError::InvalidArguments("limit must be a non-negative integer".into()))?
+            .ok_or_else(|| {
+                MethodError::InvalidArguments("limit must be a non-negative integer".into())
+            })?
             .min(MAX_LIMIT),
     };
     let state = core.state(account_id).await?;

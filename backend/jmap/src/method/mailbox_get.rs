@@ -7,11 +7,24 @@ use super::{account, ids_arg, properties};
 use crate::{Caller, MethodError, id};
 
 const KNOWN: &[&str] = &[
-    "id", "name", "parentId", "role", "sortOrder", "totalEmails", "unreadEmails", "totalThreads", "unreadThreads",
-    "myRights", "isSubscribed",
+    "id",
+    "name",
+    "parentId",
+    "role",
+    "sortOrder",
+    "totalEmails",
+    "unreadEmails",
+    "totalThreads",
+    "unreadThreads",
+    "myRights",
+    "isSubscribed",
 ];
 
-pub(super) async fn run(core: &Core, caller: &Caller, args: Map<String, Value>) -> Result<Value, MethodError> {
+pub(super) async fn run(
+    core: &Core,
+    caller: &Caller,
+    args: Map<String, Value>,
+) -> Result<Value, MethodError> {
     let account_id = account(caller, &args)?;
     let wanted = ids_arg(&args)?;
     let props = properties(&args, KNOWN, KNOWN)?;
@@ -39,7 +52,10 @@ pub(super) async fn run(core: &Core, caller: &Caller, args: Map<String, Value>) 
             let v = match p.as_str() {
                 "id" => json!(id::mailbox(mb.id)),
                 "name" => json!(mb.name),
-                "parentId" => mb.parent_id.map(|p| json!(id::mailbox(p))).unwrap_or(Value::Null),
+                "parentId" => mb
+                    .parent_id
+                    .map(|p| json!(id::mailbox(p)))
+                    .unwrap_or(Value::Null),
                 "role" => json!(mb.role),
                 "sortOrder" => json!(mb.sort_order),
                 "totalEmails" => json!(m.counts.total_emails),
@@ -58,5 +74,7 @@ pub(super) async fn run(core: &Core, caller: &Caller, args: Map<String, Value>) 
         }
         list.push(Value::Object(o));
     }
-    Ok(json!({"accountId": id::account(account_id), "state": state.to_string(), "list": list, "notFound": not_found}))
+    Ok(
+        json!({"accountId": id::account(account_id), "state": state.to_string(), "list": list, "notFound": not_found}),
+    )
 }

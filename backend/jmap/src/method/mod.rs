@@ -11,7 +11,13 @@ use serde_json::{Map, Value};
 
 use crate::{CORE, Caller, MAIL, MethodError};
 
-pub(crate) async fn call(core: &Core, caller: &Caller, using: &[String], name: &str, args: Map<String, Value>) -> Result<Value, MethodError> {
+pub(crate) async fn call(
+    core: &Core,
+    caller: &Caller,
+    using: &[String],
+    name: &str,
+    args: Map<String, Value>,
+) -> Result<Value, MethodError> {
     let has = |cap: &str| using.iter().any(|u| u == cap);
     match name {
         "Core/echo" if has(CORE) => Ok(Value::Object(args)),
@@ -25,9 +31,13 @@ pub(crate) async fn call(core: &Core, caller: &Caller, using: &[String], name: &
 /// The account a call names, which must be the caller's own.
 pub(crate) fn account(caller: &Caller, args: &Map<String, Value>) -> Result<i64, MethodError> {
     match args.get("accountId") {
-        Some(Value::String(id)) if crate::id::parse('a', id) == Some(caller.account_id) => Ok(caller.account_id),
+        Some(Value::String(id)) if crate::id::parse('a', id) == Some(caller.account_id) => {
+            Ok(caller.account_id)
+        }
         Some(Value::String(_)) => Err(MethodError::AccountNotFound),
-        _ => Err(MethodError::InvalidArguments("accountId must be a string".into())),
+        _ => Err(MethodError::InvalidArguments(
+            "accountId must be a string".into(),
+        )),
     }
 }
 
@@ -38,27 +48,44 @@ pub(crate) fn ids_arg(args: &Map<String, Value>) -> Result<Option<Vec<String>>, 
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(v)) => {
             if v.len() > crate::MAX_OBJECTS_IN_GET {
-                return Err(MethodError::RequestTooLarge(format!("at most {} ids", crate::MAX_OBJECTS_IN_GET)));
+                return Err(MethodError::RequestTooLarge(format!(
+                    "at most {} ids",
+                    crate::MAX_OBJECTS_IN_GET
+                )));
             }
             v.iter()
-                .map(|x| x.as_str().map(str::to_string).ok_or_else(|| MethodError::InvalidArguments("ids must be strings".into())))
+                .map(|x| {
+                    x.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| MethodError::InvalidArguments("ids must be strings".into()))
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some)
         }
-        _ => Err(MethodError::InvalidArguments("ids must be an array or null".into())),
+        _ => Err(MethodError::InvalidArguments(
+            "ids must be an array or null".into(),
+        )),
     }
 }
 
 /// `properties` (null = the method's defaults), checked against what the method knows.
-pub(crate) fn properties(args: &Map<String, Value>, known: &[&str], default: &[&str]) -> Result<Vec<String>, MethodError> {
+pub(crate) fn properties(
+    args: &Map<String, Value>,
+    known: &[&str],
+    default: &[&str],
+) -> Result<Vec<String>, MethodError> {
     match args.get("properties") {
         None | Some(Value::Null) => Ok(default.iter().map(|s| s.to_string()).collect()),
         Some(Value::Array(v)) => {
             let mut out = Vec::with_capacity(v.len() + 1);
             for p in v {
-                let p = p.as_str().ok_or_else(|| MethodError::InvalidArguments("properties must be strings".into()))?;
+                let p = p.as_str().ok_or_else(|| {
+                    MethodError::InvalidArguments("properties must be strings".into())
+                })?;
                 if !known.contains(&p) {
-                    return Err(MethodError::InvalidArguments(format!("unknown or unsupported property {p:?}")));
+                    return Err(MethodError::InvalidArguments(format!(
+                        "unknown or unsupported property {p:?}"
+                    )));
                 }
                 out.push(p.to_string());
             }
@@ -68,7 +95,9 @@ pub(crate) fn properties(args: &Map<String, Value>, known: &[&str], default: &[&
             }
             Ok(out)
         }
-        _ => Err(MethodError::InvalidArguments("properties must be an array or null".into())),
+        _ => Err(MethodError::InvalidArguments(
+            "properties must be an array or null".into(),
+        )),
     }
 }
 

@@ -1,0 +1,103 @@
+//! JMAP over real HTTP with independent clients: Python's http.client (tests/it/jmap_client.py)
+//! and the jmapc library.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::backends;
+use crate::harness::{Backend, PASSWORD, TestServer, deliver, have};
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/it/jmap_client.py");
+
+fn run(s: &TestServer, scenario: &str, extra: &[&str]) -> String {
+    let out = Command::new("python3")
+        .args([SCRIPT, scenario, &s.http.to_string(), PASSWORD, PASSWORD])
+        .args(extra)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{scenario}: {}{}\nserver errors:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        s.log()
+            .lines()
+            .filter(|l| l.contains("ERROR"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn with_mail(b: Backend) -> Option<TestServer> {
+    if !have("python3") {
+        return None;
+    }
+    let s = TestServer::start(b).await;
+    s.setup_accounts();
+    for subject in ["one", "two", "three"] {
+        deliver(s.smtp, "alice@example.test", subject).await;
+    }
+    Some(s)
+}
+
+backends!(jmap_protocol_and_errors);
+async fn jmap_protocol_and_errors(b: Backend) {
+    let Some(s) = with_mail(b).await else { return };
+    // Same second, so newest first means highest id first.
+    assert_eq!(
+        run(&s, "protocol", &[r#"["three", "two", "one"]"#]).trim(),
+        "ok"
+    );
+}
+
+backends!(jmap_isolation_between_users);
+async fn jmap_isolation_between_users(b: Backend) {
+    let Some(s) = with_mail(b).await else { return };
+    deliver(s.smtp, "bob@example.test", "bob's own").await;
+    assert_eq!(run(&s, "isolation", &[]).trim(), "ok");
+}
+
+backends!(jmap_event_source_hears_an_smtp_delivery);
+async fn jmap_event_source_hears_an_smtp_delivery(b: Backend) {
+    let Some(s) = with_mail(b).await else { return };
+    let mut child = Command::new("python3")
+        .args([
+            SCRIPT,
+            "eventsource",
+            &s.http.to_string(),
+            PASSWORD,
+            PASSWORD,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "listening");
+    let t = Instant::now();
+    deliver(s.smtp, "alice@example.test", "pushed").await;
+    let got = tokio::task::spawn_blocking(move || lines.next().map(|l| l.unwrap()))
+        .await
+        .unwrap();
+    let elapsed = t.elapsed();
+    assert_eq!(got.as_deref(), Some("state"));
+    assert!(child.wait().unwrap().success());
+    assert!(elapsed < Duration::from_secs(1), "push took {elapsed:?}");
+}
+
+backends!(jmapc_library_lists_the_inbox);
+async fn jmapc_library_lists_the_inbox(b: Backend) {
+    let Some(s) = with_mail(b).await else { return };
+    let probe = Command::new("python3")
+        .args(["-c", "import jmapc"])
+        .output()
+        .unwrap();
+    if !probe.status.success() {
+        eprintln!("skipped: jmapc is not installed (pip install jmapc)");
+        return;
+    }
+    let out: serde_json::Value = serde_json::from_str(run(&s, "jmapc", &[]).trim()).unwrap();
+    assert_eq!(out["inbox_total"], 3);
+    assert_eq!(out["subjects"], serde_json::json!(["three", "two", "one"]));
+}

@@ -1,0 +1,231 @@
+"""Independent JMAP/HTTP client for mailroom's end-to-end tests.
+
+usage: jmap_client.py SCENARIO HOST:PORT ALICE_PASSWORD BOB_PASSWORD [ARGS...]
+Each scenario asserts and exits non-zero with a message on the first failure.
+Only the standard library, except the `jmapc` scenario (PyPI jmapc).
+"""
+import base64
+import http.client
+import json
+import sys
+import time
+
+USING = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"]
+
+
+def fail(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+class Http:
+    def __init__(self, hostport, user=None, password=None):
+        self.hostport = hostport
+        self.auth = None
+        if user is not None:
+            self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def request(self, method, path, body=None, headers=None):
+        c = http.client.HTTPConnection(self.hostport, timeout=10)
+        h = dict(headers or {})
+        if self.auth:
+            h["Authorization"] = self.auth
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            h["Content-Type"] = "application/json"
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data
+
+    def api(self, calls, using=USING):
+        status, headers, data = self.request("POST", "/jmap/api", {"using": using, "methodCalls": calls})
+        check(status == 200, f"api status {status}: {data[:300]!r}")
+        return json.loads(data)["methodResponses"]
+
+
+def session(h):
+    status, _, data = h.request("GET", "/jmap/session")
+    check(status == 200, f"session status {status}")
+    return json.loads(data)
+
+
+def protocol(hostport, alice_pw, bob_pw, expected_subjects):
+    anon = Http(hostport)
+    status, _, body = anon.request("GET", "/healthz")
+    check(status == 200 and body == b"ok\n", "healthz")
+    status, _, body = anon.request("GET", "/readyz")
+    check(status == 200, f"readyz {status}")
+    status, headers, body = anon.request("GET", "/jmap/session")
+    check(status == 401, f"no credentials: {status}")
+    check(headers.get("content-type") == "application/problem+json", "401 is problem json")
+    check(headers.get("www-authenticate", "").startswith("Basic"), "401 names Basic")
+    problem = json.loads(body)
+    check(problem["status"] == 401 and problem["type"], f"problem body {problem}")
+    status, _, _ = Http(hostport, "alice@example.test", "wrong password").request("GET", "/jmap/session")
+    check(status == 401, "wrong password")
+    status, headers, _ = anon.request("GET", "/.well-known/jmap")
+    check(status in (301, 302, 307, 308) and headers.get("location") == "/jmap/session", "well-known redirect")
+    status, _, _ = anon.request("GET", "/no/such/path")
+    check(status == 404, "unknown path 404")
+
+    alice = Http(hostport, "alice@example.test", alice_pw)
+    s = session(alice)
+    acc = s["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    check(acc in s["accounts"], "primary account listed")
+    check(s["apiUrl"].endswith("/jmap/api"), "apiUrl")
+    for cap in USING:
+        check(cap in s["capabilities"], f"capability {cap}")
+    check(s["username"] == "alice@example.test", "username")
+
+    # Request-level errors: problem JSON with the RFC's type.
+    for body, kind in [("nope", "notJSON"), ('{"using": 1}', "notRequest")]:
+        status, headers, data = alice.request("POST", "/jmap/api", body, {"Content-Type": "application/json"})
+        check(status == 400 and json.loads(data)["type"] == f"urn:ietf:params:jmap:error:{kind}", f"{kind}: {status} {data!r}")
+    status, _, data = alice.request("POST", "/jmap/api", {"using": ["urn:example:nope"], "methodCalls": []})
+    check(status == 400 and json.loads(data)["type"] == "urn:ietf:params:jmap:error:unknownCapability", "unknownCapability")
+
+    inbox = [m for m in alice.api([["Mailbox/get", {"accountId": acc}, "m"]])[0][1]["list"] if m["role"] == "inbox"][0]
+    check(inbox["totalEmails"] == len(expected_subjects), f"totalEmails {inbox['totalEmails']}")
+    check(inbox["unreadEmails"] == len(expected_subjects), "unreadEmails")
+
+    r = alice.api([
+        ["Email/query", {"accountId": acc, "filter": {"inMailbox": inbox["id"]},
+                         "sort": [{"property": "receivedAt", "isAscending": False}], "limit": 50, "calculateTotal": True}, "q"],
+        ["Email/get", {"accountId": acc, "#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"},
+                       "properties": ["from", "subject", "preview", "receivedAt", "keywords", "hasAttachment"]}, "g"],
+        ["Core/echo", {"hello": [1, 2]}, "e"],
+        ["Email/frobnicate", {}, "u"],
+        ["Email/get", {"accountId": acc, "ids": [], "properties": ["nonsense"]}, "p"],
+        ["Email/get", {"accountId": acc, "#ids": {"resultOf": "zz", "name": "Email/query", "path": "/ids"}}, "r"],
+        ["Email/query", {"accountId": acc, "filter": {"subject": "x"}}, "f"],
+    ])
+    check(r[0][1]["total"] == len(expected_subjects), "query total")
+    subjects = [e["subject"] for e in r[1][1]["list"]]
+    check(subjects == expected_subjects, f"subjects newest first: {subjects}")
+    check(all("id" in e and "preview" in e for e in r[1][1]["list"]), "ids and previews present")
+    check(r[2] == ["Core/echo", {"hello": [1, 2]}, "e"], "echo")
+    check(r[3][0] == "error" and r[3][1]["type"] == "unknownMethod", "unknownMethod")
+    check(r[4][0] == "error" and r[4][1]["type"] == "invalidArguments", "invalidArguments")
+    check(r[5][0] == "error" and r[5][1]["type"] == "invalidResultReference", "invalidResultReference")
+    check(r[6][0] == "error" and r[6][1]["type"] == "unsupportedFilter", "unsupportedFilter")
+
+    # Download the raw message of the newest email.
+    full = alice.api([["Email/get", {"accountId": acc, "ids": r[0][1]["ids"][:1], "properties": ["blobId"]}, "b"]])
+    blob = full[0][1]["list"][0]["blobId"]
+    status, headers, data = alice.request("GET", f"/jmap/download/{acc}/{blob}/m.eml?accept=message/rfc822")
+    check(status == 200 and b"Subject: " + expected_subjects[0].encode() in data, f"download {status}")
+    print("ok")
+
+
+def isolation(hostport, alice_pw, bob_pw):
+    alice = Http(hostport, "alice@example.test", alice_pw)
+    bob = Http(hostport, "bob@example.test", bob_pw)
+    a_acc = session(alice)["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    b_acc = session(bob)["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    check(a_acc != b_acc, "distinct accounts")
+    a_boxes = alice.api([["Mailbox/get", {"accountId": a_acc}, "m"]])[0][1]["list"]
+    a_inbox = [m["id"] for m in a_boxes if m["role"] == "inbox"][0]
+    a_ids = alice.api([["Email/query", {"accountId": a_acc}, "q"]])[0][1]["ids"]
+    check(len(a_ids) > 0, "alice has mail")
+    a_blob = alice.api([["Email/get", {"accountId": a_acc, "ids": a_ids, "properties": ["blobId"]}, "g"]])[0][1]["list"][0]["blobId"]
+
+    # Bob naming Alice's account: accountNotFound, whatever the method.
+    for call in [["Mailbox/get", {"accountId": a_acc}, "1"], ["Email/query", {"accountId": a_acc}, "2"],
+                 ["Email/get", {"accountId": a_acc, "ids": a_ids}, "3"]]:
+        r = bob.api([call])[0]
+        check(r[0] == "error" and r[1]["type"] == "accountNotFound", f"{call[0]} on alice's account: {r}")
+    # Bob naming Alice's objects in his own account: not found, indistinguishable from absent.
+    r = bob.api([["Email/get", {"accountId": b_acc, "ids": a_ids + ["e999999"], "properties": ["subject"]}, "1"],
+                 ["Email/query", {"accountId": b_acc, "filter": {"inMailbox": a_inbox}, "calculateTotal": True}, "2"],
+                 ["Mailbox/get", {"accountId": b_acc, "ids": [a_inbox]}, "3"]])
+    check(r[0][1]["list"] == [] and sorted(r[0][1]["notFound"]) == sorted(a_ids + ["e999999"]), f"email get {r[0]}")
+    check(r[1][1]["ids"] == [] and r[1][1]["total"] == 0, f"query {r[1]}")
+    check(r[2][1]["list"] == [] and r[2][1]["notFound"] == [a_inbox], f"mailbox get {r[2]}")
+    # Bob's own mailboxes are his.
+    b_boxes = bob.api([["Mailbox/get", {"accountId": b_acc}, "m"]])[0][1]["list"]
+    check(not set(m["id"] for m in b_boxes) & set(m["id"] for m in a_boxes), "no shared mailbox ids")
+    # Blobs: Alice's blob is a 404 for Bob by any account id, same as a blob that does not exist.
+    for acc in (a_acc, b_acc):
+        status, _, _ = bob.request("GET", f"/jmap/download/{acc}/{a_blob}/x.eml")
+        check(status == 404, f"bob downloading alice's blob via {acc}: {status}")
+    status, _, _ = bob.request("GET", f"/jmap/download/{b_acc}/{'0' * 64}/x.eml")
+    check(status == 404, "absent blob")
+    status, _, _ = alice.request("GET", f"/jmap/download/{a_acc}/{a_blob}/x.eml")
+    check(status == 200, "alice can")
+    print("ok")
+
+
+def eventsource(hostport, alice_pw, bob_pw):
+    """Opens the event source as Alice, says 'listening', waits for a StateChange."""
+    alice = Http(hostport, "alice@example.test", alice_pw)
+    acc = session(alice)["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    c = http.client.HTTPConnection(hostport, timeout=15)
+    c.request("GET", "/jmap/eventsource?types=*&closeafter=no&ping=0", headers={"Authorization": alice.auth, "Accept": "text/event-stream"})
+    r = c.getresponse()
+    check(r.status == 200 and r.getheader("content-type", "").startswith("text/event-stream"), f"eventsource {r.status}")
+    print("listening", flush=True)
+    start = None
+    event = None
+    while True:
+        line = r.fp.readline().decode()
+        if start is None:
+            start = time.monotonic()
+        if not line:
+            fail("event stream closed")
+        line = line.rstrip("\r\n")
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:") and event == "state":
+            data = json.loads(line.split(":", 1)[1])
+            check(data["@type"] == "StateChange" and acc in data["changed"], f"state change {data}")
+            check("Email" in data["changed"][acc], "Email type changed")
+            print("state", flush=True)
+            return
+
+
+def jmapc_client(hostport, alice_pw, bob_pw):
+    import functools
+    import jmapc
+    from jmapc.methods import EmailGet, EmailQuery, MailboxGet
+    from jmapc.session import Session
+
+    class PlainHttpClient(jmapc.Client):
+        # jmapc assumes https; the test server is plain HTTP on loopback.
+        @functools.cached_property
+        def jmap_session(self):
+            r = self.requests_session.get(f"http://{self._host}/.well-known/jmap", timeout=10)
+            r.raise_for_status()
+            return Session.from_dict(r.json())
+
+    client = PlainHttpClient.create_with_password(hostport, "alice@example.test", alice_pw)
+    boxes = client.request(MailboxGet(ids=None))
+    inbox = [m for m in boxes.data if m.role == "inbox"][0]
+    results = client.request([
+        EmailQuery(filter=jmapc.EmailQueryFilterCondition(in_mailbox=inbox.id),
+                   sort=[jmapc.Comparator(property="receivedAt", is_ascending=False)], limit=10),
+        EmailGet(ids=jmapc.Ref("/ids"), properties=["subject", "receivedAt", "from"]),
+    ])
+    subjects = [e.subject for e in results[1].response.data]
+    print(json.dumps({"inbox_total": inbox.total_emails, "subjects": subjects}))
+
+
+if __name__ == "__main__":
+    scenario, hostport, a_pw, b_pw = sys.argv[1:5]
+    extra = sys.argv[5:]
+    if scenario == "protocol":
+        protocol(hostport, a_pw, b_pw, json.loads(extra[0]))
+    elif scenario == "isolation":
+        isolation(hostport, a_pw, b_pw)
+    elif scenario == "eventsource":
+        eventsource(hostport, a_pw, b_pw)
+    elif scenario == "jmapc":
+        jmapc_client(hostport, a_pw, b_pw)
+    else:
+        fail(f"unknown scenario {scenario}")
