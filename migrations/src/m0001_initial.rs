@@ -94,6 +94,7 @@ enum MailboxEmails {
     Uid,
     EmailId,
     Modseq,
+    ReceivedAt,
 }
 
 #[derive(DeriveIden)]
@@ -282,6 +283,9 @@ impl MigrationTrait for Migration {
                 .col(big_integer(MailboxEmails::Uid))
                 .col(big_integer(MailboxEmails::EmailId))
                 .col(big_integer(MailboxEmails::Modseq))
+                // A copy of the email's receivedAt: "newest N in this mailbox", the list view of
+                // every client, is then an index range scan (mailbox_emails_received).
+                .col(big_integer(MailboxEmails::ReceivedAt))
                 .primary_key(
                     Index::create()
                         .col(MailboxEmails::MailboxId)
@@ -309,6 +313,16 @@ impl MigrationTrait for Migration {
                 .col(MailboxEmails::EmailId)
                 .col(MailboxEmails::MailboxId)
                 .unique()
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("mailbox_emails_received")
+                .table(MailboxEmails::Table)
+                .col(MailboxEmails::MailboxId)
+                .col(MailboxEmails::ReceivedAt)
+                .col(MailboxEmails::EmailId)
                 .to_owned(),
         )
         .await?;

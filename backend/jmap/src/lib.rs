@@ -71,10 +71,16 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
     if req.method_calls.len() > MAX_CALLS_IN_REQUEST {
         return Err(RequestError::Limit("maxCallsInRequest"));
     }
+    // Read once, before any data: a change that lands meanwhile makes the state older than
+    // the data, never newer, so a client that syncs from it misses nothing.
+    let state = core
+        .state(caller.account_id)
+        .await
+        .map_err(|e| RequestError::Server(e.to_string()))?;
     let mut responses: Vec<(String, Value, String)> = Vec::with_capacity(req.method_calls.len());
     for (name, args, call_id) in req.method_calls {
         let result = match reference::resolve(args, &responses) {
-            Ok(args) => method::call(core, caller, &req.using, &name, args).await,
+            Ok(args) => method::call(core, caller, state, &req.using, &name, args).await,
             Err(e) => Err(e),
         };
         match result {

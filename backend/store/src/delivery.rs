@@ -132,6 +132,7 @@ async fn deliver_in(
         new_thread: bool,
         uid: i64,
         seq: i64,
+        received_at: i64,
     }
     let mut placed = Vec::new();
     let mut emails = Vec::new();
@@ -164,6 +165,7 @@ async fn deliver_in(
                 ..Default::default()
             });
             placed.push(Placed {
+                received_at: d.received_at,
                 account_id: t.account_id,
                 mailbox_id: t.mailbox_id,
                 thread_id,
@@ -201,6 +203,7 @@ async fn deliver_in(
                 uid: Set(p.uid),
                 email_id: Set(email_id),
                 modseq: Set(p.seq),
+                received_at: Set(p.received_at),
             });
             let thread_op = if p.new_thread {
                 ChangeOp::Created

@@ -77,44 +77,57 @@ impl Store {
     }
 
     /// Ids of an account's emails, newest first (receivedAt, then id), optionally only those
-    /// in one mailbox; a page of them and the total.
+    /// in one mailbox; a page of them, and the total when asked for (counting costs a scan).
     pub async fn email_query(
         &self,
         account_id: i64,
         in_mailbox: Option<i64>,
         position: u64,
         limit: u64,
-    ) -> Result<(Vec<i64>, u64)> {
-        let (from, mut values): (&str, Vec<Value>) = match in_mailbox {
+        with_total: bool,
+    ) -> Result<(Vec<i64>, Option<u64>)> {
+        // Both forms walk an index in order and stop at the page: mailbox_emails_received for
+        // a mailbox, emails_account_received (with the row id) for the whole account.
+        let (sql, count_sql, mut values): (&str, &str, Vec<Value>) = match in_mailbox {
             Some(m) => (
-                "emails e JOIN mailbox_emails me ON me.email_id = e.id AND me.mailbox_id = ?",
-                vec![m.into()],
+                "SELECT me.email_id FROM mailbox_emails me JOIN emails e ON e.id = me.email_id \
+                 WHERE me.mailbox_id = ? AND +e.account_id = ? \
+                 ORDER BY me.received_at DESC, me.email_id DESC LIMIT ? OFFSET ?",
+                "SELECT COUNT(*) FROM mailbox_emails me JOIN emails e ON e.id = me.email_id \
+                 WHERE me.mailbox_id = ? AND e.account_id = ?",
+                vec![m.into(), account_id.into()],
             ),
-            None => ("emails e", vec![]),
+            None => (
+                "SELECT e.id FROM emails e WHERE e.account_id = ? ORDER BY e.received_at DESC, e.id DESC LIMIT ? OFFSET ?",
+                "SELECT COUNT(*) FROM emails e WHERE e.account_id = ?",
+                vec![account_id.into()],
+            ),
         };
-        values.push(account_id.into());
-        let count_sql = format!("SELECT COUNT(*) AS n FROM {from} WHERE e.account_id = ?");
-        let total: i64 = self
-            .db
-            .query_one_raw(self.stmt(&count_sql, values.clone()))
-            .await?
-            .map(|r| r.try_get_by_index(0))
-            .transpose()?
-            .unwrap_or(0);
-        let sql = format!(
-            "SELECT e.id FROM {from} WHERE e.account_id = ? ORDER BY e.received_at DESC, e.id DESC LIMIT ? OFFSET ?"
-        );
+        let total = if with_total {
+            let n: i64 = self
+                .db
+                .query_one_raw(self.stmt(count_sql, values.clone()))
+                .await?
+                .map(|r| r.try_get_by_index(0))
+                .transpose()?
+                .unwrap_or(0);
+            Some(n as u64)
+        } else {
+            None
+        };
         values.push((limit as i64).into());
         values.push((position as i64).into());
-        let rows = self.db.query_all_raw(self.stmt(&sql, values)).await?;
+        let rows = self.db.query_all_raw(self.stmt(sql, values)).await?;
         let ids = rows
             .iter()
             .map(|r| r.try_get_by_index::<i64>(0))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((ids, total as u64))
+        Ok((ids, total))
     }
 
     /// The rows of the given emails that belong to the account (others are simply absent).
+    /// The unary `+` keeps SQLite's planner (which has no statistics) from walking the
+    /// account's whole (account_id, received_at) index instead of looking up the ids.
     pub async fn email_rows(&self, account_id: i64, ids: &[i64]) -> Result<Vec<EmailRow>> {
         if ids.is_empty() {
             return Ok(vec![]);
@@ -124,7 +137,7 @@ impl Store {
             "SELECT e.id, e.blob_id, e.thread_id, e.keywords, e.received_at, e.size, m.message_id, m.subject, \
              m.from_addr, m.to_addr, m.cc_addr, m.reply_to, m.sent_at, m.in_reply_to, m.\"references\", \
              m.has_attachment, m.preview \
-             FROM emails e JOIN messages m ON m.blob_id = e.blob_id WHERE e.account_id = ? AND e.id IN ({marks})"
+             FROM emails e JOIN messages m ON m.blob_id = e.blob_id WHERE +e.account_id = ? AND e.id IN ({marks})"
         );
         let mut values: Vec<Value> = vec![account_id.into()];
         values.extend(ids.iter().map(|&i| Value::from(i)));

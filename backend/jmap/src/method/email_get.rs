@@ -33,6 +33,7 @@ const KNOWN: &[&str] = &[
 pub(super) async fn run(
     core: &Core,
     caller: &Caller,
+    state: i64,
     args: Map<String, Value>,
 ) -> Result<Value, MethodError> {
     let account_id = account(caller, &args)?;
@@ -41,7 +42,6 @@ pub(super) async fn run(
         return Err(MethodError::RequestTooLarge("Email/get needs ids".into()));
     };
     let props = properties(&args, KNOWN, KNOWN)?;
-    let state = core.state(account_id).await?;
     let numbers: Vec<i64> = wanted.iter().filter_map(|i| id::parse('e', i)).collect();
     let found = core.emails(account_id, &numbers).await?;
     let found_ids: std::collections::HashSet<i64> = found.iter().map(|e| e.row.id).collect();

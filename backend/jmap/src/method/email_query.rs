@@ -14,6 +14,7 @@ const MAX_LIMIT: u64 = 1000;
 pub(super) async fn run(
     core: &Core,
     caller: &Caller,
+    state: i64,
     args: Map<String, Value>,
 ) -> Result<Value, MethodError> {
     let account_id = account(caller, &args)?;
@@ -90,11 +91,14 @@ pub(super) async fn run(
             })?
             .min(MAX_LIMIT),
     };
-    let state = core.state(account_id).await?;
+    let with_total = args.get("calculateTotal").and_then(Value::as_bool) == Some(true);
     let (ids, total) = match in_mailbox {
-        Some(-1) => (vec![], 0),
-        other => match core.email_query(account_id, other, position, limit).await {
-            Err(mailroom_core::Error::NotFound(_)) => (vec![], 0),
+        Some(-1) => (vec![], Some(0)),
+        other => match core
+            .email_query(account_id, other, position, limit, with_total)
+            .await
+        {
+            Err(mailroom_core::Error::NotFound(_)) => (vec![], Some(0)),
             r => r?,
         },
     };
@@ -106,8 +110,8 @@ pub(super) async fn run(
         "ids": ids.into_iter().map(id::email).collect::<Vec<_>>(),
         "limit": limit,
     });
-    if args.get("calculateTotal").and_then(Value::as_bool) == Some(true) {
-        out["total"] = json!(total);
+    if with_total {
+        out["total"] = json!(total.unwrap_or(0));
     }
     Ok(out)
 }

@@ -23,12 +23,12 @@ const KNOWN: &[&str] = &[
 pub(super) async fn run(
     core: &Core,
     caller: &Caller,
+    state: i64,
     args: Map<String, Value>,
 ) -> Result<Value, MethodError> {
     let account_id = account(caller, &args)?;
     let wanted = ids_arg(&args)?;
     let props = properties(&args, KNOWN, KNOWN)?;
-    let state = core.state(account_id).await?;
     let all = core.mailboxes(account_id).await?;
     let mut list = Vec::new();
     let mut not_found = Vec::new();

@@ -14,6 +14,7 @@ use crate::{CORE, Caller, MAIL, MethodError};
 pub(crate) async fn call(
     core: &Core,
     caller: &Caller,
+    state: i64,
     using: &[String],
     name: &str,
     args: Map<String, Value>,
@@ -21,9 +22,9 @@ pub(crate) async fn call(
     let has = |cap: &str| using.iter().any(|u| u == cap);
     match name {
         "Core/echo" if has(CORE) => Ok(Value::Object(args)),
-        "Mailbox/get" if has(MAIL) => mailbox_get::run(core, caller, args).await,
-        "Email/query" if has(MAIL) => email_query::run(core, caller, args).await,
-        "Email/get" if has(MAIL) => email_get::run(core, caller, args).await,
+        "Mailbox/get" if has(MAIL) => mailbox_get::run(core, caller, state, args).await,
+        "Email/query" if has(MAIL) => email_query::run(core, caller, state, args).await,
+        "Email/get" if has(MAIL) => email_get::run(core, caller, state, args).await,
         _ => Err(MethodError::UnknownMethod),
     }
 }

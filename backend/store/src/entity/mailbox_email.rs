@@ -9,6 +9,7 @@ pub struct Model {
     pub uid: i64,
     pub email_id: i64,
     pub modseq: i64,
+    pub received_at: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
