@@ -101,3 +101,9 @@ async fn jmapc_library_lists_the_inbox(b: Backend) {
     assert_eq!(out["inbox_total"], 3);
     assert_eq!(out["subjects"], serde_json::json!(["three", "two", "one"]));
 }
+
+backends!(jmap_changes_and_threads);
+async fn jmap_changes_and_threads(b: Backend) {
+    let Some(s) = with_mail(b).await else { return };
+    assert_eq!(run(&s, "changes", &[&s.smtp.to_string()]).trim(), "ok");
+}

@@ -190,6 +190,54 @@ def eventsource(hostport, alice_pw, bob_pw):
             return
 
 
+def changes(hostport, alice_pw, bob_pw, smtp_hostport):
+    import smtplib
+    alice = Http(hostport, "alice@example.test", alice_pw)
+    acc = session(alice)["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    s0 = alice.api([["Email/get", {"accountId": acc, "ids": []}, "s"]])[0][1]["state"]
+    r = alice.api([["Email/changes", {"accountId": acc, "sinceState": s0}, "c"]])[0][1]
+    check(r["created"] == [] and r["newState"] == s0 and not r["hasMoreChanges"], f"no changes yet: {r}")
+
+    host, port = smtp_hostport.rsplit(":", 1)
+    smtp = smtplib.SMTP(host, int(port), timeout=10)
+    for i, extra in enumerate(["Message-ID: <root@t.test>", "In-Reply-To: <root@t.test>", ""]):
+        smtp.sendmail("carol@remote.test", ["alice@example.test"],
+                      f"Subject: Re: thread {0 if i < 2 else 9}\r\n{extra}\r\n\r\nbody {i}\r\n".replace("\r\n\r\n\r\n", "\r\n\r\n"))
+    smtp.quit()
+
+    # All three at once, then the same in pages of two that end on whole states.
+    r = alice.api([["Email/changes", {"accountId": acc, "sinceState": s0}, "c"]])[0][1]
+    check(len(r["created"]) == 3 and r["updated"] == [] and r["destroyed"] == [] and not r["hasMoreChanges"], f"all: {r}")
+    final = r["newState"]
+    p1 = alice.api([["Email/changes", {"accountId": acc, "sinceState": s0, "maxChanges": 2}, "c"]])[0][1]
+    check(len(p1["created"]) == 2 and p1["hasMoreChanges"], f"page 1: {p1}")
+    p2 = alice.api([["Email/changes", {"accountId": acc, "sinceState": p1["newState"], "maxChanges": 2}, "c"]])[0][1]
+    check(len(p2["created"]) == 1 and not p2["hasMoreChanges"] and p2["newState"] == final, f"page 2: {p2}")
+    check(sorted(p1["created"] + p2["created"]) == sorted(r["created"]), "pages add up")
+
+    inbox = [m["id"] for m in alice.api([["Mailbox/get", {"accountId": acc}, "m"]])[0][1]["list"] if m["role"] == "inbox"][0]
+    mc = alice.api([["Mailbox/changes", {"accountId": acc, "sinceState": s0}, "c"]])[0][1]
+    check(mc["updated"] == [inbox] and mc["updatedProperties"] is None, f"mailbox changes: {mc}")
+
+    # The reply joined the first message's thread; the third is its own.
+    got = alice.api([["Email/get", {"accountId": acc, "ids": r["created"], "properties": ["threadId", "subject"]}, "g"],
+                     ["Thread/get", {"accountId": acc, "#ids": {"resultOf": "g", "name": "Email/get", "path": "/list/*/threadId"}}, "t"],
+                     ["Thread/changes", {"accountId": acc, "sinceState": s0}, "tc"]])
+    threads = {t["id"]: t["emailIds"] for t in got[1][1]["list"]}
+    check(len(threads) == 2 and sorted(len(v) for v in threads.values()) == [1, 2], f"threads: {threads}")
+    check(len(got[2][1]["created"]) == 2, f"thread changes: {got[2][1]}")
+
+    for bad in ["bogus", "99999999"]:
+        e = alice.api([["Email/changes", {"accountId": acc, "sinceState": bad}, "c"]])[0]
+        check(e[0] == "error" and e[1]["type"] == "cannotCalculateChanges", f"state {bad}: {e}")
+    # Bob's log holds none of Alice's ids.
+    bob = Http(hostport, "bob@example.test", bob_pw)
+    b_acc = session(bob)["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    b = bob.api([["Email/changes", {"accountId": b_acc, "sinceState": "0"}, "c"]])[0][1]
+    check(not set(b["created"]) & set(r["created"]), "bob sees none of alice's changes")
+    print("ok")
+
+
 def jmapc_client(hostport, alice_pw, bob_pw):
     import functools
     import jmapc
@@ -225,6 +273,8 @@ if __name__ == "__main__":
         isolation(hostport, a_pw, b_pw)
     elif scenario == "eventsource":
         eventsource(hostport, a_pw, b_pw)
+    elif scenario == "changes":
+        changes(hostport, a_pw, b_pw, extra[0])
     elif scenario == "jmapc":
         jmapc_client(hostport, a_pw, b_pw)
     else:

@@ -106,3 +106,112 @@ impl Core {
         self.blob(&id).await
     }
 }
+
+/// What changed for one type of object between two states (RFC 8620 §5.2).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub new_state: i64,
+    pub has_more: bool,
+    pub created: Vec<i64>,
+    pub updated: Vec<i64>,
+    pub destroyed: Vec<i64>,
+}
+
+impl Core {
+    /// Changes of `object_type` after state `since`, at most `max` ids; a page ends at a state
+    /// boundary so the client can continue from `new_state`. `since` must be a state this
+    /// account has had.
+    pub async fn changes(
+        &self,
+        account_id: i64,
+        object_type: crate::ObjectType,
+        since: i64,
+        max: usize,
+    ) -> Result<Changes> {
+        let current = self.state(account_id).await?;
+        if since < 0 || since > current {
+            return Err(Error::Invalid(format!(
+                "state {since} is not one this account has had"
+            )));
+        }
+        let limit = (max as u64).saturating_mul(4).max(16);
+        let mut rows = self
+            .store()
+            .changes_of_type(account_id, object_type, since, limit)
+            .await?;
+        let mut out = Changes {
+            new_state: current,
+            ..Default::default()
+        };
+        // A read cut at the limit may end inside one state's rows: leave that state for the
+        // next call, so a page always ends on a whole state.
+        if rows.len() as u64 == limit {
+            let last = rows.last().map(|c| c.seq).unwrap_or(since);
+            rows.retain(|c| c.seq < last);
+            out.has_more = true;
+        }
+        let mut seen: std::collections::HashMap<i64, (bool, bool)> =
+            std::collections::HashMap::new(); // id -> (created, destroyed)
+        let mut order: Vec<i64> = Vec::new();
+        let mut last_seq = since;
+        let mut i = 0;
+        while i < rows.len() {
+            // Take all rows of one seq together, so a page ends at a state.
+            let seq = rows[i].seq;
+            let group: Vec<&crate::Change> =
+                rows[i..].iter().take_while(|c| c.seq == seq).collect();
+            let new_ids = group
+                .iter()
+                .filter(|c| !seen.contains_key(&c.object_id))
+                .count();
+            if order.len() + new_ids > max && !order.is_empty() {
+                out.has_more = true;
+                rows.truncate(i);
+                break;
+            }
+            for c in &group {
+                let e = seen.entry(c.object_id).or_insert_with(|| {
+                    order.push(c.object_id);
+                    (false, false)
+                });
+                match c.op {
+                    crate::ChangeOp::Created => e.0 = true,
+                    crate::ChangeOp::Destroyed => e.1 = true,
+                    crate::ChangeOp::Updated => {}
+                }
+            }
+            last_seq = seq;
+            i += group.len();
+        }
+        if out.has_more {
+            out.new_state = last_seq;
+        }
+        for id in order {
+            match seen[&id] {
+                (true, true) => {}
+                (true, false) => out.created.push(id),
+                (false, true) => out.destroyed.push(id),
+                (false, false) => out.updated.push(id),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The emails of each of the account's threads among `ids`, oldest first; threads with
+    /// no email of the account are absent.
+    pub async fn threads(&self, account_id: i64, ids: &[i64]) -> Result<Vec<(i64, Vec<i64>)>> {
+        let mut by_thread: Vec<(i64, Vec<i64>)> = Vec::new();
+        let rows = self.store().thread_emails(account_id, ids).await?;
+        for &t in ids {
+            let emails: Vec<i64> = rows
+                .iter()
+                .filter(|(th, _)| *th == t)
+                .map(|(_, e)| *e)
+                .collect();
+            if !emails.is_empty() && !by_thread.iter().any(|(x, _)| *x == t) {
+                by_thread.push((t, emails));
+            }
+        }
+        Ok(by_thread)
+    }
+}

@@ -59,6 +59,8 @@ pub enum MethodError {
     #[error("{0}")]
     AnchorNotFound(String),
     #[error("{0}")]
+    CannotCalculateChanges(String),
+    #[error("{0}")]
     ServerUnavailable(String),
     #[error("{0}")]
     ServerFail(String),
@@ -75,6 +77,7 @@ impl MethodError {
             MethodError::UnsupportedSort(_) => "unsupportedSort",
             MethodError::RequestTooLarge(_) => "requestTooLarge",
             MethodError::AnchorNotFound(_) => "anchorNotFound",
+            MethodError::CannotCalculateChanges(_) => "cannotCalculateChanges",
             MethodError::ServerUnavailable(_) => "serverUnavailable",
             // Internal detail goes to the log, not to the client.
             MethodError::ServerFail(_) => return json!({"type": "serverFail"}),

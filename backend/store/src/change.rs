@@ -36,3 +36,50 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Changes of one object type after `since`, oldest first, up to `limit` rows.
+    pub async fn changes_of_type(
+        &self,
+        account_id: i64,
+        object_type: ObjectType,
+        since: i64,
+        limit: u64,
+    ) -> Result<Vec<Change>> {
+        Ok(self
+            .changes_since_filtered(account_id, since, limit, Some(object_type))
+            .await?)
+    }
+
+    async fn changes_since_filtered(
+        &self,
+        account_id: i64,
+        since: i64,
+        limit: u64,
+        object_type: Option<ObjectType>,
+    ) -> Result<Vec<Change>> {
+        let mut q = change::Entity::find()
+            .filter(change::Column::AccountId.eq(account_id))
+            .filter(change::Column::Seq.gt(since));
+        if let Some(t) = object_type {
+            q = q.filter(change::Column::ObjectType.eq(t as i16));
+        }
+        q.order_by_asc(change::Column::Seq)
+            .order_by_asc(change::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|c| {
+                Ok(Change {
+                    seq: c.seq,
+                    object_type: ObjectType::from_i16(c.object_type)
+                        .ok_or_else(|| StoreError::Corrupt(format!("change {} type", c.id)))?,
+                    object_id: c.object_id,
+                    op: ChangeOp::from_i16(c.op)
+                        .ok_or_else(|| StoreError::Corrupt(format!("change {} op", c.id)))?,
+                })
+            })
+            .collect()
+    }
+}

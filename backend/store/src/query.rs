@@ -185,3 +185,26 @@ impl Store {
             .is_some())
     }
 }
+
+impl Store {
+    /// (thread id, email id) of the account's emails in the given threads, oldest first.
+    pub async fn thread_emails(
+        &self,
+        account_id: i64,
+        thread_ids: &[i64],
+    ) -> Result<Vec<(i64, i64)>> {
+        if thread_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let marks = vec!["?"; thread_ids.len()].join(",");
+        let sql = format!(
+            "SELECT thread_id, id FROM emails WHERE account_id = ? AND thread_id IN ({marks}) ORDER BY received_at, id"
+        );
+        let mut values: Vec<Value> = vec![account_id.into()];
+        values.extend(thread_ids.iter().map(|&i| Value::from(i)));
+        let rows = self.db.query_all_raw(self.stmt(&sql, values)).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get_by_index::<i64>(0)?, r.try_get_by_index::<i64>(1)?)))
+            .collect()
+    }
+}

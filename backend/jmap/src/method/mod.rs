@@ -1,10 +1,12 @@
 //! Dispatch: method name → its file. A method whose capability the request did not ask for
 //! is unknown (RFC 8620 §3.6.2).
 
+mod changes;
 mod core_echo;
 mod email_get;
 mod email_query;
 mod mailbox_get;
+mod thread_get;
 
 use mailroom_core::Core;
 use serde_json::{Map, Value};
@@ -25,6 +27,16 @@ pub(crate) async fn call(
         "Mailbox/get" if has(MAIL) => mailbox_get::run(core, caller, state, args).await,
         "Email/query" if has(MAIL) => email_query::run(core, caller, state, args).await,
         "Email/get" if has(MAIL) => email_get::run(core, caller, state, args).await,
+        "Thread/get" if has(MAIL) => thread_get::run(core, caller, state, args).await,
+        "Email/changes" if has(MAIL) => {
+            changes::run(core, caller, changes::Kind::Email, args).await
+        }
+        "Mailbox/changes" if has(MAIL) => {
+            changes::run(core, caller, changes::Kind::Mailbox, args).await
+        }
+        "Thread/changes" if has(MAIL) => {
+            changes::run(core, caller, changes::Kind::Thread, args).await
+        }
         _ => Err(MethodError::UnknownMethod),
     }
 }
