@@ -14,26 +14,8 @@ impl Store {
         since: i64,
         limit: u64,
     ) -> Result<Vec<Change>> {
-        change::Entity::find()
-            .filter(change::Column::AccountId.eq(account_id))
-            .filter(change::Column::Seq.gt(since))
-            .order_by_asc(change::Column::Seq)
-            .order_by_asc(change::Column::Id)
-            .limit(limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|c| {
-                Ok(Change {
-                    seq: c.seq,
-                    object_type: ObjectType::from_i16(c.object_type)
-                        .ok_or_else(|| StoreError::Corrupt(format!("change {} type", c.id)))?,
-                    object_id: c.object_id,
-                    op: ChangeOp::from_i16(c.op)
-                        .ok_or_else(|| StoreError::Corrupt(format!("change {} op", c.id)))?,
-                })
-            })
-            .collect()
+        self.changes_since_filtered(account_id, since, limit, None)
+            .await
     }
 }
 
@@ -46,9 +28,8 @@ impl Store {
         since: i64,
         limit: u64,
     ) -> Result<Vec<Change>> {
-        Ok(self
-            .changes_since_filtered(account_id, since, limit, Some(object_type))
-            .await?)
+        self.changes_since_filtered(account_id, since, limit, Some(object_type))
+            .await
     }
 
     async fn changes_since_filtered(
