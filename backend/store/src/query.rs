@@ -89,13 +89,15 @@ impl Store {
         // Both forms walk an index in order and stop at the page: mailbox_emails_received for
         // a mailbox, emails_account_received (with the row id) for the whole account.
         let (sql, count_sql, mut values): (&str, &str, Vec<Value>) = match in_mailbox {
+            // Ownership is a one-row EXISTS, not a join: the join made Postgres (without
+            // fresh statistics) sort the whole mailbox instead of walking the index.
             Some(m) => (
-                "SELECT me.email_id FROM mailbox_emails me JOIN emails e ON e.id = me.email_id \
-                 WHERE me.mailbox_id = ? AND +e.account_id = ? \
+                "SELECT me.email_id FROM mailbox_emails me WHERE me.mailbox_id = ? \
+                 AND EXISTS (SELECT 1 FROM mailboxes mb WHERE mb.id = ? AND mb.account_id = ?) \
                  ORDER BY me.received_at DESC, me.email_id DESC LIMIT ? OFFSET ?",
-                "SELECT COUNT(*) FROM mailbox_emails me JOIN emails e ON e.id = me.email_id \
-                 WHERE me.mailbox_id = ? AND e.account_id = ?",
-                vec![m.into(), account_id.into()],
+                "SELECT COUNT(*) FROM mailbox_emails me WHERE me.mailbox_id = ? \
+                 AND EXISTS (SELECT 1 FROM mailboxes mb WHERE mb.id = ? AND mb.account_id = ?)",
+                vec![m.into(), m.into(), account_id.into()],
             ),
             None => (
                 "SELECT e.id FROM emails e WHERE e.account_id = ? ORDER BY e.received_at DESC, e.id DESC LIMIT ? OFFSET ?",
