@@ -107,3 +107,39 @@ async fn jmap_changes_and_threads(b: Backend) {
     let Some(s) = with_mail(b).await else { return };
     assert_eq!(run(&s, "changes", &[&s.smtp.to_string()]).trim(), "ok");
 }
+
+backends!(jmap_email_set_updates_and_destroys);
+async fn jmap_email_set_updates_and_destroys(b: Backend) {
+    let Some(s) = with_mail(b).await else { return };
+    assert_eq!(run(&s, "set", &[]).trim(), "ok");
+    // The move gave the email a UID in Archive; INBOX's UIDs are untouched (IMAP relies on it).
+    let core = s.core().await;
+    let alice = core.user_get("alice@example.test").await.unwrap();
+    let archive = core.mailbox_find(alice.id, "Archive").await.unwrap();
+    let inbox = core.mailbox_find(alice.id, "INBOX").await.unwrap();
+    let a = core.mailbox_entries(archive.id, 0, 10).await.unwrap();
+    let i = core.mailbox_entries(inbox.id, 0, 10).await.unwrap();
+    assert_eq!(
+        a.iter().map(|e| e.uid).collect::<Vec<_>>(),
+        [1],
+        "first UID in Archive"
+    );
+    assert_eq!(
+        i.iter().map(|e| e.uid).collect::<Vec<_>>(),
+        [3],
+        "the newest stayed, with its UID"
+    );
+    // MODSEQ follows each change: the deliveries were 1..=3; the move came next, the
+    // keyword changes of the one left in INBOX after it.
+    assert!(
+        a[0].modseq > 3,
+        "moved membership has the move's modseq: {}",
+        a[0].modseq
+    );
+    assert!(
+        i[0].modseq > a[0].modseq,
+        "INBOX entry changed last: {} vs {}",
+        i[0].modseq,
+        a[0].modseq
+    );
+}

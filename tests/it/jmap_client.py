@@ -238,6 +238,70 @@ def changes(hostport, alice_pw, bob_pw, smtp_hostport):
     print("ok")
 
 
+def email_set(hostport, alice_pw, bob_pw):
+    alice = Http(hostport, "alice@example.test", alice_pw)
+    acc = session(alice)["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    boxes = {m["role"]: m for m in alice.api([["Mailbox/get", {"accountId": acc}, "m"]])[0][1]["list"]}
+    inbox, archive = boxes["inbox"]["id"], boxes["archive"]["id"]
+    ids = alice.api([["Email/query", {"accountId": acc, "filter": {"inMailbox": inbox}}, "q"]])[0][1]["ids"]
+    check(len(ids) == 3, f"three in inbox: {ids}")
+    first, second, third = ids
+    s0 = alice.api([["Email/get", {"accountId": acc, "ids": []}, "s"]])[0][1]["state"]
+
+    def counts():
+        got = {m["role"]: m for m in alice.api([["Mailbox/get", {"accountId": acc}, "m"]])[0][1]["list"]}
+        return got["inbox"]["totalEmails"], got["inbox"]["unreadEmails"], got["archive"]["totalEmails"]
+
+    # Mark one read (patch path) and flag it; move another (whole mailboxIds).
+    r = alice.api([["Email/set", {"accountId": acc, "ifInState": s0, "update": {
+        first: {"keywords/$seen": True, "keywords/$flagged": True},
+        second: {"mailboxIds": {archive: True}},
+    }}, "u"]])[0]
+    check(r[0] == "Email/set" and set(r[1]["updated"]) == {first, second} and r[1]["notUpdated"] is None, f"set: {r}")
+    check(r[1]["oldState"] == s0 and r[1]["newState"] != s0, "state moved")
+    check(counts() == (2, 1, 1), f"counts after: {counts()}")
+    got = alice.api([["Email/get", {"accountId": acc, "ids": [first, second], "properties": ["keywords", "mailboxIds"]}, "g"]])[0][1]["list"]
+    check(got[0]["keywords"] == {"$seen": True, "$flagged": True}, f"keywords {got[0]}")
+    check(got[1]["mailboxIds"] == {archive: True}, f"moved {got[1]}")
+    # Unset by patch; changes report exactly what moved.
+    alice.api([["Email/set", {"accountId": acc, "update": {first: {"keywords/$flagged": None}}}, "u"]])
+    got = alice.api([["Email/get", {"accountId": acc, "ids": [first], "properties": ["keywords"]}, "g"]])[0][1]["list"][0]
+    check(got["keywords"] == {"$seen": True}, f"unflagged {got}")
+    ch = alice.api([["Email/changes", {"accountId": acc, "sinceState": s0}, "c"],
+                    ["Mailbox/changes", {"accountId": acc, "sinceState": s0}, "m"]])
+    check(sorted(ch[0][1]["updated"]) == sorted([first, second]) and ch[0][1]["created"] == [], f"email changes {ch[0]}")
+    check(set(ch[1][1]["updated"]) == {inbox, archive}, f"mailbox changes {ch[1]}")
+
+    # Refusals, each for its own item; the request goes on.
+    r = alice.api([["Email/set", {"accountId": acc, "ifInState": s0, "update": {third: {"keywords/$seen": True}}}, "a"],
+                   ["Email/set", {"accountId": acc, "create": {"k1": {"mailboxIds": {inbox: True}}}, "update": {
+                       third: {"mailboxIds": {}}, "e999999": {"keywords/$seen": True}, second: {"subject": "new"},
+                   }}, "b"]])
+    check(r[0][0] == "error" and r[0][1]["type"] == "stateMismatch", f"ifInState: {r[0]}")
+    nu = r[1][1]["notUpdated"]
+    check(nu[third]["type"] == "invalidProperties" and nu["e999999"]["type"] == "notFound" and nu[second]["type"] == "invalidProperties", f"notUpdated {nu}")
+    check(r[1][1]["notCreated"]["k1"]["type"] == "forbidden" and r[1][1]["updated"] is None, f"notCreated {r[1]}")
+
+    # Bob cannot touch Alice's email, by any account id.
+    bob = Http(hostport, "bob@example.test", bob_pw)
+    b_acc = session(bob)["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    r = bob.api([["Email/set", {"accountId": b_acc, "update": {third: {"keywords/$seen": True}}, "destroy": [third]}, "x"],
+                 ["Email/set", {"accountId": acc, "destroy": [third]}, "y"]])
+    check(r[0][1]["notUpdated"][third]["type"] == "notFound" and r[0][1]["notDestroyed"][third]["type"] == "notFound", f"bob: {r[0]}")
+    check(r[1][0] == "error" and r[1][1]["type"] == "accountNotFound", f"bob on alice's account: {r[1]}")
+    check(counts() == (2, 1, 1), "untouched by bob")
+
+    # Destroy.
+    r = alice.api([["Email/set", {"accountId": acc, "destroy": [third, "e999999"]}, "d"]])[0][1]
+    check(r["destroyed"] == [third] and r["notDestroyed"]["e999999"]["type"] == "notFound", f"destroy {r}")
+    gone = alice.api([["Email/get", {"accountId": acc, "ids": [third]}, "g"],
+                      ["Email/changes", {"accountId": acc, "sinceState": r["oldState"]}, "c"]])
+    check(gone[0][1]["notFound"] == [third], "destroyed email is gone")
+    check(gone[1][1]["destroyed"] == [third], f"destroy in changes {gone[1]}")
+    check(counts() == (1, 0, 1), f"counts after destroy {counts()}")
+    print("ok")
+
+
 def jmapc_client(hostport, alice_pw, bob_pw):
     import functools
     import jmapc
@@ -275,6 +339,8 @@ if __name__ == "__main__":
         eventsource(hostport, a_pw, b_pw)
     elif scenario == "changes":
         changes(hostport, a_pw, b_pw, extra[0])
+    elif scenario == "set":
+        email_set(hostport, a_pw, b_pw)
     elif scenario == "jmapc":
         jmapc_client(hostport, a_pw, b_pw)
     else:

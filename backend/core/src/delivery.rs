@@ -244,7 +244,7 @@ fn raw_is_small(raw: &[u8]) -> bool {
 
 /// Keywords as stored: lowercase, sorted, space-separated; IMAP system flags map to their JMAP
 /// names (`\Seen` → `$seen`).
-fn normalise_keywords(kw: &[String]) -> Result<String> {
+pub(crate) fn normalise_keywords(kw: &[String]) -> Result<String> {
     let mut out = Vec::with_capacity(kw.len());
     for k in kw {
         let k = match k.to_ascii_lowercase().as_str() {

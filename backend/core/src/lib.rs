@@ -19,6 +19,7 @@ mod group_commit;
 pub mod mail;
 pub mod notify;
 mod parse;
+pub mod update;
 
 use std::sync::Arc;
 

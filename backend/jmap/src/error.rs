@@ -60,6 +60,8 @@ pub enum MethodError {
     AnchorNotFound(String),
     #[error("{0}")]
     CannotCalculateChanges(String),
+    #[error("the account's state is not the one given in ifInState")]
+    StateMismatch,
     #[error("{0}")]
     ServerUnavailable(String),
     #[error("{0}")]
@@ -78,6 +80,7 @@ impl MethodError {
             MethodError::RequestTooLarge(_) => "requestTooLarge",
             MethodError::AnchorNotFound(_) => "anchorNotFound",
             MethodError::CannotCalculateChanges(_) => "cannotCalculateChanges",
+            MethodError::StateMismatch => "stateMismatch",
             MethodError::ServerUnavailable(_) => "serverUnavailable",
             // Internal detail goes to the log, not to the client.
             MethodError::ServerFail(_) => return json!({"type": "serverFail"}),

@@ -289,7 +289,7 @@ fn message_row(blob_id: &BlobId, m: &MessageMeta) -> message::ActiveModel {
 }
 
 /// Adds `n` to a counter column and returns its new value, locking the row until commit.
-async fn bump<E, C>(
+pub(crate) async fn bump<E, C>(
     tx: &DatabaseTransaction,
     entity: E,
     id_col: C,

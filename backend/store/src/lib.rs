@@ -20,6 +20,7 @@ mod error;
 mod mailbox;
 pub mod model;
 pub mod query;
+pub mod update;
 
 pub use account::DefaultMailbox;
 pub use blob::{BlobConfig, BlobId, BlobStore, BlobSync};

@@ -5,6 +5,7 @@ mod changes;
 mod core_echo;
 mod email_get;
 mod email_query;
+mod email_set;
 mod mailbox_get;
 mod thread_get;
 
@@ -27,6 +28,7 @@ pub(crate) async fn call(
         "Mailbox/get" if has(MAIL) => mailbox_get::run(core, caller, state, args).await,
         "Email/query" if has(MAIL) => email_query::run(core, caller, state, args).await,
         "Email/get" if has(MAIL) => email_get::run(core, caller, state, args).await,
+        "Email/set" if has(MAIL) => email_set::run(core, caller, state, args).await,
         "Thread/get" if has(MAIL) => thread_get::run(core, caller, state, args).await,
         "Email/changes" if has(MAIL) => {
             changes::run(core, caller, changes::Kind::Email, args).await

@@ -1,0 +1,118 @@
+//! Changing emails for an account: keywords, the mailboxes they are in, destruction.
+//! Each item is checked here (the account's own email, the account's own mailboxes, valid
+//! keywords, at least one mailbox); the valid ones are applied together, in one transaction.
+
+use std::collections::BTreeSet;
+
+use mailroom_store::update::EmailPatch;
+
+use crate::notify::StateChange;
+use crate::{Core, Error, Result};
+
+/// What to change on one email; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct EmailUpdate {
+    pub email_id: i64,
+    /// The complete new set of keywords.
+    pub keywords: Option<Vec<String>>,
+    /// The complete new set of mailboxes.
+    pub mailbox_ids: Option<Vec<i64>>,
+}
+
+impl Core {
+    /// Applies the updates that pass the checks; returns one result per update, in order.
+    pub async fn update_emails(
+        &self,
+        account_id: i64,
+        updates: Vec<EmailUpdate>,
+    ) -> Result<Vec<Result<()>>> {
+        let ids: Vec<i64> = updates.iter().map(|u| u.email_id).collect();
+        let existing: BTreeSet<i64> = self
+            .store()
+            .email_rows(account_id, &ids)
+            .await?
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        let own_boxes: BTreeSet<i64> = self
+            .store()
+            .mailbox_list(account_id)
+            .await?
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        let mut results = Vec::with_capacity(updates.len());
+        let mut patches = Vec::new();
+        for u in updates {
+            let checked = (|| {
+                if !existing.contains(&u.email_id) {
+                    return Err(Error::NotFound(format!("email {}", u.email_id)));
+                }
+                let keywords = u
+                    .keywords
+                    .as_deref()
+                    .map(crate::delivery::normalise_keywords)
+                    .transpose()?;
+                let mailboxes = match u.mailbox_ids {
+                    None => None,
+                    Some(m) if m.is_empty() => {
+                        return Err(Error::Invalid(
+                            "an email must be in at least one mailbox".into(),
+                        ));
+                    }
+                    Some(m) => {
+                        if let Some(bad) = m.iter().find(|x| !own_boxes.contains(x)) {
+                            return Err(Error::Invalid(format!("mailbox {bad} does not exist")));
+                        }
+                        Some(m.into_iter().collect())
+                    }
+                };
+                Ok(EmailPatch {
+                    email_id: u.email_id,
+                    keywords,
+                    mailboxes,
+                })
+            })();
+            match checked {
+                Ok(p) => {
+                    patches.push(p);
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        if !patches.is_empty() {
+            let seq = self.store().update_emails(account_id, &patches).await?;
+            self.inner.notifier.publish(StateChange { account_id, seq });
+        }
+        Ok(results)
+    }
+
+    /// Destroys the account's emails among `ids`; one result per id, in order.
+    pub async fn destroy_emails(&self, account_id: i64, ids: &[i64]) -> Result<Vec<Result<()>>> {
+        let existing: BTreeSet<i64> = self
+            .store()
+            .email_rows(account_id, ids)
+            .await?
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        let mut go = Vec::new();
+        let results = ids
+            .iter()
+            .map(|id| {
+                if existing.contains(id) && !go.contains(id) {
+                    go.push(*id);
+                    Ok(())
+                } else {
+                    Err(Error::NotFound(format!("email {id}")))
+                }
+            })
+            .collect();
+        if !go.is_empty() {
+            let seq = self.store().destroy_emails(account_id, &go).await?;
+            self.inner.notifier.publish(StateChange { account_id, seq });
+        }
+        Ok(results)
+    }
+}

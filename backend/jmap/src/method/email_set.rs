@@ -1,0 +1,235 @@
+//! Email/set (RFC 8621 §4.6 with RFC 8620 §5.3): updating keywords and mailboxIds (whole, or
+//! by patch paths like `keywords/$seen` and `mailboxIds/m3`) and destroying emails.
+//! Creating emails is refused per item until Email/import and drafts land.
+
+use std::collections::BTreeSet;
+
+use mailroom_core::Core;
+use mailroom_core::update::EmailUpdate;
+use serde_json::{Map, Value, json};
+
+use super::account;
+use crate::{Caller, MethodError, id};
+
+pub(super) async fn run(
+    core: &Core,
+    caller: &Caller,
+    state: i64,
+    args: Map<String, Value>,
+) -> Result<Value, MethodError> {
+    let account_id = account(caller, &args)?;
+    if let Some(want) = args.get("ifInState").filter(|v| !v.is_null())
+        && want.as_str() != Some(state.to_string().as_str())
+    {
+        return Err(MethodError::StateMismatch);
+    }
+    let mut not_created = Map::new();
+    if let Some(create) = args.get("create").filter(|v| !v.is_null()) {
+        let create = create
+            .as_object()
+            .ok_or_else(|| MethodError::InvalidArguments("create must be an object".into()))?;
+        for k in create.keys() {
+            not_created.insert(
+                k.clone(),
+                set_error(
+                    "forbidden",
+                    "creating emails with Email/set is not supported yet",
+                    None,
+                ),
+            );
+        }
+    }
+
+    // Updates: resolve every patch against the email as it is now.
+    let mut updated = Map::new();
+    let mut not_updated = Map::new();
+    if let Some(update) = args.get("update").filter(|v| !v.is_null()) {
+        let update = update
+            .as_object()
+            .ok_or_else(|| MethodError::InvalidArguments("update must be an object".into()))?;
+        let numbers: Vec<i64> = update.keys().filter_map(|k| id::parse('e', k)).collect();
+        let current = core.emails(account_id, &numbers).await?;
+        let mut jobs: Vec<(String, EmailUpdate)> = Vec::new();
+        for (key, patch) in update {
+            let Some(e) = id::parse('e', key).and_then(|n| current.iter().find(|c| c.row.id == n))
+            else {
+                not_updated.insert(key.clone(), set_error("notFound", "no such email", None));
+                continue;
+            };
+            let Some(patch) = patch.as_object() else {
+                not_updated.insert(
+                    key.clone(),
+                    set_error("invalidPatch", "a patch must be an object", None),
+                );
+                continue;
+            };
+            let mut keywords: BTreeSet<String> = e.keywords().map(str::to_string).collect();
+            let mut boxes: BTreeSet<i64> = e.mailbox_ids.iter().copied().collect();
+            let (mut kw_changed, mut boxes_changed) = (false, false);
+            let mut bad: Option<Value> = None;
+            for (path, value) in patch {
+                let path = path.replace("~1", "/").replace("~0", "~");
+                let all_true = |v: &Value| {
+                    v.as_object()
+                        .is_some_and(|o| o.values().all(|x| x == &json!(true)))
+                };
+                let ok = if path == "keywords" {
+                    kw_changed = true;
+                    match value.as_object() {
+                        Some(o) if all_true(value) => {
+                            keywords = o.keys().cloned().collect();
+                            true
+                        }
+                        _ => false,
+                    }
+                } else if let Some(k) = path.strip_prefix("keywords/") {
+                    kw_changed = true;
+                    match value {
+                        Value::Bool(true) => {
+                            keywords.insert(k.to_string());
+                            true
+                        }
+                        Value::Null => {
+                            keywords.remove(k);
+                            true
+                        }
+                        _ => false,
+                    }
+                } else if path == "mailboxIds" {
+                    boxes_changed = true;
+                    let parsed: Option<BTreeSet<i64>> = value
+                        .as_object()
+                        .filter(|_| all_true(value))
+                        .and_then(|o| o.keys().map(|m| id::parse('m', m)).collect());
+                    match parsed {
+                        Some(p) => {
+                            boxes = p;
+                            true
+                        }
+                        None => false,
+                    }
+                } else if let Some(m) = path.strip_prefix("mailboxIds/") {
+                    boxes_changed = true;
+                    match (id::parse('m', m), value) {
+                        (Some(n), Value::Bool(true)) => {
+                            boxes.insert(n);
+                            true
+                        }
+                        (Some(n), Value::Null) => {
+                            boxes.remove(&n);
+                            true
+                        }
+                        _ => false,
+                    }
+                } else {
+                    false
+                };
+                if !ok {
+                    bad = Some(set_error(
+                        "invalidProperties",
+                        &format!("cannot set {path}"),
+                        Some(vec![path.clone()]),
+                    ));
+                    break;
+                }
+            }
+            if let Some(err) = bad {
+                not_updated.insert(key.clone(), err);
+                continue;
+            }
+            jobs.push((
+                key.clone(),
+                EmailUpdate {
+                    email_id: e.row.id,
+                    keywords: kw_changed.then(|| keywords.into_iter().collect()),
+                    mailbox_ids: boxes_changed.then(|| boxes.into_iter().collect()),
+                },
+            ));
+        }
+        let (keys, items): (Vec<String>, Vec<EmailUpdate>) = jobs.into_iter().unzip();
+        let results = core.update_emails(account_id, items).await?;
+        for (key, r) in keys.into_iter().zip(results) {
+            match r {
+                Ok(()) => {
+                    updated.insert(key, Value::Null);
+                }
+                Err(mailroom_core::Error::NotFound(d)) => {
+                    not_updated.insert(key, set_error("notFound", &d, None));
+                }
+                Err(e) => {
+                    let props = if e.to_string().contains("mailbox") {
+                        "mailboxIds"
+                    } else {
+                        "keywords"
+                    };
+                    not_updated.insert(
+                        key,
+                        set_error(
+                            "invalidProperties",
+                            &e.to_string(),
+                            Some(vec![props.into()]),
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    let mut destroyed = Vec::new();
+    let mut not_destroyed = Map::new();
+    if let Some(destroy) = args.get("destroy").filter(|v| !v.is_null()) {
+        let list = destroy
+            .as_array()
+            .ok_or_else(|| MethodError::InvalidArguments("destroy must be an array".into()))?;
+        let keys: Vec<String> = list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        if keys.len() != list.len() {
+            return Err(MethodError::InvalidArguments(
+                "destroy must list ids".into(),
+            ));
+        }
+        let numbers: Vec<i64> = keys
+            .iter()
+            .map(|k| id::parse('e', k).unwrap_or(-1))
+            .collect();
+        let results = core.destroy_emails(account_id, &numbers).await?;
+        for (key, r) in keys.into_iter().zip(results) {
+            match r {
+                Ok(()) => destroyed.push(Value::String(key)),
+                Err(_) => {
+                    not_destroyed.insert(key, set_error("notFound", "no such email", None));
+                }
+            }
+        }
+    }
+    let new_state = core.state(account_id).await?;
+    let or_null = |m: Map<String, Value>| {
+        if m.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(m)
+        }
+    };
+    Ok(json!({
+        "accountId": id::account(account_id),
+        "oldState": state.to_string(),
+        "newState": new_state.to_string(),
+        "created": Value::Null,
+        "updated": or_null(updated),
+        "destroyed": if destroyed.is_empty() { Value::Null } else { Value::Array(destroyed) },
+        "notCreated": or_null(not_created),
+        "notUpdated": or_null(not_updated),
+        "notDestroyed": or_null(not_destroyed),
+    }))
+}
+
+/// A SetError (RFC 8620 §5.3).
+fn set_error(kind: &str, description: &str, properties: Option<Vec<String>>) -> Value {
+    let mut e = json!({"type": kind, "description": description});
+    if let Some(p) = properties {
+        e["properties"] = json!(p);
+    }
+    e
+}

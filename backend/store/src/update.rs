@@ -1,0 +1,234 @@
+//! Changing emails: keywords, mailbox membership, destruction. Each call is one transaction;
+//! every changed email gets its own change sequence number, and mailboxes whose counts move
+//! are logged as updated. Rows are locked in the same order as deliveries (mailboxes by id,
+//! then the account), so the two cannot deadlock on Postgres.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
+
+use crate::entity::{account, change, email, mailbox, mailbox_email};
+use crate::model::{ChangeOp, ObjectType};
+use crate::{Result, Store, StoreError};
+
+/// The new state of one email: each field `None` leaves it as it is.
+#[derive(Clone, Debug, Default)]
+pub struct EmailPatch {
+    pub email_id: i64,
+    /// Space-separated, normalised keywords.
+    pub keywords: Option<String>,
+    /// The complete set of mailboxes (non-empty, the account's own: checked by the caller).
+    pub mailboxes: Option<BTreeSet<i64>>,
+}
+
+impl Store {
+    /// Applies the patches of emails that belong to the account; returns the new state.
+    pub async fn update_emails(&self, account_id: i64, patches: &[EmailPatch]) -> Result<i64> {
+        let tx = self.begin_write().await?;
+        let mut current: BTreeMap<i64, (email::Model, BTreeSet<i64>)> = BTreeMap::new();
+        for p in patches {
+            let e = email::Entity::find_by_id(p.email_id)
+                .filter(email::Column::AccountId.eq(account_id))
+                .one(&tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("email {}", p.email_id)))?;
+            let boxes = memberships(&tx, p.email_id).await?;
+            current.insert(p.email_id, (e, boxes));
+        }
+        // Lock order: mailboxes that gain a message (UIDs), then the account (seq).
+        let mut gaining: BTreeMap<i64, i64> = BTreeMap::new();
+        for p in patches {
+            if let Some(new) = &p.mailboxes {
+                for m in new.difference(&current[&p.email_id].1) {
+                    *gaining.entry(*m).or_default() += 1;
+                }
+            }
+        }
+        let mut next_uid = BTreeMap::new();
+        for (&m, &n) in &gaining {
+            let end = crate::delivery::bump(
+                &tx,
+                mailbox::Entity,
+                mailbox::Column::Id,
+                mailbox::Column::UidNext,
+                m,
+                n,
+            )
+            .await?;
+            next_uid.insert(m, end - n);
+        }
+        let n = patches.len() as i64;
+        let end = crate::delivery::bump(
+            &tx,
+            account::Entity,
+            account::Column::Id,
+            account::Column::ChangeSeq,
+            account_id,
+            n,
+        )
+        .await?;
+        let mut seq = end - n;
+        let mut changes = Vec::new();
+        for p in patches {
+            seq += 1;
+            let (e, boxes) = &current[&p.email_id];
+            let mut touched: BTreeSet<i64> = BTreeSet::new();
+            if let Some(k) = &p.keywords
+                && *k != e.keywords
+            {
+                email::Entity::update_many()
+                    .col_expr(email::Column::Keywords, Expr::value(k.clone()))
+                    .filter(email::Column::Id.eq(e.id))
+                    .exec(&tx)
+                    .await?;
+                // Unread counts of every mailbox holding it may move.
+                touched.extend(boxes.iter().copied());
+            }
+            if let Some(new) = &p.mailboxes {
+                let gone: Vec<i64> = boxes.difference(new).copied().collect();
+                if !gone.is_empty() {
+                    mailbox_email::Entity::delete_many()
+                        .filter(mailbox_email::Column::EmailId.eq(e.id))
+                        .filter(mailbox_email::Column::MailboxId.is_in(gone.clone()))
+                        .exec(&tx)
+                        .await?;
+                }
+                for m in new.difference(boxes) {
+                    let uid = next_uid.get_mut(m).expect("reserved above");
+                    mailbox_email::Entity::insert(mailbox_email::ActiveModel {
+                        mailbox_id: Set(*m),
+                        uid: Set(*uid),
+                        email_id: Set(e.id),
+                        modseq: Set(seq),
+                        received_at: Set(e.received_at),
+                    })
+                    .exec_without_returning(&tx)
+                    .await?;
+                    *uid += 1;
+                    touched.insert(*m);
+                }
+                touched.extend(gone);
+            }
+            email::Entity::update_many()
+                .col_expr(email::Column::Modseq, Expr::value(seq))
+                .filter(email::Column::Id.eq(e.id))
+                .exec(&tx)
+                .await?;
+            tx.execute(
+                Query::update()
+                    .table(mailbox_email::Entity)
+                    .value(mailbox_email::Column::Modseq, seq)
+                    .and_where(Expr::col(mailbox_email::Column::EmailId).eq(e.id)),
+            )
+            .await?;
+            changes.push(log(
+                account_id,
+                seq,
+                ObjectType::Email,
+                e.id,
+                ChangeOp::Updated,
+            ));
+            changes.extend(
+                touched
+                    .into_iter()
+                    .map(|m| log(account_id, seq, ObjectType::Mailbox, m, ChangeOp::Updated)),
+            );
+        }
+        if !changes.is_empty() {
+            change::Entity::insert_many(changes)
+                .exec_without_returning(&tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(end)
+    }
+
+    /// Destroys emails of the account (their memberships go with them); returns the new state.
+    pub async fn destroy_emails(&self, account_id: i64, ids: &[i64]) -> Result<i64> {
+        let tx = self.begin_write().await?;
+        let mut found = Vec::new();
+        for &id in ids {
+            let e = email::Entity::find_by_id(id)
+                .filter(email::Column::AccountId.eq(account_id))
+                .one(&tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("email {id}")))?;
+            let boxes = memberships(&tx, id).await?;
+            found.push((e, boxes));
+        }
+        let n = found.len() as i64;
+        let end = crate::delivery::bump(
+            &tx,
+            account::Entity,
+            account::Column::Id,
+            account::Column::ChangeSeq,
+            account_id,
+            n,
+        )
+        .await?;
+        let mut seq = end - n;
+        let mut changes = Vec::new();
+        for (e, boxes) in &found {
+            seq += 1;
+            email::Entity::delete_by_id(e.id).exec(&tx).await?;
+            let left = email::Entity::find()
+                .filter(email::Column::AccountId.eq(account_id))
+                .filter(email::Column::ThreadId.eq(e.thread_id))
+                .one(&tx)
+                .await?;
+            let thread_op = if left.is_some() {
+                ChangeOp::Updated
+            } else {
+                ChangeOp::Destroyed
+            };
+            changes.push(log(
+                account_id,
+                seq,
+                ObjectType::Email,
+                e.id,
+                ChangeOp::Destroyed,
+            ));
+            changes.push(log(
+                account_id,
+                seq,
+                ObjectType::Thread,
+                e.thread_id,
+                thread_op,
+            ));
+            changes.extend(
+                boxes
+                    .iter()
+                    .map(|&m| log(account_id, seq, ObjectType::Mailbox, m, ChangeOp::Updated)),
+            );
+        }
+        if !changes.is_empty() {
+            change::Entity::insert_many(changes)
+                .exec_without_returning(&tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(end)
+    }
+}
+
+async fn memberships(tx: &DatabaseTransaction, email_id: i64) -> Result<BTreeSet<i64>> {
+    Ok(mailbox_email::Entity::find()
+        .filter(mailbox_email::Column::EmailId.eq(email_id))
+        .all(tx)
+        .await?
+        .into_iter()
+        .map(|m| m.mailbox_id)
+        .collect())
+}
+
+fn log(account_id: i64, seq: i64, ty: ObjectType, id: i64, op: ChangeOp) -> change::ActiveModel {
+    change::ActiveModel {
+        account_id: Set(account_id),
+        seq: Set(seq),
+        object_type: Set(ty as i16),
+        object_id: Set(id),
+        op: Set(op as i16),
+        ..Default::default()
+    }
+}
