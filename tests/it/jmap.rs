@@ -143,3 +143,18 @@ async fn jmap_email_set_updates_and_destroys(b: Backend) {
         a[0].modseq
     );
 }
+
+backends!(login_issues_bearer_tokens);
+async fn login_issues_bearer_tokens(b: Backend) {
+    let Some(s) = with_mail(b).await else { return };
+    assert_eq!(run(&s, "login", &[]).trim(), "ok");
+    // The signing key was generated on first run, readable by its owner only.
+    let key = s.dir.path().join("jwt.key");
+    let meta = std::fs::metadata(&key).expect("jwt.key in the data directory");
+    assert_eq!(meta.len(), 32);
+    #[cfg(unix)]
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+}

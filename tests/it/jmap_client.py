@@ -42,7 +42,11 @@ class Http:
         r = c.getresponse()
         data = r.read()
         c.close()
-        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data
+        headers = {}
+        for k, v in r.getheaders():
+            # Repeated headers (several WWW-Authenticate challenges) are joined, as RFC 9110 allows.
+            headers[k.lower()] = headers[k.lower()] + ", " + v if k.lower() in headers else v
+        return r.status, headers, data
 
     def api(self, calls, using=USING):
         status, headers, data = self.request("POST", "/jmap/api", {"using": using, "methodCalls": calls})
@@ -65,7 +69,8 @@ def protocol(hostport, alice_pw, bob_pw, expected_subjects):
     status, headers, body = anon.request("GET", "/jmap/session")
     check(status == 401, f"no credentials: {status}")
     check(headers.get("content-type") == "application/problem+json", "401 is problem json")
-    check(headers.get("www-authenticate", "").startswith("Basic"), "401 names Basic")
+    challenges = headers.get("www-authenticate", "")
+    check(challenges.startswith("Basic") and "Bearer" in challenges, f"401 names Basic and Bearer: {challenges}")
     problem = json.loads(body)
     check(problem["status"] == 401 and problem["type"], f"problem body {problem}")
     status, _, _ = Http(hostport, "alice@example.test", "wrong password").request("GET", "/jmap/session")
@@ -302,6 +307,49 @@ def email_set(hostport, alice_pw, bob_pw):
     print("ok")
 
 
+def login(hostport, alice_pw, bob_pw):
+    anon = Http(hostport)
+
+    def log_in(address, password):
+        return anon.request("POST", "/api/v1/auth/login", {"address": address, "password": password})
+
+    status, headers, body = log_in("alice@example.test", alice_pw)
+    check(status == 200, f"login {status} {body!r}")
+    t = json.loads(body)
+    check(t["token_type"] == "Bearer" and t["expires_in"] == 900 and t["access_token"].count(".") == 2, f"token {t}")
+
+    def with_token(token, path="/jmap/session"):
+        return anon.request("GET", path, headers={"Authorization": "Bearer " + token})
+
+    status, _, body = with_token(t["access_token"])
+    check(status == 200 and json.loads(body)["username"] == "alice@example.test", f"bearer session {status}")
+
+    status, headers, body = log_in("alice@example.test", "wrong password")
+    check(status == 401 and headers.get("content-type") == "application/problem+json", f"wrong password {status}")
+    status, _, _ = log_in("nobody@example.test", "whatever123")
+    check(status == 401, "unknown user")
+    status, _, body = anon.request("POST", "/api/v1/auth/login", "{not json", {"Content-Type": "application/json"})
+    check(status == 400 and json.loads(body)["status"] == 400, f"malformed {status}")
+
+    header, payload, sig = t["access_token"].split(".")
+    forged = header + "." + payload + "." + ("A" if sig[0] != "A" else "B") + sig[1:]
+    none_header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').decode().rstrip("=")
+    for bad in [forged, none_header + "." + payload + ".", "garbage", ""]:
+        status, _, _ = with_token(bad)
+        check(status == 401, f"bad token accepted: {bad[:20]}… → {status}")
+
+    # Bob's token is Bob's: Alice's account is not found.
+    status, _, body = log_in("bob@example.test", bob_pw)
+    bob_token = json.loads(body)["access_token"]
+    a_acc = session(Http(hostport, "alice@example.test", alice_pw))["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    c = http.client.HTTPConnection(hostport, timeout=10)
+    c.request("POST", "/jmap/api", json.dumps({"using": USING, "methodCalls": [["Mailbox/get", {"accountId": a_acc}, "0"]]}),
+              {"Authorization": "Bearer " + bob_token, "Content-Type": "application/json"})
+    r = json.loads(c.getresponse().read())["methodResponses"][0]
+    check(r[0] == "error" and r[1]["type"] == "accountNotFound", f"bob's token on alice's account: {r}")
+    print("ok")
+
+
 def jmapc_client(hostport, alice_pw, bob_pw):
     import functools
     import jmapc
@@ -341,6 +389,8 @@ if __name__ == "__main__":
         changes(hostport, a_pw, b_pw, extra[0])
     elif scenario == "set":
         email_set(hostport, a_pw, b_pw)
+    elif scenario == "login":
+        login(hostport, a_pw, b_pw)
     elif scenario == "jmapc":
         jmapc_client(hostport, a_pw, b_pw)
     else:

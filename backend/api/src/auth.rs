@@ -1,4 +1,5 @@
-//! Who is calling: HTTP Basic with address and password (RFC 7617).
+//! Who is calling: HTTP Basic with address and password (RFC 7617), or a bearer access token
+//! from `POST /api/v1/auth/login` (RFC 6750).
 //!
 //! Checking an argon2id hash takes tens of milliseconds of CPU, too much for every request of
 //! a script or client that sends its credentials each time. A successful check is remembered
@@ -69,6 +70,13 @@ impl FromRequestParts<AppState> for Authenticated {
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(Problem::unauthorized)?;
+        if let Some(token) = header.strip_prefix("Bearer ") {
+            return state
+                .tokens
+                .verify(token.trim())
+                .map(Authenticated)
+                .ok_or_else(Problem::unauthorized);
+        }
         let encoded = header
             .strip_prefix("Basic ")
             .ok_or_else(Problem::unauthorized)?;

@@ -2,7 +2,8 @@
 //!
 //! Brief overview:
 //! - [`serve`] runs axum on a bound listener until shutdown; [`router`] builds the routes.
-//! - `auth.rs`: who is calling (HTTP Basic with address + password), as an extractor.
+//! - `auth.rs`: who is calling (HTTP Basic with address + password, or a bearer token from
+//!   `login.rs`, signed as `tokens.rs` says), as an extractor.
 //! - `problem.rs`: every error is RFC 7807 problem JSON, mapped once.
 //! - `jmap.rs`: the JMAP endpoints (session, API, download, event source) over
 //!   `mailroom-jmap`; `health.rs`: liveness and readiness.
@@ -10,7 +11,9 @@
 mod auth;
 mod health;
 mod jmap;
+mod login;
 mod problem;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,14 +32,16 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub core: Core,
     pub(crate) credentials: Arc<auth::CredentialCache>,
+    pub(crate) tokens: Arc<tokens::TokenKeys>,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
 /// The routes. Public for tests that drive the router without a socket.
-pub fn router(core: Core, shutdown: watch::Receiver<bool>) -> Router {
+pub fn router(core: Core, tokens: tokens::TokenKeys, shutdown: watch::Receiver<bool>) -> Router {
     let state = AppState {
         core,
         credentials: Arc::default(),
+        tokens: Arc::new(tokens),
         shutdown,
     };
     // Requests that answer at once get a deadline; the event source is meant to stay open.
@@ -51,6 +56,7 @@ pub fn router(core: Core, shutdown: watch::Receiver<bool>) -> Router {
             get(jmap::download),
         )
         .route("/jmap/upload/{account}/", post(jmap::upload))
+        .route("/api/v1/auth/login", post(login::login))
         .layer(RequestBodyLimitLayer::new(mailroom_jmap::MAX_SIZE_REQUEST))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -64,14 +70,17 @@ pub fn router(core: Core, shutdown: watch::Receiver<bool>) -> Router {
         .with_state(state)
 }
 
-/// Serves HTTP on `listener` until `shutdown` turns true.
+/// Serves HTTP on `listener` until `shutdown` turns true. The token signing key lives in
+/// `data_dir` (created on first run).
 pub async fn serve(
     listener: TcpListener,
     core: Core,
+    data_dir: &std::path::Path,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let tokens = tokens::TokenKeys::load_or_create(&data_dir.join("jwt.key"))?;
     let mut stop = shutdown.clone();
-    axum::serve(listener, router(core, shutdown))
+    axum::serve(listener, router(core, tokens, shutdown))
         .with_graceful_shutdown(async move {
             let _ = stop.wait_for(|s| *s).await;
         })

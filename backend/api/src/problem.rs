@@ -35,7 +35,7 @@ impl Problem {
             StatusCode::UNAUTHORIZED,
             "https://mailroom.dev/problems/unauthorized",
             "Authentication required",
-            "send an address and password with HTTP Basic",
+            "send an address and password with HTTP Basic, or a bearer token from /api/v1/auth/login",
         )
     }
 }
@@ -52,9 +52,13 @@ impl IntoResponse for Problem {
             HeaderValue::from_static("application/problem+json"),
         );
         if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(
+            r.headers_mut().append(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"mailroom\", charset=\"UTF-8\""),
+            );
+            r.headers_mut().append(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"mailroom\""),
             );
         }
         r

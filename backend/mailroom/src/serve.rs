@@ -41,9 +41,9 @@ pub async fn run(config: Config) -> Result<()> {
         // Printed in this exact form; tests and scripts read the bound port from it.
         println!("http listening on {bound}");
         println!("JMAP session: http://{bound}/jmap/session (HTTP Basic: address and password)");
-        let (core, stop) = (core.clone(), stop_rx.clone());
+        let (core, stop, dir) = (core.clone(), stop_rx.clone(), config.data_dir.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = mailroom_api::serve(l, core, stop).await {
+            if let Err(e) = mailroom_api::serve(l, core, &dir, stop).await {
                 tracing::error!(error = %e, "http server stopped");
             }
         }));
