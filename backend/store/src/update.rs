@@ -28,13 +28,7 @@ impl Store {
         let tx = self.begin_write().await?;
         let mut current: BTreeMap<i64, (email::Model, BTreeSet<i64>)> = BTreeMap::new();
         for p in patches {
-            let e = email::Entity::find_by_id(p.email_id)
-                .filter(email::Column::AccountId.eq(account_id))
-                .one(&tx)
-                .await?
-                .ok_or_else(|| StoreError::NotFound(format!("email {}", p.email_id)))?;
-            let boxes = memberships(&tx, p.email_id).await?;
-            current.insert(p.email_id, (e, boxes));
+            current.insert(p.email_id, load(&tx, account_id, p.email_id).await?);
         }
         // Lock order: mailboxes that gain a message (UIDs), then the account (seq).
         let mut gaining: BTreeMap<i64, i64> = BTreeMap::new();
@@ -59,15 +53,7 @@ impl Store {
             next_uid.insert(m, end - n);
         }
         let n = patches.len() as i64;
-        let end = crate::delivery::bump(
-            &tx,
-            account::Entity,
-            account::Column::Id,
-            account::Column::ChangeSeq,
-            account_id,
-            n,
-        )
-        .await?;
+        let end = reserve_seqs(&tx, account_id, n).await?;
         let mut seq = end - n;
         let mut changes = Vec::new();
         for p in patches {
@@ -149,24 +135,10 @@ impl Store {
         let tx = self.begin_write().await?;
         let mut found = Vec::new();
         for &id in ids {
-            let e = email::Entity::find_by_id(id)
-                .filter(email::Column::AccountId.eq(account_id))
-                .one(&tx)
-                .await?
-                .ok_or_else(|| StoreError::NotFound(format!("email {id}")))?;
-            let boxes = memberships(&tx, id).await?;
-            found.push((e, boxes));
+            found.push(load(&tx, account_id, id).await?);
         }
         let n = found.len() as i64;
-        let end = crate::delivery::bump(
-            &tx,
-            account::Entity,
-            account::Column::Id,
-            account::Column::ChangeSeq,
-            account_id,
-            n,
-        )
-        .await?;
+        let end = reserve_seqs(&tx, account_id, n).await?;
         let mut seq = end - n;
         let mut changes = Vec::new();
         for (e, boxes) in &found {
@@ -210,6 +182,34 @@ impl Store {
         tx.commit().await?;
         Ok(end)
     }
+}
+
+/// The account's email `id` with the mailboxes it is in; `NotFound` if it is not the account's.
+async fn load(
+    tx: &DatabaseTransaction,
+    account_id: i64,
+    id: i64,
+) -> Result<(email::Model, BTreeSet<i64>)> {
+    let e = email::Entity::find_by_id(id)
+        .filter(email::Column::AccountId.eq(account_id))
+        .one(tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("email {id}")))?;
+    Ok((e, memberships(tx, id).await?))
+}
+
+/// Reserves `n` change sequence numbers of the account (locking its row until commit);
+/// returns the last, so the reserved ones are `end - n + 1 ..= end`.
+pub(crate) async fn reserve_seqs(tx: &DatabaseTransaction, account_id: i64, n: i64) -> Result<i64> {
+    crate::delivery::bump(
+        tx,
+        account::Entity,
+        account::Column::Id,
+        account::Column::ChangeSeq,
+        account_id,
+        n,
+    )
+    .await
 }
 
 async fn memberships(tx: &DatabaseTransaction, email_id: i64) -> Result<BTreeSet<i64>> {
