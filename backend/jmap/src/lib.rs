@@ -80,7 +80,19 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
     let mut responses: Vec<(String, Value, String)> = Vec::with_capacity(req.method_calls.len());
     for (name, args, call_id) in req.method_calls {
         let result = match reference::resolve(args, &responses) {
-            Ok(args) => method::call(core, caller, state, &req.using, &name, args).await,
+            Ok(args) => {
+                method::call(
+                    &method::Ctx {
+                        core,
+                        caller,
+                        state,
+                    },
+                    &req.using,
+                    &name,
+                    args,
+                )
+                .await
+            }
             Err(e) => Err(e),
         };
         match result {

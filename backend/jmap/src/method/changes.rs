@@ -1,11 +1,11 @@
 //! Email/changes, Mailbox/changes and Thread/changes (RFC 8620 §5.2, RFC 8621 §2.2, §3.2,
 //! §4.3): all read the account's one change log.
 
-use mailroom_core::{Core, ObjectType};
+use mailroom_core::ObjectType;
 use serde_json::{Map, Value, json};
 
-use super::account;
-use crate::{Caller, MethodError, id};
+use super::{Ctx, account};
+use crate::{MethodError, id};
 
 #[derive(Clone, Copy)]
 pub(crate) enum Kind {
@@ -18,12 +18,11 @@ pub(crate) enum Kind {
 const DEFAULT_MAX: usize = 500;
 
 pub(super) async fn run(
-    core: &Core,
-    caller: &Caller,
+    ctx: &Ctx<'_>,
     kind: Kind,
     args: Map<String, Value>,
 ) -> Result<Value, MethodError> {
-    let account_id = account(caller, &args)?;
+    let account_id = account(ctx.caller, &args)?;
     let since_text = args
         .get("sinceState")
         .and_then(Value::as_str)
@@ -48,7 +47,7 @@ pub(super) async fn run(
         Kind::Mailbox => (ObjectType::Mailbox, id::mailbox),
         Kind::Thread => (ObjectType::Thread, id::thread),
     };
-    let c = match core.changes(account_id, object_type, since, max).await {
+    let c = match ctx.core.changes(account_id, object_type, since, max).await {
         Err(mailroom_core::Error::Invalid(s)) => {
             return Err(MethodError::CannotCalculateChanges(s));
         }

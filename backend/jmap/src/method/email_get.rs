@@ -2,12 +2,11 @@
 //! properties; body properties (bodyStructure, textBody, htmlBody, attachments, bodyValues)
 //! and `header:` forms are refused as unsupported until they land.
 
-use mailroom_core::Core;
 use mailroom_core::mail::EmailView;
 use serde_json::{Map, Value, json};
 
-use super::{account, ids_arg, properties, utc_date};
-use crate::{Caller, MethodError, id};
+use super::{Ctx, account, ids_arg, properties, utc_date};
+use crate::{MethodError, id};
 
 const KNOWN: &[&str] = &[
     "id",
@@ -30,20 +29,15 @@ const KNOWN: &[&str] = &[
     "preview",
 ];
 
-pub(super) async fn run(
-    core: &Core,
-    caller: &Caller,
-    state: i64,
-    args: Map<String, Value>,
-) -> Result<Value, MethodError> {
-    let account_id = account(caller, &args)?;
+pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
+    let account_id = account(ctx.caller, &args)?;
     let Some(wanted) = ids_arg(&args)? else {
         // RFC 8620 §5.1 allows refusing ids: null when the set is large; mail is.
         return Err(MethodError::RequestTooLarge("Email/get needs ids".into()));
     };
     let props = properties(&args, KNOWN, KNOWN)?;
     let numbers: Vec<i64> = wanted.iter().filter_map(|i| id::parse('e', i)).collect();
-    let found = core.emails(account_id, &numbers).await?;
+    let found = ctx.core.emails(account_id, &numbers).await?;
     let found_ids: std::collections::HashSet<i64> = found.iter().map(|e| e.row.id).collect();
     let not_found: Vec<&String> = wanted
         .iter()
@@ -51,7 +45,7 @@ pub(super) async fn run(
         .collect();
     let list: Vec<Value> = found.iter().map(|e| email_json(e, &props)).collect();
     Ok(
-        json!({"accountId": id::account(account_id), "state": state.to_string(), "list": list, "notFound": not_found}),
+        json!({"accountId": id::account(account_id), "state": ctx.state.to_string(), "list": list, "notFound": not_found}),
     )
 }
 

@@ -2,22 +2,16 @@
 //! `inMailbox` and sorts by `receivedAt`; other filters and sorts answer
 //! `unsupportedFilter` / `unsupportedSort`, as the RFC asks of a server that lacks them.
 
-use mailroom_core::Core;
 use serde_json::{Map, Value, json};
 
-use super::account;
-use crate::{Caller, MethodError, id};
+use super::{Ctx, account};
+use crate::{MethodError, id};
 
 /// The page size when the client gives no limit, and the most it may ask for.
 const MAX_LIMIT: u64 = 1000;
 
-pub(super) async fn run(
-    core: &Core,
-    caller: &Caller,
-    state: i64,
-    args: Map<String, Value>,
-) -> Result<Value, MethodError> {
-    let account_id = account(caller, &args)?;
+pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
+    let account_id = account(ctx.caller, &args)?;
     let in_mailbox = match args.get("filter") {
         None | Some(Value::Null) => None,
         Some(Value::Object(f)) => {
@@ -94,7 +88,8 @@ pub(super) async fn run(
     let with_total = args.get("calculateTotal").and_then(Value::as_bool) == Some(true);
     let (ids, total) = match in_mailbox {
         Some(-1) => (vec![], Some(0)),
-        other => match core
+        other => match ctx
+            .core
             .email_query(account_id, other, position, limit, with_total)
             .await
         {
@@ -104,7 +99,7 @@ pub(super) async fn run(
     };
     let mut out = json!({
         "accountId": id::account(account_id),
-        "queryState": state.to_string(),
+        "queryState": ctx.state.to_string(),
         "canCalculateChanges": false,
         "position": position,
         "ids": ids.into_iter().map(id::email).collect::<Vec<_>>(),

@@ -4,22 +4,16 @@
 
 use std::collections::BTreeSet;
 
-use mailroom_core::Core;
 use mailroom_core::update::EmailUpdate;
 use serde_json::{Map, Value, json};
 
-use super::account;
-use crate::{Caller, MethodError, id};
+use super::{Ctx, account};
+use crate::{MethodError, id};
 
-pub(super) async fn run(
-    core: &Core,
-    caller: &Caller,
-    state: i64,
-    args: Map<String, Value>,
-) -> Result<Value, MethodError> {
-    let account_id = account(caller, &args)?;
+pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
+    let account_id = account(ctx.caller, &args)?;
     if let Some(want) = args.get("ifInState").filter(|v| !v.is_null())
-        && want.as_str() != Some(state.to_string().as_str())
+        && want.as_str() != Some(ctx.state.to_string().as_str())
     {
         return Err(MethodError::StateMismatch);
     }
@@ -48,7 +42,7 @@ pub(super) async fn run(
             .as_object()
             .ok_or_else(|| MethodError::InvalidArguments("update must be an object".into()))?;
         let numbers: Vec<i64> = update.keys().filter_map(|k| id::parse('e', k)).collect();
-        let current = core.emails(account_id, &numbers).await?;
+        let current = ctx.core.emails(account_id, &numbers).await?;
         let mut jobs: Vec<(String, EmailUpdate)> = Vec::new();
         for (key, patch) in update {
             let Some(e) = id::parse('e', key).and_then(|n| current.iter().find(|c| c.row.id == n))
@@ -147,7 +141,7 @@ pub(super) async fn run(
             ));
         }
         let (keys, items): (Vec<String>, Vec<EmailUpdate>) = jobs.into_iter().unzip();
-        let results = core.update_emails(account_id, items).await?;
+        let results = ctx.core.update_emails(account_id, items).await?;
         for (key, r) in keys.into_iter().zip(results) {
             match r {
                 Ok(()) => {
@@ -194,7 +188,7 @@ pub(super) async fn run(
             .iter()
             .map(|k| id::parse('e', k).unwrap_or(-1))
             .collect();
-        let results = core.destroy_emails(account_id, &numbers).await?;
+        let results = ctx.core.destroy_emails(account_id, &numbers).await?;
         for (key, r) in keys.into_iter().zip(results) {
             match r {
                 Ok(()) => destroyed.push(Value::String(key)),
@@ -204,7 +198,7 @@ pub(super) async fn run(
             }
         }
     }
-    let new_state = core.state(account_id).await?;
+    let new_state = ctx.core.state(account_id).await?;
     let or_null = |m: Map<String, Value>| {
         if m.is_empty() {
             Value::Null
@@ -214,7 +208,7 @@ pub(super) async fn run(
     };
     Ok(json!({
         "accountId": id::account(account_id),
-        "oldState": state.to_string(),
+        "oldState": ctx.state.to_string(),
         "newState": new_state.to_string(),
         "created": Value::Null,
         "updated": or_null(updated),

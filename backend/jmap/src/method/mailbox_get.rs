@@ -1,10 +1,9 @@
 //! Mailbox/get (RFC 8621 §2.1 with RFC 8620 §5.1).
 
-use mailroom_core::Core;
 use serde_json::{Map, Value, json};
 
-use super::{account, ids_arg, properties};
-use crate::{Caller, MethodError, id};
+use super::{Ctx, account, ids_arg, properties};
+use crate::{MethodError, id};
 
 const KNOWN: &[&str] = &[
     "id",
@@ -20,16 +19,11 @@ const KNOWN: &[&str] = &[
     "isSubscribed",
 ];
 
-pub(super) async fn run(
-    core: &Core,
-    caller: &Caller,
-    state: i64,
-    args: Map<String, Value>,
-) -> Result<Value, MethodError> {
-    let account_id = account(caller, &args)?;
+pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
+    let account_id = account(ctx.caller, &args)?;
     let wanted = ids_arg(&args)?;
     let props = properties(&args, KNOWN, KNOWN)?;
-    let all = core.mailboxes(account_id).await?;
+    let all = ctx.core.mailboxes(account_id).await?;
     let mut list = Vec::new();
     let mut not_found = Vec::new();
     let selected: Vec<_> = match &wanted {
@@ -75,6 +69,6 @@ pub(super) async fn run(
         list.push(Value::Object(o));
     }
     Ok(
-        json!({"accountId": id::account(account_id), "state": state.to_string(), "list": list, "notFound": not_found}),
+        json!({"accountId": id::account(account_id), "state": ctx.state.to_string(), "list": list, "notFound": not_found}),
     )
 }

@@ -14,10 +14,16 @@ use serde_json::{Map, Value};
 
 use crate::{CORE, Caller, MAIL, MethodError};
 
+/// What every method gets besides its arguments.
+pub(crate) struct Ctx<'a> {
+    pub core: &'a Core,
+    pub caller: &'a Caller,
+    /// The account's state when the request began.
+    pub state: i64,
+}
+
 pub(crate) async fn call(
-    core: &Core,
-    caller: &Caller,
-    state: i64,
+    ctx: &Ctx<'_>,
     using: &[String],
     name: &str,
     args: Map<String, Value>,
@@ -25,20 +31,14 @@ pub(crate) async fn call(
     let has = |cap: &str| using.iter().any(|u| u == cap);
     match name {
         "Core/echo" if has(CORE) => Ok(Value::Object(args)),
-        "Mailbox/get" if has(MAIL) => mailbox_get::run(core, caller, state, args).await,
-        "Email/query" if has(MAIL) => email_query::run(core, caller, state, args).await,
-        "Email/get" if has(MAIL) => email_get::run(core, caller, state, args).await,
-        "Email/set" if has(MAIL) => email_set::run(core, caller, state, args).await,
-        "Thread/get" if has(MAIL) => thread_get::run(core, caller, state, args).await,
-        "Email/changes" if has(MAIL) => {
-            changes::run(core, caller, changes::Kind::Email, args).await
-        }
-        "Mailbox/changes" if has(MAIL) => {
-            changes::run(core, caller, changes::Kind::Mailbox, args).await
-        }
-        "Thread/changes" if has(MAIL) => {
-            changes::run(core, caller, changes::Kind::Thread, args).await
-        }
+        "Mailbox/get" if has(MAIL) => mailbox_get::run(ctx, args).await,
+        "Mailbox/changes" if has(MAIL) => changes::run(ctx, changes::Kind::Mailbox, args).await,
+        "Email/query" if has(MAIL) => email_query::run(ctx, args).await,
+        "Email/get" if has(MAIL) => email_get::run(ctx, args).await,
+        "Email/set" if has(MAIL) => email_set::run(ctx, args).await,
+        "Email/changes" if has(MAIL) => changes::run(ctx, changes::Kind::Email, args).await,
+        "Thread/get" if has(MAIL) => thread_get::run(ctx, args).await,
+        "Thread/changes" if has(MAIL) => changes::run(ctx, changes::Kind::Thread, args).await,
         _ => Err(MethodError::UnknownMethod),
     }
 }
