@@ -94,6 +94,29 @@ async fn admin_commands_and_their_errors() {
     assert!(!s.log().contains(PASSWORD));
 }
 
+#[test]
+fn a_new_data_directory_is_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh-data");
+    let out = std::process::Command::new(crate::harness::BIN)
+        .arg("migrate")
+        .env("MAILROOM_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    #[cfg(unix)]
+    {
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&data).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o700);
+    }
+}
+
 #[tokio::test]
 async fn bad_configuration_is_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,8 +9,23 @@ use crate::cli::{AliasCmd, DomainCmd, UserCmd};
 use crate::config::Config;
 
 pub async fn open(config: &Config) -> Result<Core> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    if !config.data_dir.exists() {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.data_dir.display())
+        })?;
+        // It holds password hashes, the token signing key and everyone's mail: owner only.
+        #[cfg(unix)]
+        std::fs::set_permissions(
+            &config.data_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .with_context(|| {
+            format!(
+                "cannot restrict data directory {}",
+                config.data_dir.display()
+            )
+        })?;
+    }
     Ok(Core::open(&config.core).await?)
 }
 
