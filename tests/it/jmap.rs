@@ -158,3 +158,9 @@ async fn login_issues_bearer_tokens(b: Backend) {
         0o600
     );
 }
+
+backends!(failed_logins_are_rate_limited);
+async fn failed_logins_are_rate_limited(b: Backend) {
+    let Some(s) = with_mail(b).await else { return };
+    assert_eq!(run(&s, "ratelimit", &[]).trim(), "ok");
+}

@@ -350,6 +350,26 @@ def login(hostport, alice_pw, bob_pw):
     print("ok")
 
 
+def ratelimit(hostport, alice_pw, bob_pw):
+    anon = Http(hostport)
+
+    def log_in(address, password):
+        return anon.request("POST", "/api/v1/auth/login", {"address": address, "password": password})
+
+    for i in range(10):
+        status, _, _ = log_in("alice@example.test", f"wrong {i}")
+        check(status == 401, f"failure {i}: {status}")
+    status, headers, body = log_in("alice@example.test", alice_pw)
+    check(status == 429, f"right password after 10 failures: {status}")
+    check(int(headers.get("retry-after", "0")) > 0, f"Retry-After: {headers}")
+    check(json.loads(body)["status"] == 429, "problem body")
+    status, _, _ = Http(hostport, "alice@example.test", alice_pw).request("GET", "/jmap/session")
+    check(status == 429, f"Basic is limited too: {status}")
+    status, _, _ = log_in("bob@example.test", bob_pw)
+    check(status == 200, f"another account from the same address: {status}")
+    print("ok")
+
+
 def jmapc_client(hostport, alice_pw, bob_pw):
     import functools
     import jmapc
@@ -391,6 +411,8 @@ if __name__ == "__main__":
         email_set(hostport, a_pw, b_pw)
     elif scenario == "login":
         login(hostport, a_pw, b_pw)
+    elif scenario == "ratelimit":
+        ratelimit(hostport, a_pw, b_pw)
     elif scenario == "jmapc":
         jmapc_client(hostport, a_pw, b_pw)
     else:

@@ -96,6 +96,10 @@ impl FromRequestParts<AppState> for Authenticated {
         {
             return Ok(Authenticated(caller.clone()));
         }
+        let ip = client_ip(parts);
+        if let Some(wait) = state.failures.blocked(ip, address) {
+            return Err(Problem::too_many_failures(wait));
+        }
         let account = state
             .core
             .authenticate(address, password)
@@ -103,8 +107,10 @@ impl FromRequestParts<AppState> for Authenticated {
             .map_err(Problem::from)?;
         let Some(account) = account else {
             tracing::info!(user = %address, "failed HTTP login");
+            state.failures.failed(ip, address);
             return Err(Problem::unauthorized());
         };
+        state.failures.succeeded(address);
         let caller = Caller {
             account_id: account.id,
             address: account.address,
@@ -116,4 +122,12 @@ impl FromRequestParts<AppState> for Authenticated {
         map.insert(digest, (Instant::now(), caller.clone()));
         Ok(Authenticated(caller))
     }
+}
+
+/// The client's address, when the server was started with connection info.
+pub(crate) fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
 }

@@ -11,6 +11,7 @@
 mod auth;
 mod health;
 mod jmap;
+mod limiter;
 mod login;
 mod problem;
 pub mod tokens;
@@ -33,6 +34,7 @@ pub struct AppState {
     pub core: Core,
     pub(crate) credentials: Arc<auth::CredentialCache>,
     pub(crate) tokens: Arc<tokens::TokenKeys>,
+    pub(crate) failures: Arc<limiter::FailureLimiter>,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
@@ -42,6 +44,7 @@ pub fn router(core: Core, tokens: tokens::TokenKeys, shutdown: watch::Receiver<b
         core,
         credentials: Arc::default(),
         tokens: Arc::new(tokens),
+        failures: Arc::default(),
         shutdown,
     };
     // Requests that answer at once get a deadline; the event source is meant to stay open.
@@ -80,9 +83,14 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let tokens = tokens::TokenKeys::load_or_create(&data_dir.join("jwt.key"))?;
     let mut stop = shutdown.clone();
-    axum::serve(listener, router(core, tokens, shutdown))
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await
+    // Connection info gives handlers the client address (login rate limits).
+    axum::serve(
+        listener,
+        router(core, tokens, shutdown)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })
+    .await
 }

@@ -16,7 +16,12 @@ struct Login {
     password: String,
 }
 
-pub async fn login(State(s): State<AppState>, body: Bytes) -> Result<axum::Json<Value>, Problem> {
+pub async fn login(
+    State(s): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    body: Bytes,
+) -> Result<axum::Json<Value>, Problem> {
+    let ip = Some(peer.ip());
     let req: Login = serde_json::from_slice(&body).map_err(|e| {
         Problem::new(
             StatusCode::BAD_REQUEST,
@@ -25,9 +30,13 @@ pub async fn login(State(s): State<AppState>, body: Bytes) -> Result<axum::Json<
             format!("expected {{\"address\": …, \"password\": …}}: {e}"),
         )
     })?;
+    if let Some(wait) = s.failures.blocked(ip, &req.address) {
+        return Err(Problem::too_many_failures(wait));
+    }
     let account = s.core.authenticate(&req.address, &req.password).await?;
     let Some(account) = account else {
         tracing::info!(user = %req.address, "failed login");
+        s.failures.failed(ip, &req.address);
         return Err(Problem::new(
             StatusCode::UNAUTHORIZED,
             "https://mailroom.dev/problems/bad-credentials",

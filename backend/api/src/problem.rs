@@ -12,6 +12,8 @@ pub struct Problem {
     pub title: &'static str,
     pub detail: String,
     pub extra: Option<(&'static str, serde_json::Value)>,
+    /// Seconds, for a Retry-After header.
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -27,7 +29,20 @@ impl Problem {
             title,
             detail: detail.into(),
             extra: None,
+            retry_after: None,
         }
+    }
+
+    /// 429 with Retry-After, for too many failed logins.
+    pub fn too_many_failures(wait: std::time::Duration) -> Problem {
+        let mut p = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "https://mailroom.dev/problems/too-many-failed-logins",
+            "Too many failed logins",
+            format!("try again in {} seconds", wait.as_secs().max(1)),
+        );
+        p.retry_after = Some(wait.as_secs().max(1));
+        p
     }
 
     pub fn unauthorized() -> Problem {
@@ -51,6 +66,10 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(secs) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut().append(
                 header::WWW_AUTHENTICATE,
