@@ -88,6 +88,8 @@ def protocol(hostport, alice_pw, bob_pw, expected_subjects):
     for cap in USING:
         check(cap in s["capabilities"], f"capability {cap}")
     check(s["username"] == "alice@example.test", "username")
+    max_set = s["capabilities"]["urn:ietf:params:jmap:core"]["maxObjectsInSet"]
+    check(max_set > 0, "Email/set exists, so maxObjectsInSet is not 0")
 
     # Request-level errors: problem JSON with the RFC's type.
     for body, kind in [("nope", "notJSON"), ('{"using": 1}', "notRequest")]:
@@ -295,6 +297,11 @@ def email_set(hostport, alice_pw, bob_pw):
     check(r[0][1]["notUpdated"][third]["type"] == "notFound" and r[0][1]["notDestroyed"][third]["type"] == "notFound", f"bob: {r[0]}")
     check(r[1][0] == "error" and r[1][1]["type"] == "accountNotFound", f"bob on alice's account: {r[1]}")
     check(counts() == (2, 1, 1), "untouched by bob")
+
+    # Past maxObjectsInSet the call is refused whole.
+    limit = session(alice)["capabilities"]["urn:ietf:params:jmap:core"]["maxObjectsInSet"]
+    r = alice.api([["Email/set", {"accountId": acc, "destroy": [f"e{900000 + i}" for i in range(limit + 1)]}, "big"]])[0]
+    check(r[0] == "error" and r[1]["type"] == "requestTooLarge", f"over maxObjectsInSet: {r}")
 
     # Destroy.
     r = alice.api([["Email/set", {"accountId": acc, "destroy": [third, "e999999"]}, "d"]])[0][1]

@@ -29,6 +29,7 @@ pub const MAIL: &str = "urn:ietf:params:jmap:mail";
 /// Limits advertised in the Session and enforced here.
 pub const MAX_CALLS_IN_REQUEST: usize = 32;
 pub const MAX_OBJECTS_IN_GET: usize = 500;
+pub const MAX_OBJECTS_IN_SET: usize = 500;
 pub const MAX_SIZE_REQUEST: usize = 10 * 1024 * 1024;
 
 /// Who is asking: an authenticated user, who may act on their own account only.

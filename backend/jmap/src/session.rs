@@ -3,7 +3,10 @@
 use mailroom_core::Core;
 use serde_json::{Value, json};
 
-use crate::{CORE, Caller, MAIL, MAX_CALLS_IN_REQUEST, MAX_OBJECTS_IN_GET, MAX_SIZE_REQUEST, id};
+use crate::{
+    CORE, Caller, MAIL, MAX_CALLS_IN_REQUEST, MAX_OBJECTS_IN_GET, MAX_OBJECTS_IN_SET,
+    MAX_SIZE_REQUEST, id,
+};
 
 /// The Session object for `caller`; `base` is the server's URL prefix (e.g. `http://host:8080`).
 pub async fn session(
@@ -22,7 +25,7 @@ pub async fn session(
                 "maxConcurrentRequests": 16,
                 "maxCallsInRequest": MAX_CALLS_IN_REQUEST,
                 "maxObjectsInGet": MAX_OBJECTS_IN_GET,
-                "maxObjectsInSet": 0,
+                "maxObjectsInSet": MAX_OBJECTS_IN_SET,
                 "collationAlgorithms": []
             },
             MAIL: {}

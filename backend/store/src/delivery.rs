@@ -240,13 +240,22 @@ async fn deliver_in(
             .exec_without_returning(tx)
             .await?;
     }
+    insert_changes(tx, changes).await?;
+    threads.save(tx).await?;
+    Ok(out)
+}
+
+/// Appends rows to the change log, in statements small enough for SQLite's parameter limit.
+pub(crate) async fn insert_changes(
+    tx: &DatabaseTransaction,
+    changes: Vec<change::ActiveModel>,
+) -> Result<()> {
     for chunk in changes.chunks(ROWS_PER_INSERT) {
         change::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(tx)
             .await?;
     }
-    threads.save(tx).await?;
-    Ok(out)
+    Ok(())
 }
 
 /// The metadata rows, once per distinct blob; a blob already known keeps its row.

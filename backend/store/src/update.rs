@@ -121,11 +121,7 @@ impl Store {
                     .map(|m| log(account_id, seq, ObjectType::Mailbox, m, ChangeOp::Updated)),
             );
         }
-        if !changes.is_empty() {
-            change::Entity::insert_many(changes)
-                .exec_without_returning(&tx)
-                .await?;
-        }
+        crate::delivery::insert_changes(&tx, changes).await?;
         tx.commit().await?;
         Ok(end)
     }
@@ -174,11 +170,7 @@ impl Store {
                     .map(|&m| log(account_id, seq, ObjectType::Mailbox, m, ChangeOp::Updated)),
             );
         }
-        if !changes.is_empty() {
-            change::Entity::insert_many(changes)
-                .exec_without_returning(&tx)
-                .await?;
-        }
+        crate::delivery::insert_changes(&tx, changes).await?;
         tx.commit().await?;
         Ok(end)
     }

@@ -17,6 +17,18 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
     {
         return Err(MethodError::StateMismatch);
     }
+    // RFC 8620 §5.3: more create + update + destroy items than maxObjectsInSet is refused whole.
+    let count = |k: &str| match args.get(k) {
+        Some(Value::Object(o)) => o.len(),
+        Some(Value::Array(a)) => a.len(),
+        _ => 0,
+    };
+    if count("create") + count("update") + count("destroy") > crate::MAX_OBJECTS_IN_SET {
+        return Err(MethodError::RequestTooLarge(format!(
+            "at most {} objects per Email/set",
+            crate::MAX_OBJECTS_IN_SET
+        )));
+    }
     let mut not_created = Map::new();
     if let Some(create) = args.get("create").filter(|v| !v.is_null()) {
         let create = create
