@@ -281,11 +281,20 @@ pub async fn mailbox_messages(core: &Core, address: &str, mailbox: &str) -> Vec<
     let mut out = Vec::new();
     let mut after = 0;
     loop {
-        let page = core.mailbox_entries(mb.id, after, 1000).await.unwrap();
+        let page = core
+            .mailbox_entries(acc.id, mb.id, after, 1000)
+            .await
+            .unwrap();
         let Some(last) = page.last() else { break };
         after = last.uid;
         for e in page {
-            out.push((e.uid, core.blob(&e.blob_id).await.unwrap().to_vec()));
+            out.push((
+                e.uid,
+                core.blob_for(acc.id, e.blob_id.as_str())
+                    .await
+                    .unwrap()
+                    .to_vec(),
+            ));
         }
     }
     out

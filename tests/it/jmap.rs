@@ -117,8 +117,14 @@ async fn jmap_email_set_updates_and_destroys(b: Backend) {
     let alice = core.user_get("alice@example.test").await.unwrap();
     let archive = core.mailbox_find(alice.id, "Archive").await.unwrap();
     let inbox = core.mailbox_find(alice.id, "INBOX").await.unwrap();
-    let a = core.mailbox_entries(archive.id, 0, 10).await.unwrap();
-    let i = core.mailbox_entries(inbox.id, 0, 10).await.unwrap();
+    let a = core
+        .mailbox_entries(alice.id, archive.id, 0, 10)
+        .await
+        .unwrap();
+    let i = core
+        .mailbox_entries(alice.id, inbox.id, 0, 10)
+        .await
+        .unwrap();
     assert_eq!(
         a.iter().map(|e| e.uid).collect::<Vec<_>>(),
         [1],

@@ -240,7 +240,10 @@ async fn uids_threads_and_change_log(b: Backend) {
     let core = s.core().await;
     let acc = core.user_get("alice@example.test").await.unwrap();
     let inbox = core.mailbox_find(acc.id, "INBOX").await.unwrap();
-    let entries = core.mailbox_entries(inbox.id, 0, 100).await.unwrap();
+    let entries = core
+        .mailbox_entries(acc.id, inbox.id, 0, 100)
+        .await
+        .unwrap();
     assert_eq!(
         entries.iter().map(|e| e.uid).collect::<Vec<_>>(),
         [1, 2, 3, 4]
@@ -303,6 +306,25 @@ async fn uids_threads_and_change_log(b: Backend) {
             .filter(|c| c.object_type == ObjectType::Email)
             .count(),
         3
+    );
+    // The service layer refuses another account's mailbox and message bytes, whoever asks.
+    let bob_acc = core.user_get("bob@example.test").await.unwrap();
+    assert!(matches!(
+        core.mailbox_entries(bob_acc.id, inbox.id, 0, 10).await,
+        Err(mailroom_core::Error::NotFound(_))
+    ));
+    assert!(matches!(
+        core.mailbox_count(bob_acc.id, inbox.id).await,
+        Err(mailroom_core::Error::NotFound(_))
+    ));
+    assert!(matches!(
+        core.blob_for(bob_acc.id, entries[0].blob_id.as_str()).await,
+        Err(mailroom_core::Error::NotFound(_))
+    ));
+    assert!(
+        core.blob_for(acc.id, entries[0].blob_id.as_str())
+            .await
+            .is_ok()
     );
     // Bob's log is his own.
     let bob = core.user_get("bob@example.test").await.unwrap();

@@ -186,55 +186,6 @@ impl Core {
         }
         Ok(targets)
     }
-
-    /// The mailbox of `account_id` with `name` (top level) or role.
-    pub async fn mailbox_find(&self, account_id: i64, name: &str) -> Result<crate::Mailbox> {
-        let all = self.store().mailbox_list(account_id).await?;
-        all.into_iter()
-            .find(|m| {
-                m.parent_id.is_none()
-                    && (m.name == name
-                        || (name.eq_ignore_ascii_case("inbox")
-                            && m.role.as_deref() == Some("inbox")))
-            })
-            .ok_or_else(|| Error::NotFound(format!("mailbox {name}")))
-    }
-
-    pub async fn mailbox_list(&self, account_id: i64) -> Result<Vec<crate::Mailbox>> {
-        Ok(self.store().mailbox_list(account_id).await?)
-    }
-
-    pub async fn mailbox_count(&self, mailbox_id: i64) -> Result<u64> {
-        Ok(self.store().mailbox_count(mailbox_id).await?)
-    }
-
-    /// A page of a mailbox in UID order, after `after_uid`.
-    pub async fn mailbox_entries(
-        &self,
-        mailbox_id: i64,
-        after_uid: u32,
-        limit: u64,
-    ) -> Result<Vec<crate::MailboxEntry>> {
-        Ok(self
-            .store()
-            .mailbox_entries(mailbox_id, after_uid, limit)
-            .await?)
-    }
-
-    /// The raw bytes of a message, exactly as stored.
-    pub async fn blob(&self, id: &BlobId) -> Result<Bytes> {
-        Ok(self.store().blobs().get(id).await?)
-    }
-
-    /// The change log of an account after `since`.
-    pub async fn changes_since(
-        &self,
-        account_id: i64,
-        since: i64,
-        limit: u64,
-    ) -> Result<Vec<crate::Change>> {
-        Ok(self.store().changes_since(account_id, since, limit).await?)
-    }
 }
 
 /// Up to this size a message is parsed on the calling task (tens of microseconds).

@@ -82,10 +82,6 @@ impl Core {
         &self.inner.store
     }
 
-    pub fn db_kind(&self) -> DbKind {
-        self.inner.store.kind()
-    }
-
     /// Subscribes to change notifications.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<notify::StateChange> {
         self.inner.notifier.subscribe()

@@ -27,6 +27,71 @@ impl EmailView {
 }
 
 impl Core {
+    /// The mailbox of `account_id` with `name` (top level), or the inbox by its role.
+    pub async fn mailbox_find(&self, account_id: i64, name: &str) -> Result<Mailbox> {
+        self.store()
+            .mailbox_list(account_id)
+            .await?
+            .into_iter()
+            .find(|m| {
+                m.parent_id.is_none()
+                    && (m.name == name
+                        || (name.eq_ignore_ascii_case("inbox")
+                            && m.role.as_deref() == Some("inbox")))
+            })
+            .ok_or_else(|| Error::NotFound(format!("mailbox {name}")))
+    }
+
+    pub async fn mailbox_list(&self, account_id: i64) -> Result<Vec<Mailbox>> {
+        Ok(self.store().mailbox_list(account_id).await?)
+    }
+
+    /// `NotFound` unless the mailbox is the account's.
+    async fn own_mailbox(&self, account_id: i64, mailbox_id: i64) -> Result<()> {
+        if self
+            .store()
+            .mailbox_list(account_id)
+            .await?
+            .iter()
+            .any(|m| m.id == mailbox_id)
+        {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!("mailbox {mailbox_id}")))
+        }
+    }
+
+    /// Number of messages in one of the account's mailboxes.
+    pub async fn mailbox_count(&self, account_id: i64, mailbox_id: i64) -> Result<u64> {
+        self.own_mailbox(account_id, mailbox_id).await?;
+        Ok(self.store().mailbox_count(mailbox_id).await?)
+    }
+
+    /// A page of one of the account's mailboxes in UID order, after `after_uid`.
+    pub async fn mailbox_entries(
+        &self,
+        account_id: i64,
+        mailbox_id: i64,
+        after_uid: u32,
+        limit: u64,
+    ) -> Result<Vec<crate::MailboxEntry>> {
+        self.own_mailbox(account_id, mailbox_id).await?;
+        Ok(self
+            .store()
+            .mailbox_entries(mailbox_id, after_uid, limit)
+            .await?)
+    }
+
+    /// The change log of an account after `since`.
+    pub async fn changes_since(
+        &self,
+        account_id: i64,
+        since: i64,
+        limit: u64,
+    ) -> Result<Vec<crate::Change>> {
+        Ok(self.store().changes_since(account_id, since, limit).await?)
+    }
+
     /// Every mailbox of the account, with counts.
     pub async fn mailboxes(&self, account_id: i64) -> Result<Vec<MailboxView>> {
         let counts = self.store().mailbox_counts(account_id).await?;
@@ -103,7 +168,7 @@ impl Core {
         {
             return Err(Error::NotFound("blob".into()));
         }
-        self.blob(&id).await
+        Ok(self.store().blobs().get(&id).await?)
     }
 }
 

@@ -52,8 +52,8 @@ pub async fn run(cmd: BenchCmd, config: Option<&Path>) -> Result<()> {
             let core = crate::admin::open(&cfg).await?;
             let acc = core.user_get(&b.to).await?;
             let inbox = core.mailbox_find(acc.id, "INBOX").await?;
-            let before = core.mailbox_count(inbox.id).await?;
-            Some((core, inbox.id, before))
+            let before = core.mailbox_count(acc.id, inbox.id).await?;
+            Some((core, acc.id, inbox.id, before))
         }
         None => None,
     };
@@ -116,8 +116,8 @@ pub async fn run(cmd: BenchCmd, config: Option<&Path>) -> Result<()> {
         ms(pct(0.50)),
         ms(pct(0.99))
     );
-    if let Some((core, inbox, before)) = verify {
-        let after = core.mailbox_count(inbox).await?;
+    if let Some((core, account, inbox, before)) = verify {
+        let after = core.mailbox_count(account, inbox).await?;
         let stored = after - before;
         println!(
             "stored: {stored} new message(s) in {}'s INBOX (accepted {ok})",

@@ -38,11 +38,11 @@ pub async fn export(
     let mut after = 0;
     let mut n = 0u64;
     loop {
-        let page = core.mailbox_entries(mb.id, after, 500).await?;
+        let page = core.mailbox_entries(acc.id, mb.id, after, 500).await?;
         let Some(last) = page.last() else { break };
         after = last.uid;
         for e in page {
-            let raw = core.blob(&e.blob_id).await?;
+            let raw = core.blob_for(acc.id, e.blob_id.as_str()).await?;
             write_message(&mut w, &raw, e.received_at)?;
             n += 1;
         }

@@ -164,15 +164,8 @@ impl BlobStore {
         }
     }
 
-    /// Stores `bytes` durably under their hash and returns the id. Storing the same bytes
-    /// twice keeps one copy.
-    pub async fn put(&self, bytes: Bytes) -> Result<BlobId> {
-        let id = BlobId::of(&bytes);
-        self.put_with_id(&id, bytes).await?;
-        Ok(id)
-    }
-
-    /// Like [`put`](Self::put) when the caller has already hashed the bytes.
+    /// Stores `bytes` durably under `id`, their hash. Storing the same bytes twice keeps one
+    /// copy.
     pub async fn put_with_id(&self, id: &BlobId, bytes: Bytes) -> Result<()> {
         let opts = PutOptions {
             mode: self.mode.clone(),
@@ -247,13 +240,6 @@ impl BlobStore {
             Err(object_store::Error::NotFound { .. }) => {
                 Err(StoreError::NotFound(format!("blob {id}")))
             }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub async fn delete(&self, id: &BlobId) -> Result<()> {
-        match self.inner.delete(&id.path(&self.prefix)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
