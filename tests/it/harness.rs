@@ -282,20 +282,12 @@ pub async fn mailbox_messages(core: &Core, address: &str, mailbox: &str) -> Vec<
     let mut after = 0;
     loop {
         let page = core
-            .mailbox_entries(acc.id, mb.id, after, 1000)
+            .mailbox_messages(acc.id, mb.id, after, 1000)
             .await
             .unwrap();
-        let Some(last) = page.last() else { break };
+        let Some((last, _)) = page.last() else { break };
         after = last.uid;
-        for e in page {
-            out.push((
-                e.uid,
-                core.blob_for(acc.id, e.blob_id.as_str())
-                    .await
-                    .unwrap()
-                    .to_vec(),
-            ));
-        }
+        out.extend(page.into_iter().map(|(e, raw)| (e.uid, raw.to_vec())));
     }
     out
 }

@@ -82,6 +82,26 @@ impl Core {
             .await?)
     }
 
+    /// Like [`mailbox_entries`](Self::mailbox_entries), with each message's raw bytes: the
+    /// ownership check is done once for the page, not once per message.
+    pub async fn mailbox_messages(
+        &self,
+        account_id: i64,
+        mailbox_id: i64,
+        after_uid: u32,
+        limit: u64,
+    ) -> Result<Vec<(crate::MailboxEntry, bytes::Bytes)>> {
+        let entries = self
+            .mailbox_entries(account_id, mailbox_id, after_uid, limit)
+            .await?;
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let raw = self.store().blobs().get(&e.blob_id).await?;
+            out.push((e, raw));
+        }
+        Ok(out)
+    }
+
     /// The change log of an account after `since`.
     pub async fn changes_since(
         &self,

@@ -38,11 +38,10 @@ pub async fn export(
     let mut after = 0;
     let mut n = 0u64;
     loop {
-        let page = core.mailbox_entries(acc.id, mb.id, after, 500).await?;
-        let Some(last) = page.last() else { break };
+        let page = core.mailbox_messages(acc.id, mb.id, after, 500).await?;
+        let Some((last, _)) = page.last() else { break };
         after = last.uid;
-        for e in page {
-            let raw = core.blob_for(acc.id, e.blob_id.as_str()).await?;
+        for (e, raw) in page {
             write_message(&mut w, &raw, e.received_at)?;
             n += 1;
         }
