@@ -29,10 +29,9 @@ impl Core {
         let ids: Vec<i64> = updates.iter().map(|u| u.email_id).collect();
         let existing: BTreeSet<i64> = self
             .store()
-            .email_rows(account_id, &ids)
+            .account_email_ids(account_id, &ids)
             .await?
-            .iter()
-            .map(|r| r.id)
+            .into_iter()
             .collect();
         let own_boxes: BTreeSet<i64> = self
             .store()
@@ -92,10 +91,9 @@ impl Core {
     pub async fn destroy_emails(&self, account_id: i64, ids: &[i64]) -> Result<Vec<Result<()>>> {
         let existing: BTreeSet<i64> = self
             .store()
-            .email_rows(account_id, ids)
+            .account_email_ids(account_id, ids)
             .await?
-            .iter()
-            .map(|r| r.id)
+            .into_iter()
             .collect();
         let mut go = Vec::new();
         let results = ids

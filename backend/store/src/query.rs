@@ -210,3 +210,20 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Which of `ids` are emails of the account.
+    pub async fn account_email_ids(&self, account_id: i64, ids: &[i64]) -> Result<Vec<i64>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let marks = vec!["?"; ids.len()].join(",");
+        let sql = format!("SELECT id FROM emails WHERE +account_id = ? AND id IN ({marks})");
+        let mut values: Vec<Value> = vec![account_id.into()];
+        values.extend(ids.iter().map(|&i| Value::from(i)));
+        let rows = self.db.query_all_raw(self.stmt(&sql, values)).await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get_by_index::<i64>(0)?))
+            .collect()
+    }
+}
