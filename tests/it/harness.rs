@@ -355,6 +355,14 @@ impl Raw {
         }
     }
 
+    /// MAIL FROM, RCPT TO (one recipient) and DATA, each expected to succeed; the message
+    /// bytes come next.
+    pub async fn start_data(&mut self, from: &str, to: &str) {
+        expect(&self.cmd(&format!("MAIL FROM:<{from}>")).await, "250");
+        expect(&self.cmd(&format!("RCPT TO:<{to}>")).await, "250");
+        expect(&self.cmd("DATA").await, "354");
+    }
+
     /// Sends a command line and returns the reply.
     pub async fn cmd(&mut self, line: &str) -> String {
         self.send(format!("{line}\r\n")).await;

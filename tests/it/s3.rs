@@ -79,9 +79,8 @@ async fn messages_live_in_s3(b: Backend) {
     let body = b"Subject: to the cloud\r\n\r\nstored in S3\r\n";
     let mut raw = Raw::connect(s.smtp).await;
     expect(&raw.cmd("EHLO client.test").await, "250");
-    expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
-    expect(&raw.cmd("RCPT TO:<alice@example.test>").await, "250");
-    expect(&raw.cmd("DATA").await, "354");
+    raw.start_data("carol@remote.test", "alice@example.test")
+        .await;
     raw.send(body).await;
     raw.send(".\r\n").await;
     expect(&raw.reply().await, "250");

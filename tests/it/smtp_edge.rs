@@ -75,9 +75,8 @@ async fn size_and_recipient_limits(b: Backend) {
         "552 5.3.4",
     );
     // Not declared, but too big: read to the end, then refused; the session goes on.
-    expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
-    expect(&raw.cmd("RCPT TO:<alice@example.test>").await, "250");
-    expect(&raw.cmd("DATA").await, "354");
+    raw.start_data("carol@remote.test", "alice@example.test")
+        .await;
     let line = format!("{}\r\n", "x".repeat(998));
     for _ in 0..150 {
         raw.send(&line).await;
@@ -132,9 +131,8 @@ async fn smuggling_never_makes_a_second_message(b: Backend) {
         "\r\n.\r\r\n",
     ] {
         let mut raw = ehlo(&s).await;
-        expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
-        expect(&raw.cmd("RCPT TO:<alice@example.test>").await, "250");
-        expect(&raw.cmd("DATA").await, "354");
+        raw.start_data("carol@remote.test", "alice@example.test")
+            .await;
         raw.send(format!(
             "Subject: probe\r\n\r\nbefore{fake_end}{hidden}.\r\n"
         ))
@@ -163,22 +161,19 @@ async fn dot_stuffing_is_undone(b: Backend) {
     let s = TestServer::start(b).await;
     s.setup_accounts();
     let mut raw = ehlo_plain(&s).await;
-    expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
-    expect(&raw.cmd("RCPT TO:<alice@example.test>").await, "250");
-    expect(&raw.cmd("DATA").await, "354");
+    raw.start_data("carol@remote.test", "alice@example.test")
+        .await;
     raw.send("Subject: dots\r\n\r\n..\r\n...leading\r\n.x\r\nmiddle . dot\r\n..\r\n.\r\n")
         .await;
     expect(&raw.reply().await, "250");
     // The first line counts as a line start too: stuffed there, and a lone dot ends an
     // empty message at once.
-    expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
-    expect(&raw.cmd("RCPT TO:<alice@example.test>").await, "250");
-    expect(&raw.cmd("DATA").await, "354");
+    raw.start_data("carol@remote.test", "alice@example.test")
+        .await;
     raw.send("..first: line\r\n\r\nbody\r\n.\r\n").await;
     expect(&raw.reply().await, "250");
-    expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
-    expect(&raw.cmd("RCPT TO:<alice@example.test>").await, "250");
-    expect(&raw.cmd("DATA").await, "354");
+    raw.start_data("carol@remote.test", "alice@example.test")
+        .await;
     expect(&raw.cmd(".").await, "250");
     let core = s.core().await;
     let msgs = mailbox_messages(&core, "alice@example.test", "INBOX").await;
@@ -296,9 +291,8 @@ async fn storage_failure_is_451_and_leaves_nothing(b: Backend) {
     std::fs::remove_dir_all(&blobs).unwrap();
     std::fs::write(&blobs, b"not a folder").unwrap();
     let mut raw = ehlo_plain(&s).await;
-    expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
-    expect(&raw.cmd("RCPT TO:<alice@example.test>").await, "250");
-    expect(&raw.cmd("DATA").await, "354");
+    raw.start_data("carol@remote.test", "alice@example.test")
+        .await;
     raw.send("Subject: lost?\r\n\r\nmust not be half-stored\r\n.\r\n")
         .await;
     expect(&raw.reply().await, "451 4.3.0");
@@ -314,9 +308,8 @@ async fn storage_failure_is_451_and_leaves_nothing(b: Backend) {
     );
     assert!(core.changes_since(acc.id, 0, 10).await.unwrap().is_empty());
     // The same session delivers again.
-    expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
-    expect(&raw.cmd("RCPT TO:<alice@example.test>").await, "250");
-    expect(&raw.cmd("DATA").await, "354");
+    raw.start_data("carol@remote.test", "alice@example.test")
+        .await;
     raw.send("Subject: retried\r\n\r\nnow stored\r\n.\r\n")
         .await;
     expect(&raw.reply().await, "250");
@@ -330,9 +323,8 @@ async fn data_timeout_closes_a_stalled_transfer(b: Backend) {
     let s = TestServer::start_with(b, "[smtp]\ndata_timeout_secs = 1\n").await;
     s.setup_accounts();
     let mut raw = ehlo_plain(&s).await;
-    expect(&raw.cmd("MAIL FROM:<carol@remote.test>").await, "250");
-    expect(&raw.cmd("RCPT TO:<alice@example.test>").await, "250");
-    expect(&raw.cmd("DATA").await, "354");
+    raw.start_data("carol@remote.test", "alice@example.test")
+        .await;
     raw.send("Subject: stalled\r\n\r\nhalf a mess").await;
     expect(&raw.reply().await, "421 4.4.2");
     let core = s.core().await;
