@@ -11,6 +11,7 @@ mod crash;
 mod harness;
 mod jmap;
 mod mbox;
+mod rest;
 mod s3;
 mod smtp_delivery;
 mod smtp_edge;

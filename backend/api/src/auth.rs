@@ -1,5 +1,5 @@
-//! Who is calling: HTTP Basic with address and password (RFC 7617), or a bearer access token
-//! from `POST /api/v1/auth/login` (RFC 6750).
+//! Who is calling: HTTP Basic with address and password (RFC 7617), a bearer access token
+//! from `POST /api/v1/auth/login` (RFC 6750), or a personal API token (`mrt_…`, scoped).
 //!
 //! Checking an argon2id hash takes tens of milliseconds of CPU, too much for every request of
 //! a script or client that sends its credentials each time. A successful check is remembered
@@ -15,6 +15,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
+use mailroom_core::auth::{API_TOKEN_PREFIX, Scope};
 use mailroom_jmap::Caller;
 use sha2::{Digest, Sha256};
 
@@ -48,6 +49,11 @@ impl Default for CredentialCache {
 }
 
 impl CredentialCache {
+    /// Forgets every remembered check (after a password change or a user's removal here).
+    pub(crate) fn clear(&self) {
+        self.map.lock().expect("cache lock").clear();
+    }
+
     fn digest(&self, address: &str, password: &str) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(self.key);
@@ -59,7 +65,47 @@ impl CredentialCache {
 }
 
 /// The authenticated caller, as an extractor: a handler that takes it requires credentials.
-pub struct Authenticated(pub Caller);
+pub struct Authenticated(pub Caller, pub Access);
+
+/// How the caller authenticated, and so what they may do.
+#[derive(Clone, Debug)]
+pub struct Access {
+    /// A personal API token (which may not manage tokens, and has only its scopes).
+    pub api_token: bool,
+    pub scopes: Vec<Scope>,
+}
+
+impl Access {
+    fn full() -> Access {
+        Access {
+            api_token: false,
+            scopes: vec![Scope::Read, Scope::Send, Scope::Admin],
+        }
+    }
+
+    /// 403 unless the caller has `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), Problem> {
+        if self.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(Problem::forbidden(format!(
+                "this API token lacks the {} scope",
+                scope.as_str()
+            )))
+        }
+    }
+
+    /// 403 for API tokens: creating and revoking tokens needs the password or a login.
+    pub fn require_login(&self) -> Result<(), Problem> {
+        if self.api_token {
+            Err(Problem::forbidden(
+                "API tokens cannot manage tokens; use your password or a login token".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = Problem;
@@ -71,10 +117,30 @@ impl FromRequestParts<AppState> for Authenticated {
             .and_then(|v| v.to_str().ok())
             .ok_or_else(Problem::unauthorized)?;
         if let Some(token) = header.strip_prefix("Bearer ") {
+            let token = token.trim();
+            if token.starts_with(API_TOKEN_PREFIX) {
+                let owner = state
+                    .core
+                    .api_token_check(token)
+                    .await?
+                    .ok_or_else(Problem::unauthorized)?;
+                let caller = Caller {
+                    account_id: owner.account.id,
+                    address: owner.account.address,
+                    read_only: !owner.scopes.contains(&Scope::Send),
+                };
+                return Ok(Authenticated(
+                    caller,
+                    Access {
+                        api_token: true,
+                        scopes: owner.scopes,
+                    },
+                ));
+            }
             return state
                 .tokens
-                .verify(token.trim())
-                .map(Authenticated)
+                .verify(token)
+                .map(|c| Authenticated(c, Access::full()))
                 .ok_or_else(Problem::unauthorized);
         }
         let encoded = header
@@ -94,7 +160,7 @@ impl FromRequestParts<AppState> for Authenticated {
             .get(&digest)
             && at.elapsed() < REMEMBER
         {
-            return Ok(Authenticated(caller.clone()));
+            return Ok(Authenticated(caller.clone(), Access::full()));
         }
         let ip = client_ip(parts);
         if let Some(wait) = state.failures.blocked(ip, address) {
@@ -114,13 +180,14 @@ impl FromRequestParts<AppState> for Authenticated {
         let caller = Caller {
             account_id: account.id,
             address: account.address,
+            read_only: false,
         };
         let mut map = state.credentials.map.lock().expect("cache lock");
         if map.len() >= MAX_REMEMBERED {
             map.clear();
         }
         map.insert(digest, (Instant::now(), caller.clone()));
-        Ok(Authenticated(caller))
+        Ok(Authenticated(caller, Access::full()))
     }
 }
 

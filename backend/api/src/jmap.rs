@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::problem::Problem;
+use mailroom_core::auth::Scope;
 
 /// RFC 8620 §2.2: the well-known URL redirects to the session resource.
 pub async fn well_known() -> Redirect {
@@ -24,8 +25,9 @@ pub async fn well_known() -> Redirect {
 pub async fn session(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Authenticated(caller): Authenticated,
+    Authenticated(caller, access): Authenticated,
 ) -> Result<Response, Problem> {
+    access.require(Scope::Read)?;
     let base = base_url(&headers);
     let v = mailroom_jmap::session::session(&s.core, &caller, &base).await?;
     Ok((
@@ -37,9 +39,10 @@ pub async fn session(
 
 pub async fn api(
     State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated(caller, access): Authenticated,
     body: Bytes,
 ) -> Result<Response, Problem> {
+    access.require(Scope::Read)?;
     match mailroom_jmap::handle(&s.core, &caller, &body).await {
         Ok(r) => Ok(axum::Json(r).into_response()),
         Err(e) => {
@@ -49,7 +52,7 @@ pub async fn api(
             };
             let mut p = Problem::new(status, e.type_uri(), "JMAP request error", e.to_string());
             if let Some(l) = e.limit() {
-                p.extra = Some(("limit", json!(l)));
+                p.extra = Some(Box::new(("limit", json!(l))));
             }
             Err(p)
         }
@@ -64,10 +67,11 @@ pub struct DownloadQuery {
 /// RFC 8620 §6.2. Another account's blob, or one that does not exist, is the same 404.
 pub async fn download(
     State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated(caller, access): Authenticated,
     Path((account, blob, name)): Path<(String, String, String)>,
     Query(q): Query<DownloadQuery>,
 ) -> Result<Response, Problem> {
+    access.require(Scope::Read)?;
     if mailroom_jmap::id::parse('a', &account) != Some(caller.account_id) {
         return Err(mailroom_core::Error::NotFound("blob".into()).into());
     }
@@ -99,7 +103,7 @@ pub async fn download(
 
 /// Uploads (RFC 8620 §6.1) come with Email/import; until then the session advertises
 /// `maxSizeUpload: 0` and this says so.
-pub async fn upload(Authenticated(_): Authenticated) -> Problem {
+pub async fn upload(Authenticated(..): Authenticated) -> Problem {
     Problem::new(
         StatusCode::NOT_IMPLEMENTED,
         "https://mailroom.dev/problems/not-implemented",
@@ -118,9 +122,10 @@ pub struct EventSourceQuery {
 /// RFC 8620 §7.3: StateChange events for the caller's account as changes commit.
 pub async fn eventsource(
     State(s): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Authenticated(caller, access): Authenticated,
     Query(q): Query<EventSourceQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
+    access.require(Scope::Read)?;
     let types: Vec<String> = match q.types.as_deref() {
         None | Some("*") | Some("") => vec!["Mailbox".into(), "Email".into(), "Thread".into()],
         Some(t) => t.split(',').map(str::to_string).collect(),

@@ -11,7 +11,7 @@ pub struct Problem {
     pub kind: String,
     pub title: &'static str,
     pub detail: String,
-    pub extra: Option<(&'static str, serde_json::Value)>,
+    pub extra: Option<Box<(&'static str, serde_json::Value)>>,
     /// Seconds, for a Retry-After header.
     pub retry_after: Option<u64>,
 }
@@ -45,6 +45,24 @@ impl Problem {
         p
     }
 
+    pub fn forbidden(detail: String) -> Problem {
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "https://mailroom.dev/problems/forbidden",
+            "Forbidden",
+            detail,
+        )
+    }
+
+    pub fn invalid(detail: impl Into<String>) -> Problem {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "https://mailroom.dev/problems/invalid",
+            "Invalid request",
+            detail,
+        )
+    }
+
     pub fn unauthorized() -> Problem {
         Problem::new(
             StatusCode::UNAUTHORIZED,
@@ -58,7 +76,7 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let mut body = json!({"type": self.kind, "title": self.title, "status": self.status.as_u16(), "detail": self.detail});
-        if let Some((k, v)) = self.extra {
+        if let Some((k, v)) = self.extra.map(|b| *b) {
             body[k] = v;
         }
         let mut r = (self.status, body.to_string()).into_response();

@@ -88,6 +88,7 @@ impl TokenKeys {
         Some(Caller {
             account_id: data.claims.sub.parse().ok()?,
             address: data.claims.email,
+            read_only: false,
         })
     }
 }

@@ -8,17 +8,23 @@
 //! - Delivery ([`delivery`]): resolve a recipient address to accounts, then file a message
 //!   durably into their INBOXes; SMTP, mbox import and (later) IMAP APPEND and JMAP import all
 //!   come through here, so UIDs, threads and the change log are the same whoever delivers.
+//! - Sending ([`submit`], [`compose`]): a user's message to local recipients and Sent, with
+//!   a submission record; [`auth`]: refresh and API tokens, invites, the admin role.
 //! - [`notify`]: after each commit, who changed and up to which sequence number.
 
 pub mod address;
 pub mod admin;
+pub mod auth;
+pub mod body;
 mod cache;
+pub mod compose;
 pub mod delivery;
 mod error;
 mod group_commit;
 pub mod mail;
 pub mod notify;
 mod parse;
+pub mod submit;
 pub mod update;
 
 use std::sync::Arc;

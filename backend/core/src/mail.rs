@@ -300,3 +300,34 @@ impl Core {
         Ok(by_thread)
     }
 }
+
+impl Core {
+    /// A page of a mailbox's emails, newest first, after `cursor` (the `(received_at, id)`
+    /// of the last email of the previous page). `NotFound` for a mailbox not the account's.
+    pub async fn email_page(
+        &self,
+        account_id: i64,
+        mailbox_id: i64,
+        cursor: Option<(i64, i64)>,
+        limit: u64,
+    ) -> Result<Vec<(i64, i64)>> {
+        self.own_mailbox(account_id, mailbox_id).await?;
+        Ok(self
+            .store()
+            .email_page(account_id, mailbox_id, cursor, limit)
+            .await?)
+    }
+
+    /// The raw message of one of the account's emails.
+    pub async fn email_raw(&self, account_id: i64, email_id: i64) -> Result<bytes::Bytes> {
+        let row = self
+            .store()
+            .email_rows(account_id, &[email_id])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::NotFound(format!("email {email_id}")))?;
+        let id = crate::BlobId::parse(&row.blob_id)
+            .ok_or_else(|| Error::Internal(format!("bad blob id {}", row.blob_id)))?;
+        Ok(self.store().blobs().get(&id).await?)
+    }
+}

@@ -62,6 +62,9 @@ pub enum MethodError {
     CannotCalculateChanges(String),
     #[error("the account's state is not the one given in ifInState")]
     StateMismatch,
+    /// RFC 8620 §3.6.2: the caller may not do this (a read-only API token changing data).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     ServerUnavailable(String),
     #[error("{0}")]
@@ -81,6 +84,7 @@ impl MethodError {
             MethodError::AnchorNotFound(_) => "anchorNotFound",
             MethodError::CannotCalculateChanges(_) => "cannotCalculateChanges",
             MethodError::StateMismatch => "stateMismatch",
+            MethodError::Forbidden(_) => "forbidden",
             MethodError::ServerUnavailable(_) => "serverUnavailable",
             // Internal detail goes to the log, not to the client.
             MethodError::ServerFail(_) => return json!({"type": "serverFail"}),

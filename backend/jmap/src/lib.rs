@@ -37,6 +37,8 @@ pub const MAX_SIZE_REQUEST: usize = 10 * 1024 * 1024;
 pub struct Caller {
     pub account_id: i64,
     pub address: String,
+    /// A personal API token without the `send` scope: methods that change data are refused.
+    pub read_only: bool,
 }
 
 #[derive(Debug, Deserialize)]

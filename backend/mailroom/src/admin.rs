@@ -55,14 +55,32 @@ pub async fn user(config: &Config, cmd: UserCmd) -> Result<()> {
         UserCmd::Add {
             address,
             password_stdin,
+            admin,
         } => {
             let pw = read_password(password_stdin, true)?;
             let a = core.user_add(&address, &pw).await?;
-            println!("added user {}", a.address);
+            if admin {
+                core.user_set_admin(&a.address, true).await?;
+                println!("added user {} (administrator)", a.address);
+            } else {
+                println!("added user {}", a.address);
+            }
         }
         UserCmd::List => {
             for a in core.user_list().await? {
-                println!("{}", a.address);
+                if a.is_admin {
+                    println!("{} (admin)", a.address);
+                } else {
+                    println!("{}", a.address);
+                }
+            }
+        }
+        UserCmd::Admin { address, remove } => {
+            core.user_set_admin(&address, !remove).await?;
+            if remove {
+                println!("{address} is no longer an administrator");
+            } else {
+                println!("{address} is now an administrator");
             }
         }
         UserCmd::Passwd {

@@ -42,6 +42,8 @@ pub enum Command {
     /// Measure a running server.
     #[command(subcommand)]
     Bench(crate::bench::BenchCmd),
+    /// Print the REST API's OpenAPI document (as served at /api/openapi.json).
+    Openapi,
 }
 
 #[derive(Subcommand, Debug)]
@@ -59,8 +61,17 @@ pub enum UserCmd {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Make the user an administrator (the admin REST endpoints, admin API tokens).
+        #[arg(long)]
+        admin: bool,
     },
     List,
+    /// Make a user an administrator, or (--remove) no longer one.
+    Admin {
+        address: String,
+        #[arg(long)]
+        remove: bool,
+    },
     /// Change a user's password.
     Passwd {
         address: String,
@@ -104,6 +115,14 @@ pub async fn run(cli: Cli) -> Result<()> {
     if let Command::Bench(cmd) = cli.command {
         return crate::bench::run(cmd, cli.config.as_deref()).await;
     }
+    if let Command::Openapi = cli.command {
+        // Needs no configuration: the document depends on the code only.
+        let doc = mailroom_api::openapi()
+            .to_pretty_json()
+            .map_err(|e| anyhow::anyhow!("openapi: {e}"))?;
+        println!("{doc}");
+        return Ok(());
+    }
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => crate::serve::run(config).await,
@@ -125,6 +144,6 @@ pub async fn run(cli: Cli) -> Result<()> {
             mailbox,
             file,
         }) => crate::mbox::import(&config, &address, &mailbox, &file).await,
-        Command::Bench(_) => unreachable!("handled above"),
+        Command::Bench(_) | Command::Openapi => unreachable!("handled above"),
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use mailroom_api::{HttpConfig, Registration};
 use mailroom_core::{BlobConfig, BlobSync, CoreConfig};
 use mailroom_smtp::SmtpConfig;
 use serde::Deserialize;
@@ -22,7 +23,7 @@ pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 
 /// The top-level keys, as the environment overlay spells them (lowercased by figment).
 const ROOT_KEYS: &[&str] = &[
-    "hostname", "data_dir", "database", "blobs", "listen", "smtp",
+    "hostname", "data_dir", "database", "blobs", "listen", "smtp", "http",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -38,6 +39,16 @@ pub struct RawConfig {
     pub listen: RawListen,
     #[serde(default)]
     pub smtp: RawSmtp,
+    #[serde(default)]
+    pub http: RawHttp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    /// "closed" (default), "open" or "invite".
+    pub registration: Option<String>,
+    pub cors_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,6 +98,7 @@ pub struct Config {
     pub listen_smtp: Option<SocketAddr>,
     pub listen_http: Option<SocketAddr>,
     pub smtp: SmtpConfig,
+    pub http: HttpConfig,
     /// Where the configuration came from, for the start-up message.
     pub file: Option<PathBuf>,
 }
@@ -174,7 +186,30 @@ impl Config {
                 bail!("{key} must be at least 1");
             }
         }
+        let registration = match raw.http.registration.as_deref() {
+            None | Some("closed") => Registration::Closed,
+            Some("open") => Registration::Open,
+            Some("invite") => Registration::Invite,
+            Some(other) => {
+                bail!("http.registration: {other:?} must be \"closed\", \"open\" or \"invite\"")
+            }
+        };
+        let cors_origins = raw.http.cors_origins.unwrap_or_default();
+        for o in &cors_origins {
+            let ok = (o.starts_with("https://") || o.starts_with("http://"))
+                && !o
+                    .trim_end_matches('/')
+                    .contains(|c: char| c.is_whitespace())
+                && o.matches('/').count() == 2;
+            if !ok {
+                bail!("http.cors_origins: {o:?} is not an origin (scheme://host[:port])");
+            }
+        }
         Ok(Config {
+            http: HttpConfig {
+                registration,
+                cors_origins,
+            },
             data_dir,
             core: CoreConfig {
                 database_url,

@@ -41,9 +41,11 @@ pub async fn run(config: Config) -> Result<()> {
         // Printed in this exact form; tests and scripts read the bound port from it.
         println!("http listening on {bound}");
         println!("JMAP session: http://{bound}/jmap/session (HTTP Basic: address and password)");
+        println!("API docs: http://{bound}/api/docs");
         let (core, stop, dir) = (core.clone(), stop_rx.clone(), config.data_dir.clone());
+        let http = config.http.clone();
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = mailroom_api::serve(l, core, &dir, stop).await {
+            if let Err(e) = mailroom_api::serve(l, core, http, &dir, stop).await {
                 tracing::error!(error = %e, "http server stopped");
             }
         }));

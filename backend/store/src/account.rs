@@ -18,6 +18,7 @@ impl From<account::Model> for Account {
             domain_id: m.domain_id,
             password_hash: m.password_hash,
             change_seq: m.change_seq,
+            is_admin: m.is_admin,
         }
     }
 }
@@ -44,6 +45,7 @@ impl Store {
             password_hash: Set(password_hash.to_string()),
             change_seq: Set(0),
             created_at: Set(now()),
+            is_admin: Set(false),
             ..Default::default()
         }
         .insert(&tx)

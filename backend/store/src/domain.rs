@@ -118,6 +118,18 @@ impl Store {
             .collect())
     }
 
+    /// The alias addresses that deliver to the account.
+    pub async fn aliases_of(&self, account_id: i64) -> Result<Vec<String>> {
+        Ok(alias::Entity::find()
+            .filter(alias::Column::AccountId.eq(account_id))
+            .order_by_asc(alias::Column::Address)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|a| a.address)
+            .collect())
+    }
+
     pub async fn alias_list(&self) -> Result<Vec<Alias>> {
         let aliases = alias::Entity::find()
             .order_by_asc(alias::Column::Address)

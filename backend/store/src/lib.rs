@@ -10,6 +10,7 @@
 //! - The other modules are the queries, grouped by the table they mostly touch.
 
 mod account;
+pub mod auth;
 mod blob;
 mod change;
 mod connect;
@@ -20,6 +21,7 @@ mod error;
 mod mailbox;
 pub mod model;
 pub mod query;
+pub mod submission;
 pub mod update;
 
 pub use account::DefaultMailbox;

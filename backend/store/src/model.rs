@@ -16,6 +16,7 @@ pub struct Account {
     pub domain_id: i64,
     pub password_hash: String,
     pub change_seq: i64,
+    pub is_admin: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +81,7 @@ pub enum ObjectType {
     Email = 1,
     Mailbox = 2,
     Thread = 3,
+    EmailSubmission = 4,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +106,7 @@ impl ObjectType {
             1 => Some(ObjectType::Email),
             2 => Some(ObjectType::Mailbox),
             3 => Some(ObjectType::Thread),
+            4 => Some(ObjectType::EmailSubmission),
             _ => None,
         }
     }

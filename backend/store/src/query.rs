@@ -40,7 +40,7 @@ pub struct EmailRow {
 }
 
 impl Store {
-    fn stmt(&self, sql: &str, values: Vec<Value>) -> Statement {
+    pub(crate) fn stmt(&self, sql: &str, values: Vec<Value>) -> Statement {
         let (backend, sql) = match self.kind {
             DbKind::Sqlite => (DbBackend::Sqlite, sql.to_string()),
             DbKind::Postgres => {
@@ -125,6 +125,33 @@ impl Store {
             .map(|r| r.try_get_by_index::<i64>(0))
             .collect::<Result<Vec<_>, _>>()?;
         Ok((ids, total))
+    }
+
+    /// A page of a mailbox's emails, newest first, after the cursor `(received_at, email_id)`
+    /// of the last one seen: keyset pagination, so a page neither repeats nor skips messages
+    /// when mail arrives between requests. Empty for a mailbox that is not the account's.
+    pub async fn email_page(
+        &self,
+        account_id: i64,
+        mailbox_id: i64,
+        after: Option<(i64, i64)>,
+        limit: u64,
+    ) -> Result<Vec<(i64, i64)>> {
+        let mut values: Vec<Value> = vec![mailbox_id.into(), mailbox_id.into(), account_id.into()];
+        let mut sql =
+            "SELECT me.email_id, me.received_at FROM mailbox_emails me WHERE me.mailbox_id = ? \
+             AND EXISTS (SELECT 1 FROM mailboxes mb WHERE mb.id = ? AND mb.account_id = ?)"
+                .to_string();
+        if let Some((at, id)) = after {
+            sql.push_str(" AND (me.received_at < ? OR (me.received_at = ? AND me.email_id < ?))");
+            values.extend([at.into(), at.into(), id.into()]);
+        }
+        sql.push_str(" ORDER BY me.received_at DESC, me.email_id DESC LIMIT ?");
+        values.push((limit as i64).into());
+        let rows = self.db.query_all_raw(self.stmt(&sql, values)).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get_by_index::<i64>(0)?, r.try_get_by_index::<i64>(1)?)))
+            .collect()
     }
 
     /// The rows of the given emails that belong to the account (others are simply absent).

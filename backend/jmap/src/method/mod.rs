@@ -29,6 +29,15 @@ pub(crate) async fn call(
     args: Map<String, Value>,
 ) -> Result<Value, MethodError> {
     let has = |cap: &str| using.iter().any(|u| u == cap);
+    if ctx.caller.read_only
+        && ["/set", "/import", "/copy"]
+            .iter()
+            .any(|w| name.ends_with(w))
+    {
+        return Err(MethodError::Forbidden(
+            "this API token has only the read scope".into(),
+        ));
+    }
     match name {
         "Core/echo" if has(CORE) => Ok(Value::Object(args)),
         "Mailbox/get" if has(MAIL) => mailbox_get::run(ctx, args).await,

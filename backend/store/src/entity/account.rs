@@ -11,6 +11,7 @@ pub struct Model {
     pub password_hash: String,
     pub change_seq: i64,
     pub created_at: i64,
+    pub is_admin: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
