@@ -1,5 +1,6 @@
 //! Administrators, refresh and personal API tokens, registration invites, submissions (sent
-//! mail, as JMAP EmailSubmission and the REST send endpoint report it) and idempotency keys.
+//! mail, as JMAP EmailSubmission and the REST send endpoint report it), idempotency keys, and
+//! uploads (JMAP blobs an account uploaded, readable by it before any email uses them).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -66,6 +67,16 @@ enum IdempotencyKeys {
     Key,
     RequestHash,
     Response,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Uploads {
+    Table,
+    AccountId,
+    BlobId,
+    ContentType,
+    Size,
     CreatedAt,
 }
 
@@ -173,11 +184,30 @@ impl MigrationTrait for Migration {
                 )
                 .to_owned(),
         )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Uploads::Table)
+                .col(big_integer(Uploads::AccountId))
+                .col(string(Uploads::BlobId))
+                .col(string(Uploads::ContentType))
+                .col(big_integer(Uploads::Size))
+                .col(big_integer(Uploads::CreatedAt))
+                .primary_key(Index::create().col(Uploads::AccountId).col(Uploads::BlobId))
+                .foreign_key(
+                    ForeignKey::create()
+                        .from(Uploads::Table, Uploads::AccountId)
+                        .to(Accounts::Table, Accounts::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         for t in [
+            Uploads::Table.into_iden(),
             IdempotencyKeys::Table.into_iden(),
             Submissions::Table.into_iden(),
             Invites::Table.into_iden(),

@@ -170,3 +170,9 @@ async fn failed_logins_are_rate_limited(b: Backend) {
     let Some(s) = with_mail(b).await else { return };
     assert_eq!(run(&s, "ratelimit", &[]).trim(), "ok");
 }
+
+backends!(jmap_upload_and_email_import);
+async fn jmap_upload_and_email_import(b: Backend) {
+    let Some(s) = with_mail(b).await else { return };
+    assert_eq!(run(&s, "import", &[]).trim(), "ok");
+}

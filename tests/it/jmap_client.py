@@ -403,6 +403,63 @@ def jmapc_client(hostport, alice_pw, bob_pw):
     print(json.dumps({"inbox_total": inbox.total_emails, "subjects": subjects}))
 
 
+def import_(hostport, alice_pw, bob_pw):
+    alice = Http(hostport, "alice@example.test", alice_pw)
+    bob = Http(hostport, "bob@example.test", bob_pw)
+    sess = session(alice)
+    acc = sess["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    check(sess["capabilities"]["urn:ietf:params:jmap:core"]["maxSizeUpload"] >= 10 * 1024 * 1024, "maxSizeUpload")
+    upload = sess["uploadUrl"].replace("{accountId}", acc)
+    path = upload.split(hostport, 1)[1]
+    raw = b"From: Alice <alice@example.test>\r\nTo: bob@example.test\r\nSubject: imported draft\r\n" \
+          b"Message-ID: <draft-1@example.test>\r\n\r\nDraft body\r\n"
+    status, _, data = alice.request("POST", path, raw, {"Content-Type": "message/rfc822"})
+    check(status == 201, f"upload {status} {data!r}")
+    up = json.loads(data)
+    check(up["accountId"] == acc and up["size"] == len(raw) and up["type"] == "message/rfc822", f"upload {up}")
+    # The uploaded blob downloads as it was sent.
+    dl = sess["downloadUrl"].replace("{accountId}", acc).replace("{blobId}", up["blobId"]) \
+        .replace("{name}", "d.eml").replace("{type}", "message/rfc822")
+    status, _, got = alice.request("GET", dl.split(hostport, 1)[1])
+    check(status == 200 and got == raw, f"download of the upload {status}")
+    # Bob can neither upload to alice's account nor use alice's blob.
+    status, _, _ = bob.request("POST", path, raw, {"Content-Type": "message/rfc822"})
+    check(status == 404, f"bob uploads to alice's account: {status}")
+    boxes = alice.api([["Mailbox/get", {"accountId": acc}, "0"]])[0][1]["list"]
+    drafts = [m["id"] for m in boxes if m["role"] == "drafts"][0]
+    archive = [m["id"] for m in boxes if m["role"] == "archive"][0]
+    b_acc = session(bob)["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    b_drafts = [m["id"] for m in bob.api([["Mailbox/get", {"accountId": b_acc}, "0"]])[0][1]["list"] if m["role"] == "drafts"][0]
+    r = bob.api([["Email/import", {"accountId": b_acc, "emails": {"x": {"blobId": up["blobId"], "mailboxIds": {b_drafts: True}}}}, "0"]])
+    check(r[0][1]["notCreated"]["x"]["type"] == "blobNotFound", f"bob imports alice's blob: {r}")
+
+    status, _, data = alice.request("POST", path, b"not a message at all", {"Content-Type": "text/plain"})
+    junk = json.loads(data)["blobId"]
+    r = alice.api([["Email/import", {"accountId": acc, "emails": {
+        "d": {"blobId": up["blobId"], "mailboxIds": {drafts: True, archive: True}, "keywords": {"$draft": True, "$seen": True},
+              "receivedAt": "2024-01-02T03:04:05Z"},
+        "badbox": {"blobId": up["blobId"], "mailboxIds": {"m999999": True}},
+        "nobox": {"blobId": up["blobId"], "mailboxIds": {}},
+        "junk": {"blobId": junk, "mailboxIds": {drafts: True}},
+        "missing": {"blobId": "0" * 64, "mailboxIds": {drafts: True}},
+    }}, "0"]])
+    res = r[0][1]
+    check(set(res["created"]) == {"d"}, f"created {res}")
+    nc = res["notCreated"]
+    check(nc["badbox"]["type"] == "invalidProperties" and nc["badbox"]["properties"] == ["mailboxIds"], f"badbox {nc}")
+    check(nc["nobox"]["type"] == "invalidProperties", f"nobox {nc}")
+    check(nc["junk"]["type"] == "invalidEmail", f"junk {nc}")
+    check(nc["missing"]["type"] == "blobNotFound", f"missing {nc}")
+    check(res["oldState"] != res["newState"], "state moved")
+    got = alice.api([["Email/get", {"accountId": acc, "ids": [res["created"]["d"]["id"]],
+                                     "properties": ["subject", "mailboxIds", "keywords", "receivedAt", "blobId", "size"]}, "1"]])
+    e = got[0][1]["list"][0]
+    check(e["subject"] == "imported draft" and e["mailboxIds"] == {drafts: True, archive: True}, f"email {e}")
+    check(e["keywords"] == {"$draft": True, "$seen": True} and e["receivedAt"] == "2024-01-02T03:04:05Z", f"email {e}")
+    check(e["blobId"] == up["blobId"] and e["size"] == len(raw), f"email {e}")
+    print("ok")
+
+
 if __name__ == "__main__":
     scenario, hostport, a_pw, b_pw = sys.argv[1:5]
     extra = sys.argv[5:]
@@ -420,6 +477,8 @@ if __name__ == "__main__":
         login(hostport, a_pw, b_pw)
     elif scenario == "ratelimit":
         ratelimit(hostport, a_pw, b_pw)
+    elif scenario == "import":
+        import_(hostport, a_pw, b_pw)
     elif scenario == "jmapc":
         jmapc_client(hostport, a_pw, b_pw)
     else:

@@ -101,15 +101,39 @@ pub async fn download(
         .into_response())
 }
 
-/// Uploads (RFC 8620 §6.1) come with Email/import; until then the session advertises
-/// `maxSizeUpload: 0` and this says so.
-pub async fn upload(Authenticated(..): Authenticated) -> Problem {
-    Problem::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "https://mailroom.dev/problems/not-implemented",
-        "Not implemented",
-        "uploads are not supported yet",
+/// RFC 8620 §6.1: the body is the blob; the answer names it for Email/import and friends.
+pub async fn upload(
+    State(s): State<AppState>,
+    Authenticated(caller, access): Authenticated,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    access.require(Scope::Send)?;
+    if mailroom_jmap::id::parse('a', &account) != Some(caller.account_id) {
+        return Err(mailroom_core::Error::NotFound(format!("account {account}")).into());
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() < 256)
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    let size = body.len();
+    let id = s
+        .core
+        .upload(caller.account_id, body, &content_type)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "accountId": account,
+            "blobId": id.as_str(),
+            "type": content_type,
+            "size": size,
+        })),
     )
+        .into_response())
 }
 
 #[derive(Deserialize)]

@@ -102,7 +102,6 @@ pub fn router(
             "/jmap/download/{account}/{blob}/{name}",
             get(jmap::download),
         )
-        .route("/jmap/upload/{account}/", post(jmap::upload))
         .merge(rest)
         .layer(RequestBodyLimitLayer::new(mailroom_jmap::MAX_SIZE_REQUEST))
         .layer(TimeoutLayer::with_status_code(
@@ -115,12 +114,20 @@ pub fn router(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(120),
         ));
+    let upload = Router::new()
+        .route("/jmap/upload/{account}/", post(jmap::upload))
+        .layer(RequestBodyLimitLayer::new(mailroom_jmap::MAX_SIZE_UPLOAD))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(120),
+        ));
     let docs: Router<AppState> = utoipa_swagger_ui::SwaggerUi::new("/api/docs")
         .url("/api/openapi.json", openapi)
         .into();
     Router::new()
         .merge(bounded)
         .merge(send)
+        .merge(upload)
         .merge(docs)
         .route("/jmap/eventsource", get(jmap::eventsource))
         .fallback(problem::not_found)

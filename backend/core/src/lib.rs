@@ -21,6 +21,7 @@ pub mod compose;
 pub mod delivery;
 mod error;
 mod group_commit;
+pub mod import;
 pub mod mail;
 pub mod notify;
 mod parse;

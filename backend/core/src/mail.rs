@@ -177,6 +177,25 @@ impl Core {
 }
 
 impl Core {
+    /// Stores an upload durably and lets the account use it (RFC 8620 §6.1); returns its id.
+    pub async fn upload(
+        &self,
+        account_id: i64,
+        bytes: bytes::Bytes,
+        content_type: &str,
+    ) -> Result<crate::BlobId> {
+        let id = crate::BlobId::of(&bytes);
+        let size = bytes.len() as i64;
+        self.store()
+            .blobs()
+            .put_many(vec![(id.clone(), bytes)])
+            .await?;
+        self.store()
+            .upload_record(account_id, id.as_str(), content_type, size)
+            .await?;
+        Ok(id)
+    }
+
     /// The raw bytes of a blob the account may read (the message of one of its emails);
     /// `NotFound` for any other, whether it exists or not.
     pub async fn blob_for(&self, account_id: i64, blob_id: &str) -> Result<bytes::Bytes> {

@@ -31,6 +31,7 @@ pub const MAX_CALLS_IN_REQUEST: usize = 32;
 pub const MAX_OBJECTS_IN_GET: usize = 500;
 pub const MAX_OBJECTS_IN_SET: usize = 500;
 pub const MAX_SIZE_REQUEST: usize = 10 * 1024 * 1024;
+pub const MAX_SIZE_UPLOAD: usize = 50 * 1024 * 1024;
 
 /// Who is asking: an authenticated user, who may act on their own account only.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::{
     CORE, Caller, MAIL, MAX_CALLS_IN_REQUEST, MAX_OBJECTS_IN_GET, MAX_OBJECTS_IN_SET,
-    MAX_SIZE_REQUEST, id,
+    MAX_SIZE_REQUEST, MAX_SIZE_UPLOAD, id,
 };
 
 /// The Session object for `caller`; `base` is the server's URL prefix (e.g. `http://host:8080`).
@@ -19,7 +19,7 @@ pub async fn session(
     Ok(json!({
         "capabilities": {
             CORE: {
-                "maxSizeUpload": 0,
+                "maxSizeUpload": MAX_SIZE_UPLOAD,
                 "maxConcurrentUpload": 1,
                 "maxSizeRequest": MAX_SIZE_REQUEST,
                 "maxConcurrentRequests": 16,

@@ -206,12 +206,45 @@ impl Store {
     /// Whether the blob is the raw message of one of the account's emails (so the account may
     /// download it).
     pub async fn account_has_blob(&self, account_id: i64, blob_id: &str) -> Result<bool> {
-        let sql = "SELECT 1 FROM emails WHERE account_id = ? AND blob_id = ? LIMIT 1";
+        let sql = "SELECT 1 FROM emails WHERE account_id = ? AND blob_id = ? \
+                   UNION ALL SELECT 1 FROM uploads WHERE account_id = ? AND blob_id = ? LIMIT 1";
         Ok(self
             .db
-            .query_one_raw(self.stmt(sql, vec![account_id.into(), blob_id.into()]))
+            .query_one_raw(self.stmt(
+                sql,
+                vec![
+                    account_id.into(),
+                    blob_id.into(),
+                    account_id.into(),
+                    blob_id.into(),
+                ],
+            ))
             .await?
             .is_some())
+    }
+
+    /// Records that the account uploaded a blob (stored already), so it may read and use it.
+    pub async fn upload_record(
+        &self,
+        account_id: i64,
+        blob_id: &str,
+        content_type: &str,
+        size: i64,
+    ) -> Result<()> {
+        self.db
+            .execute_raw(self.stmt(
+                "INSERT INTO uploads (account_id, blob_id, content_type, size, created_at) \
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                vec![
+                    account_id.into(),
+                    blob_id.into(),
+                    content_type.into(),
+                    size.into(),
+                    crate::now().into(),
+                ],
+            ))
+            .await?;
+        Ok(())
     }
 }
 

@@ -232,7 +232,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
 }
 
 /// A SetError (RFC 8620 §5.3).
-fn set_error(kind: &str, description: &str, properties: Option<Vec<String>>) -> Value {
+pub(super) fn set_error(kind: &str, description: &str, properties: Option<Vec<String>>) -> Value {
     let mut e = json!({"type": kind, "description": description});
     if let Some(p) = properties {
         e["properties"] = json!(p);
