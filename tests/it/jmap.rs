@@ -176,3 +176,9 @@ async fn jmap_upload_and_email_import(b: Backend) {
     let Some(s) = with_mail(b).await else { return };
     assert_eq!(run(&s, "import", &[]).trim(), "ok");
 }
+
+backends!(jmap_email_submission_sends_and_files);
+async fn jmap_email_submission_sends_and_files(b: Backend) {
+    let Some(s) = with_mail(b).await else { return };
+    assert_eq!(run(&s, "submission", &[]).trim(), "ok");
+}

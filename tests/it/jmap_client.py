@@ -460,6 +460,136 @@ def import_(hostport, alice_pw, bob_pw):
     print("ok")
 
 
+SUB_USING = USING + ["urn:ietf:params:jmap:submission"]
+
+
+def submission(hostport, alice_pw, bob_pw):
+    """A draft is uploaded, imported, sent with EmailSubmission/set and filed by the implicit
+    Email/set; bob receives it; the refusals of RFC 8621 7.5 come back as SetErrors."""
+    alice = Http(hostport, "alice@example.test", alice_pw)
+    bob = Http(hostport, "bob@example.test", bob_pw)
+    sess = session(alice)
+    acc = sess["primaryAccounts"]["urn:ietf:params:jmap:submission"]
+    check(sess["accounts"][acc]["accountCapabilities"]["urn:ietf:params:jmap:submission"]["maxDelayedSend"] == 0, "caps")
+    # Without the capability in `using`, the methods do not exist.
+    r = alice.api([["Identity/get", {"accountId": acc}, "0"]])
+    check(r[0][0] == "error" and r[0][1]["type"] == "unknownMethod", f"without using {r}")
+
+    ids = alice.api([["Identity/get", {"accountId": acc}, "0"]], SUB_USING)[0][1]
+    by_email = {i["email"]: i["id"] for i in ids["list"]}
+    check(set(by_email) == {"alice@example.test", "team@example.test"}, f"identities {ids}")
+    one = alice.api([["Identity/get", {"accountId": acc, "ids": [by_email["team@example.test"], "inope"]}, "0"]], SUB_USING)[0][1]
+    check([i["email"] for i in one["list"]] == ["team@example.test"] and one["notFound"] == ["inope"], f"{one}")
+    b_acc = session(bob)["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    bob_identity = bob.api([["Identity/get", {"accountId": b_acc}, "0"]], SUB_USING)[0][1]["list"][0]["id"]
+
+    boxes = alice.api([["Mailbox/get", {"accountId": acc}, "0"]])[0][1]["list"]
+    role = {m["role"]: m["id"] for m in boxes if m["role"]}
+    upload = sess["uploadUrl"].replace("{accountId}", acc).split(hostport, 1)[1]
+
+    def draft(raw, name):
+        status, _, data = alice.request("POST", upload, raw, {"Content-Type": "message/rfc822"})
+        check(status == 201, f"upload {status}")
+        r = alice.api([["Email/import", {"accountId": acc, "emails": {name: {
+            "blobId": json.loads(data)["blobId"], "mailboxIds": {role["drafts"]: True}, "keywords": {"$draft": True}}}}, "0"]])
+        return r[0][1]["created"][name]["id"]
+
+    raw = b"From: Alice <alice@example.test>\r\nTo: bob@example.test\r\nBcc: team@example.test\r\n" \
+          b"Subject: sent over JMAP\r\nMessage-ID: <jmap-sub-1@example.test>\r\n\r\nHello Bob\r\n"
+    status, _, data = alice.request("POST", upload, raw, {"Content-Type": "message/rfc822"})
+    blob = json.loads(data)["blobId"]
+    # One request: import the draft, submit it by creation id, file it in Sent on success.
+    r = alice.api([
+        ["Email/import", {"accountId": acc, "emails": {"d1": {
+            "blobId": blob, "mailboxIds": {role["drafts"]: True}, "keywords": {"$draft": True}}}}, "0"],
+        ["EmailSubmission/set", {"accountId": acc, "create": {"s1": {
+            "identityId": by_email["alice@example.test"], "emailId": "#d1"}},
+            "onSuccessUpdateEmail": {"#s1": {
+                "mailboxIds/" + role["drafts"]: None, "mailboxIds/" + role["sent"]: True,
+                "keywords/$draft": None, "keywords/$seen": True}}}, "1"],
+    ], SUB_USING)
+    check([x[0] for x in r] == ["Email/import", "EmailSubmission/set", "Email/set"], f"responses {r}")
+    check(r[2][2] == "1", "the implicit Email/set has the submission's call id")
+    email_id = r[0][1]["created"]["d1"]["id"]
+    sub = r[1][1]["created"]["s1"]
+    check(sub["undoStatus"] == "final" and sub["id"].startswith("s") and sub["threadId"], f"created {sub}")
+    check(r[2][1]["updated"] == {email_id: None}, f"implicit update {r[2]}")
+    e = alice.api([["Email/get", {"accountId": acc, "ids": [email_id], "properties": ["mailboxIds", "keywords"]}, "0"]])[0][1]["list"][0]
+    check(e["mailboxIds"] == {role["sent"]: True} and e["keywords"] == {"$seen": True}, f"filed {e}")
+
+    # Bob has it, without the Bcc header; team@ (alice and bob) got it as a Bcc recipient.
+    b_inbox = [m["id"] for m in bob.api([["Mailbox/get", {"accountId": b_acc}, "0"]])[0][1]["list"] if m["role"] == "inbox"][0]
+    got = bob.api([["Email/query", {"accountId": b_acc, "filter": {"inMailbox": b_inbox}}, "0"],
+                   ["Email/get", {"accountId": b_acc, "#ids": {"resultOf": "0", "name": "Email/query", "path": "/ids"},
+                                  "properties": ["subject", "blobId"]}, "1"]])[1][1]["list"]
+    mine = [g for g in got if g["subject"] == "sent over JMAP"]
+    check(len(mine) == 1, f"bob got it once (deduplicated across To and the team alias): {got}")
+    dl = sess["downloadUrl"].replace("{accountId}", b_acc).replace("{blobId}", mine[0]["blobId"]) \
+        .replace("{name}", "m.eml").replace("{type}", "message/rfc822")
+    status, _, body = bob.request("GET", dl.split(hostport, 1)[1])
+    check(status == 200 and b"Hello Bob" in body and b"Bcc:" not in body, f"bob's copy {body!r}")
+
+    # The record: get, query, changes.
+    r = alice.api([["EmailSubmission/get", {"accountId": acc, "ids": [sub["id"], "s999999"]}, "0"],
+                   ["EmailSubmission/query", {"accountId": acc, "filter": {"emailIds": [email_id]}}, "1"]], SUB_USING)
+    got = r[0][1]["list"][0]
+    check(got["emailId"] == email_id and got["identityId"] == by_email["alice@example.test"], f"get {got}")
+    rcpts = sorted(a["email"] for a in got["envelope"]["rcptTo"])
+    check(rcpts == ["bob@example.test", "team@example.test"] and got["envelope"]["mailFrom"]["email"] == "alice@example.test", f"envelope {got}")
+    check(got["deliveryStatus"]["bob@example.test"]["delivered"] == "yes", f"status {got}")
+    check(r[0][1]["notFound"] == ["s999999"], f"notFound {r[0]}")
+    check(r[1][1]["ids"] == [sub["id"]], f"query {r[1]}")
+    state = r[0][1]["state"]
+
+    # Sending as the team alias's identity with an explicit envelope; destroyed on success.
+    d2 = draft(b"From: team@example.test\r\nTo: bob@example.test\r\nSubject: from the team\r\n\r\nx\r\n", "d2")
+    r = alice.api([["EmailSubmission/set", {"accountId": acc, "create": {"t": {
+        "identityId": by_email["team@example.test"], "emailId": d2,
+        "envelope": {"mailFrom": {"email": "team@example.test"}, "rcptTo": [{"email": "bob@example.test"}]}}},
+        "onSuccessDestroyEmail": ["#t"]}, "0"]], SUB_USING)
+    check(r[0][1]["created"]["t"]["undoStatus"] == "final" and r[1][1]["destroyed"] == [d2], f"team send {r}")
+    ch = alice.api([["EmailSubmission/changes", {"accountId": acc, "sinceState": state}, "0"]], SUB_USING)[0][1]
+    check(ch["created"] == [r[0][1]["created"]["t"]["id"]], f"changes {ch}")
+
+    # Refusals: each a SetError, nothing sent, no implicit Email/set.
+    d3 = draft(b"From: bob@example.test\r\nTo: bob@example.test\r\nSubject: forged\r\n\r\nx\r\n", "d3")
+    d4 = draft(b"From: alice@example.test\r\nSubject: nobody\r\n\r\nx\r\n", "d4")
+    d5 = draft(b"From: alice@example.test\r\nTo: ghost@example.test\r\nSubject: ghost\r\n\r\nx\r\n", "d5")
+    aid = by_email["alice@example.test"]
+    r = alice.api([["EmailSubmission/set", {"accountId": acc, "create": {
+        "forged": {"identityId": aid, "emailId": d3},
+        "bobs": {"identityId": bob_identity, "emailId": d4},
+        "mailfrom": {"identityId": aid, "emailId": d4,
+                     "envelope": {"mailFrom": {"email": "bob@example.test"}, "rcptTo": [{"email": "bob@example.test"}]}},
+        "nobody": {"identityId": aid, "emailId": d4},
+        "ghost": {"identityId": aid, "emailId": d5},
+        "noemail": {"identityId": aid, "emailId": "e999999"},
+        "bad": {"identityId": aid, "emailId": d4, "sendAt": "2030-01-01T00:00:00Z"},
+    }, "onSuccessDestroyEmail": ["#forged", "#ghost"]}, "0"]], SUB_USING)
+    check(len(r) == 1, f"no implicit Email/set when nothing went: {r}")
+    nc = r[0][1]["notCreated"]
+    check(r[0][1]["created"] is None, f"nothing created {r}")
+    expect = {"forged": "forbiddenFrom", "bobs": "invalidProperties", "mailfrom": "forbiddenMailFrom",
+              "nobody": "noRecipients", "ghost": "invalidRecipients", "noemail": "invalidProperties",
+              "bad": "invalidProperties"}
+    for k, t in expect.items():
+        check(nc[k]["type"] == t, f"{k}: expected {t}, got {nc[k]}")
+    check(nc["ghost"]["invalidRecipients"] == ["ghost@example.test"], f"ghost {nc['ghost']}")
+    # Bob cannot see alice's submissions nor submit alice's email.
+    r = bob.api([["EmailSubmission/get", {"accountId": b_acc, "ids": [sub["id"]]}, "0"],
+                 ["EmailSubmission/set", {"accountId": b_acc, "create": {"x": {"identityId": bob_identity, "emailId": email_id}}}, "1"],
+                 ["EmailSubmission/get", {"accountId": acc, "ids": [sub["id"]]}, "2"]], SUB_USING)
+    check(r[0][1]["notFound"] == [sub["id"]] and r[0][1]["list"] == [], f"bob get {r[0]}")
+    check(r[1][1]["notCreated"]["x"]["type"] == "invalidProperties", f"bob submits alice's email {r[1]}")
+    check(r[2][1]["type"] == "accountNotFound", f"bob in alice's account {r[2]}")
+    # Submissions are final.
+    r = alice.api([["EmailSubmission/set", {"accountId": acc, "update": {sub["id"]: {"undoStatus": "canceled"}},
+                                             "destroy": [sub["id"], "s999999"]}, "0"]], SUB_USING)[0][1]
+    check(r["notUpdated"][sub["id"]]["type"] == "cannotUnsend", f"cancel {r}")
+    check(r["notDestroyed"]["s999999"]["type"] == "notFound", f"destroy {r}")
+    print("ok")
+
+
 if __name__ == "__main__":
     scenario, hostport, a_pw, b_pw = sys.argv[1:5]
     extra = sys.argv[5:]
@@ -477,6 +607,8 @@ if __name__ == "__main__":
         login(hostport, a_pw, b_pw)
     elif scenario == "ratelimit":
         ratelimit(hostport, a_pw, b_pw)
+    elif scenario == "submission":
+        submission(hostport, a_pw, b_pw)
     elif scenario == "import":
         import_(hostport, a_pw, b_pw)
     elif scenario == "jmapc":

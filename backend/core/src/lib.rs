@@ -35,6 +35,7 @@ pub use mailroom_store::delivery::Delivered;
 pub use mailroom_store::model::{
     Account, Alias, Change, ChangeOp, Domain, Mailbox, MailboxEntry, ObjectType,
 };
+pub use mailroom_store::submission::Submission;
 pub use mailroom_store::{BlobConfig, BlobId, BlobSync, DbKind};
 
 use mailroom_store::Store;

@@ -22,11 +22,61 @@ pub const MAX_RECIPIENTS: usize = 100;
 pub struct Outgoing {
     /// What recipients get.
     pub raw: Bytes,
-    /// What the sender keeps in Sent (may differ from `raw` by a Bcc header).
-    pub sent_copy: Bytes,
+    /// What the sender keeps: a new copy filed in Sent (it may differ from `raw` by a Bcc
+    /// header), or an email of theirs that already holds the message (JMAP submits a draft,
+    /// and moves it itself).
+    pub sent_copy: SentCopy,
     /// The envelope sender (MAIL FROM).
     pub mail_from: Address,
     pub recipients: Vec<Address>,
+}
+
+/// Why a message was not sent (nothing was).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    NoRecipients,
+    TooManyRecipients,
+    /// The envelope sender is not the user's.
+    ForbiddenMailFrom(Address),
+    /// A From: address is not the user's.
+    ForbiddenFrom(Address),
+    /// The message has no usable From: header.
+    NoFrom(String),
+    /// Addresses on our domains that reach nobody.
+    UnknownRecipients(Vec<String>),
+    /// Addresses on other domains, which need the outbound queue.
+    RemoteRecipients(Vec<String>),
+}
+
+impl Refusal {
+    pub fn into_error(self) -> Error {
+        match self {
+            Refusal::NoRecipients => Error::Invalid("no recipients".into()),
+            Refusal::TooManyRecipients => {
+                Error::Invalid(format!("at most {MAX_RECIPIENTS} recipients per message"))
+            }
+            Refusal::ForbiddenMailFrom(a) => {
+                Error::Forbidden(format!("{a} is not one of your addresses"))
+            }
+            Refusal::ForbiddenFrom(a) => {
+                Error::Forbidden(format!("From: {a} is not one of your addresses"))
+            }
+            Refusal::NoFrom(d) => Error::Invalid(d),
+            Refusal::UnknownRecipients(v) => {
+                Error::Invalid(format!("{}: no such local mailbox", v.join(", ")))
+            }
+            Refusal::RemoteRecipients(v) => Error::Invalid(format!(
+                "cannot send to {}: delivery to other domains needs the outbound queue, \
+                 which this server does not have yet; nothing was sent",
+                v.join(", ")
+            )),
+        }
+    }
+}
+
+pub enum SentCopy {
+    File(Bytes),
+    Existing(i64),
 }
 
 /// What a sent message became.
@@ -56,48 +106,65 @@ impl Core {
 
     /// Sends `out` as `account`: checks the sender (envelope and every From: address must be
     /// the account's), delivers to local recipients and files the Sent copy (one transaction),
-    /// then records the submission.
+    /// then records the submission. A refusal is an `Invalid` or `Forbidden` error.
     pub async fn send(&self, account: &Account, out: Outgoing) -> Result<SendResult> {
+        self.send_checked(account, out)
+            .await?
+            .map_err(Refusal::into_error)
+    }
+
+    /// Like [`send`](Self::send), with the reason for a refusal kept apart from failures.
+    pub async fn send_checked(
+        &self,
+        account: &Account,
+        out: Outgoing,
+    ) -> Result<std::result::Result<SendResult, Refusal>> {
         if out.recipients.is_empty() {
-            return Err(Error::Invalid("no recipients".into()));
+            return Ok(Err(Refusal::NoRecipients));
         }
         if out.recipients.len() > MAX_RECIPIENTS {
-            return Err(Error::Invalid(format!(
-                "at most {MAX_RECIPIENTS} recipients per message"
-            )));
+            return Ok(Err(Refusal::TooManyRecipients));
         }
         if !self.may_send_as(account, &out.mail_from).await? {
-            return Err(Error::Forbidden(format!(
-                "{} is not one of your addresses",
-                out.mail_from
-            )));
+            return Ok(Err(Refusal::ForbiddenMailFrom(out.mail_from)));
         }
-        for from in header_from(&out.raw)? {
+        let froms = match header_from(&out.raw) {
+            Ok(f) => f,
+            Err(Error::Invalid(d)) => return Ok(Err(Refusal::NoFrom(d))),
+            Err(e) => return Err(e),
+        };
+        for from in froms {
             if !self.may_send_as(account, &from).await? {
-                return Err(Error::Forbidden(format!(
-                    "From: {from} is not one of your addresses"
-                )));
+                return Ok(Err(Refusal::ForbiddenFrom(from)));
             }
         }
         let mut local_accounts = Vec::new();
-        let mut remote = Vec::new();
+        let (mut remote, mut unknown) = (Vec::new(), Vec::new());
         for r in &out.recipients {
             match self.resolve_recipient(r.as_str()).await {
                 Ok(Recipient::Local(accounts)) => local_accounts.extend(accounts),
                 Ok(Recipient::Remote) => remote.push(r.as_str().to_string()),
-                Err(Error::NotFound(_)) => {
-                    return Err(Error::Invalid(format!("{r}: no such local mailbox")));
-                }
+                Err(Error::NotFound(_)) => unknown.push(r.as_str().to_string()),
                 Err(e) => return Err(e),
             }
         }
-        if !remote.is_empty() {
-            return Err(Error::Invalid(format!(
-                "cannot send to {}: delivery to other domains needs the outbound queue, \
-                 which this server does not have yet; nothing was sent",
-                remote.join(", ")
-            )));
+        if !unknown.is_empty() {
+            return Ok(Err(Refusal::UnknownRecipients(unknown)));
         }
+        if !remote.is_empty() {
+            return Ok(Err(Refusal::RemoteRecipients(remote)));
+        }
+        self.deliver_sent(account, out, local_accounts)
+            .await
+            .map(Ok)
+    }
+
+    async fn deliver_sent(
+        &self,
+        account: &Account,
+        out: Outgoing,
+        local_accounts: Vec<i64>,
+    ) -> Result<SendResult> {
         let sent = self
             .store()
             .mailbox_by_role(account.id, "sent")
@@ -113,18 +180,39 @@ impl Core {
                 received_at: None,
             });
         }
-        batch.push(Incoming {
-            raw: out.sent_copy.clone(),
-            accounts: vec![account.id],
-            folder: Folder::Mailbox(sent.id),
-            keywords: vec!["$seen".into()],
-            received_at: None,
-        });
-        let delivered = self.deliver_many(batch).await?;
-        let copy = delivered
-            .last()
-            .and_then(|v| v.first())
-            .ok_or_else(|| Error::Internal("the Sent copy was not filed".into()))?;
+        let existing = match &out.sent_copy {
+            SentCopy::File(copy) => {
+                batch.push(Incoming {
+                    raw: copy.clone(),
+                    accounts: vec![account.id],
+                    folder: Folder::Mailbox(sent.id),
+                    keywords: vec!["$seen".into()],
+                    received_at: None,
+                });
+                None
+            }
+            SentCopy::Existing(id) => {
+                let e = self
+                    .emails(account.id, &[*id])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| Error::NotFound(format!("email {id}")))?;
+                Some((e.row.id, e.row.thread_id))
+            }
+        };
+        let delivered = if batch.is_empty() {
+            Vec::new()
+        } else {
+            self.deliver_many(batch).await?
+        };
+        let (email_id, thread_id) = match existing {
+            Some(e) => e,
+            None => delivered
+                .last()
+                .and_then(|v| v.first())
+                .map(|d| (d.email_id, d.thread_id))
+                .ok_or_else(|| Error::Internal("the Sent copy was not filed".into()))?,
+        };
         let status: serde_json::Map<String, serde_json::Value> = out
             .recipients
             .iter()
@@ -140,7 +228,7 @@ impl Core {
             .store()
             .submission_insert(NewSubmission {
                 account_id: account.id,
-                email_id: Some(copy.email_id),
+                email_id: Some(email_id),
                 mail_from: out.mail_from.as_str(),
                 rcpt_to: &json!(rcpts).to_string(),
                 undo_status: "final",
@@ -153,8 +241,8 @@ impl Core {
         });
         Ok(SendResult {
             submission,
-            email_id: copy.email_id,
-            thread_id: copy.thread_id,
+            email_id,
+            thread_id,
         })
     }
 
@@ -214,4 +302,106 @@ fn header_from(raw: &[u8]) -> Result<Vec<Address>> {
         return Err(Error::Invalid("the From: header has no address".into()));
     }
     Ok(v)
+}
+
+impl Core {
+    /// Sends one of the account's emails as it is stored (JMAP EmailSubmission): the
+    /// envelope is the one given, or From's address and every To/Cc/Bcc address; recipients
+    /// get the message without its Bcc header; the email itself stays where it is.
+    pub async fn submit_email(
+        &self,
+        account: &Account,
+        email_id: i64,
+        mail_from: Option<Address>,
+        recipients: Option<Vec<Address>>,
+    ) -> Result<std::result::Result<SendResult, Refusal>> {
+        let raw = self.email_raw(account.id, email_id).await?;
+        let mail_from = match mail_from {
+            Some(a) => a,
+            None => match header_from(&raw) {
+                Ok(v) => v.into_iter().next().expect("header_from is never empty"),
+                Err(Error::Invalid(d)) => return Ok(Err(Refusal::NoFrom(d))),
+                Err(e) => return Err(e),
+            },
+        };
+        let recipients = match recipients {
+            Some(r) => r,
+            None => match header_recipients(&raw) {
+                Ok(r) => r,
+                Err(Error::Invalid(d)) => return Ok(Err(Refusal::UnknownRecipients(vec![d]))),
+                Err(e) => return Err(e),
+            },
+        };
+        self.send_checked(
+            account,
+            Outgoing {
+                raw: strip_bcc(&raw),
+                sent_copy: SentCopy::Existing(email_id),
+                mail_from,
+                recipients,
+            },
+        )
+        .await
+    }
+}
+
+/// Every To, Cc and Bcc address of a message, once each.
+pub fn header_recipients(raw: &[u8]) -> Result<Vec<Address>> {
+    let msg = mail_parser::MessageParser::default()
+        .parse_headers(raw)
+        .ok_or_else(|| Error::Invalid("the message has no headers".into()))?;
+    let mut out: Vec<Address> = Vec::new();
+    for list in [msg.to(), msg.cc(), msg.bcc()].into_iter().flatten() {
+        for a in list.iter().filter_map(|a| a.address()) {
+            let a = Address::parse(a)?;
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The message without its Bcc header field (folded lines included); the body untouched.
+pub fn strip_bcc(raw: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut in_bcc = false;
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
+        let (line, tail) = rest.split_at(end);
+        if line == b"\r\n" || line == b"\n" {
+            // End of the header section: the rest is the body.
+            out.extend_from_slice(rest);
+            break;
+        }
+        let continuation = line.first().is_some_and(|&b| b == b' ' || b == b'\t');
+        if !continuation {
+            in_bcc = line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"bcc:");
+        }
+        if !in_bcc {
+            out.extend_from_slice(line);
+        }
+        rest = tail;
+    }
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn strip_bcc_keeps_everything_else() {
+        let raw =
+            b"From: a@x\r\nBcc: b@x,\r\n c@x\r\nTo: d@x\r\nSubject: s\r\n\r\nBcc: in body\r\n";
+        assert_eq!(
+            &super::strip_bcc(raw)[..],
+            b"From: a@x\r\nTo: d@x\r\nSubject: s\r\n\r\nBcc: in body\r\n"
+        );
+        let recipients = super::header_recipients(raw).unwrap();
+        let r: Vec<&str> = recipients.iter().map(|a| a.as_str()).collect();
+        assert_eq!(r, ["d@x", "b@x", "c@x"]);
+    }
 }

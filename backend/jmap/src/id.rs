@@ -17,6 +17,29 @@ pub fn thread(n: i64) -> String {
     format!("t{n}")
 }
 
+pub fn submission(n: i64) -> String {
+    format!("s{n}")
+}
+
+/// An Identity id: `i` and the address in unpadded base64url, so it is stable for as long
+/// as the address is the user's, whatever else changes.
+pub fn identity(address: &str) -> String {
+    use base64::Engine;
+    format!(
+        "i{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(address)
+    )
+}
+
+/// The address inside an Identity id.
+pub fn identity_address(id: &str) -> Option<String> {
+    use base64::Engine;
+    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(id.strip_prefix('i')?)
+        .ok()?;
+    String::from_utf8(b).ok()
+}
+
 /// The number inside an id of the given kind; `None` for anything else.
 pub fn parse(kind: char, id: &str) -> Option<i64> {
     let rest = id.strip_prefix(kind)?;

@@ -25,6 +25,11 @@ pub use error::{MethodError, RequestError};
 
 pub const CORE: &str = "urn:ietf:params:jmap:core";
 pub const MAIL: &str = "urn:ietf:params:jmap:mail";
+pub const SUBMISSION: &str = "urn:ietf:params:jmap:submission";
+
+/// A method result may carry, under this key, a response to append after its own (RFC 8621
+/// §7.5: EmailSubmission/set's implicit Email/set).
+pub(crate) const IMPLICIT: &str = "\u{0}implicit";
 
 /// Limits advertised in the Session and enforced here.
 pub const MAX_CALLS_IN_REQUEST: usize = 32;
@@ -68,7 +73,7 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
     let req: Request =
         serde_json::from_value(value).map_err(|e| RequestError::NotRequest(e.to_string()))?;
     for u in &req.using {
-        if u != CORE && u != MAIL {
+        if u != CORE && u != MAIL && u != SUBMISSION {
             return Err(RequestError::UnknownCapability(u.clone()));
         }
     }
@@ -82,6 +87,14 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
         .await
         .map_err(|e| RequestError::Server(e.to_string()))?;
     let mut responses: Vec<(String, Value, String)> = Vec::with_capacity(req.method_calls.len());
+    // Creation id → id of what it created, for `#creationId` references (RFC 8620 §5.3).
+    let created = std::sync::Mutex::new(
+        req.created_ids
+            .iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect::<std::collections::HashMap<_, _>>(),
+    );
     for (name, args, call_id) in req.method_calls {
         let result = match reference::resolve(args, &responses) {
             Ok(args) => {
@@ -90,6 +103,7 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
                         core,
                         caller,
                         state,
+                        created: &created,
                     },
                     &req.using,
                     &name,
@@ -100,7 +114,23 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
             Err(e) => Err(e),
         };
         match result {
-            Ok(value) => responses.push((name, value, call_id)),
+            Ok(mut value) => {
+                if let Some(Value::Object(c)) = value.get("created") {
+                    let mut map = created.lock().expect("created ids");
+                    for (cid, obj) in c {
+                        if let Some(id) = obj.get("id").and_then(Value::as_str) {
+                            map.insert(cid.clone(), id.to_string());
+                        }
+                    }
+                }
+                let implicit = value.as_object_mut().and_then(|o| o.remove(IMPLICIT));
+                responses.push((name, value, call_id.clone()));
+                if let Some(Value::Array(pair)) = implicit
+                    && let [Value::String(n), v] = &pair[..]
+                {
+                    responses.push((n.clone(), v.clone(), call_id));
+                }
+            }
             Err(e) => {
                 if let MethodError::ServerFail(detail) = &e {
                     tracing::error!(method = %name, %detail, "JMAP method failed");
@@ -116,6 +146,13 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
     Ok(Response {
         method_responses: responses,
         session_state: state.to_string(),
-        created_ids: req.created_ids,
+        created_ids: req.created_ids.map(|_| {
+            created
+                .into_inner()
+                .expect("created ids")
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect()
+        }),
     })
 }

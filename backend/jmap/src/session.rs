@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::{
     CORE, Caller, MAIL, MAX_CALLS_IN_REQUEST, MAX_OBJECTS_IN_GET, MAX_OBJECTS_IN_SET,
-    MAX_SIZE_REQUEST, MAX_SIZE_UPLOAD, id,
+    MAX_SIZE_REQUEST, MAX_SIZE_UPLOAD, SUBMISSION, id,
 };
 
 /// The Session object for `caller`; `base` is the server's URL prefix (e.g. `http://host:8080`).
@@ -28,7 +28,8 @@ pub async fn session(
                 "maxObjectsInSet": MAX_OBJECTS_IN_SET,
                 "collationAlgorithms": []
             },
-            MAIL: {}
+            MAIL: {},
+            SUBMISSION: {}
         },
         "accounts": {
             account.clone(): {
@@ -44,11 +45,16 @@ pub async fn session(
                         "maxSizeAttachmentsPerEmail": 0,
                         "emailQuerySortOptions": ["receivedAt"],
                         "mayCreateTopLevelMailbox": false
+                    },
+                    // Every message is sent at once: no delayed sending, no undo.
+                    SUBMISSION: {
+                        "maxDelayedSend": 0,
+                        "submissionExtensions": {}
                     }
                 }
             }
         },
-        "primaryAccounts": { CORE: account.clone(), MAIL: account },
+        "primaryAccounts": { CORE: account.clone(), MAIL: account.clone(), SUBMISSION: account },
         "username": caller.address,
         "apiUrl": format!("{base}/jmap/api"),
         "downloadUrl": format!("{base}/jmap/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}"),

@@ -270,7 +270,7 @@ async fn send_draft(
             account,
             Outgoing {
                 raw: c.raw.into(),
-                sent_copy: c.sent_copy.into(),
+                sent_copy: mailroom_core::submit::SentCopy::File(c.sent_copy.into()),
                 mail_from: c.from.address.clone(),
                 recipients: c.recipients,
             },

@@ -1,5 +1,5 @@
-//! Email/changes, Mailbox/changes and Thread/changes (RFC 8620 §5.2, RFC 8621 §2.2, §3.2,
-//! §4.3): all read the account's one change log.
+//! Email/changes, Mailbox/changes, Thread/changes and EmailSubmission/changes (RFC 8620
+//! §5.2, RFC 8621 §2.2, §3.2, §4.3, §7.2): all read the account's one change log.
 
 use mailroom_core::ObjectType;
 use serde_json::{Map, Value, json};
@@ -12,6 +12,7 @@ pub(crate) enum Kind {
     Email,
     Mailbox,
     Thread,
+    EmailSubmission,
 }
 
 /// The page size when the client sets none.
@@ -46,6 +47,7 @@ pub(super) async fn run(
         Kind::Email => (ObjectType::Email, id::email),
         Kind::Mailbox => (ObjectType::Mailbox, id::mailbox),
         Kind::Thread => (ObjectType::Thread, id::thread),
+        Kind::EmailSubmission => (ObjectType::EmailSubmission, id::submission),
     };
     let c = match ctx.core.changes(account_id, object_type, since, max).await {
         Err(mailroom_core::Error::Invalid(s)) => {

@@ -7,13 +7,17 @@ mod email_get;
 mod email_import;
 mod email_query;
 mod email_set;
+mod identity_get;
 mod mailbox_get;
+mod submission_get;
+mod submission_query;
+mod submission_set;
 mod thread_get;
 
 use mailroom_core::Core;
 use serde_json::{Map, Value};
 
-use crate::{CORE, Caller, MAIL, MethodError};
+use crate::{CORE, Caller, MAIL, MethodError, SUBMISSION};
 
 /// What every method gets besides its arguments.
 pub(crate) struct Ctx<'a> {
@@ -21,6 +25,18 @@ pub(crate) struct Ctx<'a> {
     pub caller: &'a Caller,
     /// The account's state when the request began.
     pub state: i64,
+    /// Creation id → created id, from earlier calls of the request (and its createdIds).
+    pub created: &'a std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+impl Ctx<'_> {
+    /// An id argument, resolving `#creationId` to what an earlier call created.
+    pub fn resolve_id(&self, id: &str) -> Option<String> {
+        match id.strip_prefix('#') {
+            Some(cid) => self.created.lock().expect("created ids").get(cid).cloned(),
+            None => Some(id.to_string()),
+        }
+    }
 }
 
 pub(crate) async fn call(
@@ -50,6 +66,13 @@ pub(crate) async fn call(
         "Email/changes" if has(MAIL) => changes::run(ctx, changes::Kind::Email, args).await,
         "Thread/get" if has(MAIL) => thread_get::run(ctx, args).await,
         "Thread/changes" if has(MAIL) => changes::run(ctx, changes::Kind::Thread, args).await,
+        "Identity/get" if has(SUBMISSION) => identity_get::run(ctx, args).await,
+        "EmailSubmission/get" if has(SUBMISSION) => submission_get::run(ctx, args).await,
+        "EmailSubmission/query" if has(SUBMISSION) => submission_query::run(ctx, args).await,
+        "EmailSubmission/set" if has(SUBMISSION) => submission_set::run(ctx, args).await,
+        "EmailSubmission/changes" if has(SUBMISSION) => {
+            changes::run(ctx, changes::Kind::EmailSubmission, args).await
+        }
         _ => Err(MethodError::UnknownMethod),
     }
 }
