@@ -182,3 +182,13 @@ async fn jmap_email_submission_sends_and_files(b: Backend) {
     let Some(s) = with_mail(b).await else { return };
     assert_eq!(run(&s, "submission", &[]).trim(), "ok");
 }
+
+backends!(jmap_body_properties_header_forms_and_email_parse);
+async fn jmap_body_properties_header_forms_and_email_parse(b: Backend) {
+    let Some(corpus) = crate::corpus::corpus_dir("mime") else {
+        return;
+    };
+    let Some(s) = with_mail(b).await else { return };
+    let out = run(&s, "bodies", &[corpus.to_str().unwrap()]);
+    assert!(out.starts_with("ok "), "{out}");
+}

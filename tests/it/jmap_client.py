@@ -590,6 +590,187 @@ def submission(hostport, alice_pw, bob_pw):
     print("ok")
 
 
+def bodies(hostport, alice_pw, bob_pw, corpus_dir):
+    """Body properties, header forms, part blobs and Email/parse, checked against Python's own
+    email package reading the same bytes."""
+    import email
+    import email.policy
+    from email.message import EmailMessage
+
+    alice = Http(hostport, "alice@example.test", alice_pw)
+    bob = Http(hostport, "bob@example.test", bob_pw)
+    sess = session(alice)
+    acc = sess["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    upload = sess["uploadUrl"].replace("{accountId}", acc).split(hostport, 1)[1]
+
+    def download(h, a, blob):
+        url = sess["downloadUrl"].replace("{accountId}", a).replace("{blobId}", blob) \
+            .replace("{name}", "x").replace("{type}", "application/octet-stream")
+        return h.request("GET", url.split(hostport, 1)[1])
+
+    def up(raw):
+        status, _, data = alice.request("POST", upload, raw, {"Content-Type": "message/rfc822"})
+        check(status == 201, f"upload {status}")
+        return json.loads(data)["blobId"]
+
+    inner = EmailMessage()
+    inner["From"] = "Carol <carol@example.net>"
+    inner["Subject"] = "the forwarded one"
+    inner.set_content("inner text\n")
+    m = EmailMessage()
+    m["From"] = "Alice Ä <alice@example.test>"
+    m["To"] = "bob@example.test, Team: dave@example.net, erin@example.net;"
+    m["Subject"] = "Grüße, bodies"
+    m["Date"] = "Tue, 01 Jul 2003 10:52:37 +0200"
+    m["Message-ID"] = "<bodies-1@example.test>"
+    m["List-Unsubscribe"] = "<mailto:leave@example.test>, <https://example.test/leave>"
+    m["X-Custom"] = "one"
+    m.set_content("plain text body \u00e9\n" * 3)
+    m.add_alternative("<p>html body</p><img src=\"cid:pic1\">", subtype="html")
+    m.get_payload()[1].add_related(b"\x89PNG fake", maintype="image", subtype="png", cid="<pic1>")
+    pdf = bytes(range(256)) * 10
+    m.add_attachment(pdf, maintype="application", subtype="pdf", filename="r\u00e9port.pdf")
+    m.add_attachment(inner)
+    raw = m.as_bytes(policy=email.policy.SMTP)
+    raw = raw.replace(b"X-Custom: one\r\n", b"X-Custom: one\r\nX-Custom: two\r\n")
+    blob = up(raw)
+    boxes = alice.api([["Mailbox/get", {"accountId": acc}, "0"]])[0][1]["list"]
+    archive = [b["id"] for b in boxes if b["role"] == "archive"][0]
+    eid = alice.api([["Email/import", {"accountId": acc, "emails": {"x": {"blobId": blob, "mailboxIds": {archive: True}}}}, "0"]])[0][1]["created"]["x"]["id"]
+
+    props = ["bodyStructure", "textBody", "htmlBody", "attachments", "bodyValues", "headers", "sender", "bcc",
+             "header:Subject:asText", "header:To:asGroupedAddresses", "header:To:asAddresses", "header:Date:asDate",
+             "header:List-Unsubscribe:asURLs", "header:X-Custom:all", "header:x-custom", "header:Message-ID:asMessageIds",
+             "header:X-Absent", "header:X-Absent:all", "header:From"]
+    r = alice.api([["Email/get", {"accountId": acc, "ids": [eid], "properties": props, "fetchAllBodyValues": True,
+                                  "bodyProperties": ["partId", "blobId", "size", "type", "name", "charset", "disposition", "cid", "header:Content-Type"]}, "0"]])
+    e = r[0][1]["list"][0]
+    py = email.message_from_bytes(raw, policy=email.policy.default)
+    check(e["header:Subject:asText"] == "Grüße, bodies" == str(py["Subject"]), f"subject {e['header:Subject:asText']}")
+    groups = e["header:To:asGroupedAddresses"]
+    check(groups[0]["name"] is None and groups[0]["addresses"][0]["email"] == "bob@example.test", f"groups {groups}")
+    check(groups[1]["name"] == "Team" and [a["email"] for a in groups[1]["addresses"]] == ["dave@example.net", "erin@example.net"], f"groups {groups}")
+    check([a["email"] for a in e["header:To:asAddresses"]] == [a.addr_spec for a in py["To"].addresses], f"to {e['header:To:asAddresses']}")
+    check(e["header:Date:asDate"] == "2003-07-01T10:52:37+02:00", f"date {e['header:Date:asDate']}")
+    check(e["header:List-Unsubscribe:asURLs"] == ["mailto:leave@example.test", "https://example.test/leave"], "urls")
+    check(e["header:X-Custom:all"] == [" one", " two"] and e["header:x-custom"] == " two", f"all {e['header:X-Custom:all']}")
+    check(e["header:Message-ID:asMessageIds"] == ["bodies-1@example.test"], "msgid")
+    check(e["header:X-Absent"] is None and e["header:X-Absent:all"] == [], "absent")
+    check(e["sender"] is None and e["bcc"] is None, "sender/bcc")
+    check([h["name"] for h in e["headers"]][:3] == [k for k, _ in py.items()][:3], f"headers {e['headers'][:3]}")
+    check(e["header:From"].strip() == raw.split(b"From:", 1)[1].split(b"\r\n", 1)[0].decode().strip(), "raw From")
+
+    # The leaves of bodyStructure, in order, against Python's walk (not into the attached message).
+    def leaves(p):
+        if p.get("subParts"):
+            return [x for s in p["subParts"] for x in leaves(s)]
+        return [p]
+    ours = leaves(e["bodyStructure"])
+    theirs = []
+    def walk(p):
+        # Python counts an attached message as multipart; JMAP keeps it a leaf.
+        if p.is_multipart() and p.get_content_maintype() != "message":
+            for s in p.iter_parts():
+                walk(s)
+        else:
+            theirs.append(p)
+    walk(py)
+    check([p["type"] for p in ours] == [p.get_content_type() for p in theirs], f"leaves {[p['type'] for p in ours]}")
+    check(e["bodyStructure"]["type"] == "multipart/mixed" and e["bodyStructure"]["partId"] is None, "root")
+    check([p["partId"] for p in e["textBody"]] == [ours[0]["partId"]], f"textBody {e['textBody']}")
+    check([p["type"] for p in e["htmlBody"]] == ["text/html"], f"htmlBody {e['htmlBody']}")
+    check([p["type"] for p in e["attachments"]] == ["image/png", "application/pdf", "message/rfc822"], f"attachments {e['attachments']}")
+    att = e["attachments"]
+    check(att[0]["cid"] == "pic1" and att[1]["name"] == "r\u00e9port.pdf" and att[1]["disposition"] == "attachment", f"att {att}")
+    check(att[1]["size"] == len(pdf) and att[1]["header:Content-Type"].strip().startswith("application/pdf"), f"att {att[1]}")
+    check(ours[0]["charset"] == "utf-8", f"charset {ours[0]}")
+    # Every leaf's blob downloads as Python decodes it.
+    for o, t in zip(ours, theirs):
+        status, _, got = download(alice, acc, o["blobId"])
+        check(status == 200, f"part {o['partId']} {status}")
+        if t.get_content_type() == "message/rfc822":
+            check(email.message_from_bytes(got)["Subject"] == "the forwarded one", "attached message")
+        elif t.get_content_maintype() == "text":
+            check(got.decode(t.get_content_charset() or "ascii") == t.get_content(), f"text part {o['partId']}")
+        else:
+            check(got == t.get_payload(decode=True), f"binary part {o['partId']}")
+        check(len(got) == o["size"] or t.get_content_maintype() == "text", f"size of {o['partId']}")
+    status, _, _ = download(bob, session(bob)["primaryAccounts"]["urn:ietf:params:jmap:mail"], att[1]["blobId"])
+    check(status == 404, f"bob downloads alice's part: {status}")
+    status, _, _ = download(alice, acc, blob + "_9")
+    check(status == 404, f"no such part: {status}")
+    vals = e["bodyValues"]
+    check(vals[ours[0]["partId"]]["value"] == py.get_body(("plain",)).get_content(), "text value")
+    check(vals[ours[1]["partId"]]["value"].startswith("<p>html body</p>"), "html value")
+    check(all(not v["isTruncated"] and not v["isEncodingProblem"] for v in vals.values()), "flags")
+
+    r = alice.api([["Email/get", {"accountId": acc, "ids": [eid], "properties": ["bodyValues"],
+                                  "fetchTextBodyValues": True, "maxBodyValueBytes": 7}, "0"]])
+    v = r[0][1]["list"][0]["bodyValues"]
+    check(list(v) == [ours[0]["partId"]] and v[ours[0]["partId"]] == {"value": "plain t", "isTruncated": True, "isEncodingProblem": False}, f"truncated {v}")
+    # properties: null gives RFC 8621's default list, body lists included.
+    r = alice.api([["Email/get", {"accountId": acc, "ids": [eid]}, "0"]])
+    check({"textBody", "attachments", "bcc", "preview"} <= set(r[0][1]["list"][0]), "defaults")
+
+    # Email/parse on the attached message's part blob and on an upload; not parsable; not found.
+    junk = up(b"\x00\x01 not mail")
+    r = alice.api([["Email/parse", {"accountId": acc, "blobIds": [att[2]["blobId"], blob, junk, "0" * 64],
+                                    "fetchTextBodyValues": True}, "0"]])[0][1]
+    inner_parsed = r["parsed"][att[2]["blobId"]]
+    check(inner_parsed["subject"] == "the forwarded one" and inner_parsed["from"][0]["email"] == "carol@example.net", f"inner {inner_parsed}")
+    tb = inner_parsed["textBody"][0]
+    check(inner_parsed["bodyValues"][tb["partId"]]["value"] == "inner text\r\n", f"inner value {inner_parsed['bodyValues']}")
+    status, _, got = download(alice, acc, tb["blobId"])
+    check(status == 200 and got == b"inner text\r\n", f"nested part blob {status} {got!r}")
+    outer = r["parsed"][blob]
+    check(outer["sentAt"] == "2003-07-01T10:52:37+02:00" and outer["hasAttachment"] and "id" not in outer, f"outer {outer.keys()}")
+    check(r["notParsable"] == [junk] and r["notFound"] == ["0" * 64], f"parse {r}")
+
+    # Bad arguments are the RFC's errors.
+    for args, what in [({"properties": ["header:Subject:asAddresses"]}, "form not allowed"),
+                       ({"properties": ["header:From:asNothing"]}, "unknown form"),
+                       ({"bodyProperties": ["partId", "nonsense"]}, "body property"),
+                       ({"maxBodyValueBytes": 0}, "zero max"),
+                       ({"fetchHTMLBodyValues": "yes"}, "not a boolean")]:
+        r = alice.api([["Email/get", dict({"accountId": acc, "ids": [eid]}, **args), "0"]])
+        check(r[0][0] == "error" and r[0][1]["type"] == "invalidArguments", f"{what}: {r}")
+
+    # The corpus: every message parses; where Python finds no defect and the set is not about
+    # broken boundaries (whose reading is a matter of taste), to the same leaves as Python.
+    import glob
+    lenient = ("/mime4j/", "/malformed/", "/thirdparty/", "/error_emails/")
+    paths = sorted(p for p in glob.glob(corpus_dir + "/**/*", recursive=True)
+                   if p.endswith((".eml", ".msg", ".txt")) and not any(x in p for x in ("mbox", "/tnef/", "/headers/", "COPYING", "README", "LICENSE")))
+    checked = parsed = 0
+    for path in paths:
+        data = open(path, "rb").read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        b = up(data)
+        r = alice.api([["Email/parse", {"accountId": acc, "blobIds": [b], "properties": ["bodyStructure"]}, "0"]])[0][1]
+        check(r["notFound"] == [], f"{path}: {r}")
+        if r["parsed"] is None:
+            continue
+        parsed += 1
+        py = email.message_from_bytes(data, policy=email.policy.default)
+        theirs = []
+        defects = []
+        def walk2(p):
+            defects.extend(p.defects)
+            if p.is_multipart() and p.get_content_maintype() != "message":
+                for s in p.iter_parts():
+                    walk2(s)
+            else:
+                theirs.append(p.get_content_type())
+        walk2(py)
+        # An mbox "From " line first is not an RFC 5322 message (Python skips it as the unixfrom).
+        if defects or not py.keys() or data.startswith(b"From ") or any(x in path for x in lenient):
+            continue
+        got = [p["type"] for p in leaves(r["parsed"][b]["bodyStructure"])]
+        check(got == theirs, f"{path}: ours {got} python {theirs}")
+        checked += 1
+    check(parsed >= 350 and checked >= 150, f"only {parsed} parsed, {checked} compared")
+    print("ok", parsed, checked)
+
+
 if __name__ == "__main__":
     scenario, hostport, a_pw, b_pw = sys.argv[1:5]
     extra = sys.argv[5:]
@@ -609,6 +790,8 @@ if __name__ == "__main__":
         ratelimit(hostport, a_pw, b_pw)
     elif scenario == "submission":
         submission(hostport, a_pw, b_pw)
+    elif scenario == "bodies":
+        bodies(hostport, a_pw, b_pw, extra[0])
     elif scenario == "import":
         import_(hostport, a_pw, b_pw)
     elif scenario == "jmapc":

@@ -69,7 +69,7 @@ impl Core {
 
 /// Whether the bytes begin with an RFC 5322 header field (`name:`, the name printable ASCII
 /// without spaces): mail parsers accept anything, so this is the check that a blob is mail.
-fn starts_with_header_field(raw: &[u8]) -> bool {
+pub(crate) fn starts_with_header_field(raw: &[u8]) -> bool {
     let line = raw.split(|&b| b == b'\n').next().unwrap_or_default();
     match line.iter().position(|&b| b == b':') {
         Some(colon) if colon > 0 => line[..colon].iter().all(|&b| (33..=126).contains(&b)),

@@ -23,6 +23,7 @@ mod error;
 mod group_commit;
 pub mod import;
 pub mod mail;
+pub mod mime;
 pub mod notify;
 mod parse;
 pub mod submit;

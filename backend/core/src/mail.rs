@@ -196,9 +196,19 @@ impl Core {
         Ok(id)
     }
 
-    /// The raw bytes of a blob the account may read (the message of one of its emails);
-    /// `NotFound` for any other, whether it exists or not.
+    /// The bytes of a blob the account may read: the message of one of its emails, an
+    /// upload of its own, or one part of such a message ([`part_blob_id`]); `NotFound` for
+    /// any other, whether it exists or not.
     pub async fn blob_for(&self, account_id: i64, blob_id: &str) -> Result<bytes::Bytes> {
+        if let Some((message, part)) = blob_id.rsplit_once('_') {
+            let raw = Box::pin(self.blob_for(account_id, message)).await?;
+            let part = part.replace('-', ".");
+            return tokio::task::spawn_blocking(move || crate::mime::part_content(&raw, &part))
+                .await
+                .map_err(|e| Error::Internal(format!("parsing: {e}")))?
+                .map(|(_, bytes)| bytes::Bytes::from(bytes))
+                .ok_or_else(|| Error::NotFound("blob".into()));
+        }
         let id = crate::BlobId::parse(blob_id).ok_or_else(|| Error::NotFound("blob".into()))?;
         if !self
             .store()
@@ -349,4 +359,55 @@ impl Core {
             .ok_or_else(|| Error::Internal(format!("bad blob id {}", row.blob_id)))?;
         Ok(self.store().blobs().get(&id).await?)
     }
+}
+
+impl Core {
+    /// The MIME structure of one of the account's emails.
+    pub async fn email_structure(
+        &self,
+        account_id: i64,
+        email_id: i64,
+    ) -> Result<crate::mime::MimePart> {
+        let raw = self.email_raw(account_id, email_id).await?;
+        parse_structure(raw).await
+    }
+
+    /// A blob the account may read, parsed as a message (Email/parse): `None` if it is not one.
+    pub async fn blob_parsed(&self, account_id: i64, blob_id: &str) -> Result<Option<ParsedBlob>> {
+        let raw = self.blob_for(account_id, blob_id).await?;
+        tokio::task::spawn_blocking(move || {
+            if !crate::import::starts_with_header_field(&raw) {
+                return None;
+            }
+            let meta = crate::parse::message_meta(&raw);
+            Some(ParsedBlob {
+                root: crate::mime::structure(&raw),
+                size: raw.len() as i64,
+                preview: meta.preview,
+                has_attachment: meta.has_attachment,
+            })
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("parsing: {e}")))
+    }
+}
+
+/// A blob read as a message.
+pub struct ParsedBlob {
+    pub root: crate::mime::MimePart,
+    pub size: i64,
+    pub preview: String,
+    pub has_attachment: bool,
+}
+
+async fn parse_structure(raw: bytes::Bytes) -> Result<crate::mime::MimePart> {
+    tokio::task::spawn_blocking(move || crate::mime::structure(&raw))
+        .await
+        .map_err(|e| Error::Internal(format!("parsing: {e}")))
+}
+
+/// The blob id of one part of a message: the message's blob id and the part's section number
+/// (`.` written `-`, since a JMAP id has no dots).
+pub fn part_blob_id(message_blob: &str, part_id: &str) -> String {
+    format!("{message_blob}_{}", part_id.replace('.', "-"))
 }

@@ -1,14 +1,18 @@
-//! Email/get (RFC 8621 §4.2 with RFC 8620 §5.1). This first version serves the metadata
-//! properties; body properties (bodyStructure, textBody, htmlBody, attachments, bodyValues)
-//! and `header:` forms are refused as unsupported until they land.
+//! Email/get (RFC 8621 §4.2 with RFC 8620 §5.1). The list-view properties come from the
+//! stored metadata; anything read from the message itself (headers, `header:` forms,
+//! bodyStructure, textBody, htmlBody, attachments, bodyValues, sender, bcc) makes the
+//! message be read and parsed, once per email.
 
 use mailroom_core::mail::EmailView;
+use mailroom_core::mime::MimePart;
 use serde_json::{Map, Value, json};
 
-use super::{Ctx, account, ids_arg, properties, utc_date};
+use super::email_body::{self as body, HeaderProp, ValueOptions};
+use super::{Ctx, account, ids_arg, utc_date};
 use crate::{MethodError, id};
 
-const KNOWN: &[&str] = &[
+/// Served from the stored metadata.
+const METADATA: &[&str] = &[
     "id",
     "blobId",
     "threadId",
@@ -29,13 +33,97 @@ const KNOWN: &[&str] = &[
     "preview",
 ];
 
+/// Read from the message.
+const FROM_MESSAGE: &[&str] = &[
+    "sender",
+    "bcc",
+    "headers",
+    "bodyStructure",
+    "textBody",
+    "htmlBody",
+    "attachments",
+    "bodyValues",
+];
+
+/// RFC 8621 §4.2: what `properties: null` means.
+const DEFAULT: &[&str] = &[
+    "id",
+    "blobId",
+    "threadId",
+    "mailboxIds",
+    "keywords",
+    "size",
+    "receivedAt",
+    "messageId",
+    "inReplyTo",
+    "references",
+    "sender",
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "replyTo",
+    "subject",
+    "sentAt",
+    "hasAttachment",
+    "preview",
+    "bodyValues",
+    "textBody",
+    "htmlBody",
+    "attachments",
+];
+
+/// The `properties` argument: known names and valid `header:` forms; `id` always.
+pub(super) fn email_properties(
+    args: &Map<String, Value>,
+    known: &[&[&str]],
+    default: &[&str],
+) -> Result<Vec<String>, MethodError> {
+    let list = match args.get("properties") {
+        None | Some(Value::Null) => return Ok(default.iter().map(|s| s.to_string()).collect()),
+        Some(Value::Array(v)) => v,
+        _ => {
+            return Err(MethodError::InvalidArguments(
+                "properties must be an array or null".into(),
+            ));
+        }
+    };
+    let mut out = Vec::with_capacity(list.len() + 1);
+    for p in list {
+        let p = p
+            .as_str()
+            .ok_or_else(|| MethodError::InvalidArguments("properties must be strings".into()))?;
+        match HeaderProp::parse(p) {
+            Some(h) => {
+                h?;
+            }
+            None if known.iter().any(|k| k.contains(&p)) => {}
+            None => {
+                return Err(MethodError::InvalidArguments(format!(
+                    "unknown property {p:?}"
+                )));
+            }
+        }
+        out.push(p.to_string());
+    }
+    if known[0].contains(&"id") && !out.iter().any(|p| p == "id") {
+        out.push("id".into());
+    }
+    Ok(out)
+}
+
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
     let Some(wanted) = ids_arg(&args)? else {
         // RFC 8620 §5.1 allows refusing ids: null when the set is large; mail is.
         return Err(MethodError::RequestTooLarge("Email/get needs ids".into()));
     };
-    let props = properties(&args, KNOWN, KNOWN)?;
+    let props = email_properties(&args, &[METADATA, FROM_MESSAGE], DEFAULT)?;
+    let body_props = body::body_properties(&args)?;
+    let values = ValueOptions::from_args(&args)?;
+    let needs_message = props
+        .iter()
+        .any(|p| FROM_MESSAGE.contains(&p.as_str()) || p.starts_with("header:"));
     let numbers: Vec<i64> = wanted.iter().filter_map(|i| id::parse('e', i)).collect();
     let found = ctx.core.emails(account_id, &numbers).await?;
     let found_ids: std::collections::HashSet<i64> = found.iter().map(|e| e.row.id).collect();
@@ -43,13 +131,73 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         .iter()
         .filter(|i| id::parse('e', i).is_none_or(|n| !found_ids.contains(&n)))
         .collect();
-    let list: Vec<Value> = found.iter().map(|e| email_json(e, &props)).collect();
+    let mut list = Vec::with_capacity(found.len());
+    for e in &found {
+        let mut o = email_json(e, &props);
+        if needs_message {
+            let root = ctx.core.email_structure(account_id, e.row.id).await?;
+            message_properties(
+                &mut o,
+                &root,
+                Some(&e.row.blob_id),
+                &props,
+                &body_props,
+                values,
+            );
+        }
+        list.push(Value::Object(o));
+    }
     Ok(
         json!({"accountId": id::account(account_id), "state": ctx.state.to_string(), "list": list, "notFound": not_found}),
     )
 }
 
-fn email_json(e: &EmailView, props: &[String]) -> Value {
+/// Adds the properties read from the parsed message to `o`.
+pub(super) fn message_properties(
+    o: &mut Map<String, Value>,
+    root: &MimePart,
+    message_blob: Option<&str>,
+    props: &[String],
+    body_props: &[String],
+    values: ValueOptions,
+) {
+    let lists = body::bodies(root);
+    let parts = |v: &[&MimePart]| -> Value {
+        Value::Array(
+            v.iter()
+                .map(|p| body::part_json(p, message_blob, body_props))
+                .collect(),
+        )
+    };
+    for p in props {
+        let v = match p.as_str() {
+            "headers" => body::headers_json(root),
+            "bodyStructure" => {
+                let mut with_sub = body_props.to_vec();
+                if !with_sub.iter().any(|p| p == "subParts") {
+                    with_sub.push("subParts".into());
+                }
+                body::part_json(root, message_blob, &with_sub)
+            }
+            "textBody" => parts(&lists.text),
+            "htmlBody" => parts(&lists.html),
+            "attachments" => parts(&lists.attachments),
+            "bodyValues" => body::body_values(root, &lists, values),
+            h if h.starts_with("header:") => match HeaderProp::parse(h) {
+                Some(Ok(hp)) => hp.value(root),
+                _ => continue,
+            },
+            other if o.contains_key(other) => continue,
+            other => match body::convenience(root, other) {
+                Some(v) => v,
+                None => continue,
+            },
+        };
+        o.insert(p.clone(), v);
+    }
+}
+
+fn email_json(e: &EmailView, props: &[String]) -> Map<String, Value> {
     let r = &e.row;
     let mut o = Map::new();
     for p in props {
@@ -87,7 +235,7 @@ fn email_json(e: &EmailView, props: &[String]) -> Value {
         };
         o.insert(p.clone(), v);
     }
-    Value::Object(o)
+    o
 }
 
 /// Stored as a JSON array of `{name, email}`; JMAP wants null for an absent header.

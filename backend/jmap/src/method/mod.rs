@@ -3,8 +3,10 @@
 
 mod changes;
 mod core_echo;
+mod email_body;
 mod email_get;
 mod email_import;
+mod email_parse;
 mod email_query;
 mod email_set;
 mod identity_get;
@@ -63,6 +65,7 @@ pub(crate) async fn call(
         "Email/get" if has(MAIL) => email_get::run(ctx, args).await,
         "Email/set" if has(MAIL) => email_set::run(ctx, args).await,
         "Email/import" if has(MAIL) => email_import::run(ctx, args).await,
+        "Email/parse" if has(MAIL) => email_parse::run(ctx, args).await,
         "Email/changes" if has(MAIL) => changes::run(ctx, changes::Kind::Email, args).await,
         "Thread/get" if has(MAIL) => thread_get::run(ctx, args).await,
         "Thread/changes" if has(MAIL) => changes::run(ctx, changes::Kind::Thread, args).await,
