@@ -192,3 +192,9 @@ async fn jmap_body_properties_header_forms_and_email_parse(b: Backend) {
     let out = run(&s, "bodies", &[corpus.to_str().unwrap()]);
     assert!(out.starts_with("ok "), "{out}");
 }
+
+backends!(jmap_email_query_filters_sorts_threads_and_windows);
+async fn jmap_email_query_filters_sorts_threads_and_windows(b: Backend) {
+    let Some(s) = with_mail(b).await else { return };
+    assert_eq!(run(&s, "query", &[]).trim(), "ok");
+}

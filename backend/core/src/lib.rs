@@ -20,6 +20,7 @@ mod cache;
 pub mod compose;
 pub mod delivery;
 mod error;
+pub mod filter;
 mod group_commit;
 pub mod import;
 pub mod mail;

@@ -26,7 +26,7 @@ pub async fn session(
                 "maxCallsInRequest": MAX_CALLS_IN_REQUEST,
                 "maxObjectsInGet": MAX_OBJECTS_IN_GET,
                 "maxObjectsInSet": MAX_OBJECTS_IN_SET,
-                "collationAlgorithms": []
+                "collationAlgorithms": ["i;ascii-casemap", "i;unicode-casemap"]
             },
             MAIL: {},
             SUBMISSION: {}
@@ -43,7 +43,7 @@ pub async fn session(
                         "maxMailboxDepth": null,
                         "maxSizeMailboxName": 255,
                         "maxSizeAttachmentsPerEmail": 0,
-                        "emailQuerySortOptions": ["receivedAt"],
+                        "emailQuerySortOptions": ["receivedAt", "sentAt", "size", "from", "to", "subject", "hasKeyword"],
                         "mayCreateTopLevelMailbox": false
                     },
                     // Every message is sent at once: no delayed sending, no undo.

@@ -21,6 +21,7 @@ mod error;
 mod mailbox;
 pub mod model;
 pub mod query;
+pub mod search;
 pub mod submission;
 pub mod update;
 

@@ -11,6 +11,7 @@ mod email_query;
 mod email_set;
 mod identity_get;
 mod mailbox_get;
+mod mailbox_query;
 mod submission_get;
 mod submission_query;
 mod submission_set;
@@ -60,6 +61,15 @@ pub(crate) async fn call(
     match name {
         "Core/echo" if has(CORE) => Ok(Value::Object(args)),
         "Mailbox/get" if has(MAIL) => mailbox_get::run(ctx, args).await,
+        "Mailbox/query" if has(MAIL) => mailbox_query::run(ctx, args).await,
+        // Query results are recomputed, not tracked: the RFC's answer for that is
+        // cannotCalculateChanges, and clients then query again.
+        "Mailbox/queryChanges" | "Email/queryChanges" if has(MAIL) => {
+            account(ctx.caller, &args)?;
+            Err(MethodError::CannotCalculateChanges(
+                "query results are not tracked; query again".into(),
+            ))
+        }
         "Mailbox/changes" if has(MAIL) => changes::run(ctx, changes::Kind::Mailbox, args).await,
         "Email/query" if has(MAIL) => email_query::run(ctx, args).await,
         "Email/get" if has(MAIL) => email_get::run(ctx, args).await,

@@ -1,0 +1,384 @@
+//! Email search: a filter tree (stored facts and text), an order, thread collapsing and a
+//! window (position or anchor), answered exactly.
+//!
+//! The store answers everything but text. When the filter has text conditions, they are
+//! weakened out of the tree sent to SQL (so SQL returns a superset), SQL also reports the
+//! truth of every stored condition per row, and the text conditions are then checked here —
+//! from the stored metadata where it suffices, from the message itself otherwise. Until the
+//! search index lands that is a scan, but a correct one.
+
+pub use mailroom_store::search::{Cond, SqlSort};
+use mailroom_store::search::{SearchRow, SqlFilter};
+
+use crate::{Core, Error, Result};
+
+/// Where text is looked for (RFC 8621 §4.4.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TextField {
+    /// From, To, Cc, Bcc, Subject and the body.
+    Any,
+    From,
+    To,
+    Cc,
+    Bcc,
+    Subject,
+    Body,
+    /// A header field by name: present at all (`value` empty) or containing the value.
+    Header(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Filter {
+    Cond(Cond),
+    /// Case-insensitive substring match.
+    Text(TextField, String),
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    /// None of them (JMAP's NOT).
+    Not(Vec<Filter>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    Stored(SqlSort),
+    /// The first From address's name, or its address without one.
+    From,
+    To,
+}
+
+#[derive(Clone, Debug)]
+pub struct Query {
+    pub filter: Filter,
+    /// Keys with ascending flags; ties end newest id first.
+    pub sort: Vec<(SortKey, bool)>,
+    pub collapse_threads: bool,
+}
+
+/// Which part of the results to return.
+#[derive(Clone, Debug)]
+pub enum Window {
+    /// From `position` (negative: from the end), at most `limit`.
+    Position { position: i64, limit: u64 },
+    /// Around an email: its index plus `offset` (clamped at 0).
+    Anchor { id: i64, offset: i64, limit: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryPage {
+    pub ids: Vec<i64>,
+    pub position: u64,
+    pub total: Option<u64>,
+}
+
+impl Filter {
+    fn has_text(&self) -> bool {
+        match self {
+            Filter::Cond(_) => false,
+            Filter::Text(..) => true,
+            Filter::And(v) | Filter::Or(v) | Filter::Not(v) => v.iter().any(Filter::has_text),
+        }
+    }
+
+    /// SQL's version: exact without text; with it, each text leaf is replaced by what makes
+    /// the tree weaker (true where it counts positively, false under a NOT).
+    fn sql(&self, positive: bool) -> SqlFilter {
+        match self {
+            Filter::Cond(c) => SqlFilter::Cond(c.clone()),
+            Filter::Text(..) if positive => SqlFilter::True,
+            Filter::Text(..) => SqlFilter::False,
+            Filter::And(v) => SqlFilter::And(v.iter().map(|f| f.sql(positive)).collect()),
+            Filter::Or(v) => SqlFilter::Or(v.iter().map(|f| f.sql(positive)).collect()),
+            Filter::Not(v) => SqlFilter::Not(Box::new(SqlFilter::Or(
+                v.iter().map(|f| f.sql(!positive)).collect(),
+            ))),
+        }
+    }
+
+    /// The stored conditions in tree order (their truth comes back in this order).
+    fn conds(&self, out: &mut Vec<Cond>) {
+        match self {
+            Filter::Cond(c) => out.push(c.clone()),
+            Filter::Text(..) => {}
+            Filter::And(v) | Filter::Or(v) | Filter::Not(v) => v.iter().for_each(|f| f.conds(out)),
+        }
+    }
+}
+
+/// A row being checked: its stored conditions' truth and, when needed, its message.
+struct Candidate<'a> {
+    row: &'a SearchRow,
+    truth: &'a [bool],
+    message: Option<Option<crate::mime::MimePart>>,
+}
+
+impl Core {
+    /// Runs `q` on the account's emails and returns the window asked for. `with_total` asks
+    /// for the number of results (free when the whole list had to be read anyway).
+    pub async fn email_search(
+        &self,
+        account_id: i64,
+        q: &Query,
+        window: Window,
+        with_total: bool,
+    ) -> Result<QueryPage> {
+        let has_text = q.filter.has_text();
+        let rust_sort = q
+            .sort
+            .iter()
+            .any(|(k, _)| matches!(k, SortKey::From | SortKey::To));
+        let sql_filter = q.filter.sql(true);
+        let sql_sort: Vec<(SqlSort, bool)> = if rust_sort {
+            Vec::new()
+        } else {
+            q.sort
+                .iter()
+                .filter_map(|(k, asc)| match k {
+                    SortKey::Stored(s) => Some((s.clone(), *asc)),
+                    _ => None,
+                })
+                .collect()
+        };
+        // The cheap case: SQL filters, orders and pages.
+        if let Window::Position { position, limit } = window
+            && position >= 0
+            && !has_text
+            && !rust_sort
+            && !q.collapse_threads
+        {
+            let rows = self
+                .store()
+                .email_search(
+                    account_id,
+                    &sql_filter,
+                    &[],
+                    &sql_sort,
+                    Some((position as u64, limit)),
+                )
+                .await?;
+            let total = if with_total {
+                Some(self.store().email_count(account_id, &sql_filter).await?)
+            } else {
+                None
+            };
+            return Ok(QueryPage {
+                ids: rows.into_iter().map(|(r, _)| r.id).collect(),
+                position: position as u64,
+                total,
+            });
+        }
+
+        let mut columns = Vec::new();
+        if has_text {
+            q.filter.conds(&mut columns);
+        }
+        let rows = self
+            .store()
+            .email_search(account_id, &sql_filter, &columns, &sql_sort, None)
+            .await?;
+        let mut kept: Vec<&SearchRow> = Vec::with_capacity(rows.len());
+        for (row, truth) in &rows {
+            if has_text {
+                let mut c = Candidate {
+                    row,
+                    truth,
+                    message: None,
+                };
+                let mut next = 0;
+                if !self
+                    .matches(account_id, &q.filter, &mut c, &mut next)
+                    .await?
+                {
+                    continue;
+                }
+            }
+            kept.push(row);
+        }
+        if rust_sort {
+            kept.sort_by(|a, b| compare(a, b, &q.sort));
+        }
+        if q.collapse_threads {
+            let mut seen = std::collections::HashSet::new();
+            kept.retain(|r| seen.insert(r.thread_id));
+        }
+        let total = kept.len() as u64;
+        let (start, limit) = match window {
+            Window::Position { position, limit } if position < 0 => {
+                ((total as i64 + position).max(0) as u64, limit)
+            }
+            Window::Position { position, limit } => (position as u64, limit),
+            Window::Anchor { id, offset, limit } => {
+                let at = kept
+                    .iter()
+                    .position(|r| r.id == id)
+                    .ok_or_else(|| Error::NotFound("anchor".into()))?;
+                ((at as i64 + offset).max(0) as u64, limit)
+            }
+        };
+        let ids = kept
+            .iter()
+            .skip(start as usize)
+            .take(limit as usize)
+            .map(|r| r.id)
+            .collect();
+        Ok(QueryPage {
+            ids,
+            position: start.min(total),
+            total: Some(total),
+        })
+    }
+
+    /// Evaluates the filter for one row; `next` walks the stored conditions' truth values in
+    /// the order [`Filter::conds`] listed them, so every branch is walked (no short cut).
+    async fn matches(
+        &self,
+        account_id: i64,
+        f: &Filter,
+        c: &mut Candidate<'_>,
+        next: &mut usize,
+    ) -> Result<bool> {
+        Ok(match f {
+            Filter::Cond(_) => {
+                let v = c.truth[*next];
+                *next += 1;
+                v
+            }
+            Filter::Text(field, value) => self.text_matches(account_id, field, value, c).await?,
+            Filter::And(v) | Filter::Or(v) | Filter::Not(v) => {
+                let mut results = Vec::with_capacity(v.len());
+                for x in v {
+                    results.push(Box::pin(self.matches(account_id, x, c, next)).await?);
+                }
+                match f {
+                    Filter::And(_) => results.iter().all(|&b| b),
+                    Filter::Or(_) => results.iter().any(|&b| b),
+                    _ => !results.iter().any(|&b| b),
+                }
+            }
+        })
+    }
+
+    async fn text_matches(
+        &self,
+        account_id: i64,
+        field: &TextField,
+        value: &str,
+        c: &mut Candidate<'_>,
+    ) -> Result<bool> {
+        let needle = value.to_lowercase();
+        let has = |hay: &str| hay.to_lowercase().contains(&needle);
+        let in_addrs = |stored: &str| {
+            serde_json::from_str::<Vec<serde_json::Value>>(stored)
+                .unwrap_or_default()
+                .iter()
+                .any(|a| {
+                    ["name", "email"]
+                        .iter()
+                        .any(|k| a.get(k).and_then(|v| v.as_str()).is_some_and(has))
+                })
+        };
+        let stored = match field {
+            TextField::From => return Ok(in_addrs(&c.row.from_addr)),
+            TextField::To => return Ok(in_addrs(&c.row.to_addr)),
+            TextField::Cc => return Ok(in_addrs(&c.row.cc_addr)),
+            TextField::Subject => return Ok(c.row.subject.as_deref().is_some_and(has)),
+            TextField::Any => {
+                in_addrs(&c.row.from_addr)
+                    || in_addrs(&c.row.to_addr)
+                    || in_addrs(&c.row.cc_addr)
+                    || c.row.subject.as_deref().is_some_and(has)
+            }
+            _ => false,
+        };
+        if stored {
+            return Ok(true);
+        }
+        // The rest needs the message.
+        if c.message.is_none() {
+            let raw = match self.email_raw(account_id, c.row.id).await {
+                Ok(r) => Some(r),
+                Err(Error::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            };
+            c.message = Some(match raw {
+                Some(raw) => Some(
+                    tokio::task::spawn_blocking(move || crate::mime::structure(&raw))
+                        .await
+                        .map_err(|e| Error::Internal(format!("parsing: {e}")))?,
+                ),
+                None => None,
+            });
+        }
+        let Some(Some(root)) = &c.message else {
+            return Ok(false);
+        };
+        let header_has = |name: &str| {
+            root.headers_named(name).any(|h| {
+                let t = crate::mime::as_text(&h.value);
+                needle.is_empty() || has(&t)
+            })
+        };
+        let bcc = || {
+            root.headers_named("Bcc").any(|h| {
+                crate::mime::as_addresses(&h.value)
+                    .iter()
+                    .any(|a| has(&a.email) || a.name.as_deref().is_some_and(has))
+            })
+        };
+        Ok(match field {
+            TextField::Bcc => bcc(),
+            TextField::Header(name) => header_has(name),
+            TextField::Body => body_has(root, &has),
+            TextField::Any => bcc() || body_has(root, &has),
+            _ => false,
+        })
+    }
+}
+
+/// Whether any text part of the message contains the needle.
+fn body_has(p: &crate::mime::MimePart, has: &dyn Fn(&str) -> bool) -> bool {
+    p.text.as_deref().is_some_and(has) || p.sub_parts.iter().any(|s| body_has(s, has))
+}
+
+fn first_name(stored: &str) -> String {
+    serde_json::from_str::<Vec<serde_json::Value>>(stored)
+        .ok()
+        .and_then(|v| v.into_iter().next())
+        .and_then(|a| {
+            a.get("name")
+                .and_then(|n| n.as_str())
+                .filter(|n| !n.is_empty())
+                .or_else(|| a.get("email").and_then(|e| e.as_str()))
+                .map(str::to_lowercase)
+        })
+        .unwrap_or_default()
+}
+
+fn compare(a: &SearchRow, b: &SearchRow, sort: &[(SortKey, bool)]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    for (key, asc) in sort {
+        let o = match key {
+            SortKey::From => first_name(&a.from_addr).cmp(&first_name(&b.from_addr)),
+            SortKey::To => first_name(&a.to_addr).cmp(&first_name(&b.to_addr)),
+            SortKey::Stored(SqlSort::ReceivedAt) => a.received_at.cmp(&b.received_at),
+            SortKey::Stored(SqlSort::SentAt) => a
+                .sent_at
+                .unwrap_or(a.received_at)
+                .cmp(&b.sent_at.unwrap_or(b.received_at)),
+            SortKey::Stored(SqlSort::Size) => a.size.cmp(&b.size),
+            SortKey::Stored(SqlSort::Subject) => a
+                .base_subject
+                .as_deref()
+                .unwrap_or("")
+                .cmp(b.base_subject.as_deref().unwrap_or("")),
+            SortKey::Stored(SqlSort::HasKeyword(k)) => {
+                let has = |r: &SearchRow| r.keywords.split_whitespace().any(|x| x == k);
+                has(a).cmp(&has(b))
+            }
+        };
+        let o = if *asc { o } else { o.reverse() };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    b.id.cmp(&a.id)
+}

@@ -1,0 +1,236 @@
+//! Searching an account's emails by their stored facts (mailboxes, dates, sizes, keywords,
+//! threads' keywords, attachments) with AND / OR / NOT, in any of the orders SQL can give.
+//! Text conditions are the caller's: it weakens them out of the tree it passes here and asks
+//! for the truth of each condition per row, so it can finish the job exactly.
+
+use sea_orm::{FromQueryResult, Value};
+
+use crate::{Result, Store};
+
+/// A condition on an email's stored facts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cond {
+    InMailbox(i64),
+    InMailboxOtherThan(Vec<i64>),
+    /// receivedAt strictly before (Unix seconds).
+    Before(i64),
+    /// receivedAt at or after.
+    After(i64),
+    MinSize(i64),
+    /// size strictly below.
+    MaxSize(i64),
+    /// A keyword, lowercase.
+    HasKeyword(String),
+    AllInThreadHaveKeyword(String),
+    SomeInThreadHaveKeyword(String),
+    NoneInThreadHaveKeyword(String),
+    HasAttachment(bool),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SqlFilter {
+    True,
+    False,
+    Cond(Cond),
+    And(Vec<SqlFilter>),
+    Or(Vec<SqlFilter>),
+    Not(Box<SqlFilter>),
+}
+
+/// An order SQL can give; ties are broken by id, newest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SqlSort {
+    ReceivedAt,
+    SentAt,
+    Size,
+    /// The subject without Re:/Fwd: prefixes, lowercase.
+    Subject,
+    HasKeyword(String),
+}
+
+/// What a search returns per email: enough to finish text conditions and other orders.
+#[derive(Clone, Debug, FromQueryResult)]
+pub struct SearchRow {
+    pub id: i64,
+    pub thread_id: i64,
+    pub blob_id: String,
+    pub received_at: i64,
+    pub sent_at: Option<i64>,
+    pub size: i64,
+    pub keywords: String,
+    pub subject: Option<String>,
+    pub base_subject: Option<String>,
+    pub from_addr: String,
+    pub to_addr: String,
+    pub cc_addr: String,
+}
+
+/// `%`, `_` and the escape itself taken literally in a LIKE pattern.
+fn like_literal(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+fn keyword_match(alias: &str, kw: &str, values: &mut Vec<Value>) -> String {
+    values.push(format!("% {} %", like_literal(kw)).into());
+    format!("(' ' || {alias}.keywords || ' ') LIKE ? ESCAPE '\\'")
+}
+
+fn thread_keyword(exists: bool, matching: bool, kw: &str, values: &mut Vec<Value>) -> String {
+    let m = keyword_match("t", kw, values);
+    format!(
+        "{}EXISTS (SELECT 1 FROM emails t WHERE t.account_id = e.account_id AND t.thread_id = e.thread_id AND {}{m})",
+        if exists { "" } else { "NOT " },
+        if matching { "" } else { "NOT " },
+    )
+}
+
+fn cond_sql(c: &Cond, values: &mut Vec<Value>) -> String {
+    match c {
+        Cond::InMailbox(m) => {
+            values.push((*m).into());
+            "EXISTS (SELECT 1 FROM mailbox_emails x WHERE x.email_id = e.id AND x.mailbox_id = ?)"
+                .into()
+        }
+        Cond::InMailboxOtherThan(list) => {
+            let marks = vec!["?"; list.len().max(1)].join(",");
+            if list.is_empty() {
+                values.push((-1i64).into());
+            }
+            values.extend(list.iter().map(|&m| Value::from(m)));
+            format!(
+                "EXISTS (SELECT 1 FROM mailbox_emails x WHERE x.email_id = e.id AND x.mailbox_id NOT IN ({marks}))"
+            )
+        }
+        Cond::Before(t) => {
+            values.push((*t).into());
+            "e.received_at < ?".into()
+        }
+        Cond::After(t) => {
+            values.push((*t).into());
+            "e.received_at >= ?".into()
+        }
+        Cond::MinSize(n) => {
+            values.push((*n).into());
+            "e.size >= ?".into()
+        }
+        Cond::MaxSize(n) => {
+            values.push((*n).into());
+            "e.size < ?".into()
+        }
+        Cond::HasKeyword(k) => keyword_match("e", k, values),
+        Cond::AllInThreadHaveKeyword(k) => thread_keyword(false, false, k, values),
+        Cond::SomeInThreadHaveKeyword(k) => thread_keyword(true, true, k, values),
+        Cond::NoneInThreadHaveKeyword(k) => thread_keyword(false, true, k, values),
+        Cond::HasAttachment(b) => {
+            values.push((*b).into());
+            "m.has_attachment = ?".into()
+        }
+    }
+}
+
+fn filter_sql(f: &SqlFilter, values: &mut Vec<Value>) -> String {
+    match f {
+        SqlFilter::True => "1 = 1".into(),
+        SqlFilter::False => "1 = 0".into(),
+        SqlFilter::Cond(c) => cond_sql(c, values),
+        SqlFilter::And(v) if v.is_empty() => "1 = 1".into(),
+        SqlFilter::Or(v) if v.is_empty() => "1 = 0".into(),
+        SqlFilter::And(v) => format!(
+            "({})",
+            v.iter()
+                .map(|x| filter_sql(x, values))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        ),
+        SqlFilter::Or(v) => format!(
+            "({})",
+            v.iter()
+                .map(|x| filter_sql(x, values))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        ),
+        SqlFilter::Not(x) => format!("NOT ({})", filter_sql(x, values)),
+    }
+}
+
+impl Store {
+    /// The account's emails matching `filter`, in `sort` order (then newest id first), with
+    /// the truth of each of `columns` per row; `page` (offset, limit) or all of them.
+    pub async fn email_search(
+        &self,
+        account_id: i64,
+        filter: &SqlFilter,
+        columns: &[Cond],
+        sort: &[(SqlSort, bool)],
+        page: Option<(u64, u64)>,
+    ) -> Result<Vec<(SearchRow, Vec<bool>)>> {
+        let mut values: Vec<Value> = Vec::new();
+        let mut select = String::from(
+            "SELECT e.id, e.thread_id, e.blob_id, e.received_at, m.sent_at, e.size, e.keywords, m.subject, \
+             m.base_subject, m.from_addr, m.to_addr, m.cc_addr",
+        );
+        for (i, c) in columns.iter().enumerate() {
+            select.push_str(&format!(
+                ", CASE WHEN {} THEN 1 ELSE 0 END AS c{i}",
+                cond_sql(c, &mut values)
+            ));
+        }
+        values.push(account_id.into());
+        let where_sql = filter_sql(filter, &mut values);
+        let mut order = Vec::new();
+        for (s, asc) in sort {
+            let dir = if *asc { "ASC" } else { "DESC" };
+            match s {
+                SqlSort::ReceivedAt => order.push(format!("e.received_at {dir}")),
+                // Emails without a Date: header sort as if sent when received.
+                SqlSort::SentAt => order.push(format!("COALESCE(m.sent_at, e.received_at) {dir}")),
+                SqlSort::Size => order.push(format!("e.size {dir}")),
+                SqlSort::Subject => order.push(format!("COALESCE(m.base_subject, '') {dir}")),
+                SqlSort::HasKeyword(k) => {
+                    let m = keyword_match("e", k, &mut values);
+                    order.push(format!("CASE WHEN {m} THEN 1 ELSE 0 END {dir}"));
+                }
+            }
+        }
+        order.push("e.id DESC".into());
+        let mut sql = format!(
+            "{select} FROM emails e JOIN messages m ON m.blob_id = e.blob_id \
+             WHERE e.account_id = ? AND {where_sql} ORDER BY {}",
+            order.join(", ")
+        );
+        if let Some((offset, limit)) = page {
+            sql.push_str(" LIMIT ? OFFSET ?");
+            values.push((limit as i64).into());
+            values.push((offset as i64).into());
+        }
+        let rows =
+            sea_orm::ConnectionTrait::query_all_raw(&self.db, self.stmt(&sql, values)).await?;
+        rows.iter()
+            .map(|r| {
+                let row = SearchRow::from_query_result(r, "")?;
+                let truth = (0..columns.len())
+                    .map(|i| r.try_get::<i32>("", &format!("c{i}")).map(|v| v != 0))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                Ok((row, truth))
+            })
+            .collect()
+    }
+
+    /// How many of the account's emails match `filter`.
+    pub async fn email_count(&self, account_id: i64, filter: &SqlFilter) -> Result<u64> {
+        let mut values: Vec<Value> = vec![account_id.into()];
+        let where_sql = filter_sql(filter, &mut values);
+        let sql = format!(
+            "SELECT COUNT(*) FROM emails e JOIN messages m ON m.blob_id = e.blob_id \
+             WHERE e.account_id = ? AND {where_sql}"
+        );
+        let n: i64 = sea_orm::ConnectionTrait::query_one_raw(&self.db, self.stmt(&sql, values))
+            .await?
+            .map(|r| r.try_get_by_index(0))
+            .transpose()?
+            .unwrap_or(0);
+        Ok(n as u64)
+    }
+}
