@@ -198,3 +198,9 @@ async fn jmap_email_query_filters_sorts_threads_and_windows(b: Backend) {
     let Some(s) = with_mail(b).await else { return };
     assert_eq!(run(&s, "query", &[]).trim(), "ok");
 }
+
+backends!(jmap_mailbox_set_and_query);
+async fn jmap_mailbox_set_and_query(b: Backend) {
+    let Some(s) = with_mail(b).await else { return };
+    assert_eq!(run(&s, "mailboxes", &[]).trim(), "ok");
+}

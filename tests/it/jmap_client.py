@@ -929,6 +929,100 @@ def query(hostport, alice_pw, bob_pw):
     print("ok")
 
 
+def mailboxes(hostport, alice_pw, bob_pw):
+    """Mailbox/set and Mailbox/query: a tree created in one call, the naming rules, roles,
+    destroy with and without emails, and bob kept out."""
+    alice = Http(hostport, "alice@example.test", alice_pw)
+    bob = Http(hostport, "bob@example.test", bob_pw)
+    acc = session(alice)["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    b_acc = session(bob)["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    get = lambda: {m["id"]: m for m in alice.api([["Mailbox/get", {"accountId": acc}, "0"]])[0][1]["list"]}
+    before = get()
+    role = {m["role"]: i for i, m in before.items() if m["role"]}
+    state = alice.api([["Mailbox/get", {"accountId": acc, "ids": []}, "0"]])[0][1]["state"]
+    r = alice.api([["Mailbox/set", {"accountId": acc, "create": {
+        "p": {"name": "Projects", "sortOrder": 5},
+        "c": {"name": "Mailroom", "parentId": "#p", "isSubscribed": False},
+        "c2": {"name": "Archive 2024", "parentId": "#p"},
+        "dup": {"name": "Projects"},
+        "inbox": {"name": "iNbOx"},
+        "slash": {"name": "a/b"},
+        "empty": {"name": "  "},
+        "role": {"name": "Mine", "role": "trash"},
+        "srv": {"name": "X", "totalEmails": 3},
+        "orphan": {"name": "Y", "parentId": "m999999"},
+    }}, "0"]])[0][1]
+    check(set(r["created"]) == {"p", "c", "c2"}, f"created {r}")
+    for k in ["dup", "inbox", "slash", "empty", "role", "srv", "orphan"]:
+        check(r["notCreated"][k]["type"] == "invalidProperties", f"{k}: {r['notCreated'][k]}")
+    check(r["notCreated"]["dup"]["properties"] == ["name"] and r["notCreated"]["orphan"]["properties"] == ["parentId"], "props")
+    p, c, c2 = (r["created"][k]["id"] for k in ["p", "c", "c2"])
+    boxes = get()
+    check(boxes[c]["parentId"] == p and boxes[c]["isSubscribed"] is False and boxes[p]["sortOrder"] == 5, f"tree {boxes[c]}")
+    check(boxes[p]["myRights"]["mayDelete"] and not boxes[role["inbox"]]["myRights"]["mayDelete"], "rights")
+
+    r = alice.api([["Mailbox/set", {"accountId": acc, "update": {
+        p: {"parentId": c},
+        c2: {"name": "Mailroom"},
+        c: {"name": "mailroom-renamed", "isSubscribed": True},
+        role["inbox"]: {"name": "Eingang"},
+        role["trash"]: {"sortOrder": 99},
+        role["sent"]: {"role": "sent", "isSubscribed": False},
+        role["drafts"]: {"role": "junk"},
+        "m999999": {"name": "x"},
+    }}, "0"]])[0][1]
+    check(set(r["updated"]) == {c, role["trash"], role["sent"]}, f"updated {r}")
+    nu = r["notUpdated"]
+    check(nu[p]["type"] == "invalidProperties" and nu[p]["properties"] == ["parentId"], f"cycle {nu[p]}")
+    check(nu[c2]["type"] == "invalidProperties" and nu[c2]["properties"] == ["name"], f"clash {nu[c2]}")
+    check(nu[role["inbox"]]["type"] == "forbidden" and nu[role["drafts"]]["type"] == "invalidProperties", f"roles {nu}")
+    check(nu["m999999"]["type"] == "notFound", "notFound")
+    boxes = get()
+    check(boxes[c]["name"] == "mailroom-renamed" and boxes[role["trash"]]["sortOrder"] == 99, "applied")
+
+    # Emails: one only in c, one in c and the inbox.
+    inbox_ids = alice.api([["Email/query", {"accountId": acc, "filter": {"inMailbox": role["inbox"]}}, "0"]])[0][1]["ids"]
+    only, both = inbox_ids[0], inbox_ids[1]
+    r = alice.api([["Email/set", {"accountId": acc, "update": {
+        only: {"mailboxIds": {c: True}}, both: {"mailboxIds/" + c: True}}}, "0"]])[0][1]
+    check(set(r["updated"]) == {only, both}, f"moved {r}")
+    r = alice.api([["Mailbox/set", {"accountId": acc, "destroy": [p, c, role["trash"]]}, "0"]])[0][1]
+    check(r["notDestroyed"][p]["type"] == "mailboxHasChild", f"{r}")
+    check(r["notDestroyed"][c]["type"] == "mailboxHasEmail", f"{r}")
+    check(r["notDestroyed"][role["trash"]]["type"] == "forbidden", f"{r}")
+    # Bob sees none of it.
+    r = bob.api([["Mailbox/set", {"accountId": b_acc, "update": {c: {"name": "mine"}}, "destroy": [c2],
+                                   "create": {"x": {"name": "x", "parentId": p}}}, "0"],
+                 ["Mailbox/set", {"accountId": acc, "destroy": [c2]}, "1"]])
+    check(r[0][1]["notUpdated"][c]["type"] == "notFound" and r[0][1]["notDestroyed"][c2]["type"] == "notFound", f"bob {r[0]}")
+    check(r[0][1]["notCreated"]["x"]["type"] == "invalidProperties", f"bob under alice's parent {r[0]}")
+    check(r[1][1]["type"] == "accountNotFound", f"bob in alice's account {r[1]}")
+
+    # Mailbox/query.
+    qr = lambda **a: alice.api([["Mailbox/query", dict({"accountId": acc}, **a), "0"]])[0][1]
+    check(qr(filter={"hasAnyRole": False}, sort=[{"property": "name"}])["ids"] == [c2, c, p], "custom by name")
+    check(qr(filter={"parentId": p})["ids"] == [c, c2], "children")
+    check(qr(filter={"role": "inbox"})["ids"] == [role["inbox"]], "role")
+    check(qr(filter={"name": "MAILROOM"})["ids"] == [c], "name contains")
+    tree = qr(sortAsTree=True, sort=[{"property": "sortOrder"}, {"property": "name"}])["ids"]
+    check(tree.index(p) < tree.index(c) and tree.index(p) < tree.index(c2) and len(tree) == len(boxes), f"tree {tree}")
+    check(qr(filter={"isSubscribed": False}, filterAsTree=True, sortAsTree=True)["ids"] == [role["sent"]], "filterAsTree hides kids of non-matching")
+    check(qr(filter={"operator": "NOT", "conditions": [{"hasAnyRole": True}]}, calculateTotal=True)["total"] == 3, "NOT")
+    r = alice.api([["Mailbox/query", {"accountId": acc, "filter": {"bogus": 1}}, "0"],
+                   ["Mailbox/query", {"accountId": acc, "sort": [{"property": "totalEmails"}]}, "1"]])
+    check(r[0][1]["type"] == "unsupportedFilter" and r[1][1]["type"] == "unsupportedSort", f"errors {r}")
+
+    # Destroying with the emails: `only` goes, `both` stays in the inbox.
+    r = alice.api([["Mailbox/set", {"accountId": acc, "destroy": [c], "onDestroyRemoveEmails": True}, "0"],
+                   ["Email/get", {"accountId": acc, "ids": [only, both], "properties": ["mailboxIds"]}, "1"]])
+    check(r[0][1]["destroyed"] == [c], f"destroy {r[0]}")
+    check(r[1][1]["notFound"] == [only] and r[1][1]["list"][0]["mailboxIds"] == {role["inbox"]: True}, f"emails {r[1]}")
+    ch = alice.api([["Mailbox/changes", {"accountId": acc, "sinceState": state}, "0"]])[0][1]
+    check(set(ch["created"]) == {p, c2} and ch["destroyed"] == [] or c not in ch["created"], f"changes {ch}")
+    check(c not in ch["updated"] and (c in ch["destroyed"] or c not in ch["created"]), f"changes {ch}")
+    print("ok")
+
+
 if __name__ == "__main__":
     scenario, hostport, a_pw, b_pw = sys.argv[1:5]
     extra = sys.argv[5:]
@@ -952,6 +1046,8 @@ if __name__ == "__main__":
         bodies(hostport, a_pw, b_pw, extra[0])
     elif scenario == "query":
         query(hostport, a_pw, b_pw)
+    elif scenario == "mailboxes":
+        mailboxes(hostport, a_pw, b_pw)
     elif scenario == "import":
         import_(hostport, a_pw, b_pw)
     elif scenario == "jmapc":

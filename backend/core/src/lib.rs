@@ -24,6 +24,7 @@ pub mod filter;
 mod group_commit;
 pub mod import;
 pub mod mail;
+pub mod mailboxes;
 pub mod mime;
 pub mod notify;
 mod parse;

@@ -44,7 +44,7 @@ pub async fn session(
                         "maxSizeMailboxName": 255,
                         "maxSizeAttachmentsPerEmail": 0,
                         "emailQuerySortOptions": ["receivedAt", "sentAt", "size", "from", "to", "subject", "hasKeyword"],
-                        "mayCreateTopLevelMailbox": false
+                        "mayCreateTopLevelMailbox": true
                     },
                     // Every message is sent at once: no delayed sending, no undo.
                     SUBMISSION: {

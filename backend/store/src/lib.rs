@@ -19,6 +19,7 @@ mod domain;
 mod entity;
 mod error;
 mod mailbox;
+pub mod mailbox_set;
 pub mod model;
 pub mod query;
 pub mod search;

@@ -12,6 +12,7 @@ mod email_set;
 mod identity_get;
 mod mailbox_get;
 mod mailbox_query;
+mod mailbox_set;
 mod submission_get;
 mod submission_query;
 mod submission_set;
@@ -62,6 +63,7 @@ pub(crate) async fn call(
         "Core/echo" if has(CORE) => Ok(Value::Object(args)),
         "Mailbox/get" if has(MAIL) => mailbox_get::run(ctx, args).await,
         "Mailbox/query" if has(MAIL) => mailbox_query::run(ctx, args).await,
+        "Mailbox/set" if has(MAIL) => mailbox_set::run(ctx, args).await,
         // Query results are recomputed, not tracked: the RFC's answer for that is
         // cannotCalculateChanges, and clients then query again.
         "Mailbox/queryChanges" | "Email/queryChanges" if has(MAIL) => {
