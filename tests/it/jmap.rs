@@ -204,3 +204,9 @@ async fn jmap_mailbox_set_and_query(b: Backend) {
     let Some(s) = with_mail(b).await else { return };
     assert_eq!(run(&s, "mailboxes", &[]).trim(), "ok");
 }
+
+backends!(jmap_email_create_and_send_by_creation_id);
+async fn jmap_email_create_and_send_by_creation_id(b: Backend) {
+    let Some(s) = with_mail(b).await else { return };
+    assert_eq!(run(&s, "create", &[]).trim(), "ok");
+}

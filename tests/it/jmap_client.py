@@ -1023,6 +1023,114 @@ def mailboxes(hostport, alice_pw, bob_pw):
     print("ok")
 
 
+def create(hostport, alice_pw, bob_pw):
+    """Email/set create: a draft with text, HTML, an inline image and an attachment, read
+    back and parsed by Python's email package, then sent by creation id in the same request."""
+    import email
+    import email.policy
+    alice = Http(hostport, "alice@example.test", alice_pw)
+    bob = Http(hostport, "bob@example.test", bob_pw)
+    sess = session(alice)
+    acc = sess["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    upload = sess["uploadUrl"].replace("{accountId}", acc).split(hostport, 1)[1]
+    role = {m["role"]: m["id"] for m in alice.api([["Mailbox/get", {"accountId": acc}, "0"]])[0][1]["list"] if m["role"]}
+    pdf = bytes(range(256)) * 40
+    png = b"\x89PNG\r\n\x1a\n" + bytes(100)
+    blobs = []
+    for data, t in [(pdf, "application/pdf"), (png, "image/png")]:
+        status, _, d = alice.request("POST", upload, data, {"Content-Type": t})
+        check(status == 201, f"upload {status}")
+        blobs.append(json.loads(d)["blobId"])
+    aid = [i["id"] for i in alice.api([["Identity/get", {"accountId": acc}, "0"]], SUB_USING)[0][1]["list"] if i["email"] == "alice@example.test"][0]
+    draft = {
+        "mailboxIds": {role["drafts"]: True}, "keywords": {"$draft": True, "$seen": True},
+        "from": [{"name": "Alice Ä", "email": "alice@example.test"}],
+        "to": [{"name": "Bob", "email": "bob@example.test"}],
+        "subject": "Grüße from a JMAP draft", "messageId": ["draft-42@example.test"],
+        "inReplyTo": ["orig-1@example.test"], "header:X-Mailer:asText": "mailroom tests",
+        "header:List-Unsubscribe:asURLs": ["mailto:x@example.test"],
+        "bodyValues": {"t": {"value": "Hello Bob,\nsee attached. ✓\n"}, "h": {"value": "<p>Hello <b>Bob</b> <img src=\"cid:logo1\"></p>"}},
+        "textBody": [{"partId": "t", "type": "text/plain"}],
+        "htmlBody": [{"partId": "h", "type": "text/html"}],
+        "attachments": [{"blobId": blobs[0], "type": "application/pdf", "name": "report ü.pdf", "disposition": "attachment"},
+                        {"blobId": blobs[1], "type": "image/png", "disposition": "inline", "cid": "logo1"}],
+    }
+    r = alice.api([
+        ["Email/set", {"accountId": acc, "create": {"d": draft}}, "0"],
+        ["EmailSubmission/set", {"accountId": acc, "create": {"s": {"identityId": aid, "emailId": "#d"}},
+                                 "onSuccessUpdateEmail": {"#s": {"mailboxIds/" + role["drafts"]: None,
+                                                                 "mailboxIds/" + role["sent"]: True, "keywords/$draft": None}}}, "1"],
+    ], SUB_USING)
+    check([x[0] for x in r] == ["Email/set", "EmailSubmission/set", "Email/set"], f"responses {[x[0] for x in r]} {r[0]}")
+    c = r[0][1]["created"]["d"]
+    r.append(alice.api([["Email/get", {"accountId": acc, "ids": [c["id"]],
+                       "properties": ["subject", "from", "to", "mailboxIds", "keywords", "messageId", "inReplyTo", "blobId",
+                                      "header:X-Mailer:asText", "textBody", "htmlBody", "attachments", "bodyValues"],
+                       "fetchAllBodyValues": True}, "2"]])[0])
+    check(c["id"].startswith("e") and c["threadId"] and c["size"] > len(pdf), f"created {c}")
+    check(r[1][1]["created"]["s"]["undoStatus"] == "final", f"submitted {r[1]}")
+    e = r[3][1]["list"][0]
+    check(e["subject"] == "Grüße from a JMAP draft" and e["from"] == [{"name": "Alice Ä", "email": "alice@example.test"}], f"{e}")
+    check(e["messageId"] == ["draft-42@example.test"] and e["inReplyTo"] == ["orig-1@example.test"], f"ids {e}")
+    check(e["mailboxIds"] == {role["sent"]: True} and e["keywords"] == {"$seen": True}, f"filed {e}")
+    check(e["header:X-Mailer:asText"] == "mailroom tests" and e["blobId"] == c["blobId"], "x-mailer")
+    check(e["bodyValues"][e["textBody"][0]["partId"]]["value"].replace("\r\n", "\n") == "Hello Bob,\nsee attached. ✓\n", f"text {e['bodyValues']}")
+    check([a["type"] for a in e["attachments"]] == ["image/png", "application/pdf"], f"attachments {e['attachments']}")
+    dl = lambda h, a, b: h.request("GET", sess["downloadUrl"].replace("{accountId}", a).replace("{blobId}", b)
+                                   .replace("{name}", "x").replace("{type}", "x/y").split(hostport, 1)[1])
+    status, _, raw = dl(alice, acc, c["blobId"])
+    py = email.message_from_bytes(raw, policy=email.policy.default)
+    check(py["Subject"] == "Grüße from a JMAP draft" and py["List-Unsubscribe"] == "<mailto:x@example.test>", f"python {py['Subject']}")
+    shape = [p.get_content_type() for p in py.walk()]
+    check(shape == ["multipart/mixed", "multipart/related", "multipart/alternative", "text/plain", "text/html", "image/png", "application/pdf"], f"shape {shape}")
+    att = [p for p in py.walk() if p.get_content_type() == "application/pdf"][0]
+    check(att.get_filename() == "report ü.pdf" and att.get_payload(decode=True) == pdf, "pdf bytes and name")
+    img = [p for p in py.walk() if p.get_content_type() == "image/png"][0]
+    check(img["Content-ID"] == "<logo1>" and img.get_payload(decode=True) == png, "inline image")
+    # Bob got it, attachment intact.
+    b_acc = session(bob)["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    got = bob.api([["Email/query", {"accountId": b_acc, "filter": {"subject": "JMAP draft"}}, "0"],
+                   ["Email/get", {"accountId": b_acc, "#ids": {"resultOf": "0", "name": "Email/query", "path": "/ids"},
+                                  "properties": ["attachments"]}, "1"]])[1][1]["list"]
+    check(len(got) == 1, f"bob {got}")
+    pdf_part = [a for a in got[0]["attachments"] if a["type"] == "application/pdf"][0]
+    status, _, data = dl(bob, b_acc, pdf_part["blobId"])
+    check(status == 200 and data == pdf, "bob's pdf")
+
+    # bodyStructure form, and the refusals.
+    r = alice.api([["Email/set", {"accountId": acc, "create": {
+        "bs": {"mailboxIds": {role["drafts"]: True}, "subject": "structured",
+               "bodyStructure": {"type": "multipart/mixed", "subParts": [
+                   {"partId": "1", "type": "text/plain", "header:X-Part-Note": " first"},
+                   {"blobId": blobs[0], "type": "application/pdf", "name": "a.pdf", "disposition": "attachment"}]},
+               "bodyValues": {"1": {"value": "structured body"}}},
+        "server": {"mailboxIds": {role["drafts"]: True}, "id": "e1"},
+        "headers": {"mailboxIds": {role["drafts"]: True}, "headers": []},
+        "ctype": {"mailboxIds": {role["drafts"]: True}, "header:Content-Type": "text/plain"},
+        "both": {"mailboxIds": {role["drafts"]: True}, "bodyStructure": {"partId": "1"}, "textBody": [{"partId": "1"}],
+                 "bodyValues": {"1": {"value": "x"}}},
+        "nopart": {"mailboxIds": {role["drafts"]: True}, "textBody": [{"partId": "zz"}]},
+        "noblob": {"mailboxIds": {role["drafts"]: True}, "attachments": [{"blobId": "0" * 64, "type": "application/pdf"}]},
+        "nobox": {"subject": "x"},
+        "badaddr": {"mailboxIds": {role["drafts"]: True}, "to": [{"name": "x"}]},
+        "twice": {"mailboxIds": {role["drafts"]: True}, "subject": "a", "header:Subject": " b"},
+        "twotext": {"mailboxIds": {role["drafts"]: True}, "textBody": [{"partId": "1"}, {"partId": "1"}], "bodyValues": {"1": {"value": "x"}}},
+        "crlf": {"mailboxIds": {role["drafts"]: True}, "subject": "a\r\nBcc: evil@example.net"},
+    }}, "0"]])[0][1]
+    check(set(r["created"]) == {"bs"}, f"created {r['created']} {r['notCreated']}")
+    nc = r["notCreated"]
+    for k in ["server", "headers", "ctype", "both", "nopart", "nobox", "badaddr", "twice", "twotext", "crlf"]:
+        check(nc[k]["type"] == "invalidProperties", f"{k}: {nc[k]}")
+    check(nc["noblob"]["type"] == "blobNotFound" and nc["noblob"]["notFound"] == ["0" * 64], f"noblob {nc['noblob']}")
+    e = alice.api([["Email/get", {"accountId": acc, "ids": [r["created"]["bs"]["id"]], "properties": ["bodyStructure", "bodyValues"],
+                                  "bodyProperties": ["partId", "type", "name", "header:X-Part-Note"], "fetchTextBodyValues": True}, "0"]])[0][1]["list"][0]
+    sub = e["bodyStructure"]["subParts"]
+    check(e["bodyStructure"]["type"] == "multipart/mixed" and [p["type"] for p in sub] == ["text/plain", "application/pdf"], f"bs {e}")
+    check(sub[0]["header:X-Part-Note"].strip() == "first" and sub[1]["name"] == "a.pdf", f"part fields {sub}")
+    check(e["bodyValues"][sub[0]["partId"]]["value"] == "structured body", f"value {e['bodyValues']}")
+    print("ok")
+
+
 if __name__ == "__main__":
     scenario, hostport, a_pw, b_pw = sys.argv[1:5]
     extra = sys.argv[5:]
@@ -1048,6 +1156,8 @@ if __name__ == "__main__":
         query(hostport, a_pw, b_pw)
     elif scenario == "mailboxes":
         mailboxes(hostport, a_pw, b_pw)
+    elif scenario == "create":
+        create(hostport, a_pw, b_pw)
     elif scenario == "import":
         import_(hostport, a_pw, b_pw)
     elif scenario == "jmapc":

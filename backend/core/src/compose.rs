@@ -178,6 +178,11 @@ fn valid_content_type(s: &str) -> bool {
     token(t) && token(st)
 }
 
+/// 32 random hex digits (Message-IDs, not secrets).
+pub(crate) fn random_id() -> String {
+    random_hex()
+}
+
 fn random_hex() -> String {
     let mut b = [0u8; 16];
     // Uniqueness, not secrecy: fall back to the clock if the OS has no randomness to give.

@@ -18,7 +18,28 @@ impl Core {
     /// Files the blob as a new email; `NotFound` names the blob when the account cannot read
     /// it, `Invalid` a bad mailbox or keyword.
     pub async fn import_email(&self, account_id: i64, i: Import) -> Result<Delivered> {
-        let mut boxes = i.mailbox_ids.clone();
+        let raw = self
+            .blob_for(account_id, &i.blob_id)
+            .await
+            .map_err(|e| match e {
+                Error::NotFound(_) => Error::NotFound(format!("blob {}", i.blob_id)),
+                e => e,
+            })?;
+        self.file_message(account_id, raw, i.mailbox_ids, i.keywords, i.received_at)
+            .await
+    }
+
+    /// Files message bytes as a new email of the account (Email/import, Email/set create):
+    /// stored durably, in the mailboxes named (at least one, the account's own).
+    pub async fn file_message(
+        &self,
+        account_id: i64,
+        raw: bytes::Bytes,
+        mailbox_ids: Vec<i64>,
+        keywords: Vec<String>,
+        received_at: Option<i64>,
+    ) -> Result<Delivered> {
+        let mut boxes = mailbox_ids;
         boxes.sort_unstable();
         boxes.dedup();
         let Some(&first) = boxes.first() else {
@@ -28,14 +49,7 @@ impl Core {
         if let Some(bad) = boxes.iter().find(|b| !own.iter().any(|m| m.id == **b)) {
             return Err(Error::Invalid(format!("mailbox {bad} does not exist")));
         }
-        crate::delivery::normalise_keywords(&i.keywords)?;
-        let raw = self
-            .blob_for(account_id, &i.blob_id)
-            .await
-            .map_err(|e| match e {
-                Error::NotFound(_) => Error::NotFound(format!("blob {}", i.blob_id)),
-                e => e,
-            })?;
+        crate::delivery::normalise_keywords(&keywords)?;
         if !starts_with_header_field(&raw) {
             return Err(Error::Invalid("the blob is not an RFC 5322 message".into()));
         }
@@ -44,8 +58,8 @@ impl Core {
                 raw,
                 accounts: vec![account_id],
                 folder: Folder::Mailbox(first),
-                keywords: i.keywords,
-                received_at: i.received_at,
+                keywords,
+                received_at,
             })
             .await?
             .pop()

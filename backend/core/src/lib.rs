@@ -16,6 +16,7 @@ pub mod address;
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod build;
 mod cache;
 pub mod compose;
 pub mod delivery;

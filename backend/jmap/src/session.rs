@@ -42,7 +42,7 @@ pub async fn session(
                         "maxMailboxesPerEmail": null,
                         "maxMailboxDepth": null,
                         "maxSizeMailboxName": 255,
-                        "maxSizeAttachmentsPerEmail": 0,
+                        "maxSizeAttachmentsPerEmail": mailroom_core::build::MAX_BUILT_SIZE,
                         "emailQuerySortOptions": ["receivedAt", "sentAt", "size", "from", "to", "subject", "hasKeyword"],
                         "mayCreateTopLevelMailbox": true
                     },

@@ -1,6 +1,6 @@
 //! Email/set (RFC 8621 §4.6 with RFC 8620 §5.3): updating keywords and mailboxIds (whole, or
 //! by patch paths like `keywords/$seen` and `mailboxIds/m3`) and destroying emails.
-//! Creating emails is refused per item until Email/import and drafts land.
+//! Creating emails is in `email_create.rs`.
 
 use std::collections::BTreeSet;
 
@@ -29,20 +29,28 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
             crate::MAX_OBJECTS_IN_SET
         )));
     }
+    let mut created = Map::new();
     let mut not_created = Map::new();
     if let Some(create) = args.get("create").filter(|v| !v.is_null()) {
         let create = create
             .as_object()
             .ok_or_else(|| MethodError::InvalidArguments("create must be an object".into()))?;
-        for k in create.keys() {
-            not_created.insert(
-                k.clone(),
-                set_error(
-                    "forbidden",
-                    "creating emails with Email/set is not supported yet",
-                    None,
-                ),
-            );
+        for (k, obj) in create {
+            match super::email_create::create(ctx, account_id, obj).await? {
+                Ok(v) => {
+                    // Later creates in this call and later calls may refer to it.
+                    if let Some(i) = v["id"].as_str() {
+                        ctx.created
+                            .lock()
+                            .expect("created ids")
+                            .insert(k.clone(), i.to_string());
+                    }
+                    created.insert(k.clone(), v);
+                }
+                Err(e) => {
+                    not_created.insert(k.clone(), e);
+                }
+            }
         }
     }
 
@@ -53,12 +61,12 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         let update = update
             .as_object()
             .ok_or_else(|| MethodError::InvalidArguments("update must be an object".into()))?;
-        let numbers: Vec<i64> = update.keys().filter_map(|k| id::parse('e', k)).collect();
+        let key_id = |k: &str| ctx.resolve_id(k).and_then(|k| id::parse('e', &k));
+        let numbers: Vec<i64> = update.keys().filter_map(|k| key_id(k)).collect();
         let current = ctx.core.emails(account_id, &numbers).await?;
         let mut jobs: Vec<(String, EmailUpdate)> = Vec::new();
         for (key, patch) in update {
-            let Some(e) = id::parse('e', key).and_then(|n| current.iter().find(|c| c.row.id == n))
-            else {
+            let Some(e) = key_id(key).and_then(|n| current.iter().find(|c| c.row.id == n)) else {
                 not_updated.insert(key.clone(), set_error("notFound", "no such email", None));
                 continue;
             };
@@ -222,7 +230,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         "accountId": id::account(account_id),
         "oldState": ctx.state.to_string(),
         "newState": new_state.to_string(),
-        "created": Value::Null,
+        "created": or_null(created),
         "updated": or_null(updated),
         "destroyed": if destroyed.is_empty() { Value::Null } else { Value::Array(destroyed) },
         "notCreated": or_null(not_created),

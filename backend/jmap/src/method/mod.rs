@@ -4,6 +4,7 @@
 mod changes;
 mod core_echo;
 mod email_body;
+mod email_create;
 mod email_get;
 mod email_import;
 mod email_parse;
