@@ -210,3 +210,9 @@ async fn jmap_email_create_and_send_by_creation_id(b: Backend) {
     let Some(s) = with_mail(b).await else { return };
     assert_eq!(run(&s, "create", &[]).trim(), "ok");
 }
+
+backends!(jmap_vacation_response_and_auto_reply);
+async fn jmap_vacation_response_and_auto_reply(b: Backend) {
+    let Some(s) = with_mail(b).await else { return };
+    assert_eq!(run(&s, "vacation", &[&s.smtp.to_string()]).trim(), "ok");
+}

@@ -21,6 +21,8 @@ const MAX_ENTRIES: usize = 100_000;
 pub(crate) struct Caches {
     recipients: Mutex<HashMap<String, (Instant, Vec<i64>)>>,
     inboxes: Mutex<HashMap<i64, i64>>,
+    /// Accounts with a vacation response on, and when that was read.
+    vacation: Mutex<Option<(Instant, std::collections::HashSet<i64>)>>,
 }
 
 impl Caches {
@@ -53,6 +55,19 @@ impl Caches {
             map.clear();
         }
         map.insert(account_id, mailbox_id);
+    }
+
+    pub(crate) fn vacation(&self) -> Option<std::collections::HashSet<i64>> {
+        self.vacation
+            .lock()
+            .expect("cache lock")
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < TTL)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub(crate) fn put_vacation(&self, accounts: Option<std::collections::HashSet<i64>>) {
+        *self.vacation.lock().expect("cache lock") = accounts.map(|a| (Instant::now(), a));
     }
 
     /// After any change to users, aliases or domains.

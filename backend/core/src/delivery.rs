@@ -81,6 +81,26 @@ impl Core {
     /// Files several messages in one transaction, in order (their UIDs follow the order
     /// given), all or none. Blobs are written concurrently first.
     pub async fn deliver_many(&self, incoming: Vec<Incoming>) -> Result<Vec<Vec<Delivered>>> {
+        // Mail arriving in an inbox may need a vacation auto-reply once it is stored.
+        let answer = self.vacation_candidates(&incoming).await;
+        let delivered = self.deliver_stored(incoming).await?;
+        for (account_id, raw) in answer {
+            let core = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = core.auto_reply(account_id, raw).await {
+                    tracing::warn!(account_id, error = %e, "vacation auto-reply failed");
+                }
+            });
+        }
+        Ok(delivered)
+    }
+
+    /// [`deliver_many`](Self::deliver_many) without the auto-reply (which uses this to
+    /// deliver its own, automatic, message).
+    pub(crate) async fn deliver_stored(
+        &self,
+        incoming: Vec<Incoming>,
+    ) -> Result<Vec<Vec<Delivered>>> {
         let mut prepared = Vec::with_capacity(incoming.len());
         // account → its inbox id, and (negated mailbox id) → owner, both checked once.
         let mut inbox_of = std::collections::HashMap::new();

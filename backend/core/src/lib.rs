@@ -31,6 +31,7 @@ pub mod notify;
 mod parse;
 pub mod submit;
 pub mod update;
+pub mod vacation;
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::{
     CORE, Caller, MAIL, MAX_CALLS_IN_REQUEST, MAX_OBJECTS_IN_GET, MAX_OBJECTS_IN_SET,
-    MAX_SIZE_REQUEST, MAX_SIZE_UPLOAD, SUBMISSION, id,
+    MAX_SIZE_REQUEST, MAX_SIZE_UPLOAD, SUBMISSION, VACATION, id,
 };
 
 /// The Session object for `caller`; `base` is the server's URL prefix (e.g. `http://host:8080`).
@@ -29,7 +29,8 @@ pub async fn session(
                 "collationAlgorithms": ["i;ascii-casemap", "i;unicode-casemap"]
             },
             MAIL: {},
-            SUBMISSION: {}
+            SUBMISSION: {},
+            VACATION: {}
         },
         "accounts": {
             account.clone(): {
@@ -50,11 +51,12 @@ pub async fn session(
                     SUBMISSION: {
                         "maxDelayedSend": 0,
                         "submissionExtensions": {}
-                    }
+                    },
+                    VACATION: {}
                 }
             }
         },
-        "primaryAccounts": { CORE: account.clone(), MAIL: account.clone(), SUBMISSION: account },
+        "primaryAccounts": { CORE: account.clone(), MAIL: account.clone(), SUBMISSION: account.clone(), VACATION: account },
         "username": caller.address,
         "apiUrl": format!("{base}/jmap/api"),
         "downloadUrl": format!("{base}/jmap/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}"),

@@ -25,6 +25,7 @@ pub mod query;
 pub mod search;
 pub mod submission;
 pub mod update;
+pub mod vacation;
 
 pub use account::DefaultMailbox;
 pub use blob::{BlobConfig, BlobId, BlobStore, BlobSync};

@@ -18,11 +18,12 @@ mod submission_get;
 mod submission_query;
 mod submission_set;
 mod thread_get;
+mod vacation;
 
 use mailroom_core::Core;
 use serde_json::{Map, Value};
 
-use crate::{CORE, Caller, MAIL, MethodError, SUBMISSION};
+use crate::{CORE, Caller, MAIL, MethodError, SUBMISSION, VACATION};
 
 /// What every method gets besides its arguments.
 pub(crate) struct Ctx<'a> {
@@ -89,6 +90,8 @@ pub(crate) async fn call(
         "EmailSubmission/changes" if has(SUBMISSION) => {
             changes::run(ctx, changes::Kind::EmailSubmission, args).await
         }
+        "VacationResponse/get" if has(VACATION) => vacation::get(ctx, args).await,
+        "VacationResponse/set" if has(VACATION) => vacation::set(ctx, args).await,
         _ => Err(MethodError::UnknownMethod),
     }
 }
