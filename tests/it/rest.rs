@@ -132,3 +132,9 @@ async fn openapi_committed_matches_served() {
         assert!(served["paths"].get(p).is_some(), "{p} undocumented");
     }
 }
+
+backends!(rest_search_messages);
+async fn rest_search_messages(b: Backend) {
+    let Some(s) = server(b, "").await else { return };
+    run(&s, "search");
+}

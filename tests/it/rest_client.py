@@ -411,7 +411,44 @@ def middleware(hostport, pw):
     print("ok")
 
 
+def search(hostport, pw):
+    """GET /api/v1/messages/search with curl: text anywhere (body included), fields, facts,
+    paging; bob finds nothing of alice's."""
+    def get(user, query, expect=200):
+        out = subprocess.run(["curl", "-sS", "-G", "-u", f"{user}:{pw}", "-w", "\n%{http_code}"]
+                             + sum([["--data-urlencode", q] for q in query], [])
+                             + [f"http://{hostport}/api/v1/messages/search"], capture_output=True, timeout=30)
+        body, _, code = out.stdout.decode().rpartition("\n")
+        check(int(code) == expect, f"search {query}: {code} {body[:300]}")
+        return json.loads(body)
+    alice = Http(hostport, "alice@example.test", pw)
+    for i, (subject, body) in enumerate([("Quarterly numbers", "the needle is here"), ("Lunch", "nothing"),
+                                         ("Re: lunch", "see the NEEDLE again"), ("Invoice", "plain")]):
+        alice.json("POST", "/api/v1/messages/send", {"from": "alice@example.test", "to": ["alice@example.test"],
+                                                    "subject": subject, "text": body}, expect=201)
+    r = get("alice@example.test", ["q=needle"])
+    # Each was sent to alice herself: one copy in the inbox, one in Sent.
+    check(sorted(m["subject"] for m in r["messages"]) == ["Quarterly numbers", "Quarterly numbers", "Re: lunch", "Re: lunch"]
+          and r["total"] == 4, f"body search {[m['subject'] for m in r['messages']]}")
+    inbox = inbox_of(alice)["id"]
+    r = get("alice@example.test", ["q=needle", f"mailbox={inbox}"])
+    check([m["subject"] for m in r["messages"]] == ["Re: lunch", "Quarterly numbers"] and r["total"] == 2, f"in inbox {r}")
+    r = get("alice@example.test", ["subject=lunch", f"mailbox={inbox}", "limit=1"])
+    check(r["total"] == 2 and len(r["messages"]) == 1 and r["next_offset"] == 1, f"paged {r}")
+    r2 = get("alice@example.test", ["subject=lunch", f"mailbox={inbox}", "limit=1", "offset=1"])
+    check(r2["next_offset"] is None and r2["messages"][0]["id"] != r["messages"][0]["id"], f"page 2 {r2}")
+    r = get("alice@example.test", ["unread=true", f"mailbox={inbox}"])
+    check(r["total"] == 4, f"unread {r['total']}")
+    r = get("alice@example.test", ["from=ALICE@example", "subject=invoice"])
+    check({m["subject"] for m in r["messages"]} == {"Invoice"}, f"from+subject {r}")
+    check(get("bob@example.test", ["q=needle"])["total"] == 0, "bob finds nothing of alice's")
+    get("alice@example.test", [], expect=400)
+    get("alice@example.test", ["q=x", "limit=0"], expect=400)
+    get("alice@example.test", ["mailbox=e1"], expect=404)
+    print("ok")
+
+
 if __name__ == "__main__":
     scenario, hostport, password = sys.argv[1:4]
     {"send": send, "manage": manage, "tokens": tokens, "sessions": sessions, "admin": admin,
-     "register": register, "middleware": middleware}[scenario](hostport, password, *sys.argv[4:])
+     "register": register, "middleware": middleware, "search": search}[scenario](hostport, password, *sys.argv[4:])

@@ -11,6 +11,7 @@ mod admin;
 mod auth;
 mod mailboxes;
 mod messages;
+mod search;
 mod send;
 mod tokens;
 pub(crate) mod types;
@@ -83,6 +84,7 @@ pub(crate) fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::
         .routes(routes!(admin::invite_create))
         .routes(routes!(mailboxes::list))
         .routes(routes!(messages::list))
+        .routes(routes!(search::search))
         .routes(routes!(messages::get, messages::update, messages::delete))
         .routes(routes!(messages::raw))
         .routes(routes!(messages::attachment))
