@@ -923,6 +923,28 @@ def query(hostport, alice_pw, bob_pw):
                       ({"collapseThreads": "yes"}, "invalidArguments")]:
         r = alice.api([["Email/query", dict({"accountId": acc}, **args), "0"]])[0]
         check(r[0] == "error" and r[1]["type"] == typ, f"{args}: {r}")
+    # SearchSnippet/get by back-reference, as a client shows search results.
+    f = {"operator": "OR", "conditions": [{"body": "needle"}, {"subject": "quarterly"}]}
+    r = alice.api([["Email/query", {"accountId": acc, "filter": f}, "0"],
+                   ["SearchSnippet/get", {"accountId": acc, "filter": f,
+                                          "#emailIds": {"resultOf": "0", "name": "Email/query", "path": "/ids"}}, "1"],
+                   ["SearchSnippet/get", {"accountId": acc, "filter": {"text": "x"}, "emailIds": ["e999999"]}, "2"]])
+    snippets = {x["emailId"]: x for x in r[1][1]["list"]}
+    check(set(snippets) == set(r[0][1]["ids"]) and snippets, f"snippets {r[1]}")
+    for m in model:
+        if m["id"] not in snippets:
+            continue
+        sn = snippets[m["id"]]
+        if "needle" in m["body"]:
+            check("<mark>needle</mark>" in sn["preview"], f"preview {sn}")
+        else:
+            check(sn["preview"] is None, f"no preview {sn}")
+        if "quarterly" in m["subject"].lower():
+            check(sn["subject"].replace("<mark>Quarterly</mark>", "Quarterly") == m["subject"] and "<mark>" in sn["subject"], f"subject {sn}")
+        else:
+            check(sn["subject"] is None, f"no subject {sn}")
+    check(r[2][1]["notFound"] == ["e999999"] and r[2][1]["list"] == [], f"snippet notFound {r[2]}")
+
     # The RFC's query changes: this server recomputes rather than tracks query results.
     r = alice.api([["Email/queryChanges", {"accountId": acc, "sinceQueryState": "1"}, "0"]])[0]
     check(r[0] == "error" and r[1]["type"] == "cannotCalculateChanges", f"queryChanges {r}")

@@ -146,7 +146,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
     Ok(out)
 }
 
-fn parse_filter(f: &Value, depth: usize) -> Result<Filter, MethodError> {
+pub(super) fn parse_filter(f: &Value, depth: usize) -> Result<Filter, MethodError> {
     let o = f
         .as_object()
         .ok_or_else(|| MethodError::InvalidArguments("a filter must be an object".into()))?;

@@ -14,6 +14,7 @@ mod identity_get;
 mod mailbox_get;
 mod mailbox_query;
 mod mailbox_set;
+mod search_snippet;
 mod submission_get;
 mod submission_query;
 mod submission_set;
@@ -81,6 +82,7 @@ pub(crate) async fn call(
         "Email/import" if has(MAIL) => email_import::run(ctx, args).await,
         "Email/parse" if has(MAIL) => email_parse::run(ctx, args).await,
         "Email/changes" if has(MAIL) => changes::run(ctx, changes::Kind::Email, args).await,
+        "SearchSnippet/get" if has(MAIL) => search_snippet::run(ctx, args).await,
         "Thread/get" if has(MAIL) => thread_get::run(ctx, args).await,
         "Thread/changes" if has(MAIL) => changes::run(ctx, changes::Kind::Thread, args).await,
         "Identity/get" if has(SUBMISSION) => identity_get::run(ctx, args).await,
