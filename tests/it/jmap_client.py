@@ -945,6 +945,11 @@ def query(hostport, alice_pw, bob_pw):
             check(sn["subject"] is None, f"no subject {sn}")
     check(r[2][1]["notFound"] == ["e999999"] and r[2][1]["list"] == [], f"snippet notFound {r[2]}")
 
+    # Email/copy needs another account, and nobody has one to share.
+    r = alice.api([["Email/copy", {"accountId": acc, "fromAccountId": "a999", "create": {}}, "0"],
+                   ["Email/copy", {"accountId": acc, "fromAccountId": acc, "create": {}}, "1"]])
+    check(r[0][1]["type"] == "fromAccountNotFound" and r[1][1]["type"] == "invalidArguments", f"copy {r}")
+
     # The RFC's query changes: this server recomputes rather than tracks query results.
     r = alice.api([["Email/queryChanges", {"accountId": acc, "sinceQueryState": "1"}, "0"]])[0]
     check(r[0] == "error" and r[1]["type"] == "cannotCalculateChanges", f"queryChanges {r}")

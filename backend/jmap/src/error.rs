@@ -60,6 +60,9 @@ pub enum MethodError {
     AnchorNotFound(String),
     #[error("{0}")]
     CannotCalculateChanges(String),
+    /// RFC 8620 §5.4: the account to copy from is not one the caller can read.
+    #[error("no such account to copy from")]
+    FromAccountNotFound,
     #[error("the account's state is not the one given in ifInState")]
     StateMismatch,
     /// RFC 8620 §3.6.2: the caller may not do this (a read-only API token changing data).
@@ -84,6 +87,7 @@ impl MethodError {
             MethodError::AnchorNotFound(_) => "anchorNotFound",
             MethodError::CannotCalculateChanges(_) => "cannotCalculateChanges",
             MethodError::StateMismatch => "stateMismatch",
+            MethodError::FromAccountNotFound => "fromAccountNotFound",
             MethodError::Forbidden(_) => "forbidden",
             MethodError::ServerUnavailable(_) => "serverUnavailable",
             // Internal detail goes to the log, not to the client.

@@ -80,6 +80,23 @@ pub(crate) async fn call(
         "Email/get" if has(MAIL) => email_get::run(ctx, args).await,
         "Email/set" if has(MAIL) => email_set::run(ctx, args).await,
         "Email/import" if has(MAIL) => email_import::run(ctx, args).await,
+        // RFC 8620 §5.4: a copy is between two different accounts. Every user has exactly
+        // one account here (no shared accounts), so there is never another to copy from.
+        "Email/copy" if has(MAIL) => {
+            account(ctx.caller, &args)?;
+            match args.get("fromAccountId").and_then(Value::as_str) {
+                None => Err(MethodError::InvalidArguments(
+                    "fromAccountId must be an account id".into(),
+                )),
+                Some(f) if crate::id::parse('a', f) == Some(ctx.caller.account_id) => {
+                    Err(MethodError::InvalidArguments(
+                        "fromAccountId must differ from accountId; use Email/set to change mailboxes"
+                            .into(),
+                    ))
+                }
+                Some(_) => Err(MethodError::FromAccountNotFound),
+            }
+        }
         "Email/parse" if has(MAIL) => email_parse::run(ctx, args).await,
         "Email/changes" if has(MAIL) => changes::run(ctx, changes::Kind::Email, args).await,
         "SearchSnippet/get" if has(MAIL) => search_snippet::run(ctx, args).await,
