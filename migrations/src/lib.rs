@@ -5,7 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_initial;
 mod m0002_auth_and_sending;
-mod m0003_vacation;
+mod m0003_vacation_and_identities;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -16,7 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_initial::Migration),
             Box::new(m0002_auth_and_sending::Migration),
-            Box::new(m0003_vacation::Migration),
+            Box::new(m0003_vacation_and_identities::Migration),
         ]
     }
 }

@@ -587,6 +587,42 @@ def submission(hostport, alice_pw, bob_pw):
                                              "destroy": [sub["id"], "s999999"]}, "0"]], SUB_USING)[0][1]
     check(r["notUpdated"][sub["id"]]["type"] == "cannotUnsend", f"cancel {r}")
     check(r["notDestroyed"]["s999999"]["type"] == "notFound", f"destroy {r}")
+
+    # Identity/set: create for an own address, refuse another's, edit the default, destroy.
+    s0 = alice.api([["Identity/get", {"accountId": acc, "ids": []}, "0"]], SUB_USING)[0][1]["state"]
+    r = alice.api([["Identity/set", {"accountId": acc, "create": {
+        "t": {"email": "team@example.test", "name": "The Team", "textSignature": "-- \nthe team",
+              "replyTo": [{"name": None, "email": "team@example.test"}]},
+        "b": {"email": "bob@example.test", "name": "not mine"},
+        "x": {"email": "alice@example.test", "mayDelete": True}},
+        "update": {by_email["alice@example.test"]: {"name": "Alice Liddell"},
+                   by_email["team@example.test"]: {"email": "other@example.test"}},
+        "destroy": [by_email["alice@example.test"], "j999999"]}, "0"]], SUB_USING)[0][1]
+    check(set(r["created"]) == {"t"} and r["created"]["t"]["id"].startswith("j") and r["created"]["t"]["mayDelete"], f"created {r}")
+    check(r["notCreated"]["b"]["type"] == "forbiddenFrom" and r["notCreated"]["x"]["type"] == "invalidProperties", f"{r}")
+    check(r["updated"] == {by_email["alice@example.test"]: None}, f"updated {r}")
+    check(r["notUpdated"][by_email["team@example.test"]]["type"] == "invalidProperties", f"{r}")
+    check(r["notDestroyed"][by_email["alice@example.test"]]["type"] == "forbidden", f"{r}")
+    check(r["notDestroyed"]["j999999"]["type"] == "notFound", f"{r}")
+    tid = r["created"]["t"]["id"]
+    got = {i["id"]: i for i in alice.api([["Identity/get", {"accountId": acc}, "0"]], SUB_USING)[0][1]["list"]}
+    check(got[by_email["alice@example.test"]]["name"] == "Alice Liddell" and not got[by_email["alice@example.test"]]["mayDelete"], f"{got}")
+    check(got[tid]["email"] == "team@example.test" and got[tid]["textSignature"] == "-- \nthe team"
+          and got[tid]["replyTo"] == [{"name": None, "email": "team@example.test"}], f"{got[tid]}")
+    ch = alice.api([["Identity/changes", {"accountId": acc, "sinceState": s0}, "0"]], SUB_USING)[0][1]
+    check(ch["created"] == [tid] and ch["updated"] == [by_email["alice@example.test"]], f"identity changes {ch}")
+    # The created identity sends.
+    d6 = draft(b"From: team@example.test\r\nTo: bob@example.test\r\nSubject: from the created identity\r\n\r\nx\r\n", "d6")
+    r = alice.api([["EmailSubmission/set", {"accountId": acc, "create": {"k": {"identityId": tid, "emailId": d6}}}, "0"]], SUB_USING)[0][1]
+    check(r["created"]["k"]["undoStatus"] == "final", f"send as created identity {r}")
+    # Bob can neither see nor change alice's identities.
+    r = bob.api([["Identity/get", {"accountId": b_acc, "ids": [tid]}, "0"],
+                 ["Identity/set", {"accountId": b_acc, "update": {tid: {"name": "x"}}, "destroy": [tid]}, "1"]], SUB_USING)
+    check(r[0][1]["notFound"] == [tid] and r[1][1]["notUpdated"][tid]["type"] == "notFound"
+          and r[1][1]["notDestroyed"][tid]["type"] == "notFound", f"bob {r}")
+    r = alice.api([["Identity/set", {"accountId": acc, "destroy": [tid]}, "0"],
+                   ["Identity/changes", {"accountId": acc, "sinceState": ch["newState"]}, "1"]], SUB_USING)
+    check(r[0][1]["destroyed"] == [tid] and r[1][1]["destroyed"] == [tid], f"destroy {r}")
     print("ok")
 
 

@@ -23,6 +23,7 @@ pub mod delivery;
 mod error;
 pub mod filter;
 mod group_commit;
+pub mod identity;
 pub mod import;
 pub mod mail;
 pub mod mailboxes;

@@ -40,6 +40,24 @@ pub fn identity_address(id: &str) -> Option<String> {
     String::from_utf8(b).ok()
 }
 
+/// The JMAP id of an identity: `i` + address for an address's default identity, `j<n>` for
+/// one the user created.
+pub fn identity_of(id: &mailroom_core::identity::IdentityId) -> String {
+    match id {
+        mailroom_core::identity::IdentityId::Default(a) => identity(a),
+        mailroom_core::identity::IdentityId::Created(n) => format!("j{n}"),
+    }
+}
+
+pub fn parse_identity(id: &str) -> Option<mailroom_core::identity::IdentityId> {
+    use mailroom_core::identity::IdentityId;
+    match id.chars().next()? {
+        'i' => identity_address(id).map(IdentityId::Default),
+        'j' => parse('j', id).map(IdentityId::Created),
+        _ => None,
+    }
+}
+
 /// The number inside an id of the given kind; `None` for anything else.
 pub fn parse(kind: char, id: &str) -> Option<i64> {
     let rest = id.strip_prefix(kind)?;

@@ -18,6 +18,7 @@ pub mod delivery;
 mod domain;
 mod entity;
 mod error;
+pub mod identity;
 mod mailbox;
 pub mod mailbox_set;
 pub mod model;

@@ -82,6 +82,7 @@ pub enum ObjectType {
     Mailbox = 2,
     Thread = 3,
     EmailSubmission = 4,
+    Identity = 5,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +108,7 @@ impl ObjectType {
             2 => Some(ObjectType::Mailbox),
             3 => Some(ObjectType::Thread),
             4 => Some(ObjectType::EmailSubmission),
+            5 => Some(ObjectType::Identity),
             _ => None,
         }
     }

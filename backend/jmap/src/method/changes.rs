@@ -13,6 +13,7 @@ pub(crate) enum Kind {
     Mailbox,
     Thread,
     EmailSubmission,
+    Identity,
 }
 
 /// The page size when the client sets none.
@@ -48,6 +49,8 @@ pub(super) async fn run(
         Kind::Mailbox => (ObjectType::Mailbox, id::mailbox),
         Kind::Thread => (ObjectType::Thread, id::thread),
         Kind::EmailSubmission => (ObjectType::EmailSubmission, id::submission),
+        // Mapped below: a default identity's changes are logged under its row id negated.
+        Kind::Identity => (ObjectType::Identity, |n| format!("j{n}")),
     };
     let c = match ctx.core.changes(account_id, object_type, since, max).await {
         Err(mailroom_core::Error::Invalid(s)) => {
@@ -55,7 +58,27 @@ pub(super) async fn run(
         }
         r => r?,
     };
-    let ids = |v: &[i64]| v.iter().map(|&n| to_id(n)).collect::<Vec<_>>();
+    let defaults: std::collections::HashMap<i64, String> = if matches!(kind, Kind::Identity) {
+        let acc = ctx.core.user_get(&ctx.caller.address).await?;
+        ctx.core
+            .identities(&acc)
+            .await?
+            .into_iter()
+            .filter(|i| i.row.is_default && i.row.id != 0)
+            .map(|i| (-i.row.id, id::identity(&i.row.email)))
+            .collect()
+    } else {
+        Default::default()
+    };
+    let ids = |v: &[i64]| {
+        v.iter()
+            .filter_map(|&n| match defaults.get(&n) {
+                Some(i) => Some(i.clone()),
+                None if n < 0 => None,
+                None => Some(to_id(n)),
+            })
+            .collect::<Vec<_>>()
+    };
     let mut out = json!({
         "accountId": id::account(account_id),
         "oldState": since_text,

@@ -11,6 +11,7 @@ mod email_parse;
 mod email_query;
 mod email_set;
 mod identity_get;
+mod identity_set;
 mod mailbox_get;
 mod mailbox_query;
 mod mailbox_set;
@@ -103,6 +104,10 @@ pub(crate) async fn call(
         "Thread/get" if has(MAIL) => thread_get::run(ctx, args).await,
         "Thread/changes" if has(MAIL) => changes::run(ctx, changes::Kind::Thread, args).await,
         "Identity/get" if has(SUBMISSION) => identity_get::run(ctx, args).await,
+        "Identity/set" if has(SUBMISSION) => identity_set::run(ctx, args).await,
+        "Identity/changes" if has(SUBMISSION) => {
+            changes::run(ctx, changes::Kind::Identity, args).await
+        }
         "EmailSubmission/get" if has(SUBMISSION) => submission_get::run(ctx, args).await,
         "EmailSubmission/query" if has(SUBMISSION) => submission_query::run(ctx, args).await,
         "EmailSubmission/set" if has(SUBMISSION) => submission_set::run(ctx, args).await,

@@ -239,7 +239,12 @@ async fn create_one(
         return Ok(invalid("identityId", "identityId must be a string"));
     };
     let own = ctx.core.sender_addresses(acc).await?;
-    let Some(identity_addr) = id::identity_address(identity).filter(|a| own.contains(a)) else {
+    let identities = ctx.core.identities(acc).await?;
+    let Some(identity_addr) = id::parse_identity(identity)
+        .and_then(|i| identities.into_iter().find(|x| x.id == i))
+        .map(|i| i.row.email)
+        .filter(|a| own.contains(a))
+    else {
         return Ok(invalid("identityId", "no such identity"));
     };
     let Some(email_key) = obj.get("emailId").and_then(Value::as_str) else {

@@ -1,5 +1,6 @@
 //! Vacation responses (JMAP VacationResponse, one per account) and the senders each was
-//! sent to, so a sender gets one auto-reply per period (RFC 3834 §2).
+//! sent to, so a sender gets one auto-reply per period (RFC 3834 §2); identities (JMAP
+//! Identity: a name, signatures, Reply-To and Bcc for an address the user may send as).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -8,7 +9,7 @@ pub struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
-        "m0003_vacation"
+        "m0003_vacation_and_identities"
     }
 }
 
@@ -29,6 +30,21 @@ enum VacationResponses {
     TextBody,
     HtmlBody,
     UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Identities {
+    Table,
+    Id,
+    AccountId,
+    Email,
+    IsDefault,
+    Name,
+    ReplyTo,
+    Bcc,
+    TextSignature,
+    HtmlSignature,
+    CreatedAt,
 }
 
 #[derive(DeriveIden)]
@@ -81,10 +97,42 @@ impl MigrationTrait for Migration {
                 )
                 .to_owned(),
         )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Identities::Table)
+                .col(big_pk_auto(Identities::Id))
+                .col(big_integer(Identities::AccountId))
+                .col(string(Identities::Email))
+                .col(boolean(Identities::IsDefault).default(false))
+                .col(string(Identities::Name).default(""))
+                .col(text_null(Identities::ReplyTo))
+                .col(text_null(Identities::Bcc))
+                .col(text(Identities::TextSignature).default(""))
+                .col(text(Identities::HtmlSignature).default(""))
+                .col(big_integer(Identities::CreatedAt))
+                .foreign_key(
+                    ForeignKey::create()
+                        .from(Identities::Table, Identities::AccountId)
+                        .to(Accounts::Table, Accounts::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("identities_account")
+                .table(Identities::Table)
+                .col(Identities::AccountId)
+                .to_owned(),
+        )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(Identities::Table).to_owned())
+            .await?;
         m.drop_table(Table::drop().table(VacationReplies::Table).to_owned())
             .await?;
         m.drop_table(Table::drop().table(VacationResponses::Table).to_owned())
