@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # JMAP list-view benchmark (issue 4): on a mailbox of ~100,000 messages, one request is
 # Email/query (50 newest in INBOX by receivedAt) + Email/get of those 50 by back-reference
-# (list-view properties), over HTTP Basic, with wrk at concurrency 10 and 100.
+# (list-view properties), over HTTP Basic, with wrk at concurrency 10 and 100. Then, at
+# concurrency 10: Email/changes since the state before one new delivery, and a full
+# Mailbox/get with counts.
 #
 #   cargo build --release && bench/jmap-list.sh            # SQLite (embedded default)
 #   PG_URL=postgres://root@127.0.0.1:5432/mailroom_bench bench/jmap-list.sh   # an empty database
@@ -47,3 +49,25 @@ for c in 10 100; do
   wrk -t2 -c"$c" -d"$DURATION" --latency -s "$dir/list.lua" http://127.0.0.1:18080/jmap/api \
     | grep -E "Requests/sec|Latency  |50%|99%|Non-2xx"
 done
+
+# Email/changes after one delivery: note the state, deliver one message, ask what changed.
+state_body='{"using":["urn:ietf:params:jmap:core","urn:ietf:params:jmap:mail"],"methodCalls":[["Email/get",{"accountId":"a1","ids":[]},"s"]]}'
+state=$(curl -sf -u big@example.test:benchpass1 http://127.0.0.1:18080/jmap/api -d "$state_body" | grep -o '"state":"[0-9]*"' | grep -o '[0-9]*')
+printf 'From bench@example.test Thu Jan  1 00:00:00 2026\nFrom: bench@example.test\nSubject: one more\n\nnew\n' > "$dir/one.mbox"
+"$R" --config "$dir/cfg.toml" mbox import big@example.test "$dir/one.mbox" >/dev/null
+run_one() {  # name, JSON body
+  cat > "$dir/one.lua" <<EOT
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Basic $(printf 'big@example.test:benchpass1' | base64)"
+wrk.body = '$2'
+EOT
+  echo "== $1, concurrency 10"
+  wrk -t2 -c10 -d"$DURATION" --latency -s "$dir/one.lua" http://127.0.0.1:18080/jmap/api \
+    | grep -E "Requests/sec|Latency  |50%|99%|Non-2xx"
+}
+changes_body='{"using":["urn:ietf:params:jmap:core","urn:ietf:params:jmap:mail"],"methodCalls":[["Email/changes",{"accountId":"a1","sinceState":"'"$state"'"},"c"]]}'
+got=$(curl -sf -u big@example.test:benchpass1 http://127.0.0.1:18080/jmap/api -d "$changes_body")
+echo "$got" | grep -q '"created":\["e[0-9]*"\]' || { echo "Email/changes did not report the one delivery: $got" >&2; exit 1; }
+run_one "Email/changes after one delivery" "$changes_body"
+run_one "Mailbox/get with counts" '{"using":["urn:ietf:params:jmap:core","urn:ietf:params:jmap:mail"],"methodCalls":[["Mailbox/get",{"accountId":"a1"},"m"]]}'

@@ -11,6 +11,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Mailbox counts shared between the cache and its readers.
+type SharedCounts = std::sync::Arc<Vec<mailroom_store::query::MailboxCounts>>;
+
 /// How long a resolved address is trusted.
 pub(crate) const TTL: Duration = Duration::from_secs(10);
 
@@ -21,6 +24,8 @@ const MAX_ENTRIES: usize = 100_000;
 pub(crate) struct Caches {
     recipients: Mutex<HashMap<String, (Instant, Vec<i64>)>>,
     inboxes: Mutex<HashMap<i64, i64>>,
+    /// Mailbox counts of an account at a state.
+    counts: Mutex<HashMap<i64, (i64, SharedCounts)>>,
     /// Accounts with a vacation response on, and when that was read.
     vacation: Mutex<Option<(Instant, std::collections::HashSet<i64>)>>,
 }
@@ -55,6 +60,32 @@ impl Caches {
             map.clear();
         }
         map.insert(account_id, mailbox_id);
+    }
+
+    pub(crate) fn counts(
+        &self,
+        account_id: i64,
+        state: i64,
+    ) -> Option<std::sync::Arc<Vec<mailroom_store::query::MailboxCounts>>> {
+        self.counts
+            .lock()
+            .expect("cache lock")
+            .get(&account_id)
+            .filter(|(s, _)| *s == state)
+            .map(|(_, c)| c.clone())
+    }
+
+    pub(crate) fn put_counts(
+        &self,
+        account_id: i64,
+        state: i64,
+        counts: std::sync::Arc<Vec<mailroom_store::query::MailboxCounts>>,
+    ) {
+        let mut map = self.counts.lock().expect("cache lock");
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(account_id, (state, counts));
     }
 
     pub(crate) fn vacation(&self) -> Option<std::collections::HashSet<i64>> {

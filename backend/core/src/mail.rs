@@ -112,9 +112,21 @@ impl Core {
         Ok(self.store().changes_since(account_id, since, limit).await?)
     }
 
-    /// Every mailbox of the account, with counts.
+    /// Every mailbox of the account, with counts. Counting walks the account's memberships,
+    /// so the counts are kept per account state: until something changes, they are reused.
     pub async fn mailboxes(&self, account_id: i64) -> Result<Vec<MailboxView>> {
-        let counts = self.store().mailbox_counts(account_id).await?;
+        // The state is read before counting: a change landing meanwhile leaves the entry
+        // labelled older than its data, so the next call counts again.
+        let state = self.state(account_id).await?;
+        let counts = match self.caches().counts(account_id, state) {
+            Some(c) => c,
+            None => {
+                let c = std::sync::Arc::new(self.store().mailbox_counts(account_id).await?);
+                self.caches().put_counts(account_id, state, c.clone());
+                c
+            }
+        };
+        let counts: Vec<MailboxCounts> = counts.as_ref().clone();
         let mut by_id: std::collections::HashMap<i64, MailboxCounts> =
             counts.into_iter().map(|c| (c.mailbox_id, c)).collect();
         Ok(self
