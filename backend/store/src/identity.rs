@@ -4,6 +4,7 @@
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
 use crate::model::{ChangeOp, ObjectType};
+use crate::update::log;
 use crate::{Result, Store, StoreError, now};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, FromQueryResult)]
@@ -82,23 +83,16 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("identity {}", row.id)))?;
             (r, ChangeOp::Updated)
         };
-        // A default identity keeps its id (derived from the address) whether stored or not,
-        // so its changes are logged under the row's id negated: see the jmap id mapping.
-        let object = if saved.is_default {
-            -saved.id
+        // A default identity has its id (derived from the address) before it is ever stored,
+        // so storing it is an update, logged under the row's id negated (see the jmap ids).
+        let (object, op) = if saved.is_default {
+            (-saved.id, ChangeOp::Updated)
         } else {
-            saved.id
+            (saved.id, op)
         };
-        log(
+        crate::delivery::insert_changes(
             &tx,
-            row.account_id,
-            seq,
-            object,
-            if saved.is_default {
-                ChangeOp::Updated
-            } else {
-                op
-            },
+            vec![log(row.account_id, seq, ObjectType::Identity, object, op)],
         )
         .await?;
         tx.commit().await?;
@@ -119,29 +113,18 @@ impl Store {
             return Ok(None);
         }
         let seq = crate::update::reserve_seqs(&tx, account_id, 1).await?;
-        log(&tx, account_id, seq, id, ChangeOp::Destroyed).await?;
+        crate::delivery::insert_changes(
+            &tx,
+            vec![log(
+                account_id,
+                seq,
+                ObjectType::Identity,
+                id,
+                ChangeOp::Destroyed,
+            )],
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(seq))
     }
-}
-
-async fn log(
-    tx: &sea_orm::DatabaseTransaction,
-    account_id: i64,
-    seq: i64,
-    object_id: i64,
-    op: ChangeOp,
-) -> Result<()> {
-    crate::delivery::insert_changes(
-        tx,
-        vec![crate::entity::change::ActiveModel {
-            account_id: sea_orm::Set(account_id),
-            seq: sea_orm::Set(seq),
-            object_type: sea_orm::Set(ObjectType::Identity as i16),
-            object_id: sea_orm::Set(object_id),
-            op: sea_orm::Set(op as i16),
-            ..Default::default()
-        }],
-    )
-    .await
 }

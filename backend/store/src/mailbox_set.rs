@@ -9,6 +9,7 @@ use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 
 use crate::entity::{email, mailbox, mailbox_email};
 use crate::model::{ChangeOp, Mailbox, ObjectType};
+use crate::update::log;
 use crate::{Result, Store, StoreError};
 
 /// Why a mailbox change was refused (nothing was changed).
@@ -33,23 +34,6 @@ pub struct MailboxPatch {
     pub parent_id: Option<Option<i64>>,
     pub sort_order: Option<i32>,
     pub subscribed: Option<bool>,
-}
-
-fn log(
-    account_id: i64,
-    seq: i64,
-    ty: ObjectType,
-    id: i64,
-    op: ChangeOp,
-) -> crate::entity::change::ActiveModel {
-    crate::entity::change::ActiveModel {
-        account_id: Set(account_id),
-        seq: Set(seq),
-        object_type: Set(ty as i16),
-        object_id: Set(id),
-        op: Set(op as i16),
-        ..Default::default()
-    }
 }
 
 async fn siblings(

@@ -3,7 +3,6 @@
 
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
-use crate::entity::change;
 use crate::model::{ChangeOp, ObjectType};
 use crate::{Result, Store, StoreError, now};
 
@@ -76,14 +75,13 @@ impl Store {
         .ok_or_else(|| StoreError::Corrupt("insert returned no row".into()))?;
         crate::delivery::insert_changes(
             &tx,
-            vec![change::ActiveModel {
-                account_id: sea_orm::Set(s.account_id),
-                seq: sea_orm::Set(seq),
-                object_type: sea_orm::Set(ObjectType::EmailSubmission as i16),
-                object_id: sea_orm::Set(row.id),
-                op: sea_orm::Set(ChangeOp::Created as i16),
-                ..Default::default()
-            }],
+            vec![crate::update::log(
+                s.account_id,
+                seq,
+                ObjectType::EmailSubmission,
+                row.id,
+                ChangeOp::Created,
+            )],
         )
         .await?;
         tx.commit().await?;

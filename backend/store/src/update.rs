@@ -214,7 +214,14 @@ async fn memberships(tx: &DatabaseTransaction, email_id: i64) -> Result<BTreeSet
         .collect())
 }
 
-fn log(account_id: i64, seq: i64, ty: ObjectType, id: i64, op: ChangeOp) -> change::ActiveModel {
+/// One change-log row (every write of an account logs what it changed at which seq).
+pub(crate) fn log(
+    account_id: i64,
+    seq: i64,
+    ty: ObjectType,
+    id: i64,
+    op: ChangeOp,
+) -> change::ActiveModel {
     change::ActiveModel {
         account_id: Set(account_id),
         seq: Set(seq),
