@@ -108,7 +108,7 @@ impl Filter {
 struct Candidate<'a> {
     row: &'a SearchRow,
     truth: &'a [bool],
-    message: Option<Option<crate::mime::MimePart>>,
+    message: Option<crate::mime::MimePart>,
 }
 
 impl Core {
@@ -184,10 +184,7 @@ impl Core {
                     message: None,
                 };
                 let mut next = 0;
-                if !self
-                    .matches(account_id, &q.filter, &mut c, &mut next)
-                    .await?
-                {
+                if !self.matches(&q.filter, &mut c, &mut next).await? {
                     continue;
                 }
             }
@@ -229,24 +226,18 @@ impl Core {
 
     /// Evaluates the filter for one row; `next` walks the stored conditions' truth values in
     /// the order [`Filter::conds`] listed them, so every branch is walked (no short cut).
-    async fn matches(
-        &self,
-        account_id: i64,
-        f: &Filter,
-        c: &mut Candidate<'_>,
-        next: &mut usize,
-    ) -> Result<bool> {
+    async fn matches(&self, f: &Filter, c: &mut Candidate<'_>, next: &mut usize) -> Result<bool> {
         Ok(match f {
             Filter::Cond(_) => {
                 let v = c.truth[*next];
                 *next += 1;
                 v
             }
-            Filter::Text(field, value) => self.text_matches(account_id, field, value, c).await?,
+            Filter::Text(field, value) => self.text_matches(field, value, c).await?,
             Filter::And(v) | Filter::Or(v) | Filter::Not(v) => {
                 let mut results = Vec::with_capacity(v.len());
                 for x in v {
-                    results.push(Box::pin(self.matches(account_id, x, c, next)).await?);
+                    results.push(Box::pin(self.matches(x, c, next)).await?);
                 }
                 match f {
                     Filter::And(_) => results.iter().all(|&b| b),
@@ -259,7 +250,6 @@ impl Core {
 
     async fn text_matches(
         &self,
-        account_id: i64,
         field: &TextField,
         value: &str,
         c: &mut Candidate<'_>,
@@ -294,23 +284,10 @@ impl Core {
         }
         // The rest needs the message.
         if c.message.is_none() {
-            let raw = match self.email_raw(account_id, c.row.id).await {
-                Ok(r) => Some(r),
-                Err(Error::NotFound(_)) => None,
-                Err(e) => return Err(e),
-            };
-            c.message = Some(match raw {
-                Some(raw) => Some(
-                    tokio::task::spawn_blocking(move || crate::mime::structure(&raw))
-                        .await
-                        .map_err(|e| Error::Internal(format!("parsing: {e}")))?,
-                ),
-                None => None,
-            });
+            let raw = self.message_bytes(&c.row.blob_id).await?;
+            c.message = Some(crate::mail::parse_structure(raw).await?);
         }
-        let Some(Some(root)) = &c.message else {
-            return Ok(false);
-        };
+        let root = c.message.as_ref().expect("read just above");
         let header_has = |name: &str| {
             root.headers_named(name).any(|h| {
                 let t = crate::mime::as_text(&h.value);

@@ -367,21 +367,22 @@ impl Core {
             .await?
             .pop()
             .ok_or_else(|| Error::NotFound(format!("email {email_id}")))?;
-        let id = crate::BlobId::parse(&row.blob_id)
-            .ok_or_else(|| Error::Internal(format!("bad blob id {}", row.blob_id)))?;
+        self.message_bytes(&row.blob_id).await
+    }
+
+    /// The bytes of a stored message by its blob id, for callers that already read the
+    /// email's row for the account (so the account may read it).
+    pub(crate) async fn message_bytes(&self, blob_id: &str) -> Result<bytes::Bytes> {
+        let id = crate::BlobId::parse(blob_id)
+            .ok_or_else(|| Error::Internal(format!("bad blob id {blob_id}")))?;
         Ok(self.store().blobs().get(&id).await?)
     }
 }
 
 impl Core {
-    /// The MIME structure of one of the account's emails.
-    pub async fn email_structure(
-        &self,
-        account_id: i64,
-        email_id: i64,
-    ) -> Result<crate::mime::MimePart> {
-        let raw = self.email_raw(account_id, email_id).await?;
-        parse_structure(raw).await
+    /// The MIME structure of an email read with [`emails`](Self::emails).
+    pub async fn email_structure(&self, e: &EmailView) -> Result<crate::mime::MimePart> {
+        parse_structure(self.message_bytes(&e.row.blob_id).await?).await
     }
 
     /// A blob the account may read, parsed as a message (Email/parse): `None` if it is not one.
@@ -412,7 +413,8 @@ pub struct ParsedBlob {
     pub has_attachment: bool,
 }
 
-async fn parse_structure(raw: bytes::Bytes) -> Result<crate::mime::MimePart> {
+/// The MIME tree of message bytes, parsed off the async threads.
+pub(crate) async fn parse_structure(raw: bytes::Bytes) -> Result<crate::mime::MimePart> {
     tokio::task::spawn_blocking(move || crate::mime::structure(&raw))
         .await
         .map_err(|e| Error::Internal(format!("parsing: {e}")))

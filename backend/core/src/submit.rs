@@ -76,7 +76,11 @@ impl Refusal {
 
 pub enum SentCopy {
     File(Bytes),
-    Existing(i64),
+    /// The email's id and thread.
+    Existing {
+        email_id: i64,
+        thread_id: i64,
+    },
 }
 
 /// What a sent message became.
@@ -191,14 +195,10 @@ impl Core {
                 });
                 None
             }
-            SentCopy::Existing(id) => {
-                let e = self
-                    .emails(account.id, &[*id])
-                    .await?
-                    .pop()
-                    .ok_or_else(|| Error::NotFound(format!("email {id}")))?;
-                Some((e.row.id, e.row.thread_id))
-            }
+            SentCopy::Existing {
+                email_id,
+                thread_id,
+            } => Some((*email_id, *thread_id)),
         };
         let delivered = if batch.is_empty() {
             Vec::new()
@@ -307,7 +307,8 @@ fn header_from(raw: &[u8]) -> Result<Vec<Address>> {
 impl Core {
     /// Sends one of the account's emails as it is stored (JMAP EmailSubmission): the
     /// envelope is the one given, or From's address and every To/Cc/Bcc address; recipients
-    /// get the message without its Bcc header; the email itself stays where it is.
+    /// get the message without its Bcc header; the email itself stays where it is. `NotFound`
+    /// if the email is not the account's.
     pub async fn submit_email(
         &self,
         account: &Account,
@@ -315,7 +316,12 @@ impl Core {
         mail_from: Option<Address>,
         recipients: Option<Vec<Address>>,
     ) -> Result<std::result::Result<SendResult, Refusal>> {
-        let raw = self.email_raw(account.id, email_id).await?;
+        let email = self
+            .emails(account.id, &[email_id])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::NotFound(format!("email {email_id}")))?;
+        let raw = self.message_bytes(&email.row.blob_id).await?;
         let mail_from = match mail_from {
             Some(a) => a,
             None => match header_from(&raw) {
@@ -336,7 +342,10 @@ impl Core {
             account,
             Outgoing {
                 raw: strip_bcc(&raw),
-                sent_copy: SentCopy::Existing(email_id),
+                sent_copy: SentCopy::Existing {
+                    email_id,
+                    thread_id: email.row.thread_id,
+                },
                 mail_from,
                 recipients,
             },

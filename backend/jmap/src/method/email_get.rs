@@ -135,7 +135,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
     for e in &found {
         let mut o = email_json(e, &props);
         if needs_message {
-            let root = ctx.core.email_structure(account_id, e.row.id).await?;
+            let root = ctx.core.email_structure(e).await?;
             message_properties(
                 &mut o,
                 &root,

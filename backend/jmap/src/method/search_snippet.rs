@@ -45,7 +45,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         let preview = if body_terms.is_empty() {
             None
         } else {
-            let root = ctx.core.email_structure(account_id, e.row.id).await?;
+            let root = ctx.core.email_structure(e).await?;
             let mut texts = Vec::new();
             collect_text(&root, &mut texts);
             texts

@@ -6,6 +6,7 @@
 //! cannot be updated (undoStatus "canceled" is refused) or destroyed.
 
 use mailroom_core::address::Address;
+use mailroom_core::identity::{Identity, IdentityId};
 use mailroom_core::submit::Refusal;
 use serde_json::{Map, Value, json};
 
@@ -67,13 +68,19 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         )));
     }
     let acc = ctx.core.user_get(&ctx.caller.address).await?;
+    // Who the user may send as, read once for all the creates.
+    let identities = if create.is_empty() {
+        Vec::new()
+    } else {
+        ctx.core.identities(&acc).await?
+    };
 
     let mut created = Map::new();
     let mut not_created = Map::new();
     // Submission id (and creation id) → the email it sent, for the implicit Email/set.
     let mut sent_email: Vec<(String, String, i64)> = Vec::new();
     for (cid, obj) in &create {
-        match create_one(ctx, &acc, obj).await? {
+        match create_one(ctx, &acc, &identities, obj).await? {
             Ok((sub_id, email_id, send_at)) => {
                 let sid = id::submission(sub_id);
                 sent_email.push((cid.clone(), sid.clone(), email_id));
@@ -201,6 +208,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
 async fn create_one(
     ctx: &Ctx<'_>,
     acc: &mailroom_core::Account,
+    identities: &[Identity],
     obj: &Value,
 ) -> Result<Result<(i64, i64, i64), Value>, MethodError> {
     let invalid =
@@ -238,12 +246,16 @@ async fn create_one(
     let Some(identity) = obj.get("identityId").and_then(Value::as_str) else {
         return Ok(invalid("identityId", "identityId must be a string"));
     };
-    let own = ctx.core.sender_addresses(acc).await?;
-    let identities = ctx.core.identities(acc).await?;
+    // Every address the user may send as has a default identity; an identity created for
+    // an alias the user has since lost is not one to send as.
     let Some(identity_addr) = id::parse_identity(identity)
-        .and_then(|i| identities.into_iter().find(|x| x.id == i))
-        .map(|i| i.row.email)
-        .filter(|a| own.contains(a))
+        .and_then(|i| identities.iter().find(|x| x.id == i))
+        .map(|i| i.row.email.clone())
+        .filter(|a| {
+            identities
+                .iter()
+                .any(|x| x.id == IdentityId::Default(a.clone()))
+        })
     else {
         return Ok(invalid("identityId", "no such identity"));
     };
@@ -253,9 +265,6 @@ async fn create_one(
     let Some(email_id) = ctx.resolve_id(email_key).and_then(|e| id::parse('e', &e)) else {
         return Ok(invalid("emailId", "no such email"));
     };
-    if ctx.core.emails(acc.id, &[email_id]).await?.is_empty() {
-        return Ok(invalid("emailId", "no such email"));
-    }
     let (mail_from, recipients) = match obj.get("envelope") {
         None | Some(Value::Null) => (None, None),
         Some(env) => match envelope(env) {
@@ -265,10 +274,16 @@ async fn create_one(
     };
     // The envelope sender defaults to the identity's address (RFC 8621 §7.5).
     let mail_from = mail_from.or_else(|| Address::parse(&identity_addr).ok());
-    let sent = ctx
+    let sent = match ctx
         .core
         .submit_email(acc, email_id, mail_from, recipients)
-        .await?;
+        .await
+    {
+        Err(mailroom_core::Error::NotFound(_)) => {
+            return Ok(invalid("emailId", "no such email"));
+        }
+        r => r?,
+    };
     Ok(match sent {
         Ok(r) => Ok((r.submission.id, r.email_id, r.submission.send_at)),
         Err(refusal) => Err(refusal_error(refusal)),
