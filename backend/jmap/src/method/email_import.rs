@@ -3,16 +3,13 @@
 use serde_json::{Map, Value, json};
 
 use super::email_set::set_error;
+use super::set::check_state;
 use super::{Ctx, account};
 use crate::{MethodError, id};
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
-    if let Some(want) = args.get("ifInState").filter(|v| !v.is_null())
-        && want.as_str() != Some(ctx.state.to_string().as_str())
-    {
-        return Err(MethodError::StateMismatch);
-    }
+    check_state(ctx, &args)?;
     let emails = args
         .get("emails")
         .and_then(Value::as_object)

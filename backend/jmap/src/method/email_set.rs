@@ -7,16 +7,13 @@ use std::collections::BTreeSet;
 use mailroom_core::update::EmailUpdate;
 use serde_json::{Map, Value, json};
 
+use super::set::{SetOutcome, check_state};
 use super::{Ctx, account};
 use crate::{MethodError, id};
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
-    if let Some(want) = args.get("ifInState").filter(|v| !v.is_null())
-        && want.as_str() != Some(ctx.state.to_string().as_str())
-    {
-        return Err(MethodError::StateMismatch);
-    }
+    check_state(ctx, &args)?;
     // RFC 8620 §5.3: more create + update + destroy items than maxObjectsInSet is refused whole.
     let count = |k: &str| match args.get(k) {
         Some(Value::Object(o)) => o.len(),
@@ -218,25 +215,16 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
             }
         }
     }
-    let new_state = ctx.core.state(account_id).await?;
-    let or_null = |m: Map<String, Value>| {
-        if m.is_empty() {
-            Value::Null
-        } else {
-            Value::Object(m)
-        }
-    };
-    Ok(json!({
-        "accountId": id::account(account_id),
-        "oldState": ctx.state.to_string(),
-        "newState": new_state.to_string(),
-        "created": or_null(created),
-        "updated": or_null(updated),
-        "destroyed": if destroyed.is_empty() { Value::Null } else { Value::Array(destroyed) },
-        "notCreated": or_null(not_created),
-        "notUpdated": or_null(not_updated),
-        "notDestroyed": or_null(not_destroyed),
-    }))
+    SetOutcome {
+        created,
+        updated,
+        destroyed,
+        not_created,
+        not_updated,
+        not_destroyed,
+    }
+    .response(ctx, account_id)
+    .await
 }
 
 /// A SetError (RFC 8620 §5.3).

@@ -6,6 +6,7 @@ use mailroom_core::mailboxes::{MailboxPatch, MailboxRefusal, name_problem};
 use serde_json::{Map, Value, json};
 
 use super::email_set::set_error;
+use super::set::{SetOutcome, check_state, id_list_arg, object_arg};
 use super::{Ctx, account};
 use crate::{MethodError, id};
 
@@ -50,35 +51,10 @@ fn refusal(r: MailboxRefusal) -> Value {
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
-    if let Some(want) = args.get("ifInState").filter(|v| !v.is_null())
-        && want.as_str() != Some(ctx.state.to_string().as_str())
-    {
-        return Err(MethodError::StateMismatch);
-    }
-    let object = |k: &str| -> Result<Map<String, Value>, MethodError> {
-        match args.get(k) {
-            None | Some(Value::Null) => Ok(Map::new()),
-            Some(Value::Object(o)) => Ok(o.clone()),
-            _ => Err(MethodError::InvalidArguments(format!(
-                "{k} must be an object or null"
-            ))),
-        }
-    };
-    let create = object("create")?;
-    let update = object("update")?;
-    let destroy: Vec<String> = match args.get("destroy") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| v.as_str().map(str::to_string))
-            .collect::<Option<_>>()
-            .ok_or_else(|| MethodError::InvalidArguments("destroy must list ids".into()))?,
-        _ => {
-            return Err(MethodError::InvalidArguments(
-                "destroy must be an array or null".into(),
-            ));
-        }
-    };
+    check_state(ctx, &args)?;
+    let create = object_arg(&args, "create")?;
+    let update = object_arg(&args, "update")?;
+    let destroy = id_list_arg(&args, "destroy")?;
     let remove_emails = match args.get("onDestroyRemoveEmails") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -309,23 +285,14 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         }
     }
 
-    let new_state = ctx.core.state(account_id).await?;
-    let or_null = |m: Map<String, Value>| {
-        if m.is_empty() {
-            Value::Null
-        } else {
-            Value::Object(m)
-        }
-    };
-    Ok(json!({
-        "accountId": id::account(account_id),
-        "oldState": ctx.state.to_string(),
-        "newState": new_state.to_string(),
-        "created": or_null(created),
-        "updated": or_null(updated),
-        "destroyed": if destroyed.is_empty() { Value::Null } else { Value::Array(destroyed) },
-        "notCreated": or_null(not_created),
-        "notUpdated": or_null(not_updated),
-        "notDestroyed": or_null(not_destroyed),
-    }))
+    SetOutcome {
+        created,
+        updated,
+        destroyed,
+        not_created,
+        not_updated,
+        not_destroyed,
+    }
+    .response(ctx, account_id)
+    .await
 }

@@ -16,6 +16,7 @@ mod mailbox_get;
 mod mailbox_query;
 mod mailbox_set;
 mod search_snippet;
+mod set;
 mod submission_get;
 mod submission_query;
 mod submission_set;

@@ -11,56 +11,18 @@ use mailroom_core::submit::Refusal;
 use serde_json::{Map, Value, json};
 
 use super::email_set::set_error;
+use super::set::{SetOutcome, check_state, id_list_arg, object_arg};
 use super::{Ctx, account, email_set, utc_date};
 use crate::{MethodError, id};
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
-    if let Some(want) = args.get("ifInState").filter(|v| !v.is_null())
-        && want.as_str() != Some(ctx.state.to_string().as_str())
-    {
-        return Err(MethodError::StateMismatch);
-    }
-    let object = |k: &str| -> Result<Map<String, Value>, MethodError> {
-        match args.get(k) {
-            None | Some(Value::Null) => Ok(Map::new()),
-            Some(Value::Object(o)) => Ok(o.clone()),
-            _ => Err(MethodError::InvalidArguments(format!(
-                "{k} must be an object or null"
-            ))),
-        }
-    };
-    let create = object("create")?;
-    let update = object("update")?;
-    let on_update = object("onSuccessUpdateEmail")?;
-    let on_destroy = match args.get("onSuccessDestroyEmail") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| v.as_str().map(str::to_string))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| {
-                MethodError::InvalidArguments("onSuccessDestroyEmail must list ids".into())
-            })?,
-        _ => {
-            return Err(MethodError::InvalidArguments(
-                "onSuccessDestroyEmail must be an array or null".into(),
-            ));
-        }
-    };
-    let destroy: Vec<String> = match args.get("destroy") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| v.as_str().map(str::to_string))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| MethodError::InvalidArguments("destroy must list ids".into()))?,
-        _ => {
-            return Err(MethodError::InvalidArguments(
-                "destroy must be an array or null".into(),
-            ));
-        }
-    };
+    check_state(ctx, &args)?;
+    let create = object_arg(&args, "create")?;
+    let update = object_arg(&args, "update")?;
+    let on_update = object_arg(&args, "onSuccessUpdateEmail")?;
+    let on_destroy = id_list_arg(&args, "onSuccessDestroyEmail")?;
+    let destroy = id_list_arg(&args, "destroy")?;
     if create.len() + update.len() + destroy.len() > crate::MAX_OBJECTS_IN_SET {
         return Err(MethodError::RequestTooLarge(format!(
             "at most {} objects per EmailSubmission/set",
@@ -151,25 +113,15 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         not_destroyed.insert(key.clone(), err);
     }
 
-    let new_state = ctx.core.state(account_id).await?;
-    let or_null = |m: Map<String, Value>| {
-        if m.is_empty() {
-            Value::Null
-        } else {
-            Value::Object(m)
-        }
-    };
-    let mut result = json!({
-        "accountId": id::account(account_id),
-        "oldState": ctx.state.to_string(),
-        "newState": new_state.to_string(),
-        "created": or_null(created),
-        "updated": Value::Null,
-        "destroyed": Value::Null,
-        "notCreated": or_null(not_created),
-        "notUpdated": or_null(not_updated),
-        "notDestroyed": or_null(not_destroyed),
-    });
+    let mut result = SetOutcome {
+        created,
+        not_created,
+        not_updated,
+        not_destroyed,
+        ..SetOutcome::default()
+    }
+    .response(ctx, account_id)
+    .await?;
 
     // RFC 8621 §7.5: keys are "#creationId" or a submission id; only those that succeeded.
     let email_of = |key: &str| {

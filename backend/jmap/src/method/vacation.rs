@@ -5,6 +5,7 @@ use mailroom_core::vacation::Vacation;
 use serde_json::{Map, Value, json};
 
 use super::email_set::set_error;
+use super::set::{SetOutcome, check_state};
 use super::{Ctx, account, ids_arg, properties, utc_date};
 use crate::{MethodError, id};
 
@@ -68,11 +69,7 @@ pub(super) async fn get(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
 
 pub(super) async fn set(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
-    if let Some(want) = args.get("ifInState").filter(|v| !v.is_null())
-        && want.as_str() != Some(ctx.state.to_string().as_str())
-    {
-        return Err(MethodError::StateMismatch);
-    }
+    check_state(ctx, &args)?;
     let mut not_created = Map::new();
     if let Some(Value::Object(c)) = args.get("create") {
         for k in c.keys() {
@@ -120,25 +117,15 @@ pub(super) async fn set(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
             }
         }
     }
-    let new_state = ctx.core.state(account_id).await?;
-    let or_null = |m: Map<String, Value>| {
-        if m.is_empty() {
-            Value::Null
-        } else {
-            Value::Object(m)
-        }
-    };
-    Ok(json!({
-        "accountId": id::account(account_id),
-        "oldState": ctx.state.to_string(),
-        "newState": new_state.to_string(),
-        "created": Value::Null,
-        "updated": or_null(updated),
-        "destroyed": Value::Null,
-        "notCreated": or_null(not_created),
-        "notUpdated": or_null(not_updated),
-        "notDestroyed": or_null(not_destroyed),
-    }))
+    SetOutcome {
+        updated,
+        not_created,
+        not_updated,
+        not_destroyed,
+        ..SetOutcome::default()
+    }
+    .response(ctx, account_id)
+    .await
 }
 
 fn apply(v: &mut Vacation, patch: &Value) -> Result<(), Value> {
