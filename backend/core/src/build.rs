@@ -70,17 +70,8 @@ fn no_breaks(what: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
-fn valid_type(t: &str) -> bool {
-    let token = |x: &str| {
-        !x.is_empty()
-            && x.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
-    };
-    t.split_once('/').is_some_and(|(a, b)| token(a) && token(b))
-}
-
 fn leaf(l: &Leaf) -> Result<MimePart<'static>> {
-    if !valid_type(&l.media_type) {
+    if !crate::compose::valid_content_type(&l.media_type) {
         return Err(Error::Invalid(format!(
             "{:?} is not a media type",
             l.media_type
@@ -138,7 +129,7 @@ fn node(n: &Node, depth: usize) -> Result<MimePart<'static>> {
     match n {
         Node::Leaf(l) => leaf(l),
         Node::Multipart { subtype, parts } => {
-            if !valid_type(&format!("multipart/{subtype}")) {
+            if !crate::compose::valid_content_type(&format!("multipart/{subtype}")) {
                 return Err(Error::Invalid(format!(
                     "multipart/{subtype:?} is not a type"
                 )));

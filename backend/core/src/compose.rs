@@ -166,7 +166,8 @@ pub fn compose(d: &Draft) -> Result<Composed> {
     })
 }
 
-fn valid_content_type(s: &str) -> bool {
+/// `type/subtype`, both RFC 2045 tokens.
+pub(crate) fn valid_content_type(s: &str) -> bool {
     let Some((t, st)) = s.split_once('/') else {
         return false;
     };

@@ -12,7 +12,7 @@ use super::{Ctx, account, ids_arg, utc_date};
 use crate::{MethodError, id};
 
 /// Served from the stored metadata.
-const METADATA: &[&str] = &[
+pub(super) const METADATA: &[&str] = &[
     "id",
     "blobId",
     "threadId",
@@ -34,7 +34,7 @@ const METADATA: &[&str] = &[
 ];
 
 /// Read from the message.
-const FROM_MESSAGE: &[&str] = &[
+pub(super) const FROM_MESSAGE: &[&str] = &[
     "sender",
     "bcc",
     "headers",
@@ -45,8 +45,9 @@ const FROM_MESSAGE: &[&str] = &[
     "bodyValues",
 ];
 
-/// RFC 8621 §4.2: what `properties: null` means.
-const DEFAULT: &[&str] = &[
+/// RFC 8621 §4.2: what `properties: null` means. After the first seven (the email's own
+/// facts) it is Email/parse's default (RFC 8621 §4.9).
+pub(super) const DEFAULT: &[&str] = &[
     "id",
     "blobId",
     "threadId",
@@ -73,7 +74,8 @@ const DEFAULT: &[&str] = &[
     "attachments",
 ];
 
-/// The `properties` argument: known names and valid `header:` forms; `id` always.
+/// The `properties` argument: known names and valid `header:` forms; `id` always where the
+/// default has it (Email/get; a parsed blob has no id).
 pub(super) fn email_properties(
     args: &Map<String, Value>,
     known: &[&[&str]],
@@ -106,7 +108,7 @@ pub(super) fn email_properties(
         }
         out.push(p.to_string());
     }
-    if known[0].contains(&"id") && !out.iter().any(|p| p == "id") {
+    if default.contains(&"id") && !out.iter().any(|p| p == "id") {
         out.push("id".into());
     }
     Ok(out)

@@ -4,59 +4,18 @@
 use serde_json::{Map, Value, json};
 
 use super::email_body::{self as body, ValueOptions};
-use super::email_get::{email_properties, message_properties};
+use super::email_get::{self, email_properties, message_properties};
 use super::{Ctx, account};
 use crate::{MethodError, id};
 
-/// What a parsed blob can have; id, mailboxIds, keywords, receivedAt and threadId are null.
-const KNOWN: &[&str] = &[
-    "id",
-    "blobId",
-    "threadId",
-    "mailboxIds",
-    "keywords",
-    "size",
-    "receivedAt",
-    "messageId",
-    "inReplyTo",
-    "references",
-    "sender",
-    "from",
-    "to",
-    "cc",
-    "bcc",
-    "replyTo",
-    "subject",
-    "sentAt",
-    "hasAttachment",
-    "preview",
-    "headers",
-    "bodyStructure",
-    "textBody",
-    "htmlBody",
-    "attachments",
-    "bodyValues",
-];
+/// A parsed blob has every property an email has; id, mailboxIds, keywords, receivedAt and
+/// threadId are null.
+const KNOWN: &[&[&str]] = &[email_get::METADATA, email_get::FROM_MESSAGE];
 
-const DEFAULT: &[&str] = &[
-    "messageId",
-    "inReplyTo",
-    "references",
-    "sender",
-    "from",
-    "to",
-    "cc",
-    "bcc",
-    "replyTo",
-    "subject",
-    "sentAt",
-    "hasAttachment",
-    "preview",
-    "bodyValues",
-    "textBody",
-    "htmlBody",
-    "attachments",
-];
+/// RFC 8621 §4.9: Email/get's default without the email's own facts.
+fn default() -> &'static [&'static str] {
+    &email_get::DEFAULT[7..]
+}
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
@@ -71,15 +30,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
             crate::MAX_OBJECTS_IN_GET
         )));
     }
-    // `id` is not added: a parsed blob has none.
-    let mut props = email_properties(&args, &[KNOWN], DEFAULT)?;
-    if args.get("properties").is_some_and(|p| !p.is_null())
-        && !args["properties"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|p| p == "id"))
-    {
-        props.retain(|p| p != "id");
-    }
+    let props = email_properties(&args, KNOWN, default())?;
     let body_props = body::body_properties(&args)?;
     let values = ValueOptions::from_args(&args)?;
     let mut parsed = Map::new();

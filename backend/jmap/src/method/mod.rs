@@ -4,6 +4,7 @@
 mod changes;
 mod core_echo;
 mod email_body;
+mod email_copy;
 mod email_create;
 mod email_get;
 mod email_import;
@@ -15,6 +16,7 @@ mod identity_set;
 mod mailbox_get;
 mod mailbox_query;
 mod mailbox_set;
+mod query_changes;
 mod search_snippet;
 mod set;
 mod submission_get;
@@ -69,36 +71,13 @@ pub(crate) async fn call(
         "Mailbox/get" if has(MAIL) => mailbox_get::run(ctx, args).await,
         "Mailbox/query" if has(MAIL) => mailbox_query::run(ctx, args).await,
         "Mailbox/set" if has(MAIL) => mailbox_set::run(ctx, args).await,
-        // Query results are recomputed, not tracked: the RFC's answer for that is
-        // cannotCalculateChanges, and clients then query again.
-        "Mailbox/queryChanges" | "Email/queryChanges" if has(MAIL) => {
-            account(ctx.caller, &args)?;
-            Err(MethodError::CannotCalculateChanges(
-                "query results are not tracked; query again".into(),
-            ))
-        }
+        "Mailbox/queryChanges" | "Email/queryChanges" if has(MAIL) => query_changes::run(ctx, args),
         "Mailbox/changes" if has(MAIL) => changes::run(ctx, changes::Kind::Mailbox, args).await,
         "Email/query" if has(MAIL) => email_query::run(ctx, args).await,
         "Email/get" if has(MAIL) => email_get::run(ctx, args).await,
         "Email/set" if has(MAIL) => email_set::run(ctx, args).await,
         "Email/import" if has(MAIL) => email_import::run(ctx, args).await,
-        // RFC 8620 §5.4: a copy is between two different accounts. Every user has exactly
-        // one account here (no shared accounts), so there is never another to copy from.
-        "Email/copy" if has(MAIL) => {
-            account(ctx.caller, &args)?;
-            match args.get("fromAccountId").and_then(Value::as_str) {
-                None => Err(MethodError::InvalidArguments(
-                    "fromAccountId must be an account id".into(),
-                )),
-                Some(f) if crate::id::parse('a', f) == Some(ctx.caller.account_id) => {
-                    Err(MethodError::InvalidArguments(
-                        "fromAccountId must differ from accountId; use Email/set to change mailboxes"
-                            .into(),
-                    ))
-                }
-                Some(_) => Err(MethodError::FromAccountNotFound),
-            }
-        }
+        "Email/copy" if has(MAIL) => email_copy::run(ctx, args),
         "Email/parse" if has(MAIL) => email_parse::run(ctx, args).await,
         "Email/changes" if has(MAIL) => changes::run(ctx, changes::Kind::Email, args).await,
         "SearchSnippet/get" if has(MAIL) => search_snippet::run(ctx, args).await,
