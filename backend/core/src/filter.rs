@@ -138,7 +138,35 @@ impl Core {
                 })
                 .collect()
         };
-        // The cheap case: SQL filters, orders and pages.
+        // The list view (one mailbox or all mail, newest first) walks an index in order.
+        if let Window::Position { position, limit } = window
+            && position >= 0
+            && !q.collapse_threads
+            && q.sort == [(SortKey::Stored(SqlSort::ReceivedAt), false)]
+        {
+            let in_mailbox = match &q.filter {
+                Filter::And(v) if v.is_empty() => Some(None),
+                Filter::Cond(Cond::InMailbox(m)) => Some(Some(*m)),
+                Filter::And(v) => match v.as_slice() {
+                    [Filter::Cond(Cond::InMailbox(m))] => Some(Some(*m)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(in_mailbox) = in_mailbox {
+                // The SQL joins on the account: another account's mailbox matches nothing.
+                let (ids, total) = self
+                    .store()
+                    .email_query(account_id, in_mailbox, position as u64, limit, with_total)
+                    .await?;
+                return Ok(QueryPage {
+                    ids,
+                    position: position as u64,
+                    total,
+                });
+            }
+        }
+        // Otherwise SQL filters, orders and pages when it can do all of it.
         if let Window::Position { position, limit } = window
             && position >= 0
             && !has_text

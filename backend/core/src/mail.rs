@@ -144,23 +144,6 @@ impl Core {
             .collect())
     }
 
-    /// A page of the account's email ids, newest first, optionally within one of its
-    /// mailboxes; and, when asked for, the total number matching.
-    pub async fn email_query(
-        &self,
-        account_id: i64,
-        in_mailbox: Option<i64>,
-        position: u64,
-        limit: u64,
-        with_total: bool,
-    ) -> Result<(Vec<i64>, Option<u64>)> {
-        // The SQL joins on the account, so another account's mailbox simply matches nothing.
-        Ok(self
-            .store()
-            .email_query(account_id, in_mailbox, position, limit, with_total)
-            .await?)
-    }
-
     /// The account's emails among `ids`, in the order asked; ids that are not the account's
     /// are left out.
     pub async fn emails(&self, account_id: i64, ids: &[i64]) -> Result<Vec<EmailView>> {

@@ -1,7 +1,7 @@
 //! Email/query (RFC 8621 §4.4 with RFC 8620 §5.5): every filter condition of the RFC with
 //! AND / OR / NOT, sorting by receivedAt, sentAt, size, from, to, subject and hasKeyword,
-//! collapseThreads, position (negative from the end) and anchors. The list view's query
-//! (one mailbox, newest first) takes the indexed path; the rest goes through core's search.
+//! collapseThreads, position (negative from the end) and anchors, through core's search
+//! (which takes the indexed path for the list view: one mailbox, newest first).
 
 use mailroom_core::filter::{Cond, Filter, Query, SortKey, SqlSort, TextField, Window};
 use serde_json::{Map, Value, json};
@@ -79,59 +79,35 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
     } else {
         sort
     };
-    let newest_first = sort == [(SortKey::Stored(SqlSort::ReceivedAt), false)];
-    let simple_filter = match &filter {
-        None => Some(None),
-        Some(Filter::Cond(Cond::InMailbox(m))) => Some(Some(*m)),
-        _ => None,
+    let window = match &anchor {
+        Some(a) => Window::Anchor {
+            id: id::parse('e', a)
+                .ok_or_else(|| MethodError::AnchorNotFound(format!("{a} is not in the results")))?,
+            offset: anchor_offset,
+            limit,
+        },
+        None => Window::Position { position, limit },
     };
-    let (ids, position, total) = match simple_filter {
-        Some(in_mailbox) if newest_first && !collapse && anchor.is_none() && position >= 0 => {
-            let (ids, total) = match in_mailbox {
-                Some(-1) => (vec![], Some(0)),
-                other => match ctx
-                    .core
-                    .email_query(account_id, other, position as u64, limit, with_total)
-                    .await
-                {
-                    Err(mailroom_core::Error::NotFound(_)) => (vec![], Some(0)),
-                    r => r?,
-                },
-            };
-            (ids, position as u64, total)
-        }
-        _ => {
-            let window = match &anchor {
-                Some(a) => Window::Anchor {
-                    id: id::parse('e', a).ok_or_else(|| {
-                        MethodError::AnchorNotFound(format!("{a} is not in the results"))
-                    })?,
-                    offset: anchor_offset,
-                    limit,
-                },
-                None => Window::Position { position, limit },
-            };
-            let q = Query {
-                filter: filter.unwrap_or(Filter::And(vec![])),
-                sort,
-                collapse_threads: collapse,
-            };
-            let page = match ctx
-                .core
-                .email_search(account_id, &q, window, with_total)
-                .await
-            {
-                Err(mailroom_core::Error::NotFound(_)) => {
-                    return Err(MethodError::AnchorNotFound(format!(
-                        "{} is not in the results",
-                        anchor.unwrap_or_default()
-                    )));
-                }
-                r => r?,
-            };
-            (page.ids, page.position, page.total)
-        }
+    let q = Query {
+        filter: filter.unwrap_or(Filter::And(vec![])),
+        sort,
+        collapse_threads: collapse,
     };
+    let page = match ctx
+        .core
+        .email_search(account_id, &q, window, with_total)
+        .await
+    {
+        // The only thing a search does not find is the anchor.
+        Err(mailroom_core::Error::NotFound(_)) => {
+            return Err(MethodError::AnchorNotFound(format!(
+                "{} is not in the results",
+                anchor.unwrap_or_default()
+            )));
+        }
+        r => r?,
+    };
+    let (ids, position, total) = (page.ids, page.position, page.total);
     let mut out = json!({
         "accountId": id::account(account_id),
         "queryState": ctx.state.to_string(),
