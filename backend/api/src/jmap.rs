@@ -23,13 +23,12 @@ pub async fn well_known() -> Redirect {
 }
 
 pub async fn session(
-    State(s): State<AppState>,
     headers: HeaderMap,
     Authenticated(caller, access): Authenticated,
 ) -> Result<Response, Problem> {
     access.require(Scope::Read)?;
     let base = base_url(&headers);
-    let v = mailroom_jmap::session::session(&s.core, &caller, &base).await?;
+    let v = mailroom_jmap::session::session(&caller, &base);
     Ok((
         [(header::CACHE_CONTROL, "no-cache, no-store")],
         axum::Json(v),

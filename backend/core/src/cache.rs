@@ -1,4 +1,4 @@
-//! Small in-process caches for the delivery hot path.
+//! Small in-process caches for the delivery and list-view hot paths.
 //!
 //! Every inbound message resolves its recipients and looks up their INBOX; on a busy MX that
 //! is most of its database reads. Only positive answers are cached, for a short time: an
@@ -20,12 +20,20 @@ pub(crate) const TTL: Duration = Duration::from_secs(10);
 /// Bounded so a flood of distinct addresses cannot grow memory: past this, start over.
 const MAX_ENTRIES: usize = 100_000;
 
+/// Message metadata kept (about 1 KB each): past this, start over.
+const MAX_MESSAGES: usize = 50_000;
+
 #[derive(Default)]
 pub(crate) struct Caches {
     recipients: Mutex<HashMap<String, (Instant, Vec<i64>)>>,
     inboxes: Mutex<HashMap<i64, i64>>,
     /// Mailbox counts of an account at a state.
     counts: Mutex<HashMap<i64, (i64, SharedCounts)>>,
+    /// One counting at a time per account: the clients that all ask right after a change
+    /// wait for the first one's answer instead of each walking the mailbox.
+    counting: Mutex<HashMap<i64, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    /// Message metadata by blob id: immutable, so never stale.
+    message_meta: Mutex<HashMap<String, std::sync::Arc<mailroom_store::query::MessageMeta>>>,
     /// Accounts with a vacation response on, and when that was read.
     vacation: Mutex<Option<(Instant, std::collections::HashSet<i64>)>>,
 }
@@ -86,6 +94,38 @@ impl Caches {
             map.clear();
         }
         map.insert(account_id, (state, counts));
+    }
+
+    /// The lock to hold while counting the account's mailboxes.
+    pub(crate) fn counting(&self, account_id: i64) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.counting.lock().expect("cache lock");
+        if map.len() >= MAX_ENTRIES {
+            // Only unheld locks may go: a held one is someone's counting in progress.
+            map.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
+        }
+        map.entry(account_id).or_default().clone()
+    }
+
+    pub(crate) fn message_meta(
+        &self,
+        blob_id: &str,
+    ) -> Option<std::sync::Arc<mailroom_store::query::MessageMeta>> {
+        self.message_meta
+            .lock()
+            .expect("cache lock")
+            .get(blob_id)
+            .cloned()
+    }
+
+    pub(crate) fn put_message_meta(
+        &self,
+        meta: std::sync::Arc<mailroom_store::query::MessageMeta>,
+    ) {
+        let mut map = self.message_meta.lock().expect("cache lock");
+        if map.len() >= MAX_MESSAGES {
+            map.clear();
+        }
+        map.insert(meta.blob_id.clone(), meta);
     }
 
     pub(crate) fn vacation(&self) -> Option<std::collections::HashSet<i64>> {

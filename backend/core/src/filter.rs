@@ -68,6 +68,34 @@ pub struct QueryPage {
     pub ids: Vec<i64>,
     pub position: u64,
     pub total: Option<u64>,
+    /// The account's state, read in the same statement as the ids (one snapshot); only the
+    /// list view reads it ([`Query::list_view`]).
+    pub state: Option<i64>,
+}
+
+impl Query {
+    /// The list view (one mailbox or all mail, newest first, from a position): it walks an
+    /// index in order, and reads the account's state with the page. `Some(mailbox)`.
+    pub fn list_view(&self, window: &Window) -> Option<Option<i64>> {
+        let Window::Position { position, .. } = window else {
+            return None;
+        };
+        if *position < 0
+            || self.collapse_threads
+            || self.sort != [(SortKey::Stored(SqlSort::ReceivedAt), false)]
+        {
+            return None;
+        }
+        match &self.filter {
+            Filter::And(v) if v.is_empty() => Some(None),
+            Filter::Cond(Cond::InMailbox(m)) => Some(Some(*m)),
+            Filter::And(v) => match v.as_slice() {
+                [Filter::Cond(Cond::InMailbox(m))] => Some(Some(*m)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 impl Filter {
@@ -138,33 +166,20 @@ impl Core {
                 })
                 .collect()
         };
-        // The list view (one mailbox or all mail, newest first) walks an index in order.
-        if let Window::Position { position, limit } = window
-            && position >= 0
-            && !q.collapse_threads
-            && q.sort == [(SortKey::Stored(SqlSort::ReceivedAt), false)]
+        if let (Some(in_mailbox), &Window::Position { position, limit }) =
+            (q.list_view(&window), &window)
         {
-            let in_mailbox = match &q.filter {
-                Filter::And(v) if v.is_empty() => Some(None),
-                Filter::Cond(Cond::InMailbox(m)) => Some(Some(*m)),
-                Filter::And(v) => match v.as_slice() {
-                    [Filter::Cond(Cond::InMailbox(m))] => Some(Some(*m)),
-                    _ => None,
-                },
-                _ => None,
-            };
-            if let Some(in_mailbox) = in_mailbox {
-                // The SQL joins on the account: another account's mailbox matches nothing.
-                let (ids, total) = self
-                    .store()
-                    .email_query(account_id, in_mailbox, position as u64, limit, with_total)
-                    .await?;
-                return Ok(QueryPage {
-                    ids,
-                    position: position as u64,
-                    total,
-                });
-            }
+            // The SQL joins on the account: another account's mailbox matches nothing.
+            let page = self
+                .store()
+                .email_query(account_id, in_mailbox, position as u64, limit, with_total)
+                .await?;
+            return Ok(QueryPage {
+                ids: page.ids,
+                position: position as u64,
+                total: page.total,
+                state: Some(page.state),
+            });
         }
         // Otherwise SQL filters, orders and pages when it can do all of it.
         if let Window::Position { position, limit } = window
@@ -192,6 +207,7 @@ impl Core {
                 ids: rows.into_iter().map(|(r, _)| r.id).collect(),
                 position: position as u64,
                 total,
+                state: None,
             });
         }
 
@@ -249,6 +265,7 @@ impl Core {
             ids,
             position: start.min(total),
             total: Some(total),
+            state: None,
         })
     }
 

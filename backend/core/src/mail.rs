@@ -1,7 +1,7 @@
 //! Reading mail: mailboxes with their counts, listing and fetching emails. Every operation
 //! takes the account it acts for; ids of another account's objects are simply not found.
 
-use mailroom_store::query::{EmailRow, MailboxCounts};
+use mailroom_store::query::{EmailRow, MailboxCounts, MessageMeta};
 
 use crate::{Core, Error, Mailbox, Result};
 
@@ -121,9 +121,16 @@ impl Core {
         let counts = match self.caches().counts(account_id, state) {
             Some(c) => c,
             None => {
-                let c = std::sync::Arc::new(self.store().mailbox_counts(account_id).await?);
-                self.caches().put_counts(account_id, state, c.clone());
-                c
+                let lock = self.caches().counting(account_id);
+                let _counting = lock.lock().await;
+                match self.caches().counts(account_id, state) {
+                    Some(c) => c,
+                    None => {
+                        let c = std::sync::Arc::new(self.store().mailbox_counts(account_id).await?);
+                        self.caches().put_counts(account_id, state, c.clone());
+                        c
+                    }
+                }
             }
         };
         let counts: Vec<MailboxCounts> = counts.as_ref().clone();
@@ -147,22 +154,46 @@ impl Core {
     /// The account's emails among `ids`, in the order asked; ids that are not the account's
     /// are left out.
     pub async fn emails(&self, account_id: i64, ids: &[i64]) -> Result<Vec<EmailView>> {
-        let rows = self.store().email_rows(account_id, ids).await?;
-        let found: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        let mut boxes: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
-        for (email, mailbox) in self.store().email_mailboxes(&found).await? {
-            boxes.entry(email).or_default().push(mailbox);
+        let states = self.store().email_states(account_id, ids).await?;
+        // A message's metadata never changes: it is read from the database once, then
+        // served from memory.
+        let mut metas: std::collections::HashMap<&str, std::sync::Arc<MessageMeta>> =
+            std::collections::HashMap::with_capacity(states.len());
+        let mut missing: Vec<&str> = Vec::new();
+        for (e, _) in &states {
+            match self.caches().message_meta(&e.blob_id) {
+                Some(m) => {
+                    metas.insert(&e.blob_id, m);
+                }
+                None => missing.push(&e.blob_id),
+            }
         }
-        let mut by_id: std::collections::HashMap<i64, EmailRow> =
-            rows.into_iter().map(|r| (r.id, r)).collect();
-        Ok(ids
-            .iter()
-            .filter_map(|id| by_id.remove(id))
-            .map(|row| {
-                let mailbox_ids = boxes.remove(&row.id).unwrap_or_default();
-                EmailView { row, mailbox_ids }
-            })
-            .collect())
+        missing.sort_unstable();
+        missing.dedup();
+        for m in self.store().message_meta(&missing).await? {
+            let m = std::sync::Arc::new(m);
+            self.caches().put_message_meta(m.clone());
+            if let Some(k) = missing.iter().find(|k| **k == m.blob_id) {
+                metas.insert(k, m);
+            }
+        }
+        let mut by_id: std::collections::HashMap<i64, EmailView> =
+            std::collections::HashMap::with_capacity(states.len());
+        for (e, mailbox_ids) in &states {
+            // A message row is never deleted while an email refers to it.
+            let Some(meta) = metas.get(e.blob_id.as_str()) else {
+                continue;
+            };
+            let row = EmailRow::new(e.clone(), meta.clone());
+            by_id.insert(
+                row.id,
+                EmailView {
+                    row,
+                    mailbox_ids: mailbox_ids.clone(),
+                },
+            );
+        }
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 
     /// The account's state: its change sequence number.
@@ -344,13 +375,13 @@ impl Core {
 
     /// The raw message of one of the account's emails.
     pub async fn email_raw(&self, account_id: i64, email_id: i64) -> Result<bytes::Bytes> {
-        let row = self
+        let (email, _) = self
             .store()
-            .email_rows(account_id, &[email_id])
+            .email_states(account_id, &[email_id])
             .await?
             .pop()
             .ok_or_else(|| Error::NotFound(format!("email {email_id}")))?;
-        self.message_bytes(&row.blob_id).await
+        self.message_bytes(&email.blob_id).await
     }
 
     /// The bytes of a stored message by its blob id, for callers that already read the

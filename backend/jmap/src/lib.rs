@@ -81,12 +81,8 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
     if req.method_calls.len() > MAX_CALLS_IN_REQUEST {
         return Err(RequestError::Limit("maxCallsInRequest"));
     }
-    // Read once, before any data: a change that lands meanwhile makes the state older than
-    // the data, never newer, so a client that syncs from it misses nothing.
-    let state = core
-        .state(caller.account_id)
-        .await
-        .map_err(|e| RequestError::Server(e.to_string()))?;
+    // The account's state, read when a method first needs it (method::Ctx::state).
+    let state = std::sync::OnceLock::new();
     let mut responses: Vec<(String, Value, String)> = Vec::with_capacity(req.method_calls.len());
     // Creation id → id of what it created, for `#creationId` references (RFC 8620 §5.3).
     let created = std::sync::Mutex::new(
@@ -103,7 +99,7 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
                     &method::Ctx {
                         core,
                         caller,
-                        state,
+                        state: &state,
                         created: &created,
                     },
                     &req.using,
@@ -140,13 +136,9 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
             }
         }
     }
-    let state = core
-        .state(caller.account_id)
-        .await
-        .map_err(|e| RequestError::Server(e.to_string()))?;
     Ok(Response {
         method_responses: responses,
-        session_state: state.to_string(),
+        session_state: session::state(caller),
         created_ids: req.created_ids.map(|_| {
             created
                 .into_inner()

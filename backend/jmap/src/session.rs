@@ -1,6 +1,5 @@
 //! The JMAP Session resource (RFC 8620 §2).
 
-use mailroom_core::Core;
 use serde_json::{Value, json};
 
 use crate::{
@@ -8,15 +7,26 @@ use crate::{
     MAX_SIZE_REQUEST, MAX_SIZE_UPLOAD, SUBMISSION, VACATION, id,
 };
 
+/// The Session object's state (RFC 8620 §2): it changes when what the Session says changes
+/// (the account and its name), not with the mail, so clients do not re-fetch the Session
+/// after every delivery. A hash, stable across restarts of the same build.
+pub fn state(caller: &Caller) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        caller.account_id,
+        &caller.address,
+        MAX_SIZE_UPLOAD,
+        MAX_OBJECTS_IN_SET,
+    )
+        .hash(&mut h);
+    format!("{:x}", h.finish())
+}
+
 /// The Session object for `caller`; `base` is the server's URL prefix (e.g. `http://host:8080`).
-pub async fn session(
-    core: &Core,
-    caller: &Caller,
-    base: &str,
-) -> Result<Value, mailroom_core::Error> {
+pub fn session(caller: &Caller, base: &str) -> Value {
     let account = id::account(caller.account_id);
-    let state = core.state(caller.account_id).await?;
-    Ok(json!({
+    json!({
         "capabilities": {
             CORE: {
                 "maxSizeUpload": MAX_SIZE_UPLOAD,
@@ -62,6 +72,6 @@ pub async fn session(
         "downloadUrl": format!("{base}/jmap/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}"),
         "uploadUrl": format!("{base}/jmap/upload/{{accountId}}/"),
         "eventSourceUrl": format!("{base}/jmap/eventsource?types={{types}}&closeafter={{closeafter}}&ping={{ping}}"),
-        "state": state.to_string()
-    }))
+        "state": state(caller)
+    })
 }

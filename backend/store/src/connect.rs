@@ -42,16 +42,25 @@ pub(crate) async fn connect(url: &str) -> Result<(DatabaseConnection, DbKind)> {
             // WAL lets readers run beside the one writer; synchronous=FULL makes every commit
             // durable (NORMAL in WAL mode may lose the last commits on power loss, and SMTP's
             // 250 promises they are not lost).
-            opts.max_connections(8).map_sqlx_sqlite_opts(|o| {
-                o.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(Duration::from_secs(30))
-                    .foreign_keys(true)
-                    .pragma("cache_size", "-16000")
-            });
+            // A file cannot drop a connection: no ping before each use (by default every
+            // acquire costs one more round trip to the connection's thread).
+            opts.max_connections(8)
+                .test_before_acquire(false)
+                .map_sqlx_sqlite_opts(|o| {
+                    o.journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Full)
+                        .busy_timeout(Duration::from_secs(30))
+                        .foreign_keys(true)
+                        .pragma("cache_size", "-16000")
+                        // A page of rows arrives without the worker thread waiting on the reader.
+                        .row_buffer_size(256)
+                });
         }
         DbKind::Postgres => {
-            opts.max_connections(16);
+            // Ping only connections idle long enough for a server, proxy or firewall to
+            // have dropped them; a ping before every use doubled the round trips.
+            opts.max_connections(16)
+                .test_before_acquire_if_idle_for(Duration::from_secs(30));
         }
     }
     let db = Database::connect(opts)

@@ -17,8 +17,16 @@ pub struct MailboxCounts {
     pub unread_threads: i64,
 }
 
-/// An email with its message metadata, for JMAP Email/get.
-#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+/// A page of the list view: ids newest first, the total if asked for, the account's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListPage {
+    pub ids: Vec<i64>,
+    pub total: Option<u64>,
+    pub state: i64,
+}
+
+/// An email with its message's metadata, for JMAP Email/get.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmailRow {
     pub id: i64,
     pub blob_id: String,
@@ -26,6 +34,39 @@ pub struct EmailRow {
     pub keywords: String,
     pub received_at: i64,
     pub size: i64,
+    /// Shared: many requests read the same messages.
+    pub meta: std::sync::Arc<MessageMeta>,
+}
+
+impl EmailRow {
+    pub fn new(e: EmailState, meta: std::sync::Arc<MessageMeta>) -> EmailRow {
+        EmailRow {
+            id: e.id,
+            blob_id: e.blob_id,
+            thread_id: e.thread_id,
+            keywords: e.keywords,
+            received_at: e.received_at,
+            size: e.size,
+            meta,
+        }
+    }
+}
+
+/// What is an email's own and may change (keywords) or is per account (the rest).
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub struct EmailState {
+    pub id: i64,
+    pub blob_id: String,
+    pub thread_id: i64,
+    pub keywords: String,
+    pub received_at: i64,
+    pub size: i64,
+}
+
+/// What is read from a message once and never changes (its blob id names its bytes).
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub struct MessageMeta {
+    pub blob_id: String,
     pub message_id: Option<String>,
     pub subject: Option<String>,
     pub from_addr: String,
@@ -37,6 +78,15 @@ pub struct EmailRow {
     pub references: String,
     pub has_attachment: bool,
     pub preview: String,
+}
+
+/// An email's state with one of the mailboxes it is in (none if in none): a join, not an
+/// aggregate, so one query reads both without a subquery per email.
+#[derive(FromQueryResult)]
+struct EmailInMailbox {
+    #[sea_orm(nested)]
+    email: EmailState,
+    mailbox_id: Option<i64>,
 }
 
 impl Store {
@@ -77,7 +127,8 @@ impl Store {
     }
 
     /// Ids of an account's emails, newest first (receivedAt, then id), optionally only those
-    /// in one mailbox; a page of them, and the total when asked for (counting costs a scan).
+    /// in one mailbox; a page of them, the total when asked for (counting costs a scan), and
+    /// the account's state read in the same statement as the page, so from one snapshot.
     pub async fn email_query(
         &self,
         account_id: i64,
@@ -85,22 +136,24 @@ impl Store {
         position: u64,
         limit: u64,
         with_total: bool,
-    ) -> Result<(Vec<i64>, Option<u64>)> {
+    ) -> Result<ListPage> {
         // Both forms walk an index in order and stop at the page: mailbox_emails_received for
-        // a mailbox, emails_account_received (with the row id) for the whole account.
-        let (sql, count_sql, mut values): (&str, &str, Vec<Value>) = match in_mailbox {
+        // a mailbox, emails_account_received (with the row id) for the whole account. The
+        // page is left-joined to the account's row, so an empty page still carries the state.
+        let (page, count_sql, mut values): (&str, &str, Vec<Value>) = match in_mailbox {
             // Ownership is a one-row EXISTS, not a join: the join made Postgres (without
             // fresh statistics) sort the whole mailbox instead of walking the index.
             Some(m) => (
-                "SELECT me.email_id FROM mailbox_emails me WHERE me.mailbox_id = ? \
+                "SELECT me.email_id AS id, me.received_at AS at FROM mailbox_emails me WHERE me.mailbox_id = ? \
                  AND EXISTS (SELECT 1 FROM mailboxes mb WHERE mb.id = ? AND mb.account_id = ?) \
-                 ORDER BY me.received_at DESC, me.email_id DESC LIMIT ? OFFSET ?",
+                 ORDER BY me.received_at DESC, me.email_id DESC",
                 "SELECT COUNT(*) FROM mailbox_emails me WHERE me.mailbox_id = ? \
                  AND EXISTS (SELECT 1 FROM mailboxes mb WHERE mb.id = ? AND mb.account_id = ?)",
                 vec![m.into(), m.into(), account_id.into()],
             ),
             None => (
-                "SELECT e.id FROM emails e WHERE e.account_id = ? ORDER BY e.received_at DESC, e.id DESC LIMIT ? OFFSET ?",
+                "SELECT e.id AS id, e.received_at AS at FROM emails e WHERE e.account_id = ? \
+                 ORDER BY e.received_at DESC, e.id DESC",
                 "SELECT COUNT(*) FROM emails e WHERE e.account_id = ?",
                 vec![account_id.into()],
             ),
@@ -117,14 +170,28 @@ impl Store {
         } else {
             None
         };
-        values.push((limit as i64).into());
-        values.push((position as i64).into());
-        let rows = self.db.query_all_raw(self.stmt(sql, values)).await?;
-        let ids = rows
-            .iter()
-            .map(|r| r.try_get_by_index::<i64>(0))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((ids, total))
+        values.push(account_id.into());
+        // The window is written into the text, not bound: with it bound, Postgres cannot
+        // know the page is small, so it plans every execution again rather than reuse a
+        // plan that might sort the whole mailbox. The few distinct windows clients use are
+        // each prepared once per connection.
+        let sql = format!(
+            "SELECT a.change_seq, p.id FROM accounts a LEFT JOIN ({page} LIMIT {limit} OFFSET {position}) p ON 1 = 1 \
+             WHERE a.id = ? ORDER BY p.at DESC, p.id DESC"
+        );
+        let rows = self.db.query_all_raw(self.stmt(&sql, values)).await?;
+        let mut out = ListPage {
+            ids: Vec::with_capacity(rows.len()),
+            total,
+            state: 0,
+        };
+        for r in &rows {
+            out.state = r.try_get_by_index::<i64>(0)?;
+            if let Some(id) = r.try_get_by_index::<Option<i64>>(1)? {
+                out.ids.push(id);
+            }
+        }
+        Ok(out)
     }
 
     /// A page of a mailbox's emails, newest first, after the cursor `(received_at, email_id)`
@@ -154,42 +221,61 @@ impl Store {
             .collect()
     }
 
-    /// The rows of the given emails that belong to the account (others are simply absent).
-    /// The unary `+` keeps SQLite's planner (which has no statistics) from walking the
-    /// account's whole (account_id, received_at) index instead of looking up the ids.
-    pub async fn email_rows(&self, account_id: i64, ids: &[i64]) -> Result<Vec<EmailRow>> {
+    /// The given emails that belong to the account (others are simply absent), each with
+    /// the mailboxes it is in, in no particular order. The unary `+` keeps SQLite's planner
+    /// (which has no statistics) from walking the account's whole (account_id, received_at)
+    /// index instead of looking up the ids.
+    pub async fn email_states(
+        &self,
+        account_id: i64,
+        ids: &[i64],
+    ) -> Result<Vec<(EmailState, Vec<i64>)>> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
         let marks = vec!["?"; ids.len()].join(",");
         let sql = format!(
-            "SELECT e.id, e.blob_id, e.thread_id, e.keywords, e.received_at, e.size, m.message_id, m.subject, \
-             m.from_addr, m.to_addr, m.cc_addr, m.reply_to, m.sent_at, m.in_reply_to, m.\"references\", \
-             m.has_attachment, m.preview \
-             FROM emails e JOIN messages m ON m.blob_id = e.blob_id WHERE +e.account_id = ? AND e.id IN ({marks})"
+            "SELECT e.id, e.blob_id, e.thread_id, e.keywords, e.received_at, e.size, me.mailbox_id \
+             FROM emails e LEFT JOIN mailbox_emails me ON me.email_id = e.id \
+             WHERE +e.account_id = ? AND e.id IN ({marks})"
         );
         let mut values: Vec<Value> = vec![account_id.into()];
         values.extend(ids.iter().map(|&i| Value::from(i)));
-        Ok(EmailRow::find_by_statement(self.stmt(&sql, values))
+        let rows = EmailInMailbox::find_by_statement(self.stmt(&sql, values))
             .all(&self.db)
-            .await?)
+            .await?;
+        let mut out: Vec<(EmailState, Vec<i64>)> = Vec::with_capacity(rows.len());
+        let mut at: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+        for r in rows {
+            let i = *at.entry(r.email.id).or_insert_with(|| {
+                out.push((r.email, Vec::new()));
+                out.len() - 1
+            });
+            if let Some(m) = r.mailbox_id {
+                out[i].1.push(m);
+            }
+        }
+        for (_, boxes) in &mut out {
+            boxes.sort_unstable();
+        }
+        Ok(out)
     }
 
-    /// (email id, mailbox id) pairs for the given emails.
-    pub async fn email_mailboxes(&self, ids: &[i64]) -> Result<Vec<(i64, i64)>> {
-        if ids.is_empty() {
+    /// The metadata of the given messages (absent ones are left out).
+    pub async fn message_meta(&self, blob_ids: &[&str]) -> Result<Vec<MessageMeta>> {
+        if blob_ids.is_empty() {
             return Ok(vec![]);
         }
-        let marks = vec!["?"; ids.len()].join(",");
-        let sql =
-            format!("SELECT email_id, mailbox_id FROM mailbox_emails WHERE email_id IN ({marks})");
-        let rows = self
-            .db
-            .query_all_raw(self.stmt(&sql, ids.iter().map(|&i| Value::from(i)).collect()))
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get_by_index::<i64>(0)?, r.try_get_by_index::<i64>(1)?)))
-            .collect()
+        let marks = vec!["?"; blob_ids.len()].join(",");
+        let sql = format!(
+            "SELECT m.blob_id, m.message_id, m.subject, m.from_addr, m.to_addr, m.cc_addr, m.reply_to, \
+             m.sent_at, m.in_reply_to, m.\"references\", m.has_attachment, m.preview \
+             FROM messages m WHERE m.blob_id IN ({marks})"
+        );
+        let values: Vec<Value> = blob_ids.iter().map(|&b| Value::from(b)).collect();
+        Ok(MessageMeta::find_by_statement(self.stmt(&sql, values))
+            .all(&self.db)
+            .await?)
     }
 
     /// The account's current change sequence number (its JMAP state).

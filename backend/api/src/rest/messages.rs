@@ -47,14 +47,14 @@ impl From<&EmailView> for MessageSummary {
                 .iter()
                 .map(|&m| mailroom_jmap::id::mailbox(m))
                 .collect(),
-            from: addresses(&r.from_addr),
-            to: addresses(&r.to_addr),
-            subject: r.subject.clone(),
-            preview: r.preview.clone(),
+            from: addresses(&r.meta.from_addr),
+            to: addresses(&r.meta.to_addr),
+            subject: r.meta.subject.clone(),
+            preview: r.meta.preview.clone(),
             received_at: date(r.received_at),
             size: r.size,
             keywords: e.keywords().map(str::to_string).collect(),
-            has_attachment: r.has_attachment,
+            has_attachment: r.meta.has_attachment,
         }
     }
 }
@@ -183,10 +183,10 @@ pub async fn get(
     let body = s.core.email_body(caller.account_id, v.row.id).await?;
     let r = &v.row;
     Ok(axum::Json(Message {
-        cc: addresses(&r.cc_addr),
-        reply_to: addresses(&r.reply_to),
-        message_id: r.message_id.clone(),
-        sent_at: r.sent_at.map(date),
+        cc: addresses(&r.meta.cc_addr),
+        reply_to: addresses(&r.meta.reply_to),
+        message_id: r.meta.message_id.clone(),
+        sent_at: r.meta.sent_at.map(date),
         summary: (&v).into(),
         text: body.text,
         html: body.html,

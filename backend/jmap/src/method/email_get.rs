@@ -116,6 +116,7 @@ pub(super) fn email_properties(
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
+    let state = ctx.state().await?;
     let Some(wanted) = ids_arg(&args)? else {
         // RFC 8620 §5.1 allows refusing ids: null when the set is large; mail is.
         return Err(MethodError::RequestTooLarge("Email/get needs ids".into()));
@@ -150,7 +151,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         list.push(Value::Object(o));
     }
     Ok(
-        json!({"accountId": id::account(account_id), "state": ctx.state.to_string(), "list": list, "notFound": not_found}),
+        json!({"accountId": id::account(account_id), "state": state.to_string(), "list": list, "notFound": not_found}),
     )
 }
 
@@ -219,20 +220,21 @@ fn email_json(e: &EmailView, props: &[String]) -> Map<String, Value> {
             "size" => json!(r.size),
             "receivedAt" => utc_date(r.received_at),
             "messageId" => r
+                .meta
                 .message_id
                 .as_ref()
                 .map(|m| json!([m]))
                 .unwrap_or(Value::Null),
-            "inReplyTo" => id_list(&r.in_reply_to),
-            "references" => id_list(&r.references),
-            "from" => addresses(&r.from_addr),
-            "to" => addresses(&r.to_addr),
-            "cc" => addresses(&r.cc_addr),
-            "replyTo" => addresses(&r.reply_to),
-            "subject" => json!(r.subject),
-            "sentAt" => r.sent_at.map(utc_date).unwrap_or(Value::Null),
-            "hasAttachment" => json!(r.has_attachment),
-            "preview" => json!(r.preview),
+            "inReplyTo" => id_list(&r.meta.in_reply_to),
+            "references" => id_list(&r.meta.references),
+            "from" => addresses(&r.meta.from_addr),
+            "to" => addresses(&r.meta.to_addr),
+            "cc" => addresses(&r.meta.cc_addr),
+            "replyTo" => addresses(&r.meta.reply_to),
+            "subject" => json!(r.meta.subject),
+            "sentAt" => r.meta.sent_at.map(utc_date).unwrap_or(Value::Null),
+            "hasAttachment" => json!(r.meta.has_attachment),
+            "preview" => json!(r.meta.preview),
             _ => continue,
         };
         o.insert(p.clone(), v);

@@ -9,7 +9,7 @@ use crate::{MethodError, id};
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
-    check_state(ctx, &args)?;
+    let old_state = check_state(ctx, account_id, &args).await?;
     let emails = args
         .get("emails")
         .and_then(Value::as_object)
@@ -20,7 +20,6 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
             crate::MAX_OBJECTS_IN_SET
         )));
     }
-    let old_state = ctx.core.state(account_id).await?;
     let mut created = Map::new();
     let mut not_created = Map::new();
     for (cid, e) in emails {

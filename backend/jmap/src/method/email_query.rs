@@ -93,6 +93,11 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         sort,
         collapse_threads: collapse,
     };
+    // The state must be read before the data; the list view reads it with its page.
+    let known = match q.list_view(&window) {
+        Some(_) => None,
+        None => Some(ctx.state().await?),
+    };
     let page = match ctx
         .core
         .email_search(account_id, &q, window, with_total)
@@ -107,10 +112,16 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         }
         r => r?,
     };
+    let state = match known {
+        Some(s) => s,
+        None => ctx
+            .offer_state(page.state)
+            .ok_or_else(|| MethodError::ServerFail("the list view read no state".into()))?,
+    };
     let (ids, position, total) = (page.ids, page.position, page.total);
     let mut out = json!({
         "accountId": id::account(account_id),
-        "queryState": ctx.state.to_string(),
+        "queryState": state.to_string(),
         "canCalculateChanges": false,
         "position": position,
         "ids": ids.into_iter().map(id::email).collect::<Vec<_>>(),

@@ -13,7 +13,7 @@ use crate::{MethodError, id};
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
-    check_state(ctx, &args)?;
+    let old_state = check_state(ctx, account_id, &args).await?;
     // RFC 8620 §5.3: more create + update + destroy items than maxObjectsInSet is refused whole.
     let count = |k: &str| match args.get(k) {
         Some(Value::Object(o)) => o.len(),
@@ -223,7 +223,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         not_updated,
         not_destroyed,
     }
-    .response(ctx, account_id)
+    .response(ctx, account_id, old_state)
     .await
 }
 

@@ -45,6 +45,7 @@ pub(super) fn identity_json(i: &Identity, props: &[String]) -> Value {
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
+    let state = ctx.state().await?;
     let wanted = ids_arg(&args)?;
     let props = properties(&args, KNOWN, KNOWN)?;
     let acc = ctx.core.user_get(&ctx.caller.address).await?;
@@ -65,7 +66,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
     };
     Ok(json!({
         "accountId": id::account(account_id),
-        "state": ctx.state.to_string(),
+        "state": state.to_string(),
         "list": list,
         "notFound": not_found,
     }))

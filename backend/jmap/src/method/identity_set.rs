@@ -66,7 +66,7 @@ fn core_error(e: mailroom_core::Error, prop: &str) -> Result<Value, MethodError>
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
-    check_state(ctx, &args)?;
+    let old_state = check_state(ctx, account_id, &args).await?;
     let acc = ctx.core.user_get(&ctx.caller.address).await?;
     let all_props: Vec<String> = ["id", "mayDelete"].iter().map(|s| s.to_string()).collect();
 
@@ -156,6 +156,6 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         not_updated,
         not_destroyed,
     }
-    .response(ctx, account_id)
+    .response(ctx, account_id, old_state)
     .await
 }

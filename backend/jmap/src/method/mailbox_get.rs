@@ -21,6 +21,7 @@ const KNOWN: &[&str] = &[
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
+    let state = ctx.state().await?;
     let wanted = ids_arg(&args)?;
     let props = properties(&args, KNOWN, KNOWN)?;
     let all = ctx.core.mailboxes(account_id).await?;
@@ -69,6 +70,6 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         list.push(Value::Object(o));
     }
     Ok(
-        json!({"accountId": id::account(account_id), "state": ctx.state.to_string(), "list": list, "notFound": not_found}),
+        json!({"accountId": id::account(account_id), "state": state.to_string(), "list": list, "notFound": not_found}),
     )
 }

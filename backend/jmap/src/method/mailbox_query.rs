@@ -10,6 +10,7 @@ use crate::{MethodError, id};
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
+    let state = ctx.state().await?;
     let all: Vec<Mailbox> = ctx
         .core
         .mailboxes(account_id)
@@ -105,7 +106,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         .collect();
     let mut res = json!({
         "accountId": id::account(account_id),
-        "queryState": ctx.state.to_string(),
+        "queryState": state.to_string(),
         "canCalculateChanges": false,
         "position": start,
         "ids": ids,

@@ -51,7 +51,7 @@ fn refusal(r: MailboxRefusal) -> Value {
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
-    check_state(ctx, &args)?;
+    let old_state = check_state(ctx, account_id, &args).await?;
     let create = object_arg(&args, "create")?;
     let update = object_arg(&args, "update")?;
     let destroy = id_list_arg(&args, "destroy")?;
@@ -293,6 +293,6 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         not_updated,
         not_destroyed,
     }
-    .response(ctx, account_id)
+    .response(ctx, account_id, old_state)
     .await
 }

@@ -34,13 +34,33 @@ use crate::{CORE, Caller, MAIL, MethodError, SUBMISSION, VACATION};
 pub(crate) struct Ctx<'a> {
     pub core: &'a Core,
     pub caller: &'a Caller,
-    /// The account's state when the request began.
-    pub state: i64,
+    /// The account's state, read once per request when a method first needs it (see
+    /// [`Ctx::state`]).
+    pub state: &'a std::sync::OnceLock<i64>,
     /// Creation id → created id, from earlier calls of the request (and its createdIds).
     pub created: &'a std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Ctx<'_> {
+    /// The account's state for this request's answers, read before the data they describe
+    /// (a change landing meanwhile makes it older than the data, never newer, so a client
+    /// syncing from it misses nothing). Read on first need, once per request.
+    pub async fn state(&self) -> Result<i64, MethodError> {
+        if let Some(s) = self.state.get() {
+            return Ok(*s);
+        }
+        let s = self.core.state(self.caller.account_id).await?;
+        Ok(*self.state.get_or_init(|| s))
+    }
+
+    /// A state read in the same statement as a method's data (one snapshot), used when the
+    /// request has none yet; returns the request's state.
+    pub fn offer_state(&self, state: Option<i64>) -> Option<i64> {
+        match state {
+            Some(s) => Some(*self.state.get_or_init(|| s)),
+            None => self.state.get().copied(),
+        }
+    }
     /// An id argument, resolving `#creationId` to what an earlier call created.
     pub fn resolve_id(&self, id: &str) -> Option<String> {
         match id.strip_prefix('#') {
@@ -175,7 +195,36 @@ pub(crate) fn properties(
 
 /// UTCDate (RFC 8620 §1.4) from Unix seconds.
 pub(crate) fn utc_date(secs: i64) -> Value {
+    use chrono::{Datelike, Timelike};
+    // Written out by hand: a format string is parsed again on every call, and a list view
+    // formats one date per email.
     chrono::DateTime::from_timestamp(secs, 0)
-        .map(|d| Value::String(d.format("%Y-%m-%dT%H:%M:%SZ").to_string()))
+        .filter(|d| (0..=9999).contains(&d.year()))
+        .map(|d| {
+            Value::String(format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                d.year(),
+                d.month(),
+                d.day(),
+                d.hour(),
+                d.minute(),
+                d.second()
+            ))
+        })
         .unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc_date;
+    use serde_json::json;
+
+    #[test]
+    fn utc_dates_are_rfc3339_in_utc() {
+        assert_eq!(utc_date(0), json!("1970-01-01T00:00:00Z"));
+        assert_eq!(utc_date(1_700_000_000), json!("2023-11-14T22:13:20Z"));
+        assert_eq!(utc_date(951_782_400), json!("2000-02-29T00:00:00Z"));
+        // Not expressible as an RFC 3339 date.
+        assert_eq!(utc_date(300_000_000_000), json!(null));
+    }
 }

@@ -39,6 +39,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
     for e in &found {
         let subject = e
             .row
+            .meta
             .subject
             .as_deref()
             .and_then(|s| highlight(s, &subject_terms, usize::MAX));

@@ -6,13 +6,20 @@ use serde_json::{Map, Value, json};
 use super::Ctx;
 use crate::{MethodError, id};
 
-/// `ifInState`: the whole call is refused when the account's state is another.
-pub(super) fn check_state(ctx: &Ctx<'_>, args: &Map<String, Value>) -> Result<(), MethodError> {
+/// `ifInState`: the whole call is refused when the account's state is another. Returns the
+/// state before this call's changes (its `oldState`), read now: an earlier call of the same
+/// request may have changed it.
+pub(super) async fn check_state(
+    ctx: &Ctx<'_>,
+    account_id: i64,
+    args: &Map<String, Value>,
+) -> Result<i64, MethodError> {
+    let state = ctx.core.state(account_id).await?;
     match args.get("ifInState").filter(|v| !v.is_null()) {
-        Some(want) if want.as_str() != Some(ctx.state.to_string().as_str()) => {
+        Some(want) if want.as_str() != Some(state.to_string().as_str()) => {
             Err(MethodError::StateMismatch)
         }
-        _ => Ok(()),
+        _ => Ok(state),
     }
 }
 
@@ -57,7 +64,12 @@ pub(super) struct SetOutcome {
 }
 
 impl SetOutcome {
-    pub async fn response(self, ctx: &Ctx<'_>, account_id: i64) -> Result<Value, MethodError> {
+    pub async fn response(
+        self,
+        ctx: &Ctx<'_>,
+        account_id: i64,
+        old_state: i64,
+    ) -> Result<Value, MethodError> {
         let new_state = ctx.core.state(account_id).await?;
         let or_null = |m: Map<String, Value>| {
             if m.is_empty() {
@@ -68,7 +80,7 @@ impl SetOutcome {
         };
         Ok(json!({
             "accountId": id::account(account_id),
-            "oldState": ctx.state.to_string(),
+            "oldState": old_state.to_string(),
             "newState": new_state.to_string(),
             "created": or_null(self.created),
             "updated": or_null(self.updated),

@@ -21,6 +21,7 @@ pub(super) const KNOWN: &[&str] = &[
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
+    let state = ctx.state().await?;
     let wanted = ids_arg(&args)?;
     let props = properties(&args, KNOWN, KNOWN)?;
     let (subs, not_found) = match &wanted {
@@ -39,7 +40,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
     let list = objects(ctx, account_id, &subs, &props).await?;
     Ok(json!({
         "accountId": id::account(account_id),
-        "state": ctx.state.to_string(),
+        "state": state.to_string(),
         "list": list,
         "notFound": not_found,
     }))

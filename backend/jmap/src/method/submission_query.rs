@@ -9,6 +9,7 @@ use crate::{MethodError, id};
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
+    let state = ctx.state().await?;
     let subs = ctx.core.submissions(account_id, None).await?;
     let email_ids: Vec<i64> = subs.iter().filter_map(|s| s.email_id).collect();
     let emails = ctx.core.emails(account_id, &email_ids).await?;
@@ -129,7 +130,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         .collect();
     let mut out = json!({
         "accountId": id::account(account_id),
-        "queryState": ctx.state.to_string(),
+        "queryState": state.to_string(),
         "canCalculateChanges": false,
         "position": position.min(total),
         "ids": ids,

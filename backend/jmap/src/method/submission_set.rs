@@ -17,7 +17,7 @@ use crate::{MethodError, id};
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
-    check_state(ctx, &args)?;
+    let old_state = check_state(ctx, account_id, &args).await?;
     let create = object_arg(&args, "create")?;
     let update = object_arg(&args, "update")?;
     let on_update = object_arg(&args, "onSuccessUpdateEmail")?;
@@ -120,7 +120,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         not_destroyed,
         ..SetOutcome::default()
     }
-    .response(ctx, account_id)
+    .response(ctx, account_id, old_state)
     .await?;
 
     // RFC 8621 §7.5: keys are "#creationId" or a submission id; only those that succeeded.

@@ -7,6 +7,7 @@ use crate::{MethodError, id};
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
+    let state = ctx.state().await?;
     let Some(wanted) = ids_arg(&args)? else {
         return Err(MethodError::RequestTooLarge("Thread/get needs ids".into()));
     };
@@ -21,6 +22,6 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         .filter(|i| id::parse('t', i).is_none_or(|n| !threads.iter().any(|(t, _)| *t == n)))
         .collect();
     Ok(
-        json!({"accountId": id::account(account_id), "state": ctx.state.to_string(), "list": list, "notFound": not_found}),
+        json!({"accountId": id::account(account_id), "state": state.to_string(), "list": list, "notFound": not_found}),
     )
 }

@@ -39,6 +39,7 @@ fn to_json(v: &Vacation, props: &[String]) -> Value {
 
 pub(super) async fn get(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
+    let state = ctx.state().await?;
     let wanted = ids_arg(&args)?;
     let props = properties(&args, KNOWN, KNOWN)?;
     let v = ctx.core.vacation(account_id).await?;
@@ -61,7 +62,7 @@ pub(super) async fn get(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
     };
     Ok(json!({
         "accountId": id::account(account_id),
-        "state": ctx.state.to_string(),
+        "state": state.to_string(),
         "list": list,
         "notFound": not_found,
     }))
@@ -69,7 +70,7 @@ pub(super) async fn get(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
 
 pub(super) async fn set(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
-    check_state(ctx, &args)?;
+    let old_state = check_state(ctx, account_id, &args).await?;
     let mut not_created = Map::new();
     if let Some(Value::Object(c)) = args.get("create") {
         for k in c.keys() {
@@ -124,7 +125,7 @@ pub(super) async fn set(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         not_destroyed,
         ..SetOutcome::default()
     }
-    .response(ctx, account_id)
+    .response(ctx, account_id, old_state)
     .await
 }
 
