@@ -204,6 +204,19 @@ def changes(hostport, alice_pw, bob_pw, smtp_hostport):
     s0 = alice.api([["Email/get", {"accountId": acc, "ids": []}, "s"]])[0][1]["state"]
     r = alice.api([["Email/changes", {"accountId": acc, "sinceState": s0}, "c"]])[0][1]
     check(r["created"] == [] and r["newState"] == s0 and not r["hasMoreChanges"], f"no changes yet: {r}")
+    boxes = alice.api([["Mailbox/get", {"accountId": acc}, "m"]])[0][1]["list"]
+    inbox_id = [m["id"] for m in boxes if m["role"] == "inbox"][0]
+    empty_id = [m["id"] for m in boxes if m["role"] == "archive"][0]
+
+    def list_states():
+        # The list view reads the state with its page; an empty page must carry it too.
+        got = alice.api([["Email/query", {"accountId": acc, "filter": {"inMailbox": inbox_id}, "limit": 5}, "a"],
+                         ["Email/query", {"accountId": acc, "filter": {"inMailbox": empty_id}, "limit": 5}, "b"],
+                         ["Email/query", {"accountId": acc, "limit": 5}, "c"]])
+        check(got[1][1]["ids"] == [], f"archive is empty: {got[1]}")
+        return [g[1]["queryState"] for g in got]
+    check(list_states() == [s0] * 3, f"list view states at {s0}: {list_states()}")
+    s_state = session(alice)["state"]
 
     host, port = smtp_hostport.rsplit(":", 1)
     smtp = smtplib.SMTP(host, int(port), timeout=10)
@@ -216,6 +229,11 @@ def changes(hostport, alice_pw, bob_pw, smtp_hostport):
     r = alice.api([["Email/changes", {"accountId": acc, "sinceState": s0}, "c"]])[0][1]
     check(len(r["created"]) == 3 and r["updated"] == [] and r["destroyed"] == [] and not r["hasMoreChanges"], f"all: {r}")
     final = r["newState"]
+    check(list_states() == [final] * 3, f"list view states at {final}: {list_states()}")
+    # The Session did not change with the mail, so neither did sessionState.
+    _, _, raw = alice.request("POST", "/jmap/api", {"using": USING, "methodCalls": []})
+    check(json.loads(raw)["sessionState"] == session(alice)["state"] == s_state,
+          "sessionState is the Session's state")
     p1 = alice.api([["Email/changes", {"accountId": acc, "sinceState": s0, "maxChanges": 2}, "c"]])[0][1]
     check(len(p1["created"]) == 2 and p1["hasMoreChanges"], f"page 1: {p1}")
     p2 = alice.api([["Email/changes", {"accountId": acc, "sinceState": p1["newState"], "maxChanges": 2}, "c"]])[0][1]
