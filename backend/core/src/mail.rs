@@ -1,6 +1,7 @@
 //! Reading mail: mailboxes with their counts, listing and fetching emails. Every operation
 //! takes the account it acts for; ids of another account's objects are simply not found.
 
+pub use mailroom_store::query::AddressField;
 use mailroom_store::query::{EmailRow, MailboxCounts, MessageMeta};
 
 use crate::{Core, Error, Mailbox, Result};

@@ -78,6 +78,34 @@ pub struct MessageMeta {
     pub references: String,
     pub has_attachment: bool,
     pub preview: String,
+    /// from, to, cc and reply-to as parsed JSON, parsed on first use (the metadata is
+    /// cached, so each message's addresses are parsed once, not per request).
+    #[sea_orm(skip)]
+    parsed: [std::sync::OnceLock<serde_json::Value>; 4],
+}
+
+/// An address header kept in [`MessageMeta`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressField {
+    From,
+    To,
+    Cc,
+    ReplyTo,
+}
+
+impl MessageMeta {
+    /// An address field as stored: a JSON array of `{name, email}` (empty when absent).
+    pub fn addresses(&self, f: AddressField) -> &serde_json::Value {
+        let (i, text) = match f {
+            AddressField::From => (0, &self.from_addr),
+            AddressField::To => (1, &self.to_addr),
+            AddressField::Cc => (2, &self.cc_addr),
+            AddressField::ReplyTo => (3, &self.reply_to),
+        };
+        self.parsed[i].get_or_init(|| {
+            serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::Array(Vec::new()))
+        })
+    }
 }
 
 /// An email's state with one of the mailboxes it is in (none if in none): a join, not an

@@ -3,7 +3,7 @@
 //! bodyStructure, textBody, htmlBody, attachments, bodyValues, sender, bcc) makes the
 //! message be read and parsed, once per email.
 
-use mailroom_core::mail::EmailView;
+use mailroom_core::mail::{AddressField, EmailView};
 use mailroom_core::mime::MimePart;
 use serde_json::{Map, Value, json};
 
@@ -227,10 +227,10 @@ fn email_json(e: &EmailView, props: &[String]) -> Map<String, Value> {
                 .unwrap_or(Value::Null),
             "inReplyTo" => id_list(&r.meta.in_reply_to),
             "references" => id_list(&r.meta.references),
-            "from" => addresses(&r.meta.from_addr),
-            "to" => addresses(&r.meta.to_addr),
-            "cc" => addresses(&r.meta.cc_addr),
-            "replyTo" => addresses(&r.meta.reply_to),
+            "from" => addresses(r.meta.addresses(AddressField::From)),
+            "to" => addresses(r.meta.addresses(AddressField::To)),
+            "cc" => addresses(r.meta.addresses(AddressField::Cc)),
+            "replyTo" => addresses(r.meta.addresses(AddressField::ReplyTo)),
             "subject" => json!(r.meta.subject),
             "sentAt" => r.meta.sent_at.map(utc_date).unwrap_or(Value::Null),
             "hasAttachment" => json!(r.meta.has_attachment),
@@ -242,10 +242,10 @@ fn email_json(e: &EmailView, props: &[String]) -> Map<String, Value> {
     o
 }
 
-/// Stored as a JSON array of `{name, email}`; JMAP wants null for an absent header.
-fn addresses(stored: &str) -> Value {
-    match serde_json::from_str::<Value>(stored) {
-        Ok(Value::Array(a)) if !a.is_empty() => Value::Array(a),
+/// JMAP wants null for an absent header.
+fn addresses(parsed: &Value) -> Value {
+    match parsed {
+        Value::Array(a) if !a.is_empty() => parsed.clone(),
         _ => Value::Null,
     }
 }
