@@ -297,6 +297,20 @@ def email_set(hostport, alice_pw, bob_pw):
     check(sorted(ch[0][1]["updated"]) == sorted([first, second]) and ch[0][1]["created"] == [], f"email changes {ch[0]}")
     check(set(ch[1][1]["updated"]) == {inbox, archive}, f"mailbox changes {ch[1]}")
 
+    # The list view reads its emails with its page for the Email/get right after it; a write
+    # in between must be seen, and a get right after the query gets the same facts.
+    listq = ["Email/query", {"accountId": acc, "filter": {"inMailbox": inbox}}, "q"]
+    getq = ["Email/get", {"accountId": acc, "#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"},
+                          "properties": ["keywords", "mailboxIds", "subject", "threadId"]}, "g"]
+    direct = alice.api([["Email/get", {"accountId": acc, "ids": [first, third],
+                                       "properties": ["keywords", "mailboxIds", "subject", "threadId"]}, "g"]])[0][1]["list"]
+    after = alice.api([listq, getq])[1][1]["list"]
+    check(sorted(after, key=lambda e: e["id"]) == sorted(direct, key=lambda e: e["id"]), f"prefetched {after} vs {direct}")
+    got = alice.api([listq, ["Email/set", {"accountId": acc, "update": {first: {"keywords/$answered": True}}}, "u"], getq])
+    seen = {e["id"]: e["keywords"] for e in got[2][1]["list"]}
+    check(seen[first] == {"$seen": True, "$answered": True}, f"write between query and get is seen: {got}")
+    alice.api([["Email/set", {"accountId": acc, "update": {first: {"keywords/$answered": None}}}, "u"]])
+
     # Refusals, each for its own item; the request goes on.
     r = alice.api([["Email/set", {"accountId": acc, "ifInState": s0, "update": {third: {"keywords/$seen": True}}}, "a"],
                    ["Email/set", {"accountId": acc, "create": {"k1": {"mailboxIds": {}}}, "update": {

@@ -71,6 +71,9 @@ pub struct QueryPage {
     /// The account's state, read in the same statement as the ids (one snapshot); only the
     /// list view reads it ([`Query::list_view`]).
     pub state: Option<i64>,
+    /// The list view's emails with their mailboxes, read with the page, for an Email/get
+    /// that follows (see [`Core::email_views`]); empty otherwise.
+    pub emails: Vec<(crate::mail::EmailState, Vec<i64>)>,
 }
 
 impl Query {
@@ -179,6 +182,7 @@ impl Core {
                 position: position as u64,
                 total: page.total,
                 state: Some(page.state),
+                emails: page.emails,
             });
         }
         // Otherwise SQL filters, orders and pages when it can do all of it.
@@ -208,6 +212,7 @@ impl Core {
                 position: position as u64,
                 total,
                 state: None,
+                emails: Vec::new(),
             });
         }
 
@@ -266,6 +271,7 @@ impl Core {
             position: start.min(total),
             total: Some(total),
             state: None,
+            emails: Vec::new(),
         })
     }
 

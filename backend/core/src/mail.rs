@@ -2,6 +2,7 @@
 //! takes the account it acts for; ids of another account's objects are simply not found.
 
 pub use mailroom_store::query::AddressField;
+pub use mailroom_store::query::EmailState;
 use mailroom_store::query::{EmailRow, MailboxCounts, MessageMeta};
 
 use crate::{Core, Error, Mailbox, Result};
@@ -156,15 +157,25 @@ impl Core {
     /// are left out.
     pub async fn emails(&self, account_id: i64, ids: &[i64]) -> Result<Vec<EmailView>> {
         let states = self.store().email_states(account_id, ids).await?;
+        self.email_views(states, ids).await
+    }
+
+    /// Emails whose own facts were already read (by the list view, with its page), with
+    /// their messages' metadata, in the order of `ids`.
+    pub async fn email_views(
+        &self,
+        states: Vec<(EmailState, Vec<i64>)>,
+        ids: &[i64],
+    ) -> Result<Vec<EmailView>> {
         // A message's metadata never changes: it is read from the database once, then
         // served from memory.
-        let mut metas: std::collections::HashMap<&str, std::sync::Arc<MessageMeta>> =
+        let mut metas: std::collections::HashMap<String, std::sync::Arc<MessageMeta>> =
             std::collections::HashMap::with_capacity(states.len());
         let mut missing: Vec<&str> = Vec::new();
         for (e, _) in &states {
             match self.caches().message_meta(&e.blob_id) {
                 Some(m) => {
-                    metas.insert(&e.blob_id, m);
+                    metas.insert(e.blob_id.clone(), m);
                 }
                 None => missing.push(&e.blob_id),
             }
@@ -174,25 +185,17 @@ impl Core {
         for m in self.store().message_meta(&missing).await? {
             let m = std::sync::Arc::new(m);
             self.caches().put_message_meta(m.clone());
-            if let Some(k) = missing.iter().find(|k| **k == m.blob_id) {
-                metas.insert(k, m);
-            }
+            metas.insert(m.blob_id.clone(), m);
         }
         let mut by_id: std::collections::HashMap<i64, EmailView> =
             std::collections::HashMap::with_capacity(states.len());
-        for (e, mailbox_ids) in &states {
+        for (e, mailbox_ids) in states {
             // A message row is never deleted while an email refers to it.
             let Some(meta) = metas.get(e.blob_id.as_str()) else {
                 continue;
             };
-            let row = EmailRow::new(e.clone(), meta.clone());
-            by_id.insert(
-                row.id,
-                EmailView {
-                    row,
-                    mailbox_ids: mailbox_ids.clone(),
-                },
-            );
+            let row = EmailRow::new(e, meta.clone());
+            by_id.insert(row.id, EmailView { row, mailbox_ids });
         }
         Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }

@@ -83,6 +83,7 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
     }
     // The account's state, read when a method first needs it (method::Ctx::state).
     let state = std::sync::OnceLock::new();
+    let prefetched = std::sync::Mutex::new(None);
     let mut responses: Vec<(String, Value, String)> = Vec::with_capacity(req.method_calls.len());
     // Creation id → id of what it created, for `#creationId` references (RFC 8620 §5.3).
     let created = std::sync::Mutex::new(
@@ -101,6 +102,7 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
                         caller,
                         state: &state,
                         created: &created,
+                        prefetched: &prefetched,
                     },
                     &req.using,
                     &name,
@@ -110,6 +112,10 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
             }
             Err(e) => Err(e),
         };
+        // Only the call right after an Email/query may use what it read.
+        if name != "Email/query" || result.is_err() {
+            prefetched.lock().expect("prefetched").take();
+        }
         match result {
             Ok(mut value) => {
                 if let Some(Value::Object(c)) = value.get("created") {

@@ -17,12 +17,28 @@ pub struct MailboxCounts {
     pub unread_threads: i64,
 }
 
-/// A page of the list view: ids newest first, the total if asked for, the account's state.
+/// A page of the list view: ids newest first, each email's facts and mailboxes, the total
+/// if asked for, and the account's state, all from one snapshot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListPage {
     pub ids: Vec<i64>,
+    pub emails: Vec<(EmailState, Vec<i64>)>,
     pub total: Option<u64>,
     pub state: i64,
+}
+
+/// A row of the list view's statement: the state, and an email of the page with one of its
+/// mailboxes (all null for an empty page).
+#[derive(FromQueryResult)]
+struct ListRow {
+    change_seq: i64,
+    id: Option<i64>,
+    blob_id: Option<String>,
+    thread_id: Option<i64>,
+    keywords: Option<String>,
+    received_at: Option<i64>,
+    size: Option<i64>,
+    mailbox_id: Option<i64>,
 }
 
 /// An email with its message's metadata, for JMAP Email/get.
@@ -138,6 +154,19 @@ impl Store {
         Statement::from_sql_and_values(backend, sql, values)
     }
 
+    /// A join adding `x.mailbox_id`, each mailbox the email `id` (a column) is in, to a
+    /// query's rows. On Postgres a lateral subquery kept apart (`OFFSET 0`), so each email
+    /// is an index lookup: as a plain join, a table without fresh statistics (right after
+    /// an import) was hashed whole for a page of 50.
+    fn mailboxes_of(&self, id: &str) -> String {
+        match self.kind {
+            DbKind::Sqlite => format!("LEFT JOIN mailbox_emails x ON x.email_id = {id}"),
+            DbKind::Postgres => format!(
+                "LEFT JOIN LATERAL (SELECT x.mailbox_id FROM mailbox_emails x WHERE x.email_id = {id} OFFSET 0) x ON true"
+            ),
+        }
+    }
+
     /// Counts for every mailbox of an account that has messages (absent ones are empty).
     pub async fn mailbox_counts(&self, account_id: i64) -> Result<Vec<MailboxCounts>> {
         let sql = "SELECT me.mailbox_id AS mailbox_id, \
@@ -202,22 +231,47 @@ impl Store {
         // The window is written into the text, not bound: with it bound, Postgres cannot
         // know the page is small, so it plans every execution again rather than reuse a
         // plan that might sort the whole mailbox. The few distinct windows clients use are
-        // each prepared once per connection.
+        // each prepared once per connection. Each email of the page comes with its own
+        // facts and mailboxes (a row per mailbox), for the Email/get that follows.
+        let boxes = self.mailboxes_of("p.id");
         let sql = format!(
-            "SELECT a.change_seq, p.id FROM accounts a LEFT JOIN ({page} LIMIT {limit} OFFSET {position}) p ON 1 = 1 \
+            "SELECT a.change_seq, p.id, e.blob_id, e.thread_id, e.keywords, e.received_at, e.size, x.mailbox_id \
+             FROM accounts a LEFT JOIN ({page} LIMIT {limit} OFFSET {position}) p ON 1 = 1 \
+             LEFT JOIN emails e ON e.id = p.id {boxes} \
              WHERE a.id = ? ORDER BY p.at DESC, p.id DESC"
         );
-        let rows = self.db.query_all_raw(self.stmt(&sql, values)).await?;
+        let rows = ListRow::find_by_statement(self.stmt(&sql, values))
+            .all(&self.db)
+            .await?;
         let mut out = ListPage {
-            ids: Vec::with_capacity(rows.len()),
+            ids: Vec::with_capacity(limit.min(1000) as usize),
+            emails: Vec::with_capacity(limit.min(1000) as usize),
             total,
             state: 0,
         };
-        for r in &rows {
-            out.state = r.try_get_by_index::<i64>(0)?;
-            if let Some(id) = r.try_get_by_index::<Option<i64>>(1)? {
+        for r in rows {
+            out.state = r.change_seq;
+            let Some(id) = r.id else { continue };
+            if out.ids.last() != Some(&id) {
                 out.ids.push(id);
+                out.emails.push((
+                    EmailState {
+                        id,
+                        blob_id: r.blob_id.unwrap_or_default(),
+                        thread_id: r.thread_id.unwrap_or_default(),
+                        keywords: r.keywords.unwrap_or_default(),
+                        received_at: r.received_at.unwrap_or_default(),
+                        size: r.size.unwrap_or_default(),
+                    },
+                    Vec::new(),
+                ));
             }
+            if let (Some(m), Some(last)) = (r.mailbox_id, out.emails.last_mut()) {
+                last.1.push(m);
+            }
+        }
+        for (_, boxes) in &mut out.emails {
+            boxes.sort_unstable();
         }
         Ok(out)
     }
@@ -263,9 +317,9 @@ impl Store {
         }
         let marks = vec!["?"; ids.len()].join(",");
         let sql = format!(
-            "SELECT e.id, e.blob_id, e.thread_id, e.keywords, e.received_at, e.size, me.mailbox_id \
-             FROM emails e LEFT JOIN mailbox_emails me ON me.email_id = e.id \
-             WHERE +e.account_id = ? AND e.id IN ({marks})"
+            "SELECT e.id, e.blob_id, e.thread_id, e.keywords, e.received_at, e.size, x.mailbox_id \
+             FROM emails e {boxes} WHERE +e.account_id = ? AND e.id IN ({marks})",
+            boxes = self.mailboxes_of("e.id")
         );
         let mut values: Vec<Value> = vec![account_id.into()];
         values.extend(ids.iter().map(|&i| Value::from(i)));

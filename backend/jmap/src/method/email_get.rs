@@ -128,7 +128,10 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         .iter()
         .any(|p| FROM_MESSAGE.contains(&p.as_str()) || p.starts_with("header:"));
     let numbers: Vec<i64> = wanted.iter().filter_map(|i| id::parse('e', i)).collect();
-    let found = ctx.core.emails(account_id, &numbers).await?;
+    let found = match ctx.prefetched(account_id, &numbers) {
+        Some(emails) => ctx.core.email_views(emails, &numbers).await?,
+        None => ctx.core.emails(account_id, &numbers).await?,
+    };
     let found_ids: std::collections::HashSet<i64> = found.iter().map(|e| e.row.id).collect();
     let not_found: Vec<&String> = wanted
         .iter()

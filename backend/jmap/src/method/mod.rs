@@ -26,6 +26,7 @@ mod thread_get;
 mod vacation;
 
 use mailroom_core::Core;
+use mailroom_core::mail::EmailState;
 use serde_json::{Map, Value};
 
 use crate::{CORE, Caller, MAIL, MethodError, SUBMISSION, VACATION};
@@ -39,7 +40,13 @@ pub(crate) struct Ctx<'a> {
     pub state: &'a std::sync::OnceLock<i64>,
     /// Creation id → created id, from earlier calls of the request (and its createdIds).
     pub created: &'a std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// The emails the previous call (an Email/query's list view) read with its page, for
+    /// this call (an Email/get of them) to use; see [`Ctx::prefetched`].
+    pub prefetched: &'a std::sync::Mutex<Prefetched>,
 }
+
+/// Emails of an account read by one call for the next.
+pub(crate) type Prefetched = Option<(i64, Vec<(EmailState, Vec<i64>)>)>;
 
 impl Ctx<'_> {
     /// The account's state for this request's answers, read before the data they describe
@@ -51,6 +58,18 @@ impl Ctx<'_> {
         }
         let s = self.core.state(self.caller.account_id).await?;
         Ok(*self.state.get_or_init(|| s))
+    }
+
+    /// Emails the previous call read, when they are exactly the account's `ids` (in any
+    /// order); they were read after the request's state, so they may be served with it.
+    pub fn prefetched(&self, account_id: i64, ids: &[i64]) -> Option<Vec<(EmailState, Vec<i64>)>> {
+        let (account, emails) = self.prefetched.lock().expect("prefetched").take()?;
+        let mut have: Vec<i64> = emails.iter().map(|(e, _)| e.id).collect();
+        let mut want = ids.to_vec();
+        have.sort_unstable();
+        want.sort_unstable();
+        want.dedup();
+        (account == account_id && have == want).then_some(emails)
     }
 
     /// A state read in the same statement as a method's data (one snapshot), used when the
