@@ -349,10 +349,25 @@ def admin(hostport, pw):
     root.problem("POST", "/api/v1/admin/users", {"address": "dave@nowhere.test", "password": "long enough"}, expect=404)
     root.problem("POST", "/api/v1/admin/users", {"address": "dave@new.test", "password": "short"}, expect=400)
     check(Http(hostport, "carol@new.test", "carol's password").json("GET", "/api/v1/me")["address"] == "carol@new.test", "carol logs in")
+    carol_http = Http(hostport, "carol@new.test", "carol's password")
+    using = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", "urn:ietf:params:jmap:submission"]
+
+    def jmap(calls):
+        return carol_http.json("POST", "/jmap/api", {"using": using, "methodCalls": calls})["methodResponses"]
+    acc = carol_http.json("GET", "/jmap/session")["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    s0 = jmap([["Identity/get", {"accountId": acc}, "0"]])[0][1]["state"]
     root.json("POST", "/api/v1/admin/aliases", {"alias": "sales@new.test", "target": "carol@new.test"}, expect=201)
     check({"alias": "sales@new.test", "target": "carol@new.test"} in root.json("GET", "/api/v1/admin/aliases"), "alias listed")
+    # The alias gives carol a sender address, so a default identity: Identity/changes says so.
+    got = jmap([["Identity/changes", {"accountId": acc, "sinceState": s0}, "c"], ["Identity/get", {"accountId": acc}, "g"]])
+    sales = [i["id"] for i in got[1][1]["list"] if i["email"] == "sales@new.test"]
+    check(len(sales) == 1 and got[0][1]["created"] == sales, f"identity created with the alias: {got}")
+    s1 = got[0][1]["newState"]
     st, _, _, _ = root.request("DELETE", "/api/v1/admin/aliases?alias=sales@new.test&target=carol@new.test")
     check(st == 204, f"alias remove {st}")
+    got = jmap([["Identity/changes", {"accountId": acc, "sinceState": s1}, "c"], ["Identity/get", {"accountId": acc}, "g"]])
+    check(got[0][1]["destroyed"] == sales and got[0][1]["created"] == [], f"identity destroyed with the alias: {got}")
+    check(all(i["email"] != "sales@new.test" for i in got[1][1]["list"]), f"no identity left for it: {got[1]}")
     # Promote, and an admin token works while the role lasts.
     root.json("PATCH", "/api/v1/admin/users/carol@new.test", {"admin": True})
     carol = Http(hostport, "carol@new.test", "carol's password")

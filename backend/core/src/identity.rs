@@ -101,6 +101,20 @@ impl Core {
         Ok(out)
     }
 
+    /// How the change log names default identities: (log id, address) for every default
+    /// identity the account has had a row for, including those of addresses it no longer
+    /// has (so their destruction can be reported).
+    pub async fn default_identity_log_ids(&self, account_id: i64) -> Result<Vec<(i64, String)>> {
+        Ok(self
+            .store()
+            .identities(account_id)
+            .await?
+            .into_iter()
+            .filter(|r| r.is_default)
+            .map(|r| (-r.id, r.email))
+            .collect())
+    }
+
     /// Creates an identity for one of the account's sender addresses (`Forbidden` for any
     /// other address).
     pub async fn identity_create(

@@ -5,7 +5,7 @@ use sea_orm::{
 };
 
 use crate::entity::{account, alias, domain};
-use crate::model::{Alias, Domain};
+use crate::model::{Alias, ChangeOp, Domain};
 use crate::{Result, Store, StoreError, now};
 
 impl From<domain::Model> for Domain {
@@ -85,25 +85,39 @@ impl Store {
     }
 
     pub async fn alias_add(&self, address: &str, account_id: i64) -> Result<()> {
+        // With the alias the account gains a sender address, so a default identity: logged
+        // as created in the same transaction (JMAP Identity/changes).
+        let tx = self.begin_write().await?;
         alias::ActiveModel {
             address: Set(address.to_string()),
             account_id: Set(account_id),
             ..Default::default()
         }
-        .insert(&self.db)
+        .insert(&tx)
         .await
         .map_err(|e| StoreError::from_insert(e, format!("alias {address}")))?;
+        self.log_default_identity(&tx, account_id, address, ChangeOp::Created)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Removes `address → account_id`; true if there was one.
+    /// Removes `address → account_id`; true if there was one. The default identity of the
+    /// address is logged as destroyed.
     pub async fn alias_remove(&self, address: &str, account_id: i64) -> Result<bool> {
+        let tx = self.begin_write().await?;
         let r = alias::Entity::delete_many()
             .filter(alias::Column::Address.eq(address))
             .filter(alias::Column::AccountId.eq(account_id))
-            .exec(&self.db)
+            .exec(&tx)
             .await?;
-        Ok(r.rows_affected > 0)
+        if r.rows_affected == 0 {
+            return Ok(false);
+        }
+        self.log_default_identity(&tx, account_id, address, ChangeOp::Destroyed)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The accounts an alias address delivers to.

@@ -25,6 +25,46 @@ const COLUMNS: &str =
     "id, account_id, email, is_default, name, reply_to, bcc, text_signature, html_signature";
 
 impl Store {
+    /// Logs the default identity of `email` as created or destroyed for the account (its
+    /// sender addresses changed), storing the identity's row first if it has none: the log
+    /// names a default identity by its row id negated, and the row is kept after the
+    /// address goes, so the id can still be named as destroyed.
+    pub(crate) async fn log_default_identity(
+        &self,
+        tx: &sea_orm::DatabaseTransaction,
+        account_id: i64,
+        email: &str,
+        op: ChangeOp,
+    ) -> Result<()> {
+        let existing = tx
+            .query_one_raw(self.stmt(
+                "SELECT id FROM identities WHERE account_id = ? AND email = ? AND is_default = ?",
+                vec![account_id.into(), email.into(), true.into()],
+            ))
+            .await?
+            .map(|r| r.try_get_by_index::<i64>(0))
+            .transpose()?;
+        let id = match existing {
+            Some(id) => id,
+            None => tx
+                .query_one_raw(self.stmt(
+                    "INSERT INTO identities (account_id, email, is_default, created_at, name, reply_to, \
+                     bcc, text_signature, html_signature) VALUES (?, ?, ?, ?, '', NULL, NULL, '', '') \
+                     RETURNING id",
+                    vec![account_id.into(), email.into(), true.into(), now().into()],
+                ))
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("insert returned no row".into()))?
+                .try_get_by_index::<i64>(0)?,
+        };
+        let seq = crate::update::reserve_seqs(tx, account_id, 1).await?;
+        crate::delivery::insert_changes(
+            tx,
+            vec![log(account_id, seq, ObjectType::Identity, -id, op)],
+        )
+        .await
+    }
+
     pub async fn identities(&self, account_id: i64) -> Result<Vec<IdentityRow>> {
         Ok(IdentityRow::find_by_statement(self.stmt(
             &format!("SELECT {COLUMNS} FROM identities WHERE account_id = ? ORDER BY id"),

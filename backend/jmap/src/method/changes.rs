@@ -59,13 +59,11 @@ pub(super) async fn run(
         r => r?,
     };
     let defaults: std::collections::HashMap<i64, String> = if matches!(kind, Kind::Identity) {
-        let acc = ctx.core.user_get(&ctx.caller.address).await?;
         ctx.core
-            .identities(&acc)
+            .default_identity_log_ids(account_id)
             .await?
             .into_iter()
-            .filter(|i| i.row.is_default && i.row.id != 0)
-            .map(|i| (-i.row.id, id::identity(&i.row.email)))
+            .map(|(n, email)| (n, id::identity(&email)))
             .collect()
     } else {
         Default::default()
