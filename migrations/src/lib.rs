@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_initial;
 mod m0002_auth_and_sending;
 mod m0003_vacation_and_identities;
+mod m0004_dkim_keys;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_auth_and_sending::Migration),
             Box::new(m0003_vacation_and_identities::Migration),
+            Box::new(m0004_dkim_keys::Migration),
         ]
     }
 }

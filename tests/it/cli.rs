@@ -165,3 +165,64 @@ async fn concurrent_first_starts_migrate_once(b: Backend) {
         );
     }
 }
+
+/// `mailroom dns DOMAIN`: one record per line in zone-file form, the domain's DKIM keys
+/// (Ed25519 and RSA-2048, made when the domain was added) among them, the same each time.
+#[tokio::test]
+async fn dns_records_in_zone_file_form() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    s.setup_accounts();
+    let out = s.ok(&["dns", "example.test"]);
+    assert_eq!(out, s.ok(&["dns", "example.test"]), "stable across calls");
+    let mut types = Vec::new();
+    let mut dkim = Vec::new();
+    for line in out.lines().filter(|l| !l.starts_with(';')) {
+        let f: Vec<&str> = line.splitn(5, ' ').collect();
+        assert_eq!(f.len(), 5, "{line}");
+        assert!(f[0].ends_with(".test."), "absolute name: {line}");
+        assert!(f[1].parse::<u32>().is_ok() && f[2] == "IN", "{line}");
+        types.push(f[3].to_string());
+        if f[3] == "TXT" {
+            // Quoted strings of at most 255 bytes, joined.
+            let parts: Vec<&str> = f[4].split("\" \"").collect();
+            assert!(
+                parts.iter().all(|p| p.trim_matches('"').len() <= 255),
+                "{line}"
+            );
+            let value = parts.concat().replace('"', "");
+            if f[0].contains("._domainkey.") {
+                dkim.push((f[0].to_string(), value));
+            }
+        }
+    }
+    for t in ["MX", "TXT", "SRV"] {
+        assert!(types.iter().any(|x| x == t), "{t} in {out}");
+    }
+    assert!(
+        out.contains("example.test. 3600 IN TXT \"v=spf1 mx -all\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("_dmarc.example.test. 3600 IN TXT \"v=DMARC1; p=quarantine;"),
+        "{out}"
+    );
+    assert_eq!(dkim.len(), 2, "{dkim:?}");
+    use base64::Engine;
+    for (name, value) in dkim {
+        let p = value.split("p=").nth(1).expect("p= tag");
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(p)
+            .expect("base64");
+        if value.contains("k=ed25519") {
+            assert!(name.ends_with("e._domainkey.example.test."), "{name}");
+            assert_eq!(key.len(), 32);
+        } else {
+            assert!(value.contains("k=rsa") && name.ends_with("r._domainkey.example.test."));
+            // SubjectPublicKeyInfo of an RSA-2048 key.
+            assert_eq!((key.len(), key[0]), (294, 0x30));
+        }
+    }
+    // A domain that is not ours is a clear error.
+    let bad = s.cli_stdin(&["dns", "nowhere.test"], "");
+    assert!(!bad.status.success());
+}

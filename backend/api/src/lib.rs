@@ -53,6 +53,8 @@ pub enum Registration {
 /// HTTP settings from the configuration (`[http]`).
 #[derive(Clone, Debug, Default)]
 pub struct HttpConfig {
+    /// This server's host name (MX and SRV targets in a domain's DNS records).
+    pub hostname: String,
     pub registration: Registration,
     /// Origins allowed to call the API from a browser (CORS); empty: same origin only.
     pub cors_origins: Vec<String>,

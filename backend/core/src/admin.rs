@@ -24,7 +24,11 @@ impl Core {
     pub async fn domain_add(&self, name: &str) -> Result<Domain> {
         self.caches().clear();
         let name = validate_domain(name)?;
-        Ok(self.store().domain_add(&name).await?)
+        let keys = crate::dkim::generate_keys(chrono::Utc::now().date_naive())?;
+        let d = self.store().domain_add(&name).await?;
+        // Its DKIM keys come with it (were this interrupted, the first use makes them).
+        self.store().dkim_keys_add_if_none(d.id, &keys).await?;
+        Ok(d)
     }
 
     pub async fn domain_list(&self) -> Result<Vec<Domain>> {

@@ -20,6 +20,7 @@ pub mod build;
 mod cache;
 pub mod compose;
 pub mod delivery;
+pub mod dkim;
 mod error;
 pub mod filter;
 mod group_commit;

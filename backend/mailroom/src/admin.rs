@@ -49,6 +49,14 @@ pub async fn domain(config: &Config, cmd: DomainCmd) -> Result<()> {
     Ok(())
 }
 
+pub async fn dns(config: &Config, domain: &str) -> Result<()> {
+    let core = open(config).await?;
+    for line in core.dns_records(domain, &config.smtp.hostname).await? {
+        println!("{line}");
+    }
+    Ok(())
+}
+
 pub async fn user(config: &Config, cmd: UserCmd) -> Result<()> {
     let core = open(config).await?;
     match cmd {

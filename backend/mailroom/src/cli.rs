@@ -33,6 +33,9 @@ pub enum Command {
     /// Manage users (mail accounts).
     #[command(subcommand)]
     User(UserCmd),
+    /// Print the DNS records DOMAIN should publish (MX, SPF, DKIM, DMARC, TLS-RPT, SRV), one
+    /// per line in zone-file form; lines starting with `;` are hints to fill in.
+    Dns { domain: String },
     /// Manage aliases; `@domain` as ALIAS makes TARGET the domain's catch-all.
     #[command(subcommand)]
     Alias(AliasCmd),
@@ -133,6 +136,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Domain(c) => crate::admin::domain(&config, c).await,
         Command::User(c) => crate::admin::user(&config, c).await,
+        Command::Dns { domain } => crate::admin::dns(&config, &domain).await,
         Command::Alias(c) => crate::admin::alias(&config, c).await,
         Command::Mbox(MboxCmd::Export {
             address,

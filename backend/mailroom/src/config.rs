@@ -207,6 +207,7 @@ impl Config {
         }
         Ok(Config {
             http: HttpConfig {
+                hostname: hostname.clone(),
                 registration,
                 cors_origins,
             },

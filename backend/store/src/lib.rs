@@ -15,6 +15,7 @@ mod blob;
 mod change;
 mod connect;
 pub mod delivery;
+pub mod dkim;
 mod domain;
 mod entity;
 mod error;

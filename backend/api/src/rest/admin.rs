@@ -96,6 +96,31 @@ pub async fn domain_remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The DNS records the domain should publish: MX, SPF, a DKIM record per key, DMARC,
+/// TLS-RPT and SRV, one per line in zone-file form (`NAME. TTL IN TYPE VALUE`, TXT values as
+/// quoted strings); lines starting with `;` are hints to fill in. As `mailroom dns DOMAIN`.
+#[utoipa::path(get, path = "/api/v1/admin/domains/{name}/dns", tag = "admin",
+    params(("name" = String, Path)),
+    responses((status = 200, body = String, content_type = "text/plain"), (status = 404, body = ProblemBody, content_type = "application/problem+json")))]
+pub async fn domain_dns(
+    State(s): State<AppState>,
+    auth: Authenticated,
+    Path(name): Path<String>,
+) -> Result<Response, Problem> {
+    admin(&s, &auth).await?;
+    let lines = s.core.dns_records(&name, &s.config.hostname).await?;
+    let mut text = lines.join("\n");
+    text.push('\n');
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct UserInfo {
     #[schema(example = "a1")]

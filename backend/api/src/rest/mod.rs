@@ -74,6 +74,7 @@ pub(crate) fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::
         .routes(routes!(tokens::revoke))
         .routes(routes!(admin::domains, admin::domain_add))
         .routes(routes!(admin::domain_remove))
+        .routes(routes!(admin::domain_dns))
         .routes(routes!(admin::users, admin::user_add))
         .routes(routes!(admin::user_update, admin::user_remove))
         .routes(routes!(
