@@ -8,6 +8,7 @@
 mod cli;
 mod corpus;
 mod crash;
+mod dkim;
 mod harness;
 mod jmap;
 mod mbox;

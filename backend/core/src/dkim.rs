@@ -6,6 +6,7 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::KeyPair;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+pub use mailroom_store::dkim::DkimKeyRow as DkimKey;
 use mailroom_store::dkim::{DkimKeyRow, NewDkimKey};
 
 use crate::{Core, Error, Result};

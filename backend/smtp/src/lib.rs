@@ -11,6 +11,7 @@
 //! The one rule this crate exists to keep: 250 after DATA is sent only once core reports the
 //! message durably stored.
 
+pub mod dkim;
 mod inbound;
 mod reply;
 
