@@ -225,4 +225,33 @@ async fn dns_records_in_zone_file_form() {
     // A domain that is not ours is a clear error.
     let bad = s.cli_stdin(&["dns", "nowhere.test"], "");
     assert!(!bad.status.success());
+
+    // Rotation: new keys sign, the old stay published for the time given, then go.
+    let dkim_lines = |zone: &str| {
+        zone.lines()
+            .filter(|l| l.contains("._domainkey."))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let before = dkim_lines(&out);
+    let said = s.ok(&["dkim", "rotate", "example.test", "--keep-old", "7d"]);
+    assert_eq!(said.matches("signing with ").count(), 2, "{said}");
+    let during = dkim_lines(&s.ok(&["dns", "example.test"]));
+    assert_eq!(during.len(), 4, "{during:?}");
+    assert!(
+        before.iter().all(|l| during.contains(l)),
+        "old keys still published"
+    );
+    s.ok(&["dkim", "rotate", "example.test", "--keep-old", "0s"]);
+    let after = dkim_lines(&s.ok(&["dns", "example.test"]));
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(
+        after.iter().all(|l| !during.contains(l)),
+        "only the newest keys: {after:?}"
+    );
+    let bad = s.cli_stdin(
+        &["dkim", "rotate", "example.test", "--keep-old", "soon"],
+        "",
+    );
+    assert!(!bad.status.success());
 }

@@ -16,7 +16,24 @@ const TTL: u32 = 3600;
 
 /// A fresh key pair of each algorithm, selectors `YYYYMMDDe` (Ed25519) and `YYYYMMDDr` (RSA).
 pub fn generate_keys(today: chrono::NaiveDate) -> Result<Vec<NewDkimKey>> {
-    let day = today.format("%Y%m%d");
+    generate_keys_named(&today.format("%Y%m%d").to_string())
+}
+
+/// The keys that sign now: the newest unretired key of each algorithm (older ones are kept
+/// published until their `retire_at`, for mail still in flight).
+pub fn signing_keys(keys: &[DkimKey]) -> Vec<&DkimKey> {
+    let mut out: Vec<&DkimKey> = Vec::new();
+    for k in keys.iter().filter(|k| k.retire_at.is_none()) {
+        match out.iter_mut().find(|o| o.algorithm == k.algorithm) {
+            Some(o) if o.id < k.id => *o = k,
+            Some(_) => {}
+            None => out.push(k),
+        }
+    }
+    out
+}
+
+fn generate_keys_named(day: &str) -> Result<Vec<NewDkimKey>> {
     let failed = |what: &str| Error::Internal(format!("DKIM key generation failed: {what}"));
     let ed = aws_lc_rs::signature::Ed25519KeyPair::generate().map_err(|_| failed("ed25519"))?;
     let ed_private = ed.to_pkcs8().map_err(|_| failed("ed25519 pkcs8"))?;
@@ -66,6 +83,34 @@ impl Core {
         }
         let new = generate_keys(chrono::Utc::now().date_naive())?;
         Ok(self.store().dkim_keys_add_if_none(d.id, &new).await?)
+    }
+
+    /// New keys for the domain: they sign from now on; the current ones stay published for
+    /// `keep_old_for` (mail signed with them may still be on its way), then are dropped
+    /// from the records. Selectors are named by the day, with a suffix on a second rotation
+    /// the same day.
+    pub async fn dkim_rotate(
+        &self,
+        domain: &str,
+        keep_old_for: std::time::Duration,
+    ) -> Result<Vec<DkimKey>> {
+        let existing = self.dkim_keys(domain).await?;
+        let d = self.local_domain(domain).await?;
+        let day = chrono::Utc::now().format("%Y%m%d").to_string();
+        let taken = |name: &str| existing.iter().any(|k| k.selector == name);
+        let name = (1..)
+            .map(|n| {
+                if n == 1 {
+                    day.clone()
+                } else {
+                    format!("{day}-{n}")
+                }
+            })
+            .find(|n| !taken(&format!("{n}e")) && !taken(&format!("{n}r")))
+            .expect("a free selector");
+        let keys = generate_keys_named(&name)?;
+        let retire_at = chrono::Utc::now().timestamp() + keep_old_for.as_secs() as i64;
+        Ok(self.store().dkim_rotate(d.id, &keys, retire_at).await?)
     }
 
     /// The records `domain` should publish, one per line in zone-file form
@@ -125,6 +170,29 @@ mod tests {
         let pair = aws_lc_rs::rsa::KeyPair::from_pkcs8(&rsa).unwrap();
         assert_eq!(pair.public_modulus_len(), 256);
         assert_eq!(keys[1].selector, "20261124r");
+    }
+
+    #[test]
+    fn the_newest_unretired_key_of_each_algorithm_signs() {
+        let key = |id, algorithm: &str, retire_at| DkimKey {
+            id,
+            domain_id: 1,
+            selector: format!("s{id}"),
+            algorithm: algorithm.into(),
+            private_key: String::new(),
+            public_key: String::new(),
+            created_at: 0,
+            retire_at,
+        };
+        let keys = [
+            key(1, "ed25519", Some(10)),
+            key(2, "rsa", Some(10)),
+            key(3, "ed25519", None),
+            key(4, "rsa", None),
+            key(5, "ed25519", None),
+        ];
+        let ids: Vec<i64> = signing_keys(&keys).iter().map(|k| k.id).collect();
+        assert_eq!(ids, [5, 4]);
     }
 
     #[test]

@@ -57,6 +57,33 @@ pub async fn dns(config: &Config, domain: &str) -> Result<()> {
     Ok(())
 }
 
+pub async fn dkim_rotate(
+    config: &Config,
+    domain: &str,
+    keep_old: std::time::Duration,
+) -> Result<()> {
+    let core = open(config).await?;
+    let keys = core.dkim_rotate(domain, keep_old).await?;
+    for k in mailroom_core::dkim::signing_keys(&keys) {
+        println!("signing with {} ({})", k.selector, k.algorithm);
+    }
+    println!(
+        "the old keys stay published for {}; publish the new records: mailroom dns {domain}",
+        humanize(keep_old)
+    );
+    Ok(())
+}
+
+fn humanize(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 pub async fn user(config: &Config, cmd: UserCmd) -> Result<()> {
     let core = open(config).await?;
     match cmd {

@@ -33,6 +33,9 @@ pub enum Command {
     /// Manage users (mail accounts).
     #[command(subcommand)]
     User(UserCmd),
+    /// Manage a domain's DKIM keys.
+    #[command(subcommand)]
+    Dkim(DkimCmd),
     /// Print the DNS records DOMAIN should publish (MX, SPF, DKIM, DMARC, TLS-RPT, SRV), one
     /// per line in zone-file form; lines starting with `;` are hints to fill in.
     Dns { domain: String },
@@ -88,6 +91,38 @@ pub enum UserCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum DkimCmd {
+    /// New keys (Ed25519 and RSA-2048) sign from now on; the current ones stay in the DNS
+    /// records for KEEP_OLD (mail they signed may still be on its way). Publish the new
+    /// records (`mailroom dns DOMAIN`) before mail goes out.
+    Rotate {
+        domain: String,
+        /// How long the old keys stay published, e.g. 7d, 48h.
+        #[arg(long, default_value = "7d", value_parser = parse_duration)]
+        keep_old: std::time::Duration,
+    },
+}
+
+/// `30s`, `15m`, `48h` or `7d`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 7d, 48h, 15m or 30s"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{s:?} is not a duration like 7d, 48h, 15m or 30s")),
+    };
+    n.checked_mul(secs)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too long"))
+}
+
+#[derive(Subcommand, Debug)]
 pub enum AliasCmd {
     Add { alias: String, target: String },
     List,
@@ -137,6 +172,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Domain(c) => crate::admin::domain(&config, c).await,
         Command::User(c) => crate::admin::user(&config, c).await,
         Command::Dns { domain } => crate::admin::dns(&config, &domain).await,
+        Command::Dkim(DkimCmd::Rotate { domain, keep_old }) => {
+            crate::admin::dkim_rotate(&config, &domain, keep_old).await
+        }
         Command::Alias(c) => crate::admin::alias(&config, c).await,
         Command::Mbox(MboxCmd::Export {
             address,

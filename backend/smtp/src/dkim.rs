@@ -34,16 +34,11 @@ pub struct SignError {
     reason: String,
 }
 
-/// The DKIM-Signature header fields (with CRLFs) to put before `message`, one per live key
-/// of `domain` (retired keys are skipped).
-pub fn sign(
-    domain: &str,
-    keys: &[DkimKey],
-    message: &[u8],
-    now: i64,
-) -> Result<Vec<u8>, SignError> {
+/// The DKIM-Signature header fields (with CRLFs) to put before `message`: one per signing
+/// key of `domain` (the newest of each algorithm; rotated-out keys only stay published).
+pub fn sign(domain: &str, keys: &[DkimKey], message: &[u8]) -> Result<Vec<u8>, SignError> {
     let mut out = Vec::new();
-    for k in keys.iter().filter(|k| k.retire_at.is_none_or(|t| t > now)) {
+    for k in mailroom_core::dkim::signing_keys(keys) {
         let fail = |reason: String| SignError {
             selector: k.selector.clone(),
             reason,

@@ -86,4 +86,44 @@ impl Store {
         tx.commit().await?;
         Ok(rows)
     }
+
+    /// Adds the new keys and retires every older key at `retire_at` (or earlier, if it was
+    /// set so): from now on the new keys sign, the old ones stay published until then.
+    pub async fn dkim_rotate(
+        &self,
+        domain_id: i64,
+        keys: &[NewDkimKey],
+        retire_at: i64,
+    ) -> Result<Vec<DkimKeyRow>> {
+        let tx = self.begin_write().await?;
+        // Keys retired earlier go no later than the ones retired now.
+        tx.execute_raw(self.stmt(
+            "UPDATE dkim_keys SET retire_at = ? WHERE domain_id = ? AND (retire_at IS NULL OR retire_at > ?)",
+            vec![retire_at.into(), domain_id.into(), retire_at.into()],
+        ))
+        .await?;
+        for k in keys {
+            tx.execute_raw(self.stmt(
+                "INSERT INTO dkim_keys (domain_id, selector, algorithm, private_key, public_key, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                vec![
+                    domain_id.into(),
+                    k.selector.clone().into(),
+                    k.algorithm.clone().into(),
+                    k.private_key.clone().into(),
+                    k.public_key.clone().into(),
+                    now().into(),
+                ],
+            ))
+            .await?;
+        }
+        let rows = DkimKeyRow::find_by_statement(self.stmt(
+            &format!("SELECT {COLUMNS} FROM dkim_keys WHERE domain_id = ? ORDER BY id"),
+            vec![domain_id.into()],
+        ))
+        .all(&tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
 }
