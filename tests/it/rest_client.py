@@ -351,6 +351,18 @@ def admin(hostport, pw):
     check("new.test. 3600 IN MX 10 " in zone and zone.count("._domainkey.new.test. 3600 IN TXT") == 2, f"zone {zone}")
     check("k=ed25519; p=" in zone and "k=rsa; p=" in zone, f"dkim records {zone}")
     alice.problem("GET", "/api/v1/admin/domains/new.test/dns", expect=403)
+    # MTA-STS (RFC 8461): the record names the policy the HTTP listener serves on mta-sts.DOMAIN.
+    check("mta-sts.new.test. 3600 IN CNAME " in zone, f"mta-sts name {zone}")
+    sts_id = zone.split('_mta-sts.new.test. 3600 IN TXT "v=STSv1; id=')[1].split('"')[0]
+    anon = Http(hostport)
+    st, h, policy, _ = anon.request("GET", "/.well-known/mta-sts.txt", headers={"Host": "MTA-STS.new.test:8443"})
+    check(st == 200 and h["content-type"].startswith("text/plain"), f"policy {st} {h}")
+    check(policy.startswith(b"version: STSv1\r\n") and b"\r\nmx: " in policy and b"max_age: " in policy, f"policy {policy!r}")
+    import hashlib
+    check(hashlib.sha256(policy).hexdigest()[:16] == sts_id, f"policy id {sts_id} for {policy!r}")
+    for host in ["mta-sts.nowhere.test", "new.test", "127.0.0.1"]:
+        st, _, _, _ = anon.request("GET", "/.well-known/mta-sts.txt", headers={"Host": host})
+        check(st == 404, f"no policy for {host}: {st}")
     root.problem("GET", "/api/v1/admin/domains/nowhere.test/dns", expect=404)
     u = root.json("POST", "/api/v1/admin/users", {"address": "carol@new.test", "password": "carol's password"}, expect=201)
     check(u["address"] == "carol@new.test" and u["admin"] is False, f"user {u}")

@@ -15,6 +15,7 @@ mod auth;
 mod health;
 mod jmap;
 mod limiter;
+mod mta_sts;
 mod problem;
 mod rest;
 pub mod tokens;
@@ -98,6 +99,7 @@ pub fn router(
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jmap", get(jmap::well_known))
+        .route("/.well-known/mta-sts.txt", get(mta_sts::policy))
         .route("/jmap/session", get(jmap::session))
         .route("/jmap/api", post(jmap::api))
         .route(

@@ -1,6 +1,6 @@
-//! DKIM keys (RFC 6376) and the DNS records a domain publishes: every domain gets an
-//! Ed25519 key (RFC 8463) and an RSA-2048 key, with selectors named by the date they were
-//! made, and `mailroom dns DOMAIN` prints what to put in the zone.
+//! DKIM keys (RFC 6376): every domain gets an Ed25519 key (RFC 8463) and an RSA-2048 key,
+//! with selectors named by the date they were made; rotation adds new ones and keeps the
+//! old published for a while.
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::KeyPair;
@@ -10,9 +10,6 @@ pub use mailroom_store::dkim::DkimKeyRow as DkimKey;
 use mailroom_store::dkim::{DkimKeyRow, NewDkimKey};
 
 use crate::{Core, Error, Result};
-
-/// Time to live of the printed records.
-const TTL: u32 = 3600;
 
 /// A fresh key pair of each algorithm, selectors `YYYYMMDDe` (Ed25519) and `YYYYMMDDr` (RSA).
 pub fn generate_keys(today: chrono::NaiveDate) -> Result<Vec<NewDkimKey>> {
@@ -63,16 +60,6 @@ fn generate_keys_named(day: &str) -> Result<Vec<NewDkimKey>> {
     ])
 }
 
-/// A TXT record's value as quoted strings of at most 255 bytes each (RFC 1035 §3.3.14).
-fn txt(value: &str) -> String {
-    value
-        .as_bytes()
-        .chunks(255)
-        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 impl Core {
     /// The domain's DKIM keys; a domain made before keys existed gets them now.
     pub async fn dkim_keys(&self, domain: &str) -> Result<Vec<DkimKeyRow>> {
@@ -111,46 +98,6 @@ impl Core {
         let keys = generate_keys_named(&name)?;
         let retire_at = chrono::Utc::now().timestamp() + keep_old_for.as_secs() as i64;
         Ok(self.store().dkim_rotate(d.id, &keys, retire_at).await?)
-    }
-
-    /// The records `domain` should publish, one per line in zone-file form
-    /// (`NAME. TTL IN TYPE VALUE`); lines starting with `;` are hints. `hostname` is this
-    /// server's name (MX target and SRV targets).
-    pub async fn dns_records(&self, domain: &str, hostname: &str) -> Result<Vec<String>> {
-        let keys = self.dkim_keys(domain).await?;
-        let d = self.local_domain(domain).await?.name;
-        let now = chrono::Utc::now().timestamp();
-        let mut out = vec![
-            format!("{d}. {TTL} IN MX 10 {hostname}."),
-            format!("; {hostname}. {TTL} IN A <this server's public IPv4 address>"),
-            format!("; {hostname}. {TTL} IN AAAA <this server's public IPv6 address>"),
-            format!("{d}. {TTL} IN TXT {}", txt("v=spf1 mx -all")),
-        ];
-        for k in keys.iter().filter(|k| k.retire_at.is_none_or(|t| t > now)) {
-            out.push(format!(
-                "{}._domainkey.{d}. {TTL} IN TXT {}",
-                k.selector,
-                txt(&format!("v=DKIM1; k={}; p={}", k.algorithm, k.public_key))
-            ));
-        }
-        out.extend([
-            format!(
-                "_dmarc.{d}. {TTL} IN TXT {}",
-                txt(&format!(
-                    "v=DMARC1; p=quarantine; rua=mailto:postmaster@{d}"
-                ))
-            ),
-            format!(
-                "_smtp._tls.{d}. {TTL} IN TXT {}",
-                txt(&format!("v=TLSRPTv1; rua=mailto:postmaster@{d}"))
-            ),
-            // RFC 6186 (mail clients) and RFC 8620 §2.2 (JMAP).
-            format!("_submissions._tcp.{d}. {TTL} IN SRV 0 1 465 {hostname}."),
-            format!("_submission._tcp.{d}. {TTL} IN SRV 0 1 587 {hostname}."),
-            format!("_imaps._tcp.{d}. {TTL} IN SRV 0 1 993 {hostname}."),
-            format!("_jmap._tcp.{d}. {TTL} IN SRV 0 1 443 {hostname}."),
-        ]);
-        Ok(out)
     }
 }
 
@@ -193,13 +140,5 @@ mod tests {
         ];
         let ids: Vec<i64> = signing_keys(&keys).iter().map(|k| k.id).collect();
         assert_eq!(ids, [5, 4]);
-    }
-
-    #[test]
-    fn long_txt_values_are_split() {
-        let v = "x".repeat(600);
-        let t = txt(&v);
-        assert_eq!(t.matches('"').count(), 6);
-        assert_eq!(t.replace(['"', ' '], ""), v);
     }
 }

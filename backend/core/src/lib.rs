@@ -21,6 +21,7 @@ mod cache;
 pub mod compose;
 pub mod delivery;
 pub mod dkim;
+pub mod dns;
 mod error;
 pub mod filter;
 mod group_commit;
