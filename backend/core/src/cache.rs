@@ -20,8 +20,9 @@ pub(crate) const TTL: Duration = Duration::from_secs(10);
 /// Bounded so a flood of distinct addresses cannot grow memory: past this, start over.
 const MAX_ENTRIES: usize = 100_000;
 
-/// Message metadata kept (about 1 KB each): past this, start over.
-const MAX_MESSAGES: usize = 50_000;
+/// Message metadata kept (1–3 KB each with its parsed addresses, so tens of MB at most):
+/// past this, start over. A list view needs a page of them at a time.
+const MAX_MESSAGES: usize = 20_000;
 
 #[derive(Default)]
 pub(crate) struct Caches {
