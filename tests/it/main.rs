@@ -17,6 +17,7 @@ mod s3;
 mod smtp_delivery;
 mod smtp_edge;
 mod tidy;
+mod tls;
 
 /// Runs an async test body once per backend: `backends!(name)` expects
 /// `async fn name(b: Backend)` in scope and makes `name::sqlite` and `name::postgres`.

@@ -23,7 +23,7 @@ pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 
 /// The top-level keys, as the environment overlay spells them (lowercased by figment).
 const ROOT_KEYS: &[&str] = &[
-    "hostname", "data_dir", "database", "blobs", "listen", "smtp", "http",
+    "hostname", "data_dir", "database", "blobs", "listen", "smtp", "http", "tls",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -41,6 +41,16 @@ pub struct RawConfig {
     pub smtp: RawSmtp,
     #[serde(default)]
     pub http: RawHttp,
+    #[serde(default)]
+    pub tls: RawTls,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM certificate chain; with `key`. Neither: a self-signed one in the data dir.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,6 +109,9 @@ pub struct Config {
     pub listen_http: Option<SocketAddr>,
     pub smtp: SmtpConfig,
     pub http: HttpConfig,
+    /// `[tls] cert` and `[tls] key`.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// Where the configuration came from, for the start-up message.
     pub file: Option<PathBuf>,
 }
@@ -175,6 +188,7 @@ impl Config {
                 .map(Duration::from_secs)
                 .unwrap_or(d.data_timeout),
             max_errors: s.max_errors.unwrap_or(d.max_errors),
+            tls: None,
         };
         for (key, v) in [
             ("smtp.max_message_size", smtp.max_message_size),
@@ -219,6 +233,8 @@ impl Config {
             listen_smtp,
             listen_http,
             smtp,
+            tls_cert: raw.tls.cert,
+            tls_key: raw.tls.key,
             file: file.map(Path::to_path_buf),
         })
     }

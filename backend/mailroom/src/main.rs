@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod mbox;
 mod serve;
+mod tls;
 
 use std::process::ExitCode;
 

@@ -20,6 +20,17 @@ pub async fn run(config: Config) -> Result<()> {
         Some(f) => println!("configuration: {}", f.display()),
         None => println!("configuration: none (defaults; every listener on loopback)"),
     }
+    let tls = crate::tls::load(&config)?;
+    if tls.generated {
+        println!(
+            "tls: self-signed certificate {} (set [tls] cert and key for a real one)",
+            tls.cert.display()
+        );
+    } else {
+        println!("tls: certificate {}", tls.cert.display());
+    }
+    let mut smtp_config = config.smtp.clone();
+    smtp_config.tls = Some(tls.config.clone());
     if let Some(addr) = config.listen_smtp {
         let l = TcpListener::bind(addr)
             .await
@@ -29,7 +40,7 @@ pub async fn run(config: Config) -> Result<()> {
         tasks.push(tokio::spawn(mailroom_smtp::serve(
             l,
             core.clone(),
-            config.smtp.clone(),
+            smtp_config.clone(),
             stop_rx.clone(),
         )));
     }

@@ -11,6 +11,7 @@
 //! The one rule this crate exists to keep: 250 after DATA is sent only once core reports the
 //! message durably stored.
 
+mod conn;
 pub mod dkim;
 mod inbound;
 mod reply;
@@ -40,6 +41,8 @@ pub struct SmtpConfig {
     pub data_timeout: Duration,
     /// Bad commands tolerated in one session before it is closed.
     pub max_errors: u32,
+    /// Offered as STARTTLS (RFC 3207) when present.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl Default for SmtpConfig {
@@ -53,6 +56,7 @@ impl Default for SmtpConfig {
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(180),
             max_errors: 20,
+            tls: None,
         }
     }
 }

@@ -28,6 +28,9 @@ pub const TOO_MANY_RECIPIENTS: &str = "452 4.5.3 Too many recipients\r\n";
 pub const LINE_TOO_LONG: &str = "500 5.5.2 Line too long\r\n";
 pub const UNKNOWN_COMMAND: &str = "500 5.5.2 Command unrecognized\r\n";
 pub const NOT_IMPLEMENTED: &str = "502 5.5.1 Command not implemented\r\n";
+pub const START_TLS: &str = "220 2.0.0 Ready to start TLS\r\n";
+/// RFC 3207 §4: STARTTLS inside TLS.
+pub const ALREADY_TLS: &str = "503 5.5.1 TLS is already active\r\n";
 pub const HELO_FIRST: &str = "503 5.5.1 Send EHLO or HELO first\r\n";
 pub const NESTED_MAIL: &str = "503 5.5.1 Sender already specified\r\n";
 pub const MAIL_FIRST: &str = "503 5.5.1 Send MAIL FROM first\r\n";

@@ -15,9 +15,14 @@ impl Session {
         let me = &self.shared.config.hostname;
         let line = if extended {
             let size = self.shared.config.max_message_size;
+            let starttls = if self.shared.config.tls.is_some() && !self.tls {
+                "250-STARTTLS\r\n"
+            } else {
+                ""
+            };
             format!(
                 "250-{me} greets {name}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n\
-                 250-SIZE {size}\r\n250-ENHANCEDSTATUSCODES\r\n250-CHUNKING\r\n250 HELP\r\n"
+                 250-SIZE {size}\r\n250-ENHANCEDSTATUSCODES\r\n250-CHUNKING\r\n{starttls}250 HELP\r\n"
             )
         } else {
             format!("250 {me} greets {name}\r\n")

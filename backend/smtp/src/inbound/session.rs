@@ -21,6 +21,8 @@ use super::dot::DotReader;
 use smtp_proto::{Error as ProtoError, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::conn::Conn;
 use tracing::Instrument;
 
 use crate::Shared;
@@ -71,6 +73,11 @@ pub(super) struct Session {
     pub delivered: u32,
     /// Inside a command line that is too long: drop bytes up to its end.
     pub skipping_line: bool,
+    /// STARTTLS was answered 220: the handshake comes next, and nothing read after the
+    /// command in plain text is kept (RFC 3207 §4.2: it could be injected).
+    pub starting_tls: bool,
+    /// The connection is TLS.
+    pub tls: bool,
 }
 
 /// The longest command line accepted (RFC 5321 §4.5.3.1.4 asks for at least 512 octets;
@@ -91,6 +98,8 @@ pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         quit: false,
         delivered: 0,
         skipping_line: false,
+        starting_tls: false,
+        tls: false,
     };
     if let Err(e) = s.serve(stream).instrument(span.clone()).await {
         span.in_scope(|| tracing::debug!(error = %e, "smtp connection ended"));
@@ -98,7 +107,8 @@ pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
 }
 
 impl Session {
-    async fn serve(&mut self, mut stream: TcpStream) -> std::io::Result<()> {
+    async fn serve(&mut self, stream: TcpStream) -> std::io::Result<()> {
+        let mut stream = Conn::Plain(stream);
         let greeting = format!("220 {} ESMTP mailroom\r\n", self.shared.config.hostname);
         self.write(&mut stream, greeting.as_bytes()).await?;
         let mut shutdown = self.shared.shutdown.clone();
@@ -113,6 +123,26 @@ impl Session {
             }
             if self.quit {
                 return Ok(());
+            }
+            if self.starting_tls {
+                self.starting_tls = false;
+                let (Conn::Plain(tcp), Some(config)) = (stream, self.shared.config.tls.clone())
+                else {
+                    return Ok(());
+                };
+                let accept = tokio_rustls::TlsAcceptor::from(config).accept(tcp);
+                let tls =
+                    match tokio::time::timeout(self.shared.config.command_timeout, accept).await {
+                        Ok(r) => r?,
+                        Err(_) => return Ok(()),
+                    };
+                stream = Conn::Tls(Box::new(tls));
+                // A fresh start: the client greets again (RFC 3207 §4.2).
+                commands = RequestReceiver::default();
+                self.tls = true;
+                self.helo = None;
+                self.tx = None;
+                continue;
             }
             if *shutdown.borrow() {
                 self.write(&mut stream, reply::SHUTTING_DOWN.as_bytes())
@@ -141,7 +171,7 @@ impl Session {
     }
 
     /// Writes with a deadline: a client that stops reading cannot hold its slot forever.
-    async fn write(&self, stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
+    async fn write(&self, stream: &mut Conn, bytes: &[u8]) -> std::io::Result<()> {
         match tokio::time::timeout(self.shared.config.command_timeout, stream.write_all(bytes))
             .await
         {
@@ -156,7 +186,7 @@ impl Session {
     /// Feeds one read's bytes through whichever receiver the state calls for.
     async fn ingest(&mut self, commands: &mut RequestReceiver, bytes: &[u8]) {
         let mut it = bytes.iter();
-        while !self.quit {
+        while !self.quit && !self.starting_tls {
             match &mut self.state {
                 State::Command => {
                     let rest = it.as_slice();
@@ -239,13 +269,25 @@ impl Session {
             }
             // AUTH belongs to the submission listener; on the MX port it is not offered.
             Request::Auth { .. } => self.error(reply::NO_AUTH_ON_MX),
+            Request::StartTls => self.starttls(),
             // Not advertised, so RFC 5321 §4.2.4's 502 is the honest answer.
-            Request::StartTls
-            | Request::Expn { .. }
+            Request::Expn { .. }
             | Request::Etrn { .. }
             | Request::Atrn { .. }
             | Request::Burl { .. }
             | Request::Lhlo { .. } => self.error(reply::NOT_IMPLEMENTED),
+        }
+    }
+
+    /// RFC 3207: 220 and the handshake, or why not.
+    fn starttls(&mut self) {
+        if self.shared.config.tls.is_none() {
+            self.error(reply::NOT_IMPLEMENTED);
+        } else if self.tls {
+            self.error(reply::ALREADY_TLS);
+        } else {
+            self.reply(reply::START_TLS);
+            self.starting_tls = true;
         }
     }
 

@@ -1,0 +1,77 @@
+//! STARTTLS on the inbound listener (RFC 3207) with Python's smtplib and ssl as the client:
+//! offered before, not after; mail sent inside TLS is delivered; plain text pipelined after
+//! STARTTLS is never executed; the certificate is the one generated into the data dir.
+
+use std::process::Command;
+
+use crate::backends;
+use crate::harness::{Backend, TestServer, mailbox_messages};
+
+const CLIENT: &str = r#"
+import smtplib, socket, ssl, sys
+host, port, cert = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=cert)
+ctx.check_hostname = False  # the certificate names the configured host name, not 127.0.0.1
+s = smtplib.SMTP(host, port, timeout=10)
+s.ehlo("client.test")
+assert s.has_extn("starttls"), s.esmtp_features
+code, _ = s.starttls(context=ctx)
+assert code == 220, code
+s.ehlo("client.test")
+assert not s.has_extn("starttls"), "STARTTLS offered inside TLS"
+assert s.sock.version() in ("TLSv1.2", "TLSv1.3"), s.sock.version()
+code, msg = s.docmd("STARTTLS")
+assert code == 503, (code, msg)
+s.sendmail("carol@remote.test", ["alice@example.test"], b"Subject: over tls\r\n\r\nsecret body\r\n")
+s.quit()
+
+# Plain text pipelined after STARTTLS must be dropped, not run inside TLS (RFC 3207 sec. 5).
+raw = socket.create_connection((host, port), timeout=10)
+f = raw.makefile("rb")
+def reply(f):
+    lines = []
+    while True:
+        line = f.readline()
+        lines.append(line)
+        if line[3:4] != b"-":
+            return b"".join(lines)
+reply(f)
+raw.sendall(b"EHLO client.test\r\n")
+reply(f)
+raw.sendall(b"STARTTLS\r\nMAIL FROM:<injected@evil.test>\r\n")
+assert reply(f).startswith(b"220"), "220 to STARTTLS"
+t = ctx.wrap_socket(raw, server_hostname="ignored")
+tf = t.makefile("rb")
+t.sendall(b"MAIL FROM:<after@remote.test>\r\n")
+r = reply(tf)
+# Had the injected MAIL run, its 250 would have come before the handshake and broken it;
+# the new session starts from nothing: no EHLO yet, so MAIL is refused.
+assert r.startswith(b"503"), r
+t.sendall(b"QUIT\r\n")
+print("ok")
+"#;
+
+backends!(starttls_with_smtplib);
+async fn starttls_with_smtplib(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.setup_accounts();
+    let cert = s.dir.path().join("tls").join("cert.pem");
+    assert!(cert.exists(), "a self-signed certificate is generated");
+    let out = Command::new("python3")
+        .args(["-c", CLIENT])
+        .arg(s.smtp.ip().to_string())
+        .arg(s.smtp.port().to_string())
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let core = s.core().await;
+    let inbox = mailbox_messages(&core, "alice@example.test", "INBOX").await;
+    assert_eq!(inbox.len(), 1);
+    assert!(String::from_utf8_lossy(&inbox[0].1).contains("secret body"));
+}
