@@ -9,8 +9,9 @@ use crate::{Core, Result};
 const TTL: u32 = 3600;
 
 /// The MTA-STS policy of every local domain: mail for it goes to `hostname`. Mode
-/// `testing` until the inbound listener offers STARTTLS: `enforce` would make senders that
-/// honour it refuse to deliver at all.
+/// `testing`: `enforce` makes senders refuse to deliver unless our STARTTLS certificate is
+/// one they can validate, which the generated self-signed one is not. (A switch for
+/// servers with a CA-issued certificate is still to come.)
 pub fn mta_sts_policy(hostname: &str) -> String {
     format!("version: STSv1\r\nmode: testing\r\nmx: {hostname}\r\nmax_age: 604800\r\n")
 }
