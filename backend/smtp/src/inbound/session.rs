@@ -172,9 +172,12 @@ impl Session {
 
     /// Writes with a deadline: a client that stops reading cannot hold its slot forever.
     async fn write(&self, stream: &mut Conn, bytes: &[u8]) -> std::io::Result<()> {
-        match tokio::time::timeout(self.shared.config.command_timeout, stream.write_all(bytes))
-            .await
-        {
+        // Flushed: inside TLS, a reply may otherwise wait in the record layer.
+        let send = async {
+            stream.write_all(bytes).await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(self.shared.config.command_timeout, send).await {
             Ok(r) => r,
             Err(_) => Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
