@@ -36,12 +36,7 @@ const COLUMNS: &str =
 impl Store {
     /// The domain's keys, oldest first.
     pub async fn dkim_keys(&self, domain_id: i64) -> Result<Vec<DkimKeyRow>> {
-        Ok(DkimKeyRow::find_by_statement(self.stmt(
-            &format!("SELECT {COLUMNS} FROM dkim_keys WHERE domain_id = ? ORDER BY id"),
-            vec![domain_id.into()],
-        ))
-        .all(&self.db)
-        .await?)
+        self.keys_on(&self.db, domain_id).await
     }
 
     /// Stores keys for the domain, unless it already has some (then they are returned
@@ -52,37 +47,12 @@ impl Store {
         keys: &[NewDkimKey],
     ) -> Result<Vec<DkimKeyRow>> {
         let tx = self.begin_write().await?;
-        let existing = DkimKeyRow::find_by_statement(self.stmt(
-            &format!("SELECT {COLUMNS} FROM dkim_keys WHERE domain_id = ? ORDER BY id"),
-            vec![domain_id.into()],
-        ))
-        .all(&tx)
-        .await?;
+        let existing = self.keys_on(&tx, domain_id).await?;
         if !existing.is_empty() {
             return Ok(existing);
         }
-        for k in keys {
-            let values: Vec<Value> = vec![
-                domain_id.into(),
-                k.selector.clone().into(),
-                k.algorithm.clone().into(),
-                k.private_key.clone().into(),
-                k.public_key.clone().into(),
-                now().into(),
-            ];
-            tx.execute_raw(self.stmt(
-                "INSERT INTO dkim_keys (domain_id, selector, algorithm, private_key, public_key, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-                values,
-            ))
-            .await?;
-        }
-        let rows = DkimKeyRow::find_by_statement(self.stmt(
-            &format!("SELECT {COLUMNS} FROM dkim_keys WHERE domain_id = ? ORDER BY id"),
-            vec![domain_id.into()],
-        ))
-        .all(&tx)
-        .await?;
+        self.insert_keys(&tx, domain_id, keys).await?;
+        let rows = self.keys_on(&tx, domain_id).await?;
         tx.commit().await?;
         Ok(rows)
     }
@@ -102,28 +72,43 @@ impl Store {
             vec![retire_at.into(), domain_id.into(), retire_at.into()],
         ))
         .await?;
-        for k in keys {
-            tx.execute_raw(self.stmt(
-                "INSERT INTO dkim_keys (domain_id, selector, algorithm, private_key, public_key, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-                vec![
-                    domain_id.into(),
-                    k.selector.clone().into(),
-                    k.algorithm.clone().into(),
-                    k.private_key.clone().into(),
-                    k.public_key.clone().into(),
-                    now().into(),
-                ],
-            ))
-            .await?;
-        }
-        let rows = DkimKeyRow::find_by_statement(self.stmt(
+        self.insert_keys(&tx, domain_id, keys).await?;
+        let rows = self.keys_on(&tx, domain_id).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn keys_on(&self, db: &impl ConnectionTrait, domain_id: i64) -> Result<Vec<DkimKeyRow>> {
+        Ok(DkimKeyRow::find_by_statement(self.stmt(
             &format!("SELECT {COLUMNS} FROM dkim_keys WHERE domain_id = ? ORDER BY id"),
             vec![domain_id.into()],
         ))
-        .all(&tx)
-        .await?;
-        tx.commit().await?;
-        Ok(rows)
+        .all(db)
+        .await?)
+    }
+
+    async fn insert_keys(
+        &self,
+        tx: &impl ConnectionTrait,
+        domain_id: i64,
+        keys: &[NewDkimKey],
+    ) -> Result<()> {
+        for k in keys {
+            let values: Vec<Value> = vec![
+                domain_id.into(),
+                k.selector.clone().into(),
+                k.algorithm.clone().into(),
+                k.private_key.clone().into(),
+                k.public_key.clone().into(),
+                now().into(),
+            ];
+            tx.execute_raw(self.stmt(
+                "INSERT INTO dkim_keys (domain_id, selector, algorithm, private_key, public_key, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                values,
+            ))
+            .await?;
+        }
+        Ok(())
     }
 }

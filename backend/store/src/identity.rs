@@ -4,7 +4,6 @@
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
 use crate::model::{ChangeOp, ObjectType};
-use crate::update::log;
 use crate::{Result, Store, StoreError, now};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, FromQueryResult)]
@@ -58,11 +57,7 @@ impl Store {
                 .try_get_by_index::<i64>(0)?,
         };
         let seq = crate::update::reserve_seqs(tx, account_id, 1).await?;
-        crate::delivery::insert_changes(
-            tx,
-            vec![log(account_id, seq, ObjectType::Identity, -id, op)],
-        )
-        .await
+        crate::update::log_one(tx, account_id, seq, ObjectType::Identity, -id, op).await
     }
 
     pub async fn identities(&self, account_id: i64) -> Result<Vec<IdentityRow>> {
@@ -130,11 +125,7 @@ impl Store {
         } else {
             (saved.id, op)
         };
-        crate::delivery::insert_changes(
-            &tx,
-            vec![log(row.account_id, seq, ObjectType::Identity, object, op)],
-        )
-        .await?;
+        crate::update::log_one(&tx, row.account_id, seq, ObjectType::Identity, object, op).await?;
         tx.commit().await?;
         Ok((saved, seq))
     }
@@ -153,15 +144,13 @@ impl Store {
             return Ok(None);
         }
         let seq = crate::update::reserve_seqs(&tx, account_id, 1).await?;
-        crate::delivery::insert_changes(
+        crate::update::log_one(
             &tx,
-            vec![log(
-                account_id,
-                seq,
-                ObjectType::Identity,
-                id,
-                ChangeOp::Destroyed,
-            )],
+            account_id,
+            seq,
+            ObjectType::Identity,
+            id,
+            ChangeOp::Destroyed,
         )
         .await?;
         tx.commit().await?;

@@ -104,15 +104,13 @@ impl Store {
         })
         .exec_with_returning(&tx)
         .await?;
-        crate::delivery::insert_changes(
+        crate::update::log_one(
             &tx,
-            vec![log(
-                account_id,
-                seq,
-                ObjectType::Mailbox,
-                m.id,
-                ChangeOp::Created,
-            )],
+            account_id,
+            seq,
+            ObjectType::Mailbox,
+            m.id,
+            ChangeOp::Created,
         )
         .await?;
         tx.commit().await?;
@@ -179,15 +177,13 @@ impl Store {
         })
         .exec(&tx)
         .await?;
-        crate::delivery::insert_changes(
+        crate::update::log_one(
             &tx,
-            vec![log(
-                account_id,
-                seq,
-                ObjectType::Mailbox,
-                id,
-                ChangeOp::Updated,
-            )],
+            account_id,
+            seq,
+            ObjectType::Mailbox,
+            id,
+            ChangeOp::Updated,
         )
         .await?;
         tx.commit().await?;

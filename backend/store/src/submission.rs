@@ -73,15 +73,13 @@ impl Store {
         .one(&tx)
         .await?
         .ok_or_else(|| StoreError::Corrupt("insert returned no row".into()))?;
-        crate::delivery::insert_changes(
+        crate::update::log_one(
             &tx,
-            vec![crate::update::log(
-                s.account_id,
-                seq,
-                ObjectType::EmailSubmission,
-                row.id,
-                ChangeOp::Created,
-            )],
+            s.account_id,
+            seq,
+            ObjectType::EmailSubmission,
+            row.id,
+            ChangeOp::Created,
         )
         .await?;
         tx.commit().await?;

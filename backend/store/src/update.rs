@@ -215,6 +215,18 @@ async fn memberships(tx: &DatabaseTransaction, email_id: i64) -> Result<BTreeSet
 }
 
 /// One change-log row (every write of an account logs what it changed at which seq).
+/// Records one change (a single object's) in the log.
+pub(crate) async fn log_one(
+    tx: &DatabaseTransaction,
+    account_id: i64,
+    seq: i64,
+    ty: ObjectType,
+    id: i64,
+    op: ChangeOp,
+) -> Result<()> {
+    crate::delivery::insert_changes(tx, vec![log(account_id, seq, ty, id, op)]).await
+}
+
 pub(crate) fn log(
     account_id: i64,
     seq: i64,
