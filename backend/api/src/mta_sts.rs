@@ -27,7 +27,7 @@ pub async fn policy(State(s): State<AppState>, headers: HeaderMap) -> Result<Res
         .strip_prefix("mta-sts.")
         .map(str::to_string);
     let local = match &domain {
-        Some(d) => s.core.domain_list().await?.iter().any(|x| &x.name == d),
+        Some(d) => s.core.domain_is_local(d).await?,
         None => false,
     };
     if !local {

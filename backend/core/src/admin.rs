@@ -186,6 +186,11 @@ impl Core {
         Ok(out)
     }
 
+    /// Whether mail for `name` (lowercase) is ours.
+    pub async fn domain_is_local(&self, name: &str) -> Result<bool> {
+        Ok(self.store().domain_get(name).await?.is_some())
+    }
+
     pub(crate) async fn local_domain(&self, name: &str) -> Result<Domain> {
         self.store().domain_get(name).await?.ok_or_else(|| {
             Error::NotFound(format!(

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 pub use mailroom_store::dkim::DkimKeyRow as DkimKey;
 use mailroom_store::dkim::{DkimKeyRow, NewDkimKey};
 
-use crate::{Core, Error, Result};
+use crate::{Core, Domain, Error, Result};
 
 /// A fresh key pair of each algorithm, selectors `YYYYMMDDe` (Ed25519) and `YYYYMMDDr` (RSA).
 pub fn generate_keys(today: chrono::NaiveDate) -> Result<Vec<NewDkimKey>> {
@@ -64,6 +64,10 @@ impl Core {
     /// The domain's DKIM keys; a domain made before keys existed gets them now.
     pub async fn dkim_keys(&self, domain: &str) -> Result<Vec<DkimKeyRow>> {
         let d = self.local_domain(domain).await?;
+        self.dkim_keys_of(&d).await
+    }
+
+    pub(crate) async fn dkim_keys_of(&self, d: &Domain) -> Result<Vec<DkimKeyRow>> {
         let keys = self.store().dkim_keys(d.id).await?;
         if !keys.is_empty() {
             return Ok(keys);
@@ -81,8 +85,8 @@ impl Core {
         domain: &str,
         keep_old_for: std::time::Duration,
     ) -> Result<Vec<DkimKey>> {
-        let existing = self.dkim_keys(domain).await?;
         let d = self.local_domain(domain).await?;
+        let existing = self.dkim_keys_of(&d).await?;
         let day = chrono::Utc::now().format("%Y%m%d").to_string();
         let taken = |name: &str| existing.iter().any(|k| k.selector == name);
         let name = (1..)

@@ -36,8 +36,9 @@ impl Core {
     /// (`NAME. TTL IN TYPE VALUE`); lines starting with `;` are hints. `hostname` is this
     /// server's name (MX target and SRV targets).
     pub async fn dns_records(&self, domain: &str, hostname: &str) -> Result<Vec<String>> {
-        let keys = self.dkim_keys(domain).await?;
-        let d = self.local_domain(domain).await?.name;
+        let domain = self.local_domain(domain).await?;
+        let keys = self.dkim_keys_of(&domain).await?;
+        let d = domain.name;
         let now = chrono::Utc::now().timestamp();
         let policy_id = mta_sts_id(hostname);
         let mut out = vec![

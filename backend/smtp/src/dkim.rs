@@ -47,38 +47,40 @@ pub fn sign(domain: &str, keys: &[DkimKey], message: &[u8]) -> Result<Vec<u8>, S
             .decode(&k.private_key)
             .map_err(|e| fail(e.to_string()))?;
         let header = match k.algorithm.as_str() {
-            "ed25519" => {
-                let key = Ed25519Key::from_pkcs8_der(&der).map_err(|e| fail(e.to_string()))?;
-                signer(DkimSigner::from_key(key), domain, &k.selector)
-                    .sign(message)
-                    .map_err(|e| fail(e.to_string()))?
-                    .to_header()
-            }
-            "rsa" => {
-                let key = RsaKey::<Sha256>::from_key_der(rustls_pki_types::PrivateKeyDer::Pkcs8(
-                    der.into(),
-                ))
-                .map_err(|e| fail(e.to_string()))?;
-                signer(DkimSigner::from_key(key), domain, &k.selector)
-                    .sign(message)
-                    .map_err(|e| fail(e.to_string()))?
-                    .to_header()
-            }
+            "ed25519" => signed(
+                Ed25519Key::from_pkcs8_der(&der).map_err(|e| fail(e.to_string()))?,
+                domain,
+                &k.selector,
+                message,
+            ),
+            "rsa" => signed(
+                RsaKey::<Sha256>::from_key_der(rustls_pki_types::PrivateKeyDer::Pkcs8(der.into()))
+                    .map_err(|e| fail(e.to_string()))?,
+                domain,
+                &k.selector,
+                message,
+            ),
             other => return Err(fail(format!("unknown algorithm {other}"))),
-        };
+        }
+        .map_err(|e| fail(e.to_string()))?;
         out.extend_from_slice(header.as_bytes());
     }
     Ok(out)
 }
 
-fn signer<T: mail_auth::common::crypto::SigningKey>(
-    s: DkimSigner<T, mail_auth::dkim::NeedDomain>,
+/// One DKIM-Signature header field made with `key`.
+fn signed<T: mail_auth::common::crypto::SigningKey>(
+    key: T,
     domain: &str,
     selector: &str,
-) -> DkimSigner<T, mail_auth::dkim::Done> {
-    s.domain(domain)
+    message: &[u8],
+) -> mail_auth::Result<String> {
+    Ok(DkimSigner::from_key(key)
+        .domain(domain)
         .selector(selector)
         .headers(SIGNED_HEADERS.iter().copied())
         .header_canonicalization(Canonicalization::Relaxed)
         .body_canonicalization(Canonicalization::Relaxed)
+        .sign(message)?
+        .to_header())
 }
