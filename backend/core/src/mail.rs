@@ -117,9 +117,14 @@ impl Core {
     /// Every mailbox of the account, with counts. Counting walks the account's memberships,
     /// so the counts are kept per account state: until something changes, they are reused.
     pub async fn mailboxes(&self, account_id: i64) -> Result<Vec<MailboxView>> {
-        // The state is read before counting: a change landing meanwhile leaves the entry
-        // labelled older than its data, so the next call counts again.
         let state = self.state(account_id).await?;
+        self.mailboxes_at(account_id, state).await
+    }
+
+    /// [`mailboxes`](Self::mailboxes) for a caller that has read the account's `state`
+    /// already. It must have been read before this call: a change landing meanwhile then
+    /// leaves the cached counts labelled older than their data, so the next call counts again.
+    pub async fn mailboxes_at(&self, account_id: i64, state: i64) -> Result<Vec<MailboxView>> {
         let counts = match self.caches().counts(account_id, state) {
             Some(c) => c,
             None => {

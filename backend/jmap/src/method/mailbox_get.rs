@@ -24,7 +24,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
     let state = ctx.state().await?;
     let wanted = ids_arg(&args)?;
     let props = properties(&args, KNOWN, KNOWN)?;
-    let all = ctx.core.mailboxes(account_id).await?;
+    let all = ctx.core.mailboxes_at(account_id, state).await?;
     let mut list = Vec::new();
     let mut not_found = Vec::new();
     let selected: Vec<_> = match &wanted {
