@@ -69,19 +69,9 @@ pub async fn dkim_rotate(
     }
     println!(
         "the old keys stay published for {}; publish the new records: mailroom dns {domain}",
-        humanize(keep_old)
+        humantime::format_duration(keep_old)
     );
     Ok(())
-}
-
-fn humanize(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
 }
 
 pub async fn user(config: &Config, cmd: UserCmd) -> Result<()> {

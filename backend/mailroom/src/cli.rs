@@ -98,28 +98,9 @@ pub enum DkimCmd {
     Rotate {
         domain: String,
         /// How long the old keys stay published, e.g. 7d, 48h.
-        #[arg(long, default_value = "7d", value_parser = parse_duration)]
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         keep_old: std::time::Duration,
     },
-}
-
-/// `30s`, `15m`, `48h` or `7d`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 7d, 48h, 15m or 30s"))?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("{s:?} is not a duration like 7d, 48h, 15m or 30s")),
-    };
-    n.checked_mul(secs)
-        .map(std::time::Duration::from_secs)
-        .ok_or_else(|| format!("{s:?} is too long"))
 }
 
 #[derive(Subcommand, Debug)]
