@@ -83,7 +83,8 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
     }
     // The account's state, read when a method first needs it (method::Ctx::state).
     let state = std::sync::OnceLock::new();
-    let prefetched = std::sync::Mutex::new(None);
+    // What each call read for the one after it (see method::Ctx::offered).
+    let offered = std::sync::Mutex::new(None);
     let mut responses: Vec<(String, Value, String)> = Vec::with_capacity(req.method_calls.len());
     // Creation id → id of what it created, for `#creationId` references (RFC 8620 §5.3).
     let created = std::sync::Mutex::new(
@@ -94,6 +95,7 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
             .collect::<std::collections::HashMap<_, _>>(),
     );
     for (name, args, call_id) in req.method_calls {
+        let prefetched = std::sync::Mutex::new(offered.lock().expect("offered").take());
         let result = match reference::resolve(args, &responses) {
             Ok(args) => {
                 method::call(
@@ -103,6 +105,7 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
                         state: &state,
                         created: &created,
                         prefetched: &prefetched,
+                        offered: &offered,
                     },
                     &req.using,
                     &name,
@@ -112,9 +115,8 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
             }
             Err(e) => Err(e),
         };
-        // Only the call right after an Email/query may use what it read.
-        if name != "Email/query" || result.is_err() {
-            prefetched.lock().expect("prefetched").take();
+        if result.is_err() {
+            offered.lock().expect("offered").take();
         }
         match result {
             Ok(mut value) => {

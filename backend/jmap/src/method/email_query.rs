@@ -118,7 +118,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
             .offer_state(page.state)
             .ok_or_else(|| MethodError::ServerFail("the list view read no state".into()))?,
     };
-    *ctx.prefetched.lock().expect("prefetched") =
+    *ctx.offered.lock().expect("offered") =
         (!page.emails.is_empty()).then_some((account_id, page.emails));
     let (ids, position, total) = (page.ids, page.position, page.total);
     let mut out = json!({

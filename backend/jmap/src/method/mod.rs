@@ -40,9 +40,11 @@ pub(crate) struct Ctx<'a> {
     pub state: &'a std::sync::OnceLock<i64>,
     /// Creation id → created id, from earlier calls of the request (and its createdIds).
     pub created: &'a std::sync::Mutex<std::collections::HashMap<String, String>>,
-    /// The emails the previous call (an Email/query's list view) read with its page, for
-    /// this call (an Email/get of them) to use; see [`Ctx::prefetched`].
+    /// What the previous call read for this one (an Email/query's list view reads its
+    /// emails with its page, for the Email/get of them); see [`Ctx::prefetched`].
     pub prefetched: &'a std::sync::Mutex<Prefetched>,
+    /// Where this call leaves what it read for the next call (and only the next).
+    pub offered: &'a std::sync::Mutex<Prefetched>,
 }
 
 /// Emails of an account read by one call for the next.
