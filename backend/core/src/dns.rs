@@ -41,12 +41,19 @@ impl Core {
         let d = domain.name;
         let now = chrono::Utc::now().timestamp();
         let policy_id = mta_sts_id(hostname);
-        let mut out = vec![
+        let mut out = Vec::new();
+        if !hostname.contains('.') {
+            // The machine's name is the default; other servers cannot reach a bare one.
+            out.push(format!(
+                "; {hostname:?} is not a fully qualified name: set `hostname` in the configuration"
+            ));
+        }
+        out.extend([
             format!("{d}. {TTL} IN MX 10 {hostname}."),
             format!("; {hostname}. {TTL} IN A <this server's public IPv4 address>"),
             format!("; {hostname}. {TTL} IN AAAA <this server's public IPv6 address>"),
             format!("{d}. {TTL} IN TXT {}", txt("v=spf1 mx -all")),
-        ];
+        ]);
         for k in keys.iter().filter(|k| k.retire_at.is_none_or(|t| t > now)) {
             out.push(format!(
                 "{}._domainkey.{d}. {TTL} IN TXT {}",
