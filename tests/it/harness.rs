@@ -62,6 +62,9 @@ pub struct TestServer {
     pub config_path: PathBuf,
     pub smtp: SocketAddr,
     pub http: SocketAddr,
+    /// Submission with STARTTLS, and with implicit TLS.
+    pub submission: SocketAddr,
+    pub submissions: SocketAddr,
     pub db_url: String,
     _pg: Option<PgDb>,
 }
@@ -116,7 +119,7 @@ impl TestServer {
         let mut f = std::fs::File::create(&config_path).unwrap();
         write!(
             f,
-            "hostname = \"mx.test\"\ndata_dir = \"{dir}\"\n\n[database]\nurl = \"{db_url}\"\n\n[listen]\nsmtp = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\n\n{extra}\n",
+            "hostname = \"mx.test\"\ndata_dir = \"{dir}\"\n\n[database]\nurl = \"{db_url}\"\n\n[listen]\nsmtp = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\n\n{extra}\n",
             dir = dir.path().display()
         )
         .unwrap();
@@ -127,6 +130,8 @@ impl TestServer {
             config_path,
             smtp: "0.0.0.0:0".parse().unwrap(),
             http: "0.0.0.0:0".parse().unwrap(),
+            submission: "0.0.0.0:0".parse().unwrap(),
+            submissions: "0.0.0.0:0".parse().unwrap(),
             db_url,
             _pg: pg,
         }
@@ -153,8 +158,15 @@ impl TestServer {
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             let (mut smtp, mut http) = (None, None);
+            let (mut sub, mut subs) = (None, None);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                if let Some(a) = line.strip_prefix("submission listening on ") {
+                    sub = a.parse::<SocketAddr>().ok();
+                }
+                if let Some(a) = line.strip_prefix("submissions listening on ") {
+                    subs = a.parse::<SocketAddr>().ok();
+                }
                 if let Some(a) = line.strip_prefix("smtp listening on ") {
                     smtp = a.parse::<SocketAddr>().ok();
                 }
@@ -164,11 +176,12 @@ impl TestServer {
                 if let (Some(s), Some(h)) = (smtp, http)
                     && let Some(tx) = tx.take()
                 {
-                    let _ = tx.send((s, h));
+                    let none: SocketAddr = "0.0.0.0:0".parse().unwrap();
+                    let _ = tx.send((s, h, sub.unwrap_or(none), subs.unwrap_or(none)));
                 }
             }
         });
-        (self.smtp, self.http) = rx
+        (self.smtp, self.http, self.submission, self.submissions) = rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("server did not start; log:\n{}", self.log()));
         self.child = Some(child);
@@ -243,6 +256,7 @@ impl TestServer {
                 sync: mailroom_core::BlobSync::File,
                 root: self.dir.path().join("blobs"),
             },
+            max_messages_per_hour: 0,
         })
         .await
         .unwrap()

@@ -16,6 +16,7 @@ mod rest;
 mod s3;
 mod smtp_delivery;
 mod smtp_edge;
+mod submission;
 mod tidy;
 mod tls;
 

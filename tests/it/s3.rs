@@ -99,6 +99,7 @@ async fn messages_live_in_s3(b: Backend) {
             secret_access_key: Some("testing".into()),
             allow_http: true,
         },
+        max_messages_per_hour: 0,
     })
     .await
     .unwrap();

@@ -163,7 +163,7 @@ impl FromRequestParts<AppState> for Authenticated {
             return Ok(Authenticated(caller.clone(), Access::full()));
         }
         let ip = client_ip(parts);
-        if let Some(wait) = state.failures.blocked(ip, address) {
+        if let Some(wait) = state.core.login_failures().blocked(ip, address) {
             return Err(Problem::too_many_failures(wait));
         }
         let account = state
@@ -173,10 +173,10 @@ impl FromRequestParts<AppState> for Authenticated {
             .map_err(Problem::from)?;
         let Some(account) = account else {
             tracing::info!(user = %address, "failed HTTP login");
-            state.failures.failed(ip, address);
+            state.core.login_failures().failed(ip, address);
             return Err(Problem::unauthorized());
         };
-        state.failures.succeeded(address);
+        state.core.login_failures().succeeded(address);
         let caller = Caller {
             account_id: account.id,
             address: account.address,

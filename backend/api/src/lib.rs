@@ -4,7 +4,7 @@
 //! - [`serve`] runs axum on a bound listener until shutdown; [`router`] builds the routes and
 //!   the middleware (request ids, tracing, compression, CORS, timeouts, body limits).
 //! - `auth.rs`: who is calling (HTTP Basic, a login access token signed as `tokens.rs` says,
-//!   or a personal API token), as an extractor; `limiter.rs`: failed-login limits.
+//!   or a personal API token), as an extractor.
 //! - `rest/`: the REST API under `/api/v1`, one file per resource, described by OpenAPI
 //!   (served at `/api/openapi.json`, browsable at `/api/docs`).
 //! - `jmap.rs`: the JMAP endpoints (session, API, download, event source) over
@@ -14,7 +14,6 @@
 mod auth;
 mod health;
 mod jmap;
-mod limiter;
 mod mta_sts;
 mod problem;
 mod rest;
@@ -68,7 +67,6 @@ pub struct AppState {
     pub(crate) config: Arc<HttpConfig>,
     pub(crate) credentials: Arc<auth::CredentialCache>,
     pub(crate) tokens: Arc<tokens::TokenKeys>,
-    pub(crate) failures: Arc<limiter::FailureLimiter>,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
@@ -90,7 +88,6 @@ pub fn router(
         config: Arc::new(config),
         credentials: Arc::default(),
         tokens: Arc::new(tokens),
-        failures: Arc::default(),
         shutdown,
     };
     let (rest, send, openapi) = rest::routes();

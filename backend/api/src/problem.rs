@@ -130,6 +130,16 @@ impl From<mailroom_core::Error> for Problem {
                 "Already exists",
                 s,
             ),
+            E::RateLimited(wait) => {
+                let mut p = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "https://mailroom.dev/problems/rate-limited",
+                    "Rate limit reached",
+                    format!("try again in {} seconds", wait.as_secs().max(1)),
+                );
+                p.retry_after = Some(wait.as_secs().max(1));
+                p
+            }
             E::Unavailable(s) => {
                 tracing::warn!(detail = %s, "service unavailable");
                 Problem::new(

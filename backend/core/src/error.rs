@@ -22,6 +22,9 @@ pub enum Error {
     /// A transient failure: storage unreachable, shutting down. Try again later.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    /// The caller has done this too often; it may try again after the duration.
+    #[error("rate limit reached; try again in {} seconds", .0.as_secs().max(1))]
+    RateLimited(std::time::Duration),
     /// A bug or corrupt data. The detail is for the log, not for clients.
     #[error("internal error: {0}")]
     Internal(String),

@@ -27,6 +27,7 @@ pub mod filter;
 mod group_commit;
 pub mod identity;
 pub mod import;
+pub mod limiter;
 pub mod mail;
 pub mod mailboxes;
 pub mod mime;
@@ -53,6 +54,8 @@ use mailroom_store::Store;
 pub struct CoreConfig {
     pub database_url: String,
     pub blobs: BlobConfig,
+    /// Messages a user may send per hour (0: no limit).
+    pub max_messages_per_hour: u32,
 }
 
 /// The service layer handle.
@@ -66,6 +69,8 @@ struct Inner {
     committer: group_commit::GroupCommit,
     notifier: notify::Notifier,
     caches: cache::Caches,
+    login_failures: limiter::FailureLimiter,
+    sends: limiter::SendLimiter,
 }
 
 impl Core {
@@ -86,6 +91,8 @@ impl Core {
                 committer,
                 notifier,
                 caches: cache::Caches::default(),
+                login_failures: limiter::FailureLimiter::default(),
+                sends: limiter::SendLimiter::new(config.max_messages_per_hour),
             }),
         })
     }
@@ -96,6 +103,15 @@ impl Core {
 
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Failed logins, counted across every protocol.
+    pub fn login_failures(&self) -> &limiter::FailureLimiter {
+        &self.inner.login_failures
+    }
+
+    pub(crate) fn sends(&self) -> &limiter::SendLimiter {
+        &self.inner.sends
     }
 
     /// Subscribes to change notifications.

@@ -46,6 +46,8 @@ pub enum Refusal {
     UnknownRecipients(Vec<String>),
     /// Addresses on other domains, which need the outbound queue.
     RemoteRecipients(Vec<String>),
+    /// The account sent its hourly allowance; try again after this long.
+    RateLimited(std::time::Duration),
 }
 
 impl Refusal {
@@ -70,6 +72,7 @@ impl Refusal {
                  which this server does not have yet; nothing was sent",
                 v.join(", ")
             )),
+            Refusal::RateLimited(wait) => Error::RateLimited(wait),
         }
     }
 }
@@ -100,7 +103,8 @@ impl Core {
         Ok(v)
     }
 
-    async fn may_send_as(&self, account: &Account, addr: &Address) -> Result<bool> {
+    /// Whether `addr` (with or without a `+tag`) is one of the account's addresses.
+    pub async fn may_send_as(&self, account: &Account, addr: &Address) -> Result<bool> {
         let own = self.sender_addresses(account).await?;
         let plain = addr.without_tag().unwrap_or_else(|| addr.clone());
         Ok(own
@@ -157,6 +161,10 @@ impl Core {
         }
         if !remote.is_empty() {
             return Ok(Err(Refusal::RemoteRecipients(remote)));
+        }
+        // Counted last, so a refused message does not use up the allowance.
+        if let Err(wait) = self.sends().take(account.id) {
+            return Ok(Err(Refusal::RateLimited(wait)));
         }
         self.deliver_sent(account, out, local_accounts)
             .await
@@ -399,8 +407,50 @@ pub fn strip_bcc(raw: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
+/// The message with a Date and a Message-ID (on `domain`) added at the top when it has none,
+/// as a submission server does for its users (RFC 6409 §8.2, §8.3).
+pub fn complete_headers(raw: &[u8], domain: &str) -> Bytes {
+    let (mut date, mut id) = (false, false);
+    for line in raw.split(|&b| b == b'\n') {
+        if line == b"\r" || line.is_empty() {
+            break;
+        }
+        let name = line.split(|&b| b == b':').next().unwrap_or_default();
+        date |= name.eq_ignore_ascii_case(b"date");
+        id |= name.eq_ignore_ascii_case(b"message-id");
+    }
+    if date && id {
+        return Bytes::copy_from_slice(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len() + 128);
+    if !date {
+        out.extend_from_slice(format!("Date: {}\r\n", chrono::Utc::now().to_rfc2822()).as_bytes());
+    }
+    if !id {
+        let id = format!("<{}@{}>", crate::compose::random_id(), domain);
+        out.extend_from_slice(format!("Message-ID: {id}\r\n").as_bytes());
+    }
+    out.extend_from_slice(raw);
+    Bytes::from(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn complete_headers_adds_only_what_is_missing() {
+        let whole = b"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <a@b>\r\n\r\nx\r\n";
+        assert_eq!(&super::complete_headers(whole, "example.test")[..], whole);
+        let bare = b"From: a@example.test\r\n\r\nDate: in the body\r\n";
+        let done = super::complete_headers(bare, "example.test");
+        let text = std::str::from_utf8(&done).unwrap();
+        assert!(text.starts_with("Date: "), "{text}");
+        assert!(text.contains("\r\nMessage-ID: <"), "{text}");
+        assert!(
+            text.contains("@example.test>\r\nFrom: a@example.test\r\n\r\n"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn strip_bcc_keeps_everything_else() {
         let raw =

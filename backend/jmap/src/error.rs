@@ -106,6 +106,7 @@ impl From<mailroom_core::Error> for MethodError {
             }
             E::Forbidden(_) => MethodError::AccountNotFound,
             E::Unavailable(s) => MethodError::ServerUnavailable(s),
+            e @ E::RateLimited(_) => MethodError::ServerUnavailable(e.to_string()),
             E::Internal(s) => MethodError::ServerFail(s),
         }
     }

@@ -20,10 +20,20 @@ use serde::Deserialize;
 /// Default listen addresses, used only when there is no configuration file at all.
 pub const DEFAULT_SMTP: &str = "127.0.0.1:2525";
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+pub const DEFAULT_SUBMISSION: &str = "127.0.0.1:5587";
+pub const DEFAULT_SUBMISSIONS: &str = "127.0.0.1:5465";
 
 /// The top-level keys, as the environment overlay spells them (lowercased by figment).
 const ROOT_KEYS: &[&str] = &[
-    "hostname", "data_dir", "database", "blobs", "listen", "smtp", "http", "tls",
+    "hostname",
+    "data_dir",
+    "database",
+    "blobs",
+    "listen",
+    "smtp",
+    "submission",
+    "http",
+    "tls",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -40,10 +50,23 @@ pub struct RawConfig {
     #[serde(default)]
     pub smtp: RawSmtp,
     #[serde(default)]
+    pub submission: RawSubmission,
+    #[serde(default)]
     pub http: RawHttp,
     #[serde(default)]
     pub tls: RawTls,
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubmission {
+    /// Messages one user may send per hour, over any protocol (0: no limit).
+    pub max_messages_per_hour: Option<u32>,
+}
+
+/// Default for `[submission] max_messages_per_hour`: generous for a person, a brake on a
+/// stolen password.
+const DEFAULT_MESSAGES_PER_HOUR: u32 = 1000;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,6 +107,10 @@ pub struct RawBlobs {
 #[serde(deny_unknown_fields)]
 pub struct RawListen {
     pub smtp: Option<String>,
+    /// Message submission with STARTTLS (port 587's role, RFC 6409).
+    pub submission: Option<String>,
+    /// Message submission over implicit TLS (port 465's role, RFC 8314).
+    pub submissions: Option<String>,
     pub http: Option<String>,
 }
 
@@ -107,6 +134,8 @@ pub struct Config {
     /// `None`: the listener is off.
     pub listen_smtp: Option<SocketAddr>,
     pub listen_http: Option<SocketAddr>,
+    pub listen_submission: Option<SocketAddr>,
+    pub listen_submissions: Option<SocketAddr>,
     pub smtp: SmtpConfig,
     pub http: HttpConfig,
     /// `[tls] cert` and `[tls] key`.
@@ -171,6 +200,16 @@ impl Config {
             };
         let listen_smtp = listener("listen.smtp", raw.listen.smtp.as_deref(), DEFAULT_SMTP)?;
         let listen_http = listener("listen.http", raw.listen.http.as_deref(), DEFAULT_HTTP)?;
+        let listen_submission = listener(
+            "listen.submission",
+            raw.listen.submission.as_deref(),
+            DEFAULT_SUBMISSION,
+        )?;
+        let listen_submissions = listener(
+            "listen.submissions",
+            raw.listen.submissions.as_deref(),
+            DEFAULT_SUBMISSIONS,
+        )?;
         let d = SmtpConfig::default();
         let s = raw.smtp;
         let smtp = SmtpConfig {
@@ -229,9 +268,15 @@ impl Config {
             core: CoreConfig {
                 database_url,
                 blobs,
+                max_messages_per_hour: raw
+                    .submission
+                    .max_messages_per_hour
+                    .unwrap_or(DEFAULT_MESSAGES_PER_HOUR),
             },
             listen_smtp,
             listen_http,
+            listen_submission,
+            listen_submissions,
             smtp,
             tls_cert: raw.tls.cert,
             tls_key: raw.tls.key,
@@ -327,7 +372,7 @@ mod tests {
         let raw = RawConfig {
             listen: RawListen {
                 smtp: Some("nope".into()),
-                http: None,
+                ..Default::default()
             },
             ..Default::default()
         };

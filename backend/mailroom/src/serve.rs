@@ -44,6 +44,24 @@ pub async fn run(config: Config) -> Result<()> {
             stop_rx.clone(),
         )));
     }
+    for (key, addr, implicit_tls) in [
+        ("submission", config.listen_submission, false),
+        ("submissions", config.listen_submissions, true),
+    ] {
+        let Some(addr) = addr else { continue };
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listen.{key}: cannot listen on {addr}"))?;
+        // Printed in this exact form; tests and scripts read the bound port from it.
+        println!("{key} listening on {}", l.local_addr()?);
+        tasks.push(tokio::spawn(mailroom_smtp::serve_submission(
+            l,
+            core.clone(),
+            smtp_config.clone(),
+            implicit_tls,
+            stop_rx.clone(),
+        )));
+    }
     if let Some(addr) = config.listen_http {
         let l = TcpListener::bind(addr)
             .await
@@ -83,6 +101,16 @@ pub async fn run(config: Config) -> Result<()> {
         println!("send mail with: swaks --server {addr} --to alice@example.test");
         println!(
             "          or: curl smtp://{addr} --mail-from you@elsewhere.test --mail-rcpt alice@example.test -T message.eml"
+        );
+    }
+    if let Some(addr) = config.listen_submission.or(config.listen_submissions) {
+        println!(
+            "mail clients: send through {addr} ({}), with your address and password",
+            if config.listen_submission.is_some() {
+                "STARTTLS"
+            } else {
+                "TLS"
+            }
         );
     }
     use std::io::Write;

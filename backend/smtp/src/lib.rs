@@ -1,11 +1,13 @@
 //! mailroom's SMTP gateway.
 //!
 //! Brief overview:
-//! - [`serve`] runs the inbound MTA on a bound listener until shutdown: it caps connections
-//!   (in total and per client IP) before a session starts.
+//! - [`serve`] runs the inbound MTA on a bound listener until shutdown, [`serve_submission`]
+//!   the submission service (RFC 6409: AUTH, then mail from the user to anyone); both cap
+//!   connections (in total and per client IP) before a session starts.
 //! - `inbound::session` is one connection: it reads bytes into smtp-proto's receivers (commands,
-//!   DATA, BDAT), answers each command from its own file (`inbound/ehlo.rs`, `mail.rs`,
-//!   `rcpt.rs`, `data.rs`), and hands a complete message to `mailroom-core` for delivery.
+//!   DATA, BDAT), answers each command from its own file (`inbound/ehlo.rs`, `auth.rs`,
+//!   `mail.rs`, `rcpt.rs`, `data.rs`), and hands a complete message to `mailroom-core`: for
+//!   delivery (MX) or for sending as the authenticated user (submission).
 //! - `reply` names every reply code mailroom sends and maps core errors to them.
 //!
 //! The one rule this crate exists to keep: 250 after DATA is sent only once core reports the
@@ -21,7 +23,7 @@ use std::time::Duration;
 use mailroom_core::Core;
 use tokio::sync::watch;
 
-pub use inbound::listener::serve;
+pub use inbound::listener::{serve, serve_submission};
 
 /// Limits and names for the SMTP listener, validated by the binary's configuration.
 #[derive(Clone, Debug)]
@@ -61,9 +63,26 @@ impl Default for SmtpConfig {
     }
 }
 
+/// What a listener is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Port 25: mail for local users from anyone; no AUTH, no relaying.
+    Mx,
+    /// Port 587 / 465: mail from an authenticated user to anyone. `implicit_tls`: TLS from the
+    /// first byte (465, RFC 8314) rather than STARTTLS.
+    Submission { implicit_tls: bool },
+}
+
 /// Everything a session needs, shared by all sessions of a listener.
 pub(crate) struct Shared {
     pub core: Core,
     pub config: SmtpConfig,
+    pub role: Role,
     pub shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub fn submission(&self) -> bool {
+        matches!(self.role, Role::Submission { .. })
+    }
 }

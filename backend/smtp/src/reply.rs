@@ -46,6 +46,30 @@ pub const RELAY_DENIED: &str =
 pub const BARE_LINE_ENDING: &str =
     "550 5.6.0 Message refused: lines must end with CRLF (bare CR or LF found)\r\n";
 pub const TOO_BIG: &str = "552 5.3.4 Message size exceeds fixed maximum message size\r\n";
+
+// Submission (RFC 4954, RFC 6409).
+pub const AUTH_OK: &str = "235 2.7.0 Authentication successful\r\n";
+pub const AUTH_TEMPORARY: &str = "454 4.7.0 Temporary authentication failure, try again later\r\n";
+pub const AUTH_TOO_MANY_FAILURES: &str =
+    "454 4.7.0 Too many failed authentication attempts, try again later\r\n";
+pub const AUTH_CANCELLED: &str = "501 5.0.0 Authentication cancelled\r\n";
+pub const AUTH_BAD_BASE64: &str = "501 5.5.2 Cannot decode the response as base64\r\n";
+pub const AUTH_MALFORMED: &str = "501 5.5.2 Malformed PLAIN response\r\n";
+pub const ALREADY_AUTHENTICATED: &str = "503 5.5.1 Already authenticated\r\n";
+pub const AUTH_IN_TRANSACTION: &str = "503 5.5.1 AUTH is not allowed during a mail transaction\r\n";
+pub const AUTH_MECHANISM: &str =
+    "504 5.5.4 Unrecognized authentication mechanism (PLAIN and LOGIN are offered)\r\n";
+pub const AUTH_REQUIRED: &str = "530 5.7.0 Authentication required\r\n";
+pub const AUTH_INVALID: &str = "535 5.7.8 Authentication credentials invalid\r\n";
+pub const ENCRYPTION_REQUIRED: &str = "538 5.7.11 Encryption required: send STARTTLS first\r\n";
+pub const SENDER_NOT_OWNED: &str =
+    "553 5.7.1 Sender address is not one of the authenticated user's addresses\r\n";
+pub const NULL_SENDER_SUBMISSION: &str =
+    "553 5.7.1 The null sender <> cannot be used for submission\r\n";
+pub const REMOTE_NOT_AVAILABLE: &str =
+    "550 5.3.3 Delivery to other domains is not available on this server yet\r\n";
+pub const SEND_RATE_LIMITED: &str = "451 4.7.1 Sending rate limit reached, try again later\r\n";
+
 pub const NOT_UTF8_ENABLED: &str =
     "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter\r\n";
 
@@ -65,6 +89,24 @@ pub fn unsupported_param(p: &str) -> String {
     )
 }
 
+/// Submission: a From: header address that is not the user's.
+pub fn from_not_owned(addr: &str) -> String {
+    format!(
+        "553 5.7.1 From: header address {} is not one of the authenticated user's addresses\r\n",
+        printable(addr)
+    )
+}
+
+/// Submission: a message without a usable From: header.
+pub fn no_from(why: &str) -> String {
+    format!("550 5.6.0 Message refused: {}\r\n", printable(why))
+}
+
+/// Text safe to put in a reply line.
+fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
 /// The reply for a delivered message.
 pub fn accepted(id: &str) -> String {
     format!("250 2.0.0 Message accepted, id {id}\r\n")
@@ -76,6 +118,9 @@ pub fn for_recipient_error(e: &Error) -> &'static str {
         Error::NotFound(_) => UNKNOWN_USER,
         Error::Invalid(_) => BAD_RECIPIENT,
         Error::Forbidden(_) => RELAY_DENIED,
-        Error::AlreadyExists(_) | Error::Unavailable(_) | Error::Internal(_) => TEMP_LOOKUP_FAILED,
+        Error::AlreadyExists(_)
+        | Error::Unavailable(_)
+        | Error::RateLimited(_)
+        | Error::Internal(_) => TEMP_LOOKUP_FAILED,
     }
 }

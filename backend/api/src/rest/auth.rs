@@ -128,15 +128,15 @@ pub async fn login(
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Response, Problem> {
     let ip = Some(peer.ip());
-    if let Some(wait) = s.failures.blocked(ip, &req.address) {
+    if let Some(wait) = s.core.login_failures().blocked(ip, &req.address) {
         return Err(Problem::too_many_failures(wait));
     }
     let Some(account) = s.core.authenticate(&req.address, &req.password).await? else {
         tracing::info!(user = %req.address, "failed login");
-        s.failures.failed(ip, &req.address);
+        s.core.login_failures().failed(ip, &req.address);
         return Err(bad_credentials());
     };
-    s.failures.succeeded(&req.address);
+    s.core.login_failures().succeeded(&req.address);
     let refresh = s.core.refresh_token_issue(account.id).await?;
     Ok(tokens_response(&s, account, refresh, req.cookie, &headers))
 }
@@ -255,14 +255,14 @@ pub async fn register(
     };
     // Guessing invite codes or probing addresses counts as failed logins of this client.
     let ip = Some(peer.ip());
-    if let Some(wait) = s.failures.blocked(ip, "register") {
+    if let Some(wait) = s.core.login_failures().blocked(ip, "register") {
         return Err(Problem::too_many_failures(wait));
     }
     let account = match s.core.register(&req.address, &req.password, invite).await {
         Ok(a) => a,
         Err(e) => {
             if matches!(e, mailroom_core::Error::Forbidden(_)) {
-                s.failures.failed(ip, "register");
+                s.core.login_failures().failed(ip, "register");
             }
             return Err(e.into());
         }

@@ -284,5 +284,6 @@ fn refusal_error(r: Refusal) -> Value {
             e
         }
         Refusal::RemoteRecipients(_) => set_error("forbiddenToSend", &why, None),
+        Refusal::RateLimited(_) => set_error("rateLimit", &why, None),
     }
 }

@@ -78,6 +78,9 @@ impl Session {
             self.id,
             self.delivered
         );
+        if let Some(user) = self.user.clone() {
+            return self.submit(user, tx, &id).await;
+        }
         let mut raw = super::trace::headers(self, &tx, &id);
         raw.extend_from_slice(&tx.body);
         let incoming = Incoming {

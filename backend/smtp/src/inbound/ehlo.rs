@@ -20,9 +20,15 @@ impl Session {
             } else {
                 ""
             };
+            // AUTH only inside TLS (RFC 8314 §3.3), and only on submission.
+            let auth = if self.shared.submission() && self.tls && self.user.is_none() {
+                "250-AUTH PLAIN LOGIN\r\n"
+            } else {
+                ""
+            };
             format!(
                 "250-{me} greets {name}\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n\
-                 250-SIZE {size}\r\n250-ENHANCEDSTATUSCODES\r\n250-CHUNKING\r\n{starttls}250 HELP\r\n"
+                 250-SIZE {size}\r\n250-ENHANCEDSTATUSCODES\r\n250-CHUNKING\r\n{starttls}{auth}250 HELP\r\n"
             )
         } else {
             format!("250 {me} greets {name}\r\n")

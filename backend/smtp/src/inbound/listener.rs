@@ -12,7 +12,7 @@ use mailroom_core::Core;
 use tokio::sync::watch;
 
 use crate::reply;
-use crate::{Shared, SmtpConfig};
+use crate::{Role, Shared, SmtpConfig};
 
 /// Serves SMTP on `listener` until shutdown, then waits for the sessions: each finishes the
 /// command in progress (a delivery completes and is answered) and is told `421`.
@@ -23,9 +23,40 @@ pub async fn serve(
     config: SmtpConfig,
     shutdown: watch::Receiver<bool>,
 ) {
+    run(listener, core, config, Role::Mx, shutdown).await
+}
+
+/// Serves message submission on `listener` until shutdown, like [`serve`]: with STARTTLS
+/// (587's role), or with `implicit_tls` TLS from the first byte (465's role). AUTH is
+/// offered only inside TLS, so `config.tls` must be set.
+pub async fn serve_submission(
+    listener: TcpListener,
+    core: Core,
+    config: SmtpConfig,
+    implicit_tls: bool,
+    shutdown: watch::Receiver<bool>,
+) {
+    run(
+        listener,
+        core,
+        config,
+        Role::Submission { implicit_tls },
+        shutdown,
+    )
+    .await
+}
+
+async fn run(
+    listener: TcpListener,
+    core: Core,
+    config: SmtpConfig,
+    role: Role,
+    shutdown: watch::Receiver<bool>,
+) {
     let shared = Arc::new(Shared {
         core,
         config,
+        role,
         shutdown,
     });
     let slots = Arc::new(Semaphore::new(shared.config.max_connections));

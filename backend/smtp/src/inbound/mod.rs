@@ -1,5 +1,6 @@
-//! The inbound MTA: listener, session, and one file per SMTP verb.
+//! SMTP sessions (inbound MTA and submission): listener, session, and one file per verb.
 
+mod auth;
 mod data;
 mod dot;
 mod ehlo;
@@ -7,4 +8,5 @@ pub(crate) mod listener;
 mod mail;
 mod rcpt;
 mod session;
+mod submit;
 mod trace;

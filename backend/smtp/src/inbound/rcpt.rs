@@ -1,4 +1,5 @@
-//! RCPT TO (RFC 5321 §4.1.1.3): local recipients only, never an open relay.
+//! RCPT TO (RFC 5321 §4.1.1.3): on the MX, local recipients only, never an open relay; on
+//! submission, anyone (other domains once the outbound queue exists).
 
 use mailroom_core::delivery::Recipient;
 use smtp_proto::RcptTo;
@@ -25,7 +26,10 @@ impl Session {
                 tx.accounts.extend(accounts);
                 self.reply(reply::RECIPIENT_OK);
             }
-            // Authenticated submission relays; this listener does not.
+            Ok(Recipient::Remote) if self.shared.submission() => {
+                self.error(reply::REMOTE_NOT_AVAILABLE)
+            }
+            // Authenticated submission relays; the MX does not.
             Ok(Recipient::Remote) => self.error(reply::RELAY_DENIED),
             Err(e) => {
                 if matches!(

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use smtp_proto::request::receiver::{BdatReceiver, RequestReceiver};
 
+use super::auth::{AuthStep, MAX_AUTH_LINE};
 use super::dot::DotReader;
 use smtp_proto::{Error as ProtoError, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,6 +35,8 @@ pub(super) enum State {
     Command,
     Data(DotReader),
     Bdat(BdatReceiver),
+    /// Inside an AUTH exchange: the next line is a SASL response (gathered here).
+    Auth(AuthStep, Vec<u8>),
 }
 
 /// The client's greeting.
@@ -78,6 +81,8 @@ pub(super) struct Session {
     pub starting_tls: bool,
     /// The connection is TLS.
     pub tls: bool,
+    /// The authenticated user (submission only).
+    pub user: Option<mailroom_core::Account>,
 }
 
 /// The longest command line accepted (RFC 5321 §4.5.3.1.4 asks for at least 512 octets;
@@ -100,6 +105,7 @@ pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         skipping_line: false,
         starting_tls: false,
         tls: false,
+        user: None,
     };
     if let Err(e) = s.serve(stream).instrument(span.clone()).await {
         span.in_scope(|| tracing::debug!(error = %e, "smtp connection ended"));
@@ -109,6 +115,20 @@ pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
 impl Session {
     async fn serve(&mut self, stream: TcpStream) -> std::io::Result<()> {
         let mut stream = Conn::Plain(stream);
+        if let crate::Role::Submission { implicit_tls: true } = self.shared.role {
+            let Some(config) = self.shared.config.tls.clone() else {
+                return Ok(());
+            };
+            let accept = tokio_rustls::TlsAcceptor::from(config).accept(match stream {
+                Conn::Plain(tcp) => tcp,
+                Conn::Tls(_) => unreachable!("just accepted in plain text"),
+            });
+            stream = match tokio::time::timeout(self.shared.config.command_timeout, accept).await {
+                Ok(r) => Conn::Tls(Box::new(r?)),
+                Err(_) => return Ok(()),
+            };
+            self.tls = true;
+        }
         let greeting = format!("220 {} ESMTP mailroom\r\n", self.shared.config.hostname);
         self.write(&mut stream, greeting.as_bytes()).await?;
         let mut shutdown = self.shared.shutdown.clone();
@@ -142,6 +162,7 @@ impl Session {
                 self.tls = true;
                 self.helo = None;
                 self.tx = None;
+                self.user = None;
                 continue;
             }
             if *shutdown.borrow() {
@@ -232,6 +253,38 @@ impl Session {
                     self.state = State::Command;
                     self.finish_message().await;
                 }
+                State::Auth(_, line) => {
+                    let rest = it.as_slice();
+                    if rest.is_empty() {
+                        return;
+                    }
+                    let newline = rest.iter().position(|&b| b == b'\n');
+                    let end = newline.map_or(rest.len(), |p| p + 1);
+                    line.extend_from_slice(&rest[..end]);
+                    it = rest[end..].iter();
+                    if line.len() > MAX_AUTH_LINE + 2 {
+                        // Too long to be a response: drop the exchange and the rest of the line.
+                        // (Command state then answers once the line ends.)
+                        self.state = State::Command;
+                        if newline.is_none() {
+                            self.skipping_line = true;
+                        } else {
+                            self.error(reply::LINE_TOO_LONG);
+                        }
+                        continue;
+                    }
+                    if newline.is_none() {
+                        return;
+                    }
+                    let State::Auth(step, line) =
+                        std::mem::replace(&mut self.state, State::Command)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    let text = String::from_utf8_lossy(&line);
+                    let text = text.trim_end_matches(['\r', '\n']).to_string();
+                    self.auth_response(step, &text).await;
+                }
                 State::Bdat(rx) => {
                     let tx = self.tx.as_mut().expect("BDAT always has a transaction");
                     let done = rx.ingest(&mut it, &mut tx.body);
@@ -252,7 +305,7 @@ impl Session {
         match req {
             Request::Ehlo { host } => self.ehlo(host, true),
             Request::Helo { host } => self.ehlo(host, false),
-            Request::Mail { from } => self.mail(from),
+            Request::Mail { from } => self.mail(from).await,
             Request::Rcpt { to } => self.rcpt(to).await,
             Request::Data => self.data(),
             Request::Bdat {
@@ -270,8 +323,10 @@ impl Session {
                 self.reply(reply::GOODBYE);
                 self.quit = true;
             }
-            // AUTH belongs to the submission listener; on the MX port it is not offered.
-            Request::Auth { .. } => self.error(reply::NO_AUTH_ON_MX),
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(mechanism, initial_response).await,
             Request::StartTls => self.starttls(),
             // Not advertised, so RFC 5321 §4.2.4's 502 is the honest answer.
             Request::Expn { .. }

@@ -8,11 +8,17 @@ pub(super) fn headers(s: &Session, tx: &Transaction, id: &str) -> Vec<u8> {
         .as_ref()
         .map(|h| sanitize(&h.name))
         .unwrap_or_default();
-    let with = match (tx.smtputf8, s.helo.as_ref().is_some_and(|h| h.extended)) {
+    // RFC 3848 / RFC 6531 §3.7.3: S for TLS, A for an authenticated client.
+    let base = match (tx.smtputf8, s.helo.as_ref().is_some_and(|h| h.extended)) {
         (true, _) => "UTF8SMTP",
         (false, true) => "ESMTP",
         (false, false) => "SMTP",
     };
+    let with = format!(
+        "{base}{}{}",
+        if s.tls { "S" } else { "" },
+        if s.user.is_some() { "A" } else { "" }
+    );
     // Name the recipient only when there is one: listing them all would disclose Bcc.
     let rcpt = match tx.rcpts.as_slice() {
         [one] => format!("\r\n\tfor <{}>", sanitize(one)),

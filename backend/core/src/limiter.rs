@@ -1,6 +1,8 @@
 //! Failed logins are limited per client IP and per account: past the limit inside the window,
-//! every attempt (right password or not) is answered 429 with Retry-After until the window
-//! ends. A success clears the account's count. Counts live in memory, per process.
+//! every attempt (right password or not) is refused (HTTP 429 with Retry-After, SMTP 454,
+//! IMAP NO) until the window ends. A success clears the account's count. Counts live in
+//! memory, per process, and are shared by every protocol: guessing over SMTP AUTH counts
+//! against the same account as guessing over HTTP.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -66,8 +68,57 @@ impl FailureLimiter {
     }
 }
 
+/// Messages one account may send per hour, whatever the protocol (SMTP submission, JMAP,
+/// REST): a fixed one-hour window per account, started by its first message. Zero: no limit.
+pub struct SendLimiter {
+    per_hour: u32,
+    counts: Mutex<HashMap<i64, (u32, Instant)>>,
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+impl SendLimiter {
+    pub fn new(per_hour: u32) -> SendLimiter {
+        SendLimiter {
+            per_hour,
+            counts: Mutex::default(),
+        }
+    }
+
+    /// Counts one message for `account`; `Err(wait)` (and nothing counted) past the limit.
+    pub fn take(&self, account: i64) -> Result<(), Duration> {
+        if self.per_hour == 0 {
+            return Ok(());
+        }
+        let mut map = self.counts.lock().expect("limiter lock");
+        if map.len() >= MAX_KEYS {
+            map.retain(|_, (_, start)| start.elapsed() < HOUR);
+        }
+        let e = map.entry(account).or_insert((0, Instant::now()));
+        if e.1.elapsed() >= HOUR {
+            *e = (0, Instant::now());
+        }
+        if e.0 >= self.per_hour {
+            return Err(HOUR.saturating_sub(e.1.elapsed()));
+        }
+        e.0 += 1;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn send_limit_per_account() {
+        let l = SendLimiter::new(2);
+        assert!(l.take(1).is_ok() && l.take(1).is_ok());
+        let wait = l.take(1).unwrap_err();
+        assert!(wait > Duration::from_secs(3500) && wait <= HOUR);
+        assert!(l.take(2).is_ok(), "another account has its own count");
+        let none = SendLimiter::new(0);
+        assert!((0..10_000).all(|_| none.take(1).is_ok()));
+    }
+
     use super::*;
 
     #[test]
