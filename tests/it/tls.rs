@@ -75,3 +75,115 @@ async fn starttls_with_smtplib(b: Backend) {
     assert_eq!(inbox.len(), 1);
     assert!(String::from_utf8_lossy(&inbox[0].1).contains("secret body"));
 }
+
+/// The certificate a TLS client is shown on `port` (implicit TLS), as DER, hex.
+const PEER_CERT: &str = r#"
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as raw:
+    with ctx.wrap_socket(raw) as t:
+        print(t.getpeercert(binary_form=True).hex())
+"#;
+
+fn peer_cert(port: u16) -> String {
+    let out = Command::new("python3")
+        .args(["-c", PEER_CERT, &port.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A new self-signed certificate for `cn` into `dir/{cert,key}.pem`; its DER as hex.
+fn make_cert(dir: &std::path::Path, cn: &str) -> String {
+    let (cert, key) = (dir.join(format!("{cn}.crt")), dir.join(format!("{cn}.key")));
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={cn}"),
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let der = Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap()
+        .stdout;
+    der.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `[tls] cert` and `key` are read again when they change (a renewal), without a restart;
+/// files that do not load leave the previous certificate in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_reloads_when_the_files_change() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let first = make_cert(certs.path(), "one.test");
+    let second = make_cert(certs.path(), "two.test");
+    let install = |cn: &str| {
+        std::fs::copy(certs.path().join(format!("{cn}.key")), &key).unwrap();
+        std::fs::copy(certs.path().join(format!("{cn}.crt")), &cert).unwrap();
+    };
+    install("one.test");
+    let extra = format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let s = TestServer::start_with(Backend::Sqlite, &extra).await;
+    let port = s.submissions.port();
+    assert_eq!(peer_cert(port), first);
+
+    // A half-written renewal (a key that is not PEM) is refused; the old certificate stays.
+    std::fs::write(&key, "not a key").unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    assert_eq!(peer_cert(port), first, "{}", s.log());
+    assert!(
+        s.log().contains("keeping the previous certificate"),
+        "{}",
+        s.log()
+    );
+
+    install("two.test");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let now = peer_cert(port);
+        if now == second {
+            break;
+        }
+        assert_eq!(now, first);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not reloaded:\n{}",
+            s.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}

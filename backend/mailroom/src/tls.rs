@@ -2,13 +2,22 @@
 //! `[tls] key` (PEM files), or, when none is configured, a self-signed certificate for the
 //! host name generated into the data directory on first run, so a fresh install is
 //! encrypted at once. aws-lc-rs is the only crypto provider; TLS 1.2 and 1.3 only.
+//!
+//! The files are checked every few seconds and, when they change (a renewal by certbot or
+//! similar), read again: new handshakes get the new certificate, connections in progress keep
+//! theirs, and files that do not load (half-written, key and certificate not matching) are
+//! logged and the previous certificate stays.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 
 use crate::config::Config;
 
@@ -33,26 +42,82 @@ pub fn load(config: &Config) -> Result<Tls> {
         }
         _ => bail!("tls: give both cert and key, or neither (a self-signed one is made)"),
     };
-    let certs = CertificateDer::pem_file_iter(&cert)
-        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("tls.cert: cannot read certificates from {}", cert.display()))?;
-    if certs.is_empty() {
-        bail!("tls.cert: no certificate in {}", cert.display());
-    }
-    let private = PrivateKeyDer::from_pem_file(&key)
-        .with_context(|| format!("tls.key: cannot read a private key from {}", key.display()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let server = rustls::ServerConfig::builder_with_provider(provider)
+    let current = read_pair(&cert, &key, &provider)?;
+    let resolver = Arc::new(Reloading {
+        current: RwLock::new(Arc::new(current)),
+    });
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .context("tls: protocol versions")?
         .with_no_client_auth()
-        .with_single_cert(certs, private)
-        .context("tls: the key does not match the certificate")?;
+        .with_cert_resolver(resolver.clone());
+    let (c, k) = (cert.clone(), key.clone());
+    tokio::spawn(async move {
+        let mut seen = stamps(&c, &k);
+        loop {
+            tokio::time::sleep(RELOAD_CHECK).await;
+            let now = stamps(&c, &k);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            match read_pair(&c, &k, &provider) {
+                Ok(pair) => {
+                    *resolver.current.write().expect("tls lock") = Arc::new(pair);
+                    tracing::info!(cert = %c.display(), "tls: certificate reloaded");
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "tls: changed files not loaded; keeping the previous certificate"
+                    )
+                }
+            }
+        }
+    });
     Ok(Tls {
         config: Arc::new(server),
         cert,
         generated,
     })
+}
+
+/// How often the certificate files are checked for a change.
+const RELOAD_CHECK: Duration = Duration::from_secs(5);
+
+/// The certificate every new handshake gets; replaced when the files change.
+#[derive(Debug)]
+struct Reloading {
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl ResolvesServerCert for Reloading {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.read().expect("tls lock").clone())
+    }
+}
+
+/// The files' modification times and sizes: a change in either means "read again".
+fn stamps(cert: &Path, key: &Path) -> [Option<(SystemTime, u64)>; 2] {
+    [cert, key].map(|p| {
+        std::fs::metadata(p)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())))
+    })
+}
+
+fn read_pair(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<CertifiedKey> {
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("tls.cert: cannot read certificates from {}", cert.display()))?;
+    if certs.is_empty() {
+        bail!("tls.cert: no certificate in {}", cert.display());
+    }
+    let private = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("tls.key: cannot read a private key from {}", key.display()))?;
+    CertifiedKey::from_der(certs, private, provider)
+        .context("tls: the key does not match the certificate")
 }
 
 fn generate(dir: &Path, cert: &Path, key: &Path, hostname: &str) -> Result<()> {
