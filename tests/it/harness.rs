@@ -65,6 +65,8 @@ pub struct TestServer {
     /// Submission with STARTTLS, and with implicit TLS.
     pub submission: SocketAddr,
     pub submissions: SocketAddr,
+    /// HTTP over implicit TLS.
+    pub https: SocketAddr,
     pub db_url: String,
     _pg: Option<PgDb>,
 }
@@ -119,7 +121,7 @@ impl TestServer {
         let mut f = std::fs::File::create(&config_path).unwrap();
         write!(
             f,
-            "hostname = \"mx.test\"\ndata_dir = \"{dir}\"\n\n[database]\nurl = \"{db_url}\"\n\n[listen]\nsmtp = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\n\n{extra}\n",
+            "hostname = \"mx.test\"\ndata_dir = \"{dir}\"\n\n[database]\nurl = \"{db_url}\"\n\n[listen]\nsmtp = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\n\n{extra}\n",
             dir = dir.path().display()
         )
         .unwrap();
@@ -132,6 +134,7 @@ impl TestServer {
             http: "0.0.0.0:0".parse().unwrap(),
             submission: "0.0.0.0:0".parse().unwrap(),
             submissions: "0.0.0.0:0".parse().unwrap(),
+            https: "0.0.0.0:0".parse().unwrap(),
             db_url,
             _pg: pg,
         }
@@ -158,11 +161,14 @@ impl TestServer {
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             let (mut smtp, mut http) = (None, None);
-            let (mut sub, mut subs) = (None, None);
+            let (mut sub, mut subs, mut https) = (None, None, None);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(a) = line.strip_prefix("submission listening on ") {
                     sub = a.parse::<SocketAddr>().ok();
+                }
+                if let Some(a) = line.strip_prefix("https listening on ") {
+                    https = a.parse::<SocketAddr>().ok();
                 }
                 if let Some(a) = line.strip_prefix("submissions listening on ") {
                     subs = a.parse::<SocketAddr>().ok();
@@ -177,11 +183,23 @@ impl TestServer {
                     && let Some(tx) = tx.take()
                 {
                     let none: SocketAddr = "0.0.0.0:0".parse().unwrap();
-                    let _ = tx.send((s, h, sub.unwrap_or(none), subs.unwrap_or(none)));
+                    let _ = tx.send((
+                        s,
+                        h,
+                        sub.unwrap_or(none),
+                        subs.unwrap_or(none),
+                        https.unwrap_or(none),
+                    ));
                 }
             }
         });
-        (self.smtp, self.http, self.submission, self.submissions) = rx
+        (
+            self.smtp,
+            self.http,
+            self.submission,
+            self.submissions,
+            self.https,
+        ) = rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("server did not start; log:\n{}", self.log()));
         self.child = Some(child);

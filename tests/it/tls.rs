@@ -187,3 +187,43 @@ async fn certificate_reloads_when_the_files_change() {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
+
+// `[listen] https`: the same API over implicit TLS with the configured (here generated)
+// certificate, verified by curl against it; the JMAP session hands out https URLs there and
+// http URLs on the plain listener.
+backends!(https_listener_with_curl);
+async fn https_listener_with_curl(b: Backend) {
+    let s = TestServer::start(b).await;
+    s.setup_accounts();
+    let cert = s.dir.path().join("tls").join("cert.pem");
+    let session = |url: String, extra: &[String]| {
+        let out = Command::new("curl")
+            .args(["-sS", "--fail", "-u"])
+            .arg(format!("alice@example.test:{}", crate::harness::PASSWORD))
+            .args(extra)
+            .arg(url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            s.log()
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    // The certificate names the host name (mx.test): resolve it to the listener.
+    let port = s.https.port();
+    let v = session(
+        format!("https://mx.test:{port}/jmap/session"),
+        &[
+            "--resolve".into(),
+            format!("mx.test:{port}:127.0.0.1"),
+            "--cacert".into(),
+            cert.display().to_string(),
+        ],
+    );
+    assert_eq!(v["apiUrl"], format!("https://mx.test:{port}/jmap/api"));
+    let v = session(format!("http://{}/jmap/session", s.http), &[]);
+    assert_eq!(v["apiUrl"], format!("http://{}/jmap/api", s.http));
+}

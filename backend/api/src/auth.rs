@@ -195,6 +195,6 @@ impl FromRequestParts<AppState> for Authenticated {
 pub(crate) fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
     parts
         .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip())
+        .get::<axum::extract::ConnectInfo<crate::listen::Peer>>()
+        .map(|c| c.0.addr.ip())
 }

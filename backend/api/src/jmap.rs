@@ -24,10 +24,11 @@ pub async fn well_known() -> Redirect {
 
 pub async fn session(
     headers: HeaderMap,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<crate::listen::Peer>>>,
     Authenticated(caller, access): Authenticated,
 ) -> Result<Response, Problem> {
     access.require(Scope::Read)?;
-    let base = base_url(&headers);
+    let base = base_url(&headers, peer.is_some_and(|p| p.0.0.tls));
     let v = mailroom_jmap::session::session(&caller, &base);
     Ok((
         [(header::CACHE_CONTROL, "no-cache, no-store")],
@@ -209,12 +210,13 @@ pub async fn eventsource(
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(every).event(ping_event)))
 }
 
-/// The URL prefix clients reached us by, from the Host header.
-fn base_url(headers: &HeaderMap) -> String {
+/// The URL prefix clients reached us by, from the Host header and the listener.
+fn base_url(headers: &HeaderMap, tls: bool) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
     let host: String = host.chars().filter(|c| c.is_ascii_graphic()).collect();
-    format!("http://{host}")
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{host}")
 }

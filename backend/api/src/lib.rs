@@ -14,6 +14,7 @@
 mod auth;
 mod health;
 mod jmap;
+mod listen;
 mod mta_sts;
 mod problem;
 mod rest;
@@ -169,25 +170,53 @@ fn cors(origins: &[String]) -> CorsLayer {
         .max_age(Duration::from_secs(3600))
 }
 
-/// Serves HTTP on `listener` until `shutdown` turns true. The token signing key lives in
-/// `data_dir` (created on first run).
+/// Serves HTTP on `http` and HTTPS on `https` (either may be absent) until `shutdown` turns
+/// true. The token signing key lives in `data_dir` (created on first run).
 pub async fn serve(
-    listener: TcpListener,
+    http: Option<TcpListener>,
+    https: Option<(TcpListener, std::sync::Arc<rustls::ServerConfig>)>,
     core: Core,
     config: HttpConfig,
     data_dir: &std::path::Path,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    // Loaded once for both listeners, so a token from one is valid on the other.
     let tokens = tokens::TokenKeys::load_or_create(&data_dir.join("jwt.key"))?;
-    let mut stop = shutdown.clone();
-    // Connection info gives handlers the client address (login rate limits).
-    axum::serve(
-        listener,
-        router(core, config, tokens, shutdown)
-            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let app = router(core, config, tokens, shutdown.clone());
+    let stopped = |mut stop: watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|s| *s).await;
-    })
-    .await
+    };
+    // Connection info gives handlers the client address (login rate limits) and the scheme.
+    let plain = http.map(|l| {
+        axum::serve(
+            l,
+            app.clone()
+                .into_make_service_with_connect_info::<listen::Peer>(),
+        )
+        .with_graceful_shutdown(stopped(shutdown.clone()))
+    });
+    let tls = match https {
+        Some((l, config)) => Some(
+            axum::serve(
+                listen::TlsListener::new(l, config)?,
+                app.into_make_service_with_connect_info::<listen::Peer>(),
+            )
+            .with_graceful_shutdown(stopped(shutdown.clone())),
+        ),
+        None => None,
+    };
+    let plain = async move {
+        match plain {
+            Some(p) => p.await,
+            None => Ok(()),
+        }
+    };
+    let tls = async move {
+        match tls {
+            Some(t) => t.await,
+            None => Ok(()),
+        }
+    };
+    let (a, b) = tokio::join!(plain, tls);
+    a.and(b)
 }

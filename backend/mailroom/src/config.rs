@@ -112,6 +112,8 @@ pub struct RawListen {
     /// Message submission over implicit TLS (port 465's role, RFC 8314).
     pub submissions: Option<String>,
     pub http: Option<String>,
+    /// HTTP over implicit TLS (443's role): JMAP, the API and the webmail.
+    pub https: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,6 +136,7 @@ pub struct Config {
     /// `None`: the listener is off.
     pub listen_smtp: Option<SocketAddr>,
     pub listen_http: Option<SocketAddr>,
+    pub listen_https: Option<SocketAddr>,
     pub listen_submission: Option<SocketAddr>,
     pub listen_submissions: Option<SocketAddr>,
     pub smtp: SmtpConfig,
@@ -200,6 +203,17 @@ impl Config {
             };
         let listen_smtp = listener("listen.smtp", raw.listen.smtp.as_deref(), DEFAULT_SMTP)?;
         let listen_http = listener("listen.http", raw.listen.http.as_deref(), DEFAULT_HTTP)?;
+        // Off unless configured, also without a file: a browser warns about the generated
+        // certificate, and plain HTTP on loopback is what a first try needs.
+        let listen_https = raw
+            .listen
+            .https
+            .as_deref()
+            .map(|a| {
+                a.parse::<SocketAddr>()
+                    .with_context(|| format!("listen.https: {a:?} is not an address:port"))
+            })
+            .transpose()?;
         let listen_submission = listener(
             "listen.submission",
             raw.listen.submission.as_deref(),
@@ -275,6 +289,7 @@ impl Config {
             },
             listen_smtp,
             listen_http,
+            listen_https,
             listen_submission,
             listen_submissions,
             smtp,

@@ -62,6 +62,18 @@ pub async fn run(config: Config) -> Result<()> {
             stop_rx.clone(),
         )));
     }
+    // https first: tests and scripts read every other address before the `http` line.
+    let mut https = None;
+    if let Some(addr) = config.listen_https {
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listen.https: cannot listen on {addr}"))?;
+        let bound = l.local_addr()?;
+        println!("https listening on {bound}");
+        println!("JMAP session: https://{bound}/jmap/session");
+        https = Some((l, tls.config.clone()));
+    }
+    let mut http = None;
     if let Some(addr) = config.listen_http {
         let l = TcpListener::bind(addr)
             .await
@@ -71,10 +83,13 @@ pub async fn run(config: Config) -> Result<()> {
         println!("http listening on {bound}");
         println!("JMAP session: http://{bound}/jmap/session (HTTP Basic: address and password)");
         println!("API docs: http://{bound}/api/docs");
+        http = Some(l);
+    }
+    if http.is_some() || https.is_some() {
         let (core, stop, dir) = (core.clone(), stop_rx.clone(), config.data_dir.clone());
-        let http = config.http.clone();
+        let settings = config.http.clone();
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = mailroom_api::serve(l, core, http, &dir, stop).await {
+            if let Err(e) = mailroom_api::serve(http, https, core, settings, &dir, stop).await {
                 tracing::error!(error = %e, "http server stopped");
             }
         }));

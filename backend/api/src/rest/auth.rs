@@ -123,11 +123,11 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
     ))]
 pub async fn login(
     State(s): State<AppState>,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<crate::listen::Peer>,
     headers: HeaderMap,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Response, Problem> {
-    let ip = Some(peer.ip());
+    let ip = Some(peer.addr.ip());
     if let Some(wait) = s.core.login_failures().blocked(ip, &req.address) {
         return Err(Problem::too_many_failures(wait));
     }
@@ -236,7 +236,7 @@ pub struct Me {
     ))]
 pub async fn register(
     State(s): State<AppState>,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<crate::listen::Peer>,
     JsonBody(req): JsonBody<RegisterRequest>,
 ) -> Result<Response, Problem> {
     let invite = match (s.config.registration, req.invite.as_deref()) {
@@ -254,7 +254,7 @@ pub async fn register(
         }
     };
     // Guessing invite codes or probing addresses counts as failed logins of this client.
-    let ip = Some(peer.ip());
+    let ip = Some(peer.addr.ip());
     if let Some(wait) = s.core.login_failures().blocked(ip, "register") {
         return Err(Problem::too_many_failures(wait));
     }
