@@ -7,6 +7,7 @@ mod m0001_initial;
 mod m0002_auth_and_sending;
 mod m0003_vacation_and_identities;
 mod m0004_dkim_keys;
+mod m0005_queue;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_auth_and_sending::Migration),
             Box::new(m0003_vacation_and_identities::Migration),
             Box::new(m0004_dkim_keys::Migration),
+            Box::new(m0005_queue::Migration),
         ]
     }
 }

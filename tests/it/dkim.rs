@@ -5,7 +5,7 @@ use std::process::Command;
 
 use crate::harness::{Backend, TestServer};
 
-const VERIFY: &str = r#"
+pub(crate) const VERIFY: &str = r#"
 import sys, dkim
 records = {}
 for line in open(sys.argv[1]).read().splitlines():

@@ -118,10 +118,17 @@ impl TestServer {
             }
         };
         let config_path = dir.path().join("mailroom.toml");
+        // Mail for other domains goes to a closed port unless the test routes it: tests never
+        // reach the system's DNS or the internet.
+        let delivery = if extra.contains("[delivery") {
+            ""
+        } else {
+            "[delivery]\nrelay = \"127.0.0.1:9\"\n"
+        };
         let mut f = std::fs::File::create(&config_path).unwrap();
         write!(
             f,
-            "hostname = \"mx.test\"\ndata_dir = \"{dir}\"\n\n[database]\nurl = \"{db_url}\"\n\n[listen]\nsmtp = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\n\n{extra}\n",
+            "hostname = \"mx.test\"\ndata_dir = \"{dir}\"\n\n[database]\nurl = \"{db_url}\"\n\n[listen]\nsmtp = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\n\n{delivery}\n{extra}\n",
             dir = dir.path().display()
         )
         .unwrap();
@@ -275,6 +282,7 @@ impl TestServer {
                 root: self.dir.path().join("blobs"),
             },
             max_messages_per_hour: 0,
+            remote_delivery: false,
         })
         .await
         .unwrap()

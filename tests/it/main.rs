@@ -12,6 +12,7 @@ mod dkim;
 mod harness;
 mod jmap;
 mod mbox;
+mod outbound;
 mod rest;
 mod s3;
 mod smtp_delivery;

@@ -100,6 +100,7 @@ async fn messages_live_in_s3(b: Backend) {
             allow_http: true,
         },
         max_messages_per_hour: 0,
+        remote_delivery: false,
     })
     .await
     .unwrap();

@@ -33,6 +33,7 @@ pub mod mailboxes;
 pub mod mime;
 pub mod notify;
 mod parse;
+pub mod queue;
 pub mod submit;
 pub mod update;
 pub mod vacation;
@@ -56,6 +57,9 @@ pub struct CoreConfig {
     pub blobs: BlobConfig,
     /// Messages a user may send per hour (0: no limit).
     pub max_messages_per_hour: u32,
+    /// Whether mail for other domains is accepted for the outbound queue: true only in a
+    /// process that runs the queue worker (`mailroom serve`), so nothing waits unsent.
+    pub remote_delivery: bool,
 }
 
 /// The service layer handle.
@@ -71,6 +75,8 @@ struct Inner {
     caches: cache::Caches,
     login_failures: limiter::FailureLimiter,
     sends: limiter::SendLimiter,
+    remote_delivery: bool,
+    queue_wake: tokio::sync::Notify,
 }
 
 impl Core {
@@ -93,6 +99,8 @@ impl Core {
                 caches: cache::Caches::default(),
                 login_failures: limiter::FailureLimiter::default(),
                 sends: limiter::SendLimiter::new(config.max_messages_per_hour),
+                remote_delivery: config.remote_delivery,
+                queue_wake: tokio::sync::Notify::new(),
             }),
         })
     }

@@ -1,11 +1,12 @@
 //! Sending: a user's message goes to its recipients and a copy to their Sent mailbox, in one
 //! transaction, and a submission records what happened to each recipient.
 //!
-//! Local recipients are delivered through the same path as SMTP. Remote recipients need the
-//! outbound queue (the sending issue); until it exists they are refused before anything is
-//! sent, rather than accepted and never delivered.
+//! Local recipients are delivered through the same path as SMTP. Remote recipients are put
+//! in the outbound queue in the transaction that records the submission, after the message
+//! bytes are durable; the queue worker (in the SMTP crate) sends them and reports back.
 
 use bytes::Bytes;
+use mailroom_store::queue::NewQueued;
 pub use mailroom_store::submission::Idempotency;
 use mailroom_store::submission::{NewSubmission, Submission};
 use serde_json::json;
@@ -159,14 +160,14 @@ impl Core {
         if !unknown.is_empty() {
             return Ok(Err(Refusal::UnknownRecipients(unknown)));
         }
-        if !remote.is_empty() {
+        if !remote.is_empty() && !self.inner.remote_delivery {
             return Ok(Err(Refusal::RemoteRecipients(remote)));
         }
         // Counted last, so a refused message does not use up the allowance.
         if let Err(wait) = self.sends().take(account.id) {
             return Ok(Err(Refusal::RateLimited(wait)));
         }
-        self.deliver_sent(account, out, local_accounts)
+        self.deliver_sent(account, out, local_accounts, remote)
             .await
             .map(Ok)
     }
@@ -176,7 +177,19 @@ impl Core {
         account: &Account,
         out: Outgoing,
         local_accounts: Vec<i64>,
+        remote: Vec<String>,
     ) -> Result<SendResult> {
+        let queued_blob = if remote.is_empty() {
+            None
+        } else {
+            // Durable before the queue row that names it is committed.
+            let id = mailroom_store::BlobId::of(&out.raw);
+            self.store()
+                .blobs()
+                .put_many(vec![(id.clone(), out.raw.clone())])
+                .await?;
+            Some(id)
+        };
         let sent = self
             .store()
             .mailbox_by_role(account.id, "sent")
@@ -225,10 +238,12 @@ impl Core {
             .recipients
             .iter()
             .map(|r| {
-                (
-                    r.as_str().to_string(),
-                    json!({"smtpReply": "250 2.0.0 delivered locally", "delivered": "yes", "displayed": "unknown"}),
-                )
+                let status = if remote.iter().any(|x| x == r.as_str()) {
+                    json!({"smtpReply": "queued for delivery", "delivered": "queued", "displayed": "unknown"})
+                } else {
+                    json!({"smtpReply": "250 2.0.0 delivered locally", "delivered": "yes", "displayed": "unknown"})
+                };
+                (r.as_str().to_string(), status)
             })
             .collect();
         let rcpts: Vec<&str> = out.recipients.iter().map(Address::as_str).collect();
@@ -241,8 +256,18 @@ impl Core {
                 rcpt_to: &json!(rcpts).to_string(),
                 undo_status: "final",
                 delivery_status: &serde_json::Value::Object(status).to_string(),
+                queue: queued_blob.as_ref().map(|blob| NewQueued {
+                    blob_id: blob.as_str(),
+                    mail_from: out.mail_from.as_str(),
+                    account_id: Some(account.id),
+                    size: out.raw.len() as i64,
+                    recipients: &remote,
+                }),
             })
             .await?;
+        if queued_blob.is_some() {
+            self.inner.queue_wake.notify_one();
+        }
         self.inner.notifier.publish(StateChange {
             account_id: account.id,
             seq,

@@ -42,6 +42,9 @@ pub enum Command {
     /// Manage aliases; `@domain` as ALIAS makes TARGET the domain's catch-all.
     #[command(subcommand)]
     Alias(AliasCmd),
+    /// See and manage the outbound queue (mail waiting for other domains).
+    #[command(subcommand)]
+    Queue(QueueCmd),
     /// Export or import a mailbox as an mbox file (mboxrd).
     #[command(subcommand)]
     Mbox(MboxCmd),
@@ -104,6 +107,21 @@ pub enum DkimCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum QueueCmd {
+    /// Every queued message: id, sender, age, and each recipient's status, attempts, next
+    /// attempt and last reply.
+    List,
+    /// Try now instead of at the next scheduled time: message ID, or every message.
+    Retry {
+        id: Option<i64>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Drop a queued message without sending it or bouncing it.
+    Remove { id: i64 },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum AliasCmd {
     Add { alias: String, target: String },
     List,
@@ -157,6 +175,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             crate::admin::dkim_rotate(&config, &domain, keep_old).await
         }
         Command::Alias(c) => crate::admin::alias(&config, c).await,
+        Command::Queue(c) => crate::queue::run(&config, c).await,
         Command::Mbox(MboxCmd::Export {
             address,
             mailbox,

@@ -32,6 +32,7 @@ const ROOT_KEYS: &[&str] = &[
     "listen",
     "smtp",
     "submission",
+    "delivery",
     "http",
     "tls",
 ];
@@ -52,9 +53,88 @@ pub struct RawConfig {
     #[serde(default)]
     pub submission: RawSubmission,
     #[serde(default)]
+    pub delivery: RawDelivery,
+    #[serde(default)]
     pub http: RawHttp,
     #[serde(default)]
     pub tls: RawTls,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelivery {
+    /// Destinations served at once.
+    pub concurrency: Option<usize>,
+    /// humantime durations: the waits after each failed attempt, the last one repeating.
+    pub retry_intervals: Option<Vec<String>>,
+    pub give_up_after: Option<String>,
+    pub delay_notice_after: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub command_timeout: Option<String>,
+    /// Every remote domain's mail through this "host:port" instead of by MX.
+    pub relay: Option<String>,
+    /// Per-domain "host:port", before the relay and MX.
+    pub routes: Option<std::collections::HashMap<String, String>>,
+}
+
+/// The validated `[delivery]` section (the worker's TLS and DNS are added at start).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub concurrency: usize,
+    pub retry_intervals: Vec<Duration>,
+    pub give_up_after: Duration,
+    pub delay_notice_after: Duration,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    pub relay: Option<String>,
+    pub routes: std::collections::HashMap<String, String>,
+}
+
+fn delivery(raw: RawDelivery) -> Result<Delivery> {
+    let dur = |key: &str, v: Option<&String>, default: &str| -> Result<Duration> {
+        let s = v.map_or(default, String::as_str);
+        humantime::parse_duration(s)
+            .with_context(|| format!("delivery.{key}: {s:?} is not a duration (e.g. \"15m\")"))
+    };
+    let retry_intervals = match &raw.retry_intervals {
+        Some(v) if v.is_empty() => bail!("delivery.retry_intervals: give at least one duration"),
+        Some(v) => v
+            .iter()
+            .map(|s| dur("retry_intervals", Some(s), ""))
+            .collect::<Result<Vec<_>>>()?,
+        None => ["1m", "5m", "15m", "1h", "2h", "4h"]
+            .iter()
+            .map(|s| humantime::parse_duration(s).expect("valid default"))
+            .collect(),
+    };
+    let check_target = |key: String, t: &str| -> Result<()> {
+        match t.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(()),
+            _ => bail!("{key}: {t:?} is not host:port"),
+        }
+    };
+    let mut routes = std::collections::HashMap::new();
+    for (domain, target) in raw.routes.unwrap_or_default() {
+        check_target(format!("delivery.routes.{domain}"), &target)?;
+        routes.insert(domain.to_ascii_lowercase(), target);
+    }
+    if let Some(r) = &raw.relay {
+        check_target("delivery.relay".into(), r)?;
+    }
+    let concurrency = raw.concurrency.unwrap_or(16);
+    if concurrency == 0 {
+        bail!("delivery.concurrency must be at least 1");
+    }
+    Ok(Delivery {
+        concurrency,
+        retry_intervals,
+        give_up_after: dur("give_up_after", raw.give_up_after.as_ref(), "5d")?,
+        delay_notice_after: dur("delay_notice_after", raw.delay_notice_after.as_ref(), "4h")?,
+        connect_timeout: dur("connect_timeout", raw.connect_timeout.as_ref(), "30s")?,
+        command_timeout: dur("command_timeout", raw.command_timeout.as_ref(), "5m")?,
+        relay: raw.relay,
+        routes,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,6 +220,7 @@ pub struct Config {
     pub listen_submission: Option<SocketAddr>,
     pub listen_submissions: Option<SocketAddr>,
     pub smtp: SmtpConfig,
+    pub delivery: Delivery,
     pub http: HttpConfig,
     /// `[tls] cert` and `[tls] key`.
     pub tls_cert: Option<PathBuf>,
@@ -286,6 +367,7 @@ impl Config {
                     .submission
                     .max_messages_per_hour
                     .unwrap_or(DEFAULT_MESSAGES_PER_HOUR),
+                remote_delivery: true,
             },
             listen_smtp,
             listen_http,
@@ -293,6 +375,7 @@ impl Config {
             listen_submission,
             listen_submissions,
             smtp,
+            delivery: delivery(raw.delivery)?,
             tls_cert: raw.tls.cert,
             tls_key: raw.tls.key,
             file: file.map(Path::to_path_buf),

@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod config;
 mod mbox;
+mod queue;
 mod serve;
 mod tls;
 

@@ -29,6 +29,25 @@ pub async fn run(config: Config) -> Result<()> {
     } else {
         println!("tls: certificate {}", tls.cert.display());
     }
+    // The outbound queue's worker: mail for other domains that core accepted.
+    let d = config.delivery.clone();
+    tasks.push(tokio::spawn(mailroom_smtp::run_queue(
+        core.clone(),
+        mailroom_smtp::DeliveryConfig {
+            hostname: config.smtp.hostname.clone(),
+            concurrency: d.concurrency,
+            retry_intervals: d.retry_intervals,
+            give_up_after: d.give_up_after,
+            delay_notice_after: d.delay_notice_after,
+            routes: d.routes,
+            relay: d.relay,
+            connect_timeout: d.connect_timeout,
+            command_timeout: d.command_timeout,
+            tls: Some(mailroom_smtp::outbound::opportunistic_tls()),
+            dns: mailroom_smtp::outbound::route::Dns::system(),
+        },
+        stop_rx.clone(),
+    )));
     let mut smtp_config = config.smtp.clone();
     smtp_config.tls = Some(tls.config.clone());
     if let Some(addr) = config.listen_smtp {
@@ -94,7 +113,14 @@ pub async fn run(config: Config) -> Result<()> {
             }
         }));
     }
-    if tasks.is_empty() {
+    let listeners = [
+        config.listen_smtp,
+        config.listen_submission,
+        config.listen_submissions,
+        config.listen_http,
+        config.listen_https,
+    ];
+    if listeners.iter().all(Option::is_none) {
         println!(
             "no listener configured (set [listen] smtp = \"127.0.0.1:2525\" and http = \"127.0.0.1:8080\")"
         );

@@ -16,6 +16,7 @@
 mod conn;
 pub mod dkim;
 mod inbound;
+pub mod outbound;
 mod reply;
 
 use std::time::Duration;
@@ -24,6 +25,7 @@ use mailroom_core::Core;
 use tokio::sync::watch;
 
 pub use inbound::listener::{serve, serve_submission};
+pub use outbound::{DeliveryConfig, run_queue};
 
 /// Limits and names for the SMTP listener, validated by the binary's configuration.
 #[derive(Clone, Debug)]

@@ -24,6 +24,7 @@ mod mailbox;
 pub mod mailbox_set;
 pub mod model;
 pub mod query;
+pub mod queue;
 pub mod search;
 pub mod submission;
 pub mod update;

@@ -133,25 +133,30 @@ struct EmailInMailbox {
     mailbox_id: Option<i64>,
 }
 
+/// A statement written with `?` placeholders, numbered for Postgres.
+pub(crate) fn statement(kind: DbKind, sql: &str, values: Vec<Value>) -> Statement {
+    let (backend, sql) = match kind {
+        DbKind::Sqlite => (DbBackend::Sqlite, sql.to_string()),
+        DbKind::Postgres => {
+            let mut out = String::with_capacity(sql.len() + 8);
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    out.push_str(&format!("${n}"));
+                } else {
+                    out.push(c);
+                }
+            }
+            (DbBackend::Postgres, out)
+        }
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
 impl Store {
     pub(crate) fn stmt(&self, sql: &str, values: Vec<Value>) -> Statement {
-        let (backend, sql) = match self.kind {
-            DbKind::Sqlite => (DbBackend::Sqlite, sql.to_string()),
-            DbKind::Postgres => {
-                let mut out = String::with_capacity(sql.len() + 8);
-                let mut n = 0;
-                for c in sql.chars() {
-                    if c == '?' {
-                        n += 1;
-                        out.push_str(&format!("${n}"));
-                    } else {
-                        out.push(c);
-                    }
-                }
-                (DbBackend::Postgres, out)
-            }
-        };
-        Statement::from_sql_and_values(backend, sql, values)
+        statement(self.kind, sql, values)
     }
 
     /// A join adding `x.mailbox_id`, each mailbox the email `id` (a column) is in, to a

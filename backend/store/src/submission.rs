@@ -28,6 +28,8 @@ pub struct NewSubmission<'a> {
     pub rcpt_to: &'a str,
     pub undo_status: &'a str,
     pub delivery_status: &'a str,
+    /// Remote recipients, queued in the same transaction.
+    pub queue: Option<crate::queue::NewQueued<'a>>,
 }
 
 /// Where a request with an idempotency key stands.
@@ -73,6 +75,9 @@ impl Store {
         .one(&tx)
         .await?
         .ok_or_else(|| StoreError::Corrupt("insert returned no row".into()))?;
+        if let Some(q) = &s.queue {
+            crate::queue::queue_insert_in(self.kind(), &tx, q, Some(row.id)).await?;
+        }
         crate::update::log_one(
             &tx,
             s.account_id,

@@ -26,8 +26,11 @@ impl Session {
                 tx.accounts.extend(accounts);
                 self.reply(reply::RECIPIENT_OK);
             }
+            // Submission sends anywhere: core queues it for the delivery worker.
             Ok(Recipient::Remote) if self.shared.submission() => {
-                self.error(reply::REMOTE_NOT_AVAILABLE)
+                let tx = self.tx.as_mut().expect("checked above");
+                tx.rcpts.push(to.address);
+                self.reply(reply::RECIPIENT_OK);
             }
             // Authenticated submission relays; the MX does not.
             Ok(Recipient::Remote) => self.error(reply::RELAY_DENIED),

@@ -1,0 +1,102 @@
+//! The outbound queue as the service layer offers it: to the SMTP crate's delivery worker
+//! (claim, record outcomes, deliver reports to senders) and to administrators (list, retry,
+//! remove). Messages get here through sending ([`crate::submit`]).
+
+use bytes::Bytes;
+pub use mailroom_store::queue::{Outcome, QueuedMessage, QueuedRecipient};
+
+use crate::delivery::{Folder, Incoming};
+use crate::notify::StateChange;
+use crate::{Core, Result};
+
+/// One queued message with its recipients, for listings.
+#[derive(Clone, Debug)]
+pub struct QueueEntry {
+    pub message: QueuedMessage,
+    pub recipients: Vec<QueuedRecipient>,
+}
+
+impl Core {
+    /// Waits until something is queued (or a retry is asked for).
+    pub async fn queue_wait(&self) {
+        self.inner.queue_wake.notified().await
+    }
+
+    /// Claims due recipients until `lease_until` (unix seconds), grouped by message.
+    pub async fn queue_claim(
+        &self,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<(QueuedMessage, Vec<QueuedRecipient>)>> {
+        Ok(self.store().queue_claim(lease_until, limit).await?)
+    }
+
+    /// Records one recipient's attempt; JMAP sees the submission's new delivery status.
+    pub async fn queue_record(
+        &self,
+        message: &QueuedMessage,
+        rcpt: &QueuedRecipient,
+        outcome: Outcome<'_>,
+    ) -> Result<()> {
+        if let Some((account_id, seq)) = self.store().queue_record(message, rcpt, outcome).await? {
+            self.inner.notifier.publish(StateChange { account_id, seq });
+        }
+        Ok(())
+    }
+
+    pub async fn queue_delay_notified(&self, rcpt_ids: &[i64]) -> Result<()> {
+        Ok(self.store().queue_delay_notified(rcpt_ids).await?)
+    }
+
+    /// When the next recipient is due (unix seconds), if any is queued.
+    pub async fn queue_next_due(&self) -> Result<Option<i64>> {
+        Ok(self.store().queue_next_due().await?)
+    }
+
+    /// The bytes of a queued message.
+    pub async fn queue_bytes(&self, message: &QueuedMessage) -> Result<Bytes> {
+        self.message_bytes(&message.blob_id).await
+    }
+
+    /// A delivery report (bounce or delay notice) filed in the sender's INBOX.
+    pub async fn deliver_report(&self, account_id: i64, raw: Vec<u8>) -> Result<()> {
+        self.deliver(Incoming {
+            raw: raw.into(),
+            accounts: vec![account_id],
+            folder: Folder::Inbox,
+            keywords: Vec::new(),
+            received_at: None,
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Every queued message with its recipients, oldest first.
+    pub async fn queue_list(&self) -> Result<Vec<QueueEntry>> {
+        let messages = self.store().queue_messages(None).await?;
+        let mut rcpts = self.store().queue_recipients(None).await?;
+        Ok(messages
+            .into_iter()
+            .map(|m| {
+                let (mine, rest) = rcpts.drain(..).partition(|r| r.message_id == m.id);
+                rcpts = rest;
+                QueueEntry {
+                    message: m,
+                    recipients: mine,
+                }
+            })
+            .collect())
+    }
+
+    /// Makes one message's (or every message's) waiting recipients due now; how many.
+    pub async fn queue_retry(&self, message: Option<i64>) -> Result<u64> {
+        let n = self.store().queue_retry(message).await?;
+        self.inner.queue_wake.notify_one();
+        Ok(n)
+    }
+
+    /// Drops a queued message: it will not be sent, and no bounce is made.
+    pub async fn queue_remove(&self, message: i64) -> Result<()> {
+        Ok(self.store().queue_remove(message).await?)
+    }
+}

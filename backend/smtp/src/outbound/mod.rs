@@ -1,0 +1,372 @@
+//! The outbound delivery worker: takes due recipients from core's durable queue, sends each
+//! message to each destination domain once (all of its recipients there in one transaction),
+//! DKIM-signed, and records every recipient's outcome: sent, failed for good (a bounce to
+//! the sender), or deferred to the next time on the retry schedule (a delay notice once it
+//! has waited long). A crash at any point leaves the recipients queued: they are claimed with
+//! a lease, and retried when it ends.
+
+mod client;
+pub mod dsn;
+pub mod route;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailroom_core::Core;
+use mailroom_core::queue::{Outcome, QueuedMessage, QueuedRecipient};
+use tokio::sync::{Semaphore, watch};
+
+pub use client::opportunistic_tls;
+use client::{Client, Envelope, Failure, Reply};
+use route::{Dns, Route};
+
+/// How the queue delivers, validated by the binary's configuration.
+pub struct DeliveryConfig {
+    /// Our name in EHLO and in reports.
+    pub hostname: String,
+    /// Destinations served at once.
+    pub concurrency: usize,
+    /// Waits after the 1st, 2nd, … failed attempt; the last repeats.
+    pub retry_intervals: Vec<Duration>,
+    /// After this long in the queue, a recipient that still fails temporarily is bounced.
+    pub give_up_after: Duration,
+    /// After this long, the sender is told (once) that a recipient is still waiting.
+    pub delay_notice_after: Duration,
+    /// Per-domain static routes, "host:port", by lowercase domain.
+    pub routes: HashMap<String, String>,
+    /// Every other domain's mail goes here when set ("host:port"), instead of by MX.
+    pub relay: Option<String>,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    /// Opportunistic STARTTLS for outgoing connections.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub dns: Dns,
+}
+
+impl DeliveryConfig {
+    /// The wait before the attempt after `attempts` failed ones.
+    fn retry_after(&self, attempts: u32) -> Duration {
+        let i = (attempts.max(1) as usize - 1).min(self.retry_intervals.len().saturating_sub(1));
+        self.retry_intervals
+            .get(i)
+            .copied()
+            .unwrap_or(Duration::from_secs(300))
+    }
+}
+
+/// A claim lasts this long: longer than any attempt can take.
+const LEASE: Duration = Duration::from_secs(30 * 60);
+/// Recipients claimed per round.
+const CLAIM: u32 = 200;
+
+/// Runs the worker until shutdown; attempts in progress are given a few seconds to finish
+/// (an unfinished one is retried after its lease, possibly sending twice, never losing).
+pub async fn run_queue(core: Core, config: DeliveryConfig, mut shutdown: watch::Receiver<bool>) {
+    let config = Arc::new(config);
+    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        while tasks.try_join_next().is_some() {}
+        if *shutdown.borrow() {
+            break;
+        }
+        let lease_until = now() + LEASE.as_secs() as i64;
+        let claimed = match core.queue_claim(lease_until, CLAIM).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "queue: cannot claim recipients");
+                Vec::new()
+            }
+        };
+        let full = claimed.iter().map(|(_, r)| r.len()).sum::<usize>() >= CLAIM as usize;
+        for (message, rcpts) in claimed {
+            let mut by_domain: HashMap<String, Vec<QueuedRecipient>> = HashMap::new();
+            for r in rcpts {
+                by_domain.entry(r.domain.clone()).or_default().push(r);
+            }
+            let message = Arc::new(message);
+            for (domain, rcpts) in by_domain {
+                let (core, config, message) = (core.clone(), config.clone(), message.clone());
+                let permit = slots.clone().acquire_owned();
+                tasks.spawn(async move {
+                    let _permit = permit.await;
+                    deliver(&core, &config, &message, &domain, rcpts).await;
+                });
+            }
+        }
+        if full {
+            continue;
+        }
+        // Capped, so a retry asked for by another process (`mailroom queue retry`) or
+        // another node is seen within seconds.
+        let wait = match core.queue_next_due().await {
+            Ok(Some(t)) => Duration::from_secs((t - now()).clamp(1, 15) as u64),
+            _ => Duration::from_secs(15),
+        };
+        // A finished delivery may have scheduled a retry sooner than `wait`: look again.
+        tokio::select! {
+            _ = core.queue_wait() => {}
+            _ = tokio::time::sleep(wait) => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// One message to one domain's recipients.
+async fn deliver(
+    core: &Core,
+    config: &DeliveryConfig,
+    message: &QueuedMessage,
+    domain: &str,
+    rcpts: Vec<QueuedRecipient>,
+) {
+    let result = attempt(core, config, message, domain, &rcpts).await;
+    let replies: Vec<Result<(Reply, String), String>> = match result {
+        Ok((replies, mta)) => replies.into_iter().map(|r| Ok((r, mta.clone()))).collect(),
+        Err(Attempt::Permanent(why)) => rcpts
+            .iter()
+            .map(|_| Ok((why.clone(), String::new())))
+            .collect(),
+        Err(Attempt::Temporary(why)) => rcpts.iter().map(|_| Err(why.clone())).collect(),
+    };
+    let age = Duration::from_secs((now() - message.created_at).max(0) as u64);
+    let mut failed = Vec::new();
+    let mut delayed = Vec::new();
+    for (rcpt, result) in rcpts.iter().zip(replies) {
+        let (outcome_reply, mta, temporary) = match &result {
+            Ok((r, _)) if r.is_ok() => {
+                tracing::info!(queue_id = message.id, rcpt = %rcpt.address, reply = %r.line(), "sent");
+                record(core, message, rcpt, Outcome::Sent { reply: &r.line() }).await;
+                core_metrics(Metric::Sent);
+                continue;
+            }
+            Ok((r, mta)) => (r.line(), mta.clone(), !r.is_permanent()),
+            Err(why) => (why.clone(), String::new(), true),
+        };
+        let attempts = rcpt.attempts as u32 + 1;
+        if temporary && age < config.give_up_after {
+            let next = now() + config.retry_after(attempts).as_secs() as i64;
+            tracing::info!(queue_id = message.id, rcpt = %rcpt.address, reply = %outcome_reply, attempts, "deferred");
+            record(
+                core,
+                message,
+                rcpt,
+                Outcome::Deferred {
+                    reply: &outcome_reply,
+                    next_attempt_at: next,
+                },
+            )
+            .await;
+            core_metrics(Metric::Deferred);
+            if age >= config.delay_notice_after && !rcpt.delay_notified {
+                delayed.push((rcpt.clone(), outcome_reply, mta));
+            }
+        } else {
+            tracing::info!(queue_id = message.id, rcpt = %rcpt.address, reply = %outcome_reply, "failed");
+            record(
+                core,
+                message,
+                rcpt,
+                Outcome::Failed {
+                    reply: &outcome_reply,
+                },
+            )
+            .await;
+            core_metrics(Metric::Bounced);
+            failed.push((rcpt.clone(), outcome_reply, mta));
+        }
+    }
+    report(core, config, message, "failed", &failed).await;
+    if report(core, config, message, "delayed", &delayed).await {
+        let ids: Vec<i64> = delayed.iter().map(|(r, _, _)| r.id).collect();
+        if let Err(e) = core.queue_delay_notified(&ids).await {
+            tracing::warn!(error = %e, "queue: cannot record a delay notice");
+        }
+    }
+}
+
+async fn record(core: &Core, m: &QueuedMessage, r: &QueuedRecipient, o: Outcome<'_>) {
+    if let Err(e) = core.queue_record(m, r, o).await {
+        // The lease runs out and the recipient is tried again: sent twice at worst.
+        tracing::error!(queue_id = m.id, rcpt = %r.address, error = %e, "queue: cannot record an outcome");
+    }
+}
+
+/// Files a report for `lines` in the sender's INBOX; never for the null sender (a bounce is
+/// never bounced) nor for a sender who is not a local user. Returns whether one was filed.
+async fn report(
+    core: &Core,
+    config: &DeliveryConfig,
+    message: &QueuedMessage,
+    action: &str,
+    lines: &[(QueuedRecipient, String, String)],
+) -> bool {
+    let Some(account) = message.account_id else {
+        return false;
+    };
+    if lines.is_empty() || message.mail_from.is_empty() {
+        return false;
+    }
+    let original = core.queue_bytes(message).await.unwrap_or_default();
+    let raw = dsn::Report {
+        hostname: &config.hostname,
+        to: &message.mail_from,
+        action,
+        arrival: message.created_at,
+        lines: lines
+            .iter()
+            .map(|(r, why, mta)| dsn::Line {
+                recipient: &r.address,
+                diagnostic: why,
+                remote_mta: (!mta.is_empty()).then_some(mta.as_str()),
+            })
+            .collect(),
+        original: &original,
+    }
+    .build();
+    match core.deliver_report(account, raw).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(queue_id = message.id, error = %e, "queue: cannot file a delivery report");
+            false
+        }
+    }
+}
+
+enum Attempt {
+    /// Every recipient fails with this reply (null MX, no such domain, refused sender).
+    Permanent(Reply),
+    /// Nothing could be sent now: try later.
+    Temporary(String),
+}
+
+/// Tries the domain's hosts in order, every address of each, until one takes the
+/// transaction. Returns each recipient's reply and the host that gave them.
+async fn attempt(
+    core: &Core,
+    config: &DeliveryConfig,
+    message: &QueuedMessage,
+    domain: &str,
+    rcpts: &[QueuedRecipient],
+) -> Result<(Vec<Reply>, String), Attempt> {
+    let hosts = hosts(config, domain).await?;
+    let bytes = core
+        .queue_bytes(message)
+        .await
+        .map_err(|e| Attempt::Temporary(format!("reading the message: {e}")))?;
+    let signed = sign(core, message, &bytes).await;
+    let addresses: Vec<String> = rcpts.iter().map(|r| r.address.clone()).collect();
+    let env = Envelope {
+        helo: &config.hostname,
+        mail_from: &message.mail_from,
+        rcpts: &addresses,
+        message: &signed,
+    };
+    let client = Client {
+        connect_timeout: config.connect_timeout,
+        command_timeout: config.command_timeout,
+        tls: config.tls.clone(),
+    };
+    let mut last = format!("no usable address for {domain}");
+    for (host, port) in hosts {
+        let ips = match config.dns.ips(&host).await {
+            Ok(ips) => ips,
+            Err(e) => {
+                last = e.0;
+                continue;
+            }
+        };
+        for ip in ips {
+            let addr = SocketAddr::new(ip, port);
+            match client.send(addr, &host, &env).await {
+                Ok(replies) => return Ok((replies, host)),
+                Err(Failure::Refused(r)) if r.is_permanent() => {
+                    return Err(Attempt::Permanent(r));
+                }
+                Err(Failure::Refused(r)) => last = format!("{host} ({ip}) said {}", r.line()),
+                Err(Failure::Network(e)) => last = format!("{host} ({ip}): {e}"),
+            }
+        }
+    }
+    Err(Attempt::Temporary(last))
+}
+
+/// The hosts to try for `domain`: its static route, the relay, or the DNS's answer.
+async fn hosts(config: &DeliveryConfig, domain: &str) -> Result<Vec<(String, u16)>, Attempt> {
+    let fixed = config
+        .routes
+        .get(&domain.to_ascii_lowercase())
+        .or(config.relay.as_ref());
+    if let Some(target) = fixed {
+        return route::split_host_port(target)
+            .map(|h| vec![h])
+            .ok_or_else(|| Attempt::Temporary(format!("bad route {target:?}")));
+    }
+    match config.dns.route(domain).await {
+        Ok(Route::Hosts(h)) => Ok(h),
+        Ok(Route::NullMx) => Err(Attempt::Permanent(Reply {
+            code: 556,
+            text: format!("5.1.10 {domain} does not accept mail (null MX)"),
+        })),
+        Ok(Route::NoSuchDomain) => Err(Attempt::Permanent(Reply {
+            code: 550,
+            text: format!("5.1.2 {domain} does not exist"),
+        })),
+        Err(e) => Err(Attempt::Temporary(e.0)),
+    }
+}
+
+/// The message with DKIM-Signature fields for the sender's domain, when it is one of ours.
+async fn sign(core: &Core, message: &QueuedMessage, bytes: &[u8]) -> Vec<u8> {
+    let Some((_, domain)) = message.mail_from.rsplit_once('@') else {
+        return bytes.to_vec();
+    };
+    let keys = match core.dkim_keys(domain).await {
+        Ok(k) => k,
+        Err(_) => return bytes.to_vec(),
+    };
+    match crate::dkim::sign(domain, &keys, bytes) {
+        Ok(mut out) => {
+            out.extend_from_slice(bytes);
+            out
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "DKIM signing failed; sending unsigned");
+            bytes.to_vec()
+        }
+    }
+}
+
+enum Metric {
+    Sent,
+    Deferred,
+    Bounced,
+}
+
+/// Process-wide counters of outcomes, for the metrics endpoint.
+pub mod metrics {
+    use std::sync::atomic::AtomicU64;
+    pub static SENT: AtomicU64 = AtomicU64::new(0);
+    pub static DEFERRED: AtomicU64 = AtomicU64::new(0);
+    pub static BOUNCED: AtomicU64 = AtomicU64::new(0);
+}
+
+fn core_metrics(m: Metric) {
+    use std::sync::atomic::Ordering::Relaxed;
+    match m {
+        Metric::Sent => metrics::SENT.fetch_add(1, Relaxed),
+        Metric::Deferred => metrics::DEFERRED.fetch_add(1, Relaxed),
+        Metric::Bounced => metrics::BOUNCED.fetch_add(1, Relaxed),
+    };
+}

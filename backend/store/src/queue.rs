@@ -1,0 +1,343 @@
+//! The outbound queue: messages for other domains and each recipient's status.
+//!
+//! A worker *claims* due recipients by pushing their next attempt past a lease in the same
+//! statement that selects them, so two workers (or two nodes on one Postgres) never send the
+//! same recipient at once, and a worker that dies mid-send leaves them to be retried when the
+//! lease ends. A message is deleted once none of its recipients is still queued.
+
+use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult, Value};
+
+use crate::model::{ChangeOp, ObjectType};
+use crate::{DbKind, Result, Store, StoreError, now};
+
+/// A message to queue for remote recipients.
+pub struct NewQueued<'a> {
+    pub blob_id: &'a str,
+    /// "" for the null reverse-path.
+    pub mail_from: &'a str,
+    pub account_id: Option<i64>,
+    pub size: i64,
+    pub recipients: &'a [String],
+}
+
+#[derive(Clone, Debug, FromQueryResult)]
+pub struct QueuedMessage {
+    pub id: i64,
+    pub blob_id: String,
+    pub mail_from: String,
+    pub account_id: Option<i64>,
+    pub submission_id: Option<i64>,
+    pub size: i64,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, FromQueryResult)]
+pub struct QueuedRecipient {
+    pub id: i64,
+    pub message_id: i64,
+    pub address: String,
+    pub domain: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub last_reply: Option<String>,
+    pub delay_notified: bool,
+}
+
+/// What happened to one recipient in an attempt.
+pub enum Outcome<'a> {
+    Sent {
+        reply: &'a str,
+    },
+    Failed {
+        reply: &'a str,
+    },
+    Deferred {
+        reply: &'a str,
+        next_attempt_at: i64,
+    },
+}
+
+impl Store {
+    /// Queues a message outside a submission (bounces, auto-replies); returns its id.
+    pub async fn queue_insert(&self, q: NewQueued<'_>) -> Result<i64> {
+        let tx = self.begin_write().await?;
+        let id = queue_insert_in(self.kind(), &tx, &q, None).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Claims up to `limit` due recipients until `lease_until`, with their messages.
+    pub async fn queue_claim(
+        &self,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<(QueuedMessage, Vec<QueuedRecipient>)>> {
+        let lock = match self.kind() {
+            DbKind::Postgres => " FOR UPDATE SKIP LOCKED",
+            DbKind::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE queue_recipients SET next_attempt_at = ? WHERE id IN (SELECT id FROM \
+             queue_recipients WHERE status = 'queued' AND next_attempt_at <= ? \
+             ORDER BY next_attempt_at LIMIT {limit}{lock}) RETURNING {RCPT_COLUMNS}"
+        );
+        let tx = self.begin_write().await?;
+        let rcpts = QueuedRecipient::find_by_statement(
+            self.stmt(&sql, vec![lease_until.into(), now().into()]),
+        )
+        .all(&tx)
+        .await?;
+        tx.commit().await?;
+        if rcpts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids: Vec<i64> = rcpts.iter().map(|r| r.message_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let messages = self.queue_messages(Some(&ids)).await?;
+        Ok(messages
+            .into_iter()
+            .map(|m| {
+                let mine = rcpts
+                    .iter()
+                    .filter(|r| r.message_id == m.id)
+                    .cloned()
+                    .collect();
+                (m, mine)
+            })
+            .collect())
+    }
+
+    /// Records an attempt's outcome for one recipient: its row, the submission's delivery
+    /// status (logged as an EmailSubmission update, so JMAP clients see it), and the message
+    /// deleted when nothing of it is left queued. Returns the account's new state if a
+    /// submission changed.
+    pub async fn queue_record(
+        &self,
+        message: &QueuedMessage,
+        rcpt: &QueuedRecipient,
+        outcome: Outcome<'_>,
+    ) -> Result<Option<(i64, i64)>> {
+        let t = now();
+        let (status, reply, next, delivered) = match outcome {
+            Outcome::Sent { reply } => ("sent", reply, rcpt.next_attempt_at, "yes"),
+            Outcome::Failed { reply } => ("failed", reply, rcpt.next_attempt_at, "no"),
+            Outcome::Deferred {
+                reply,
+                next_attempt_at,
+            } => ("queued", reply, next_attempt_at, "queued"),
+        };
+        let tx = self.begin_write().await?;
+        tx.execute_raw(self.stmt(
+            "UPDATE queue_recipients SET status = ?, attempts = attempts + 1, \
+             next_attempt_at = ?, last_reply = ?, updated_at = ? WHERE id = ?",
+            vec![
+                status.into(),
+                next.into(),
+                reply.into(),
+                t.into(),
+                rcpt.id.into(),
+            ],
+        ))
+        .await?;
+        let mut changed = None;
+        if let (Some(sub), Some(account)) = (message.submission_id, message.account_id) {
+            let row = tx
+                .query_one_raw(self.stmt(
+                    "SELECT delivery_status FROM submissions WHERE id = ?",
+                    vec![sub.into()],
+                ))
+                .await?;
+            if let Some(row) = row {
+                let text: String = row.try_get_by_index(0)?;
+                let mut v: serde_json::Value =
+                    serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({}));
+                v[rcpt.address.as_str()] = serde_json::json!({
+                    "smtpReply": reply,
+                    "delivered": delivered,
+                    "displayed": "unknown",
+                });
+                tx.execute_raw(self.stmt(
+                    "UPDATE submissions SET delivery_status = ? WHERE id = ?",
+                    vec![v.to_string().into(), sub.into()],
+                ))
+                .await?;
+                let seq = crate::update::reserve_seqs(&tx, account, 1).await?;
+                crate::update::log_one(
+                    &tx,
+                    account,
+                    seq,
+                    ObjectType::EmailSubmission,
+                    sub,
+                    ChangeOp::Updated,
+                )
+                .await?;
+                changed = Some((account, seq));
+            }
+        }
+        tx.execute_raw(self.stmt(
+            "DELETE FROM queue_messages WHERE id = ? AND NOT EXISTS (SELECT 1 FROM \
+             queue_recipients WHERE message_id = ? AND status = 'queued')",
+            vec![message.id.into(), message.id.into()],
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Marks that the sender was told a recipient is delayed.
+    pub async fn queue_delay_notified(&self, rcpt_ids: &[i64]) -> Result<()> {
+        if rcpt_ids.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "UPDATE queue_recipients SET delay_notified = ? WHERE id IN ({})",
+            vec!["?"; rcpt_ids.len()].join(",")
+        );
+        let mut values: Vec<Value> = vec![true.into()];
+        values.extend(rcpt_ids.iter().map(|&i| Value::from(i)));
+        self.db.execute_raw(self.stmt(&sql, values)).await?;
+        Ok(())
+    }
+
+    /// Queued messages (all, or those among `ids`), oldest first.
+    pub async fn queue_messages(&self, ids: Option<&[i64]>) -> Result<Vec<QueuedMessage>> {
+        let mut sql = "SELECT id, blob_id, mail_from, account_id, submission_id, size, created_at \
+                       FROM queue_messages"
+            .to_string();
+        let mut values: Vec<Value> = Vec::new();
+        if let Some(ids) = ids {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            sql.push_str(&format!(
+                " WHERE id IN ({})",
+                vec!["?"; ids.len()].join(",")
+            ));
+            values.extend(ids.iter().map(|&i| Value::from(i)));
+        }
+        sql.push_str(" ORDER BY id");
+        Ok(QueuedMessage::find_by_statement(self.stmt(&sql, values))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// The recipients of queued messages (all, or of one message), by message then id.
+    pub async fn queue_recipients(&self, message: Option<i64>) -> Result<Vec<QueuedRecipient>> {
+        let (filter, values): (&str, Vec<Value>) = match message {
+            Some(m) => (" WHERE message_id = ?", vec![m.into()]),
+            None => ("", Vec::new()),
+        };
+        let sql =
+            format!("SELECT {RCPT_COLUMNS} FROM queue_recipients{filter} ORDER BY message_id, id");
+        Ok(QueuedRecipient::find_by_statement(self.stmt(&sql, values))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Makes the queued recipients of one message (or of all) due now; how many.
+    pub async fn queue_retry(&self, message: Option<i64>) -> Result<u64> {
+        let (filter, mut values): (&str, Vec<Value>) = match message {
+            Some(m) => (" AND message_id = ?", vec![m.into()]),
+            None => ("", Vec::new()),
+        };
+        values.insert(0, now().into());
+        let r = self
+            .db
+            .execute_raw(self.stmt(
+                &format!(
+                    "UPDATE queue_recipients SET next_attempt_at = ? WHERE status = 'queued'{filter}"
+                ),
+                values,
+            ))
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Removes a queued message and its recipients; `NotFound` if there is none.
+    pub async fn queue_remove(&self, message: i64) -> Result<()> {
+        let tx = self.begin_write().await?;
+        tx.execute_raw(self.stmt(
+            "DELETE FROM queue_recipients WHERE message_id = ?",
+            vec![message.into()],
+        ))
+        .await?;
+        let r = tx
+            .execute_raw(self.stmt(
+                "DELETE FROM queue_messages WHERE id = ?",
+                vec![message.into()],
+            ))
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("queued message {message}")));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// When the next queued recipient is due, if any.
+    pub async fn queue_next_due(&self) -> Result<Option<i64>> {
+        let row = self
+            .db
+            .query_one_raw(self.stmt(
+                "SELECT MIN(next_attempt_at) FROM queue_recipients WHERE status = 'queued'",
+                vec![],
+            ))
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get_by_index::<Option<i64>>(0)?,
+            None => None,
+        })
+    }
+}
+
+const RCPT_COLUMNS: &str = "id, message_id, address, domain, status, attempts, next_attempt_at, \
+                            last_reply, delay_notified";
+
+/// Inserts a queued message and its recipients (due now) inside `tx`.
+pub(crate) async fn queue_insert_in(
+    kind: DbKind,
+    tx: &DatabaseTransaction,
+    q: &NewQueued<'_>,
+    submission_id: Option<i64>,
+) -> Result<i64> {
+    let t = now();
+    let stmt = |sql: &str, values: Vec<Value>| crate::query::statement(kind, sql, values);
+    let row = tx
+        .query_one_raw(stmt(
+            "INSERT INTO queue_messages (blob_id, mail_from, account_id, submission_id, size, \
+             created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            vec![
+                q.blob_id.into(),
+                q.mail_from.into(),
+                q.account_id.into(),
+                submission_id.into(),
+                q.size.into(),
+                t.into(),
+            ],
+        ))
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("insert returned no row".into()))?;
+    let id: i64 = row.try_get_by_index(0)?;
+    for r in q.recipients {
+        let domain = r
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_ascii_lowercase())
+            .unwrap_or_default();
+        tx.execute_raw(stmt(
+            "INSERT INTO queue_recipients (message_id, address, domain, status, attempts, \
+             next_attempt_at, delay_notified, updated_at) VALUES (?, ?, ?, 'queued', 0, ?, ?, ?)",
+            vec![
+                id.into(),
+                r.as_str().into(),
+                domain.into(),
+                t.into(),
+                false.into(),
+                t.into(),
+            ],
+        ))
+        .await?;
+    }
+    Ok(id)
+}

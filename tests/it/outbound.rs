@@ -1,0 +1,242 @@
+//! The outbound queue end to end, against a real SMTP peer on loopback (Python's aiosmtpd)
+//! reached through `[delivery.routes]`: a message submitted with smtplib arrives intact and
+//! DKIM-signed (verified by dkimpy from the records `mailroom dns` prints); a recipient the
+//! peer answers 4xx gets it on a retry; one answered 5xx yields an RFC 3464 report in the
+//! sender's INBOX; a peer that never answers holds back nobody else and stays queued,
+//! visible and removable with `mailroom queue`; JMAP-visible delivery status follows.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::backends;
+use crate::harness::{Backend, PASSWORD, TestServer, mailbox_messages};
+
+const SINK: &str = r#"
+import asyncio, os, sys
+from aiosmtpd.controller import Controller
+outdir, port = sys.argv[1], int(sys.argv[2])
+seen = {}
+class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@")[0]
+        if local.startswith("perm"):
+            return "550 5.1.1 no such user here"
+        if local.startswith("temp"):
+            seen[address] = seen.get(address, 0) + 1
+            if seen[address] == 1:
+                return "451 4.3.0 greylisted, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+    async def handle_DATA(self, server, session, envelope):
+        for r in envelope.rcpt_tos:
+            tmp = os.path.join(outdir, ".tmp")
+            with open(tmp, "wb") as f:
+                f.write(envelope.original_content)
+            os.rename(tmp, os.path.join(outdir, f"{r}.{len(os.listdir(outdir))}.eml"))
+        return "250 2.0.0 stored"
+c = Controller(Handler(), hostname="127.0.0.1", port=port)
+c.start()
+print("ready", flush=True)
+sys.stdin.read()
+c.stop()
+"#;
+
+const SEND: &str = r#"
+import smtplib, ssl, sys
+port, cert, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=cert)
+ctx.check_hostname = False
+s = smtplib.SMTP_SSL("127.0.0.1", port, timeout=10, context=ctx)
+s.login("alice@example.test", password)
+refused = s.sendmail("alice@example.test",
+    ["ok@sink.test", "temp@sink.test", "perm@sink.test", "stuck@blackhole.test", "bob@example.test"],
+    b"From: Alice <alice@example.test>\r\nTo: ok@sink.test\r\nSubject: outbound\r\n\r\n"
+    b"the body\r\n.leading dot stays\r\n")
+assert refused == {}, refused
+s.quit()
+print("ok")
+"#;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+backends!(outbound_queue_with_aiosmtpd);
+async fn outbound_queue_with_aiosmtpd(b: Backend) {
+    let have = Command::new("python3")
+        .args(["-c", "import aiosmtpd, dkim, nacl"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        eprintln!(
+            "skipped: python3 with aiosmtpd, dkimpy and PyNaCl is not installed (pip install aiosmtpd dkimpy pynacl)"
+        );
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut sink = Command::new("python3")
+        .args(["-c", SINK])
+        .arg(out.path())
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(sink.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+    }
+    // Accepts connections and never says a word.
+    let blackhole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole = blackhole.local_addr().unwrap();
+    let _holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = blackhole.accept().await {
+            held.push(c);
+        }
+    });
+    let extra = format!(
+        "[delivery]\nretry_intervals = [\"1s\"]\nrelay = \"127.0.0.1:9\"\n\n[delivery.routes]\n\
+         \"sink.test\" = \"127.0.0.1:{port}\"\n\"blackhole.test\" = \"{hole}\"\n"
+    );
+    let s = TestServer::start_with(b, &extra).await;
+    s.setup_accounts();
+    let cert = s.dir.path().join("tls").join("cert.pem");
+    let sent = Command::new("python3")
+        .args(["-c", SEND])
+        .arg(s.submissions.port().to_string())
+        .arg(&cert)
+        .arg(PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        sent.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&sent.stderr),
+        s.log()
+    );
+
+    // ok@ at once, temp@ on the retry a second later, while stuck@ hangs.
+    let core = s.core().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (received, reports) = loop {
+        let files: Vec<String> = std::fs::read_dir(out.path())
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".eml"))
+            .collect();
+        let inbox = mailbox_messages(&core, "alice@example.test", "INBOX").await;
+        let got = |who: &str| files.iter().any(|f| f.starts_with(who));
+        if got("ok@sink.test") && got("temp@sink.test") && !inbox.is_empty() {
+            break (files, inbox);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not delivered in time: {files:?}, {} reports\n{}",
+            inbox.len(),
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(!received.iter().any(|f| f.starts_with("perm@")));
+
+    // Intact (dot-stuffing undone by the peer) and signed with both keys.
+    let ok = received.iter().find(|f| f.starts_with("ok@")).unwrap();
+    let bytes = std::fs::read(out.path().join(ok)).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.ends_with("\r\n\r\nthe body\r\n.leading dot stays\r\n"),
+        "{text}"
+    );
+    let zone = out.path().join("zone");
+    std::fs::write(&zone, s.ok(&["dns", "example.test"])).unwrap();
+    let verified = Command::new("python3")
+        .args(["-c", crate::dkim::VERIFY])
+        .arg(&zone)
+        .arg(out.path().join(ok))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&verified.stdout).trim() == "ok",
+        "{}\n{text}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+
+    // The bounce: one report, for perm@ only, with the peer's reply and the original headers.
+    assert_eq!(reports.len(), 1, "one report");
+    let dsn = String::from_utf8_lossy(&reports[0].1);
+    assert!(
+        dsn.contains("multipart/report; report-type=delivery-status"),
+        "{dsn}"
+    );
+    assert!(
+        dsn.contains("Final-Recipient: rfc822; perm@sink.test"),
+        "{dsn}"
+    );
+    assert!(dsn.contains("Action: failed\r\nStatus: 5.1.1"), "{dsn}");
+    assert!(
+        dsn.contains("Diagnostic-Code: smtp; 550 5.1.1 no such user here"),
+        "{dsn}"
+    );
+    assert!(
+        dsn.contains("Subject: outbound"),
+        "the original headers: {dsn}"
+    );
+    assert!(
+        !dsn.contains("temp@sink.test") && !dsn.contains("stuck@"),
+        "{dsn}"
+    );
+    // The local recipient got it directly.
+    assert_eq!(
+        mailbox_messages(&core, "bob@example.test", "INBOX")
+            .await
+            .len(),
+        1
+    );
+
+    // The delivery status JMAP shows, per recipient.
+    let alice = core.user_get("alice@example.test").await.unwrap();
+    let sub = core
+        .submissions(alice.id, None)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_str(&sub.delivery_status).unwrap();
+    assert_eq!(status["ok@sink.test"]["delivered"], "yes", "{status}");
+    assert_eq!(status["temp@sink.test"]["delivered"], "yes", "{status}");
+    assert_eq!(status["perm@sink.test"]["delivered"], "no", "{status}");
+    assert_eq!(
+        status["stuck@blackhole.test"]["delivered"], "queued",
+        "{status}"
+    );
+    assert_eq!(status["bob@example.test"]["delivered"], "yes", "{status}");
+
+    // The stuck one is in the queue, and can be removed.
+    let list = s.ok(&["queue", "list"]);
+    assert!(list.contains("stuck@blackhole.test queued"), "{list}");
+    assert!(list.contains("ok@sink.test sent attempts 1 250"), "{list}");
+    assert!(
+        list.contains("temp@sink.test sent attempts 2 250"),
+        "{list}"
+    );
+    assert!(
+        list.contains("perm@sink.test failed attempts 1 550 5.1.1"),
+        "{list}"
+    );
+    let id = list.split_whitespace().next().unwrap().to_string();
+    s.ok(&["queue", "retry", &id]);
+    s.ok(&["queue", "remove", &id]);
+    assert!(s.ok(&["queue", "list"]).contains("the queue is empty"));
+    drop(sink.stdin.take());
+    let _ = sink.wait();
+}
