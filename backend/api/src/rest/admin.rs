@@ -15,7 +15,10 @@ use crate::auth::Authenticated;
 use crate::problem::Problem;
 
 /// The caller's account, if it is an administrator (and the token has the admin scope).
-async fn admin(s: &AppState, auth: &Authenticated) -> Result<mailroom_core::Account, Problem> {
+pub(super) async fn admin(
+    s: &AppState,
+    auth: &Authenticated,
+) -> Result<mailroom_core::Account, Problem> {
     auth.1.require(Scope::Admin)?;
     let account = s.core.user_get(&auth.0.address).await?;
     if !account.is_admin {

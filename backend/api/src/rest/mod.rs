@@ -11,6 +11,7 @@ mod admin;
 mod auth;
 mod mailboxes;
 mod messages;
+mod queue;
 mod search;
 mod send;
 mod tokens;
@@ -83,6 +84,9 @@ pub(crate) fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::
             admin::alias_remove
         ))
         .routes(routes!(admin::invite_create))
+        .routes(routes!(queue::list))
+        .routes(routes!(queue::retry))
+        .routes(routes!(queue::remove))
         .routes(routes!(mailboxes::list))
         .routes(routes!(messages::list))
         .routes(routes!(search::search))
