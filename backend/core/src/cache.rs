@@ -35,6 +35,8 @@ pub(crate) struct Caches {
     counting: Mutex<HashMap<i64, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     /// Message metadata by blob id: immutable, so never stale.
     message_meta: Mutex<HashMap<String, std::sync::Arc<mailroom_store::query::MessageMeta>>>,
+    /// The addresses each account may send as (its own and its aliases').
+    senders: Mutex<HashMap<i64, (Instant, Vec<String>)>>,
     /// Accounts with a vacation response on, and when that was read.
     vacation: Mutex<Option<(Instant, std::collections::HashSet<i64>)>>,
 }
@@ -143,8 +145,24 @@ impl Caches {
     }
 
     /// After any change to users, aliases or domains.
+    pub(crate) fn senders(&self, account_id: i64) -> Option<Vec<String>> {
+        let map = self.senders.lock().expect("cache lock");
+        map.get(&account_id)
+            .filter(|(at, _)| at.elapsed() < TTL)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub(crate) fn put_senders(&self, account_id: i64, addresses: Vec<String>) {
+        let mut map = self.senders.lock().expect("cache lock");
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(account_id, (Instant::now(), addresses));
+    }
+
     pub(crate) fn clear(&self) {
         self.recipients.lock().expect("cache lock").clear();
         self.inboxes.lock().expect("cache lock").clear();
+        self.senders.lock().expect("cache lock").clear();
     }
 }

@@ -15,6 +15,7 @@
 pub mod address;
 pub mod admin;
 pub mod auth;
+mod batch;
 pub mod body;
 pub mod build;
 mod cache;
@@ -76,7 +77,11 @@ struct Inner {
     login_failures: limiter::FailureLimiter,
     sends: limiter::SendLimiter,
     remote_delivery: bool,
-    queue_wake: tokio::sync::Notify,
+    queue_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Submission records (with their queued recipients and the bytes those need).
+    submissions: batch::Batcher<submit::PendingSubmission, (Submission, i64)>,
+    /// The outbound queue's outcome records.
+    queue_records: batch::Batcher<queue::Record, ()>,
 }
 
 impl Core {
@@ -85,6 +90,9 @@ impl Core {
         let store = Store::open(&config.database_url, &config.blobs).await?;
         let notifier = notify::Notifier::new();
         let committer = group_commit::GroupCommit::start(store.clone(), notifier.clone());
+        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let submissions = submit::submission_batcher(store.clone(), notifier.clone(), wake.clone());
+        let queue_records = queue::record_batcher(store.clone(), notifier.clone());
         let blobs = store.blobs().clone();
         tokio::task::spawn_blocking(move || match blobs.sweep_temporary() {
             Ok(0) => {}
@@ -100,7 +108,9 @@ impl Core {
                 login_failures: limiter::FailureLimiter::default(),
                 sends: limiter::SendLimiter::new(config.max_messages_per_hour),
                 remote_delivery: config.remote_delivery,
-                queue_wake: tokio::sync::Notify::new(),
+                submissions,
+                queue_records,
+                queue_wake: wake,
             }),
         })
     }

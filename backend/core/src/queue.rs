@@ -9,6 +9,33 @@ use crate::delivery::{Folder, Incoming};
 use crate::notify::StateChange;
 use crate::{Core, Result};
 
+/// One recipient's outcome, to record.
+pub type Record = (QueuedMessage, QueuedRecipient, Outcome);
+
+pub(crate) fn record_batcher(
+    store: mailroom_store::Store,
+    notifier: crate::notify::Notifier,
+) -> crate::batch::Batcher<Record, ()> {
+    crate::batch::Batcher::start(256, move |items: Vec<Record>| {
+        let (store, notifier) = (store.clone(), notifier.clone());
+        async move {
+            crate::batch::each_on_failure(items, |batch| {
+                let (store, notifier) = (store.clone(), notifier.clone());
+                async move {
+                    let r = store.queue_record_many(&batch).await.map(|changed| {
+                        for (account_id, seq) in changed {
+                            notifier.publish(StateChange { account_id, seq });
+                        }
+                        vec![(); batch.len()]
+                    });
+                    (batch, r)
+                }
+            })
+            .await
+        }
+    })
+}
+
 /// One queued message with its recipients, for listings.
 #[derive(Clone, Debug)]
 pub struct QueueEntry {
@@ -31,15 +58,24 @@ impl Core {
         Ok(self.store().queue_claim(lease_until, limit).await?)
     }
 
-    /// Records one recipient's attempt; JMAP sees the submission's new delivery status.
+    /// Records one recipient's attempt (batched with others' into one transaction); JMAP
+    /// sees the submission's new delivery status.
     pub async fn queue_record(
         &self,
         message: &QueuedMessage,
         rcpt: &QueuedRecipient,
-        outcome: Outcome<'_>,
+        outcome: Outcome,
     ) -> Result<()> {
-        if let Some((account_id, seq)) = self.store().queue_record(message, rcpt, outcome).await? {
-            self.inner.notifier.publish(StateChange { account_id, seq });
+        self.inner
+            .queue_records
+            .call((message.clone(), rcpt.clone(), outcome))
+            .await
+    }
+
+    /// Records several outcomes together (one transaction when nothing else is waiting).
+    pub async fn queue_record_many(&self, records: Vec<Record>) -> Result<()> {
+        for r in self.inner.queue_records.call_many(records).await {
+            r?;
         }
         Ok(())
     }

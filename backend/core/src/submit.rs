@@ -98,9 +98,15 @@ pub struct SendResult {
 
 impl Core {
     /// The addresses the account may send as: its own (with any `+tag`) and its aliases.
+    /// Cached briefly like recipients (see `cache.rs`): an alias removed from another process
+    /// stops being usable within seconds, at once from this one.
     pub async fn sender_addresses(&self, account: &Account) -> Result<Vec<String>> {
+        if let Some(v) = self.caches().senders(account.id) {
+            return Ok(v);
+        }
         let mut v = vec![account.address.clone()];
         v.extend(self.store().aliases_of(account.id).await?);
+        self.caches().put_senders(account.id, v.clone());
         Ok(v)
     }
 
@@ -179,17 +185,8 @@ impl Core {
         local_accounts: Vec<i64>,
         remote: Vec<String>,
     ) -> Result<SendResult> {
-        let queued_blob = if remote.is_empty() {
-            None
-        } else {
-            // Durable before the queue row that names it is committed.
-            let id = mailroom_store::BlobId::of(&out.raw);
-            self.store()
-                .blobs()
-                .put_many(vec![(id.clone(), out.raw.clone())])
-                .await?;
-            Some(id)
-        };
+        // Written with the batch that records the submission, before its queue rows.
+        let queued_blob = (!remote.is_empty()).then(|| mailroom_store::BlobId::of(&out.raw));
         let sent = self
             .store()
             .mailbox_by_role(account.id, "sent")
@@ -247,31 +244,25 @@ impl Core {
             })
             .collect();
         let rcpts: Vec<&str> = out.recipients.iter().map(Address::as_str).collect();
-        let (submission, seq) = self
-            .store()
-            .submission_insert(NewSubmission {
+        let pending = PendingSubmission {
+            blob: queued_blob.clone().map(|id| (id, out.raw.clone())),
+            submission: NewSubmission {
                 account_id: account.id,
                 email_id: Some(email_id),
-                mail_from: out.mail_from.as_str(),
-                rcpt_to: &json!(rcpts).to_string(),
-                undo_status: "final",
-                delivery_status: &serde_json::Value::Object(status).to_string(),
+                mail_from: out.mail_from.as_str().to_string(),
+                rcpt_to: json!(rcpts).to_string(),
+                undo_status: "final".into(),
+                delivery_status: serde_json::Value::Object(status).to_string(),
                 queue: queued_blob.as_ref().map(|blob| NewQueued {
-                    blob_id: blob.as_str(),
-                    mail_from: out.mail_from.as_str(),
+                    blob_id: blob.as_str().to_string(),
+                    mail_from: out.mail_from.as_str().to_string(),
                     account_id: Some(account.id),
                     size: out.raw.len() as i64,
-                    recipients: &remote,
+                    recipients: remote.clone(),
                 }),
-            })
-            .await?;
-        if queued_blob.is_some() {
-            self.inner.queue_wake.notify_one();
-        }
-        self.inner.notifier.publish(StateChange {
-            account_id: account.id,
-            seq,
-        });
+            },
+        };
+        let (submission, _seq) = self.inner.submissions.call(pending).await?;
         Ok(SendResult {
             submission,
             email_id,
@@ -316,6 +307,53 @@ impl Core {
             .idempotency_finish(account_id, key, response)
             .await?)
     }
+}
+
+/// A submission record waiting for its batch: its queued recipients' bytes are made durable
+/// before the transaction that names them commits.
+pub(crate) struct PendingSubmission {
+    blob: Option<(mailroom_store::BlobId, Bytes)>,
+    submission: NewSubmission,
+}
+
+pub(crate) fn submission_batcher(
+    store: mailroom_store::Store,
+    notifier: crate::notify::Notifier,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+) -> crate::batch::Batcher<PendingSubmission, (Submission, i64)> {
+    crate::batch::Batcher::start(256, move |items: Vec<PendingSubmission>| {
+        let (store, notifier, wake) = (store.clone(), notifier.clone(), wake.clone());
+        async move {
+            let blobs: Vec<_> = items.iter().filter_map(|p| p.blob.clone()).collect();
+            let queued = !blobs.is_empty();
+            if queued && let Err(e) = store.blobs().put_many(blobs).await {
+                let msg = Error::from(e).to_string();
+                return items
+                    .iter()
+                    .map(|_| Err(Error::Unavailable(msg.clone())))
+                    .collect();
+            }
+            let subs: Vec<NewSubmission> = items.into_iter().map(|p| p.submission).collect();
+            let results = crate::batch::each_on_failure(subs, |s| {
+                let store = store.clone();
+                async move {
+                    let r = store.submission_insert_many(&s).await;
+                    (s, r)
+                }
+            })
+            .await;
+            for (s, seq) in results.iter().flatten() {
+                notifier.publish(StateChange {
+                    account_id: s.account_id,
+                    seq: *seq,
+                });
+            }
+            if queued {
+                wake.notify_one();
+            }
+            results
+        }
+    })
 }
 
 /// The addresses of the message's From: header; a message without one is refused.

@@ -21,6 +21,8 @@ use tokio::net::TcpStream;
 pub enum BenchCmd {
     /// Deliver messages over SMTP and report throughput and latency.
     Smtp(SmtpBench),
+    /// Submit messages (TLS, AUTH) for a remote peer and report submission-to-peer throughput.
+    Submission(crate::bench_submit::SubmissionBench),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -45,7 +47,10 @@ pub struct SmtpBench {
 }
 
 pub async fn run(cmd: BenchCmd, config: Option<&Path>) -> Result<()> {
-    let BenchCmd::Smtp(b) = cmd;
+    let b = match cmd {
+        BenchCmd::Smtp(b) => b,
+        BenchCmd::Submission(b) => return crate::bench_submit::run(b).await,
+    };
     let verify = match config {
         Some(_) => {
             let cfg = crate::config::Config::load(config)?;

@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod bench_submit;
 mod cli;
 mod config;
 mod mbox;

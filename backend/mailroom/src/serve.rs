@@ -45,6 +45,7 @@ pub async fn run(config: Config) -> Result<()> {
             command_timeout: d.command_timeout,
             tls: Some(mailroom_smtp::outbound::opportunistic_tls()),
             dns: mailroom_smtp::outbound::route::Dns::system(),
+            signers: Default::default(),
         },
         stop_rx.clone(),
     )));

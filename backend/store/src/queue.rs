@@ -11,13 +11,13 @@ use crate::model::{ChangeOp, ObjectType};
 use crate::{DbKind, Result, Store, StoreError, now};
 
 /// A message to queue for remote recipients.
-pub struct NewQueued<'a> {
-    pub blob_id: &'a str,
+pub struct NewQueued {
+    pub blob_id: String,
     /// "" for the null reverse-path.
-    pub mail_from: &'a str,
+    pub mail_from: String,
     pub account_id: Option<i64>,
     pub size: i64,
-    pub recipients: &'a [String],
+    pub recipients: Vec<String>,
 }
 
 #[derive(Clone, Debug, FromQueryResult)]
@@ -45,22 +45,16 @@ pub struct QueuedRecipient {
 }
 
 /// What happened to one recipient in an attempt.
-pub enum Outcome<'a> {
-    Sent {
-        reply: &'a str,
-    },
-    Failed {
-        reply: &'a str,
-    },
-    Deferred {
-        reply: &'a str,
-        next_attempt_at: i64,
-    },
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Sent { reply: String },
+    Failed { reply: String },
+    Deferred { reply: String, next_attempt_at: i64 },
 }
 
 impl Store {
     /// Queues a message outside a submission (bounces, auto-replies); returns its id.
-    pub async fn queue_insert(&self, q: NewQueued<'_>) -> Result<i64> {
+    pub async fn queue_insert(&self, q: NewQueued) -> Result<i64> {
         let tx = self.begin_write().await?;
         let id = queue_insert_in(self.kind(), &tx, &q, None).await?;
         tx.commit().await?;
@@ -109,15 +103,31 @@ impl Store {
             .collect())
     }
 
-    /// Records an attempt's outcome for one recipient: its row, the submission's delivery
-    /// status (logged as an EmailSubmission update, so JMAP clients see it), and the message
-    /// deleted when nothing of it is left queued. Returns the account's new state if a
-    /// submission changed.
-    pub async fn queue_record(
+    /// Records attempts' outcomes, in one transaction: each recipient's row, its
+    /// submission's delivery status (logged as an EmailSubmission update, so JMAP clients see
+    /// it), and each message deleted once nothing of it is left queued. Returns the accounts'
+    /// new states for the submissions that changed.
+    pub async fn queue_record_many(
         &self,
+        items: &[(QueuedMessage, QueuedRecipient, Outcome)],
+    ) -> Result<Vec<(i64, i64)>> {
+        let tx = self.begin_write().await?;
+        let mut changed = Vec::new();
+        for (message, rcpt, outcome) in items {
+            if let Some(c) = self.queue_record_in(&tx, message, rcpt, outcome).await? {
+                changed.push(c);
+            }
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    async fn queue_record_in(
+        &self,
+        tx: &DatabaseTransaction,
         message: &QueuedMessage,
         rcpt: &QueuedRecipient,
-        outcome: Outcome<'_>,
+        outcome: &Outcome,
     ) -> Result<Option<(i64, i64)>> {
         let t = now();
         let (status, reply, next, delivered) = match outcome {
@@ -126,16 +136,15 @@ impl Store {
             Outcome::Deferred {
                 reply,
                 next_attempt_at,
-            } => ("queued", reply, next_attempt_at, "queued"),
+            } => ("queued", reply, *next_attempt_at, "queued"),
         };
-        let tx = self.begin_write().await?;
         tx.execute_raw(self.stmt(
             "UPDATE queue_recipients SET status = ?, attempts = attempts + 1, \
              next_attempt_at = ?, last_reply = ?, updated_at = ? WHERE id = ?",
             vec![
                 status.into(),
                 next.into(),
-                reply.into(),
+                reply.as_str().into(),
                 t.into(),
                 rcpt.id.into(),
             ],
@@ -163,9 +172,9 @@ impl Store {
                     vec![v.to_string().into(), sub.into()],
                 ))
                 .await?;
-                let seq = crate::update::reserve_seqs(&tx, account, 1).await?;
+                let seq = crate::update::reserve_seqs(tx, account, 1).await?;
                 crate::update::log_one(
-                    &tx,
+                    tx,
                     account,
                     seq,
                     ObjectType::EmailSubmission,
@@ -182,7 +191,6 @@ impl Store {
             vec![message.id.into(), message.id.into()],
         ))
         .await?;
-        tx.commit().await?;
         Ok(changed)
     }
 
@@ -299,7 +307,7 @@ const RCPT_COLUMNS: &str = "id, message_id, address, domain, status, attempts, n
 pub(crate) async fn queue_insert_in(
     kind: DbKind,
     tx: &DatabaseTransaction,
-    q: &NewQueued<'_>,
+    q: &NewQueued,
     submission_id: Option<i64>,
 ) -> Result<i64> {
     let t = now();
@@ -309,8 +317,8 @@ pub(crate) async fn queue_insert_in(
             "INSERT INTO queue_messages (blob_id, mail_from, account_id, submission_id, size, \
              created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             vec![
-                q.blob_id.into(),
-                q.mail_from.into(),
+                q.blob_id.as_str().into(),
+                q.mail_from.as_str().into(),
                 q.account_id.into(),
                 submission_id.into(),
                 q.size.into(),
@@ -320,7 +328,7 @@ pub(crate) async fn queue_insert_in(
         .await?
         .ok_or_else(|| StoreError::Corrupt("insert returned no row".into()))?;
     let id: i64 = row.try_get_by_index(0)?;
-    for r in q.recipients {
+    for r in &q.recipients {
         let domain = r
             .rsplit_once('@')
             .map(|(_, d)| d.to_ascii_lowercase())

@@ -21,15 +21,15 @@ pub struct Submission {
 }
 
 /// A new submission.
-pub struct NewSubmission<'a> {
+pub struct NewSubmission {
     pub account_id: i64,
     pub email_id: Option<i64>,
-    pub mail_from: &'a str,
-    pub rcpt_to: &'a str,
-    pub undo_status: &'a str,
-    pub delivery_status: &'a str,
+    pub mail_from: String,
+    pub rcpt_to: String,
+    pub undo_status: String,
+    pub delivery_status: String,
     /// Remote recipients, queued in the same transaction.
-    pub queue: Option<crate::queue::NewQueued<'a>>,
+    pub queue: Option<crate::queue::NewQueued>,
 }
 
 /// Where a request with an idempotency key stands.
@@ -50,19 +50,36 @@ pub enum Idempotency {
 const IDEMPOTENCY_TTL: i64 = 24 * 3600;
 
 impl Store {
-    /// Records a submission and logs it as created; returns it with the account's new state.
-    pub async fn submission_insert(&self, s: NewSubmission<'_>) -> Result<(Submission, i64)> {
+    /// Records submissions (and queues their remote recipients) in one transaction, each
+    /// logged as created; returns each with its account's new state.
+    pub async fn submission_insert_many(
+        &self,
+        subs: &[NewSubmission],
+    ) -> Result<Vec<(Submission, i64)>> {
         let tx = self.begin_write().await?;
-        let seq = crate::update::reserve_seqs(&tx, s.account_id, 1).await?;
+        let mut out = Vec::with_capacity(subs.len());
+        for s in subs {
+            out.push(self.submission_insert_in(&tx, s).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn submission_insert_in(
+        &self,
+        tx: &sea_orm::DatabaseTransaction,
+        s: &NewSubmission,
+    ) -> Result<(Submission, i64)> {
+        let seq = crate::update::reserve_seqs(tx, s.account_id, 1).await?;
         let t = now();
         let values: Vec<Value> = vec![
             s.account_id.into(),
             s.email_id.into(),
-            s.mail_from.into(),
-            s.rcpt_to.into(),
+            s.mail_from.as_str().into(),
+            s.rcpt_to.as_str().into(),
             t.into(),
-            s.undo_status.into(),
-            s.delivery_status.into(),
+            s.undo_status.as_str().into(),
+            s.delivery_status.as_str().into(),
             t.into(),
         ];
         let row = Submission::find_by_statement(self.stmt(
@@ -72,14 +89,14 @@ impl Store {
              delivery_status, created_at",
             values,
         ))
-        .one(&tx)
+        .one(tx)
         .await?
         .ok_or_else(|| StoreError::Corrupt("insert returned no row".into()))?;
         if let Some(q) = &s.queue {
-            crate::queue::queue_insert_in(self.kind(), &tx, q, Some(row.id)).await?;
+            crate::queue::queue_insert_in(self.kind(), tx, q, Some(row.id)).await?;
         }
         crate::update::log_one(
-            &tx,
+            tx,
             s.account_id,
             seq,
             ObjectType::EmailSubmission,
@@ -87,7 +104,6 @@ impl Store {
             ChangeOp::Created,
         )
         .await?;
-        tx.commit().await?;
         Ok((row, seq))
     }
 

@@ -12,7 +12,7 @@ pub mod route;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mailroom_core::Core;
 use mailroom_core::queue::{Outcome, QueuedMessage, QueuedRecipient};
@@ -43,6 +43,8 @@ pub struct DeliveryConfig {
     /// Opportunistic STARTTLS for outgoing connections.
     pub tls: Option<Arc<rustls::ClientConfig>>,
     pub dns: Dns,
+    /// Filled by the worker.
+    pub signers: SignerCache,
 }
 
 impl DeliveryConfig {
@@ -143,11 +145,12 @@ async fn deliver(
     let age = Duration::from_secs((now() - message.created_at).max(0) as u64);
     let mut failed = Vec::new();
     let mut delayed = Vec::new();
+    let mut records = Vec::with_capacity(rcpts.len());
     for (rcpt, result) in rcpts.iter().zip(replies) {
         let (outcome_reply, mta, temporary) = match &result {
             Ok((r, _)) if r.is_ok() => {
                 tracing::info!(queue_id = message.id, rcpt = %rcpt.address, reply = %r.line(), "sent");
-                record(core, message, rcpt, Outcome::Sent { reply: &r.line() }).await;
+                records.push(Outcome::Sent { reply: r.line() });
                 core_metrics(Metric::Sent);
                 continue;
             }
@@ -158,34 +161,31 @@ async fn deliver(
         if temporary && age < config.give_up_after {
             let next = now() + config.retry_after(attempts).as_secs() as i64;
             tracing::info!(queue_id = message.id, rcpt = %rcpt.address, reply = %outcome_reply, attempts, "deferred");
-            record(
-                core,
-                message,
-                rcpt,
-                Outcome::Deferred {
-                    reply: &outcome_reply,
-                    next_attempt_at: next,
-                },
-            )
-            .await;
+            records.push(Outcome::Deferred {
+                reply: outcome_reply.clone(),
+                next_attempt_at: next,
+            });
             core_metrics(Metric::Deferred);
             if age >= config.delay_notice_after && !rcpt.delay_notified {
                 delayed.push((rcpt.clone(), outcome_reply, mta));
             }
         } else {
             tracing::info!(queue_id = message.id, rcpt = %rcpt.address, reply = %outcome_reply, "failed");
-            record(
-                core,
-                message,
-                rcpt,
-                Outcome::Failed {
-                    reply: &outcome_reply,
-                },
-            )
-            .await;
+            records.push(Outcome::Failed {
+                reply: outcome_reply.clone(),
+            });
             core_metrics(Metric::Bounced);
             failed.push((rcpt.clone(), outcome_reply, mta));
         }
+    }
+    let records = rcpts
+        .iter()
+        .zip(records)
+        .map(|(r, o)| (message.clone(), r.clone(), o))
+        .collect();
+    if let Err(e) = core.queue_record_many(records).await {
+        // The lease runs out and the recipients are tried again: sent twice at worst.
+        tracing::error!(queue_id = message.id, error = %e, "queue: cannot record outcomes");
     }
     report(core, config, message, "failed", &failed).await;
     if report(core, config, message, "delayed", &delayed).await {
@@ -193,13 +193,6 @@ async fn deliver(
         if let Err(e) = core.queue_delay_notified(&ids).await {
             tracing::warn!(error = %e, "queue: cannot record a delay notice");
         }
-    }
-}
-
-async fn record(core: &Core, m: &QueuedMessage, r: &QueuedRecipient, o: Outcome<'_>) {
-    if let Err(e) = core.queue_record(m, r, o).await {
-        // The lease runs out and the recipient is tried again: sent twice at worst.
-        tracing::error!(queue_id = m.id, rcpt = %r.address, error = %e, "queue: cannot record an outcome");
     }
 }
 
@@ -265,7 +258,7 @@ async fn attempt(
         .queue_bytes(message)
         .await
         .map_err(|e| Attempt::Temporary(format!("reading the message: {e}")))?;
-    let signed = sign(core, message, &bytes).await;
+    let signed = sign(core, config, message, &bytes).await;
     let addresses: Vec<String> = rcpts.iter().map(|r| r.address.clone()).collect();
     let env = Envelope {
         helo: &config.hostname,
@@ -328,15 +321,50 @@ async fn hosts(config: &DeliveryConfig, domain: &str) -> Result<Vec<(String, u16
 }
 
 /// The message with DKIM-Signature fields for the sender's domain, when it is one of ours.
-async fn sign(core: &Core, message: &QueuedMessage, bytes: &[u8]) -> Vec<u8> {
+/// Each domain's parsed keys are kept for a minute (a rotation is seen within it).
+async fn sign(
+    core: &Core,
+    config: &DeliveryConfig,
+    message: &QueuedMessage,
+    bytes: &[u8],
+) -> Vec<u8> {
     let Some((_, domain)) = message.mail_from.rsplit_once('@') else {
         return bytes.to_vec();
     };
-    let keys = match core.dkim_keys(domain).await {
-        Ok(k) => k,
-        Err(_) => return bytes.to_vec(),
+    let domain = domain.to_ascii_lowercase();
+    let cached = config
+        .signers
+        .lock()
+        .expect("signer cache")
+        .get(&domain)
+        .filter(|(at, _)| at.elapsed() < SIGNER_TTL)
+        .map(|(_, s)| s.clone());
+    let signers = match cached {
+        Some(s) => s,
+        None => {
+            let made = match core.dkim_keys(&domain).await {
+                Ok(keys) => match crate::dkim::Signers::new(&domain, &keys) {
+                    Ok(s) => Some(Arc::new(s)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "DKIM keys unusable; sending unsigned");
+                        None
+                    }
+                },
+                // Not one of our domains: nothing to sign with.
+                Err(_) => None,
+            };
+            let mut cache = config.signers.lock().expect("signer cache");
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(domain.clone(), (Instant::now(), made.clone()));
+            made
+        }
     };
-    match crate::dkim::sign(domain, &keys, bytes) {
+    let Some(signers) = signers else {
+        return bytes.to_vec();
+    };
+    match signers.sign(bytes) {
         Ok(mut out) => {
             out.extend_from_slice(bytes);
             out
@@ -347,6 +375,12 @@ async fn sign(core: &Core, message: &QueuedMessage, bytes: &[u8]) -> Vec<u8> {
         }
     }
 }
+
+const SIGNER_TTL: Duration = Duration::from_secs(60);
+
+/// Parsed signing keys by domain (`None`: the domain has none), and when they were read.
+pub(crate) type SignerCache =
+    std::sync::Mutex<HashMap<String, (Instant, Option<Arc<crate::dkim::Signers>>)>>;
 
 enum Metric {
     Sent,
