@@ -38,22 +38,35 @@ pub struct SubmissionBench {
     pub size: usize,
     #[arg(long, short = 'c', default_value_t = 10)]
     pub concurrency: u64,
+    /// Make the sink refuse every recipient with this 4xx reply (e.g. "451 4.7.1 later") and,
+    /// instead of waiting for deliveries, watch the queue retry for `--observe` seconds.
+    #[arg(long)]
+    pub sink_refuse: Option<String>,
+    #[arg(long, default_value_t = 60)]
+    pub observe: u64,
+    /// The server's process id, to report its memory (VmRSS) while observing.
+    #[arg(long)]
+    pub pid: Option<u32>,
 }
 
 pub async fn run(b: SubmissionBench) -> Result<()> {
     let password = std::env::var("MAILROOM_BENCH_PASSWORD")
         .context("set MAILROOM_BENCH_PASSWORD to the user's password")?;
     let received = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let refuse: Option<Arc<str>> = b.sink_refuse.as_deref().map(|r| format!("{r}\r\n").into());
     let listener = TcpListener::bind(&b.sink)
         .await
         .with_context(|| format!("sink: cannot listen on {}", b.sink))?;
     let (done_tx, mut done_rx) = tokio::sync::watch::channel(0u64);
-    let sink_count = received.clone();
+    let (sink_count, sink_refused, sink_refuse) =
+        (received.clone(), refused.clone(), refuse.clone());
     tokio::spawn(async move {
         while let Ok((c, _)) = listener.accept().await {
             let (count, done) = (sink_count.clone(), done_tx.clone());
+            let (refused, refuse) = (sink_refused.clone(), sink_refuse.clone());
             tokio::spawn(async move {
-                let _ = sink(c, &count, &done).await;
+                let _ = sink(c, &count, &done, refuse.as_deref(), &refused).await;
             });
         }
     });
@@ -72,6 +85,30 @@ pub async fn run(b: SubmissionBench) -> Result<()> {
     }
     let submitted = start.elapsed();
     let sent = lat.len() as u64;
+    if refuse.is_some() {
+        println!(
+            "submission: {sent} messages in {:.2} s ({:.0} msgs/s), every recipient refused by the sink",
+            submitted.as_secs_f64(),
+            sent as f64 / submitted.as_secs_f64()
+        );
+        let mut last = refused.load(Ordering::Relaxed);
+        for i in 0..b.observe.div_ceil(5) {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let now = refused.load(Ordering::Relaxed);
+            let rss = b
+                .pid
+                .and_then(rss_kib)
+                .map(|k| format!(", server RSS {} MiB", k / 1024))
+                .unwrap_or_default();
+            println!(
+                "t+{:>3} s: {now} delivery attempts refused so far (+{} in 5 s){rss}",
+                (i + 1) * 5,
+                now - last
+            );
+            last = now;
+        }
+        return Ok(());
+    }
     // Wait for the sink to have them all (or stop making progress).
     loop {
         let now = *done_rx.borrow();
@@ -170,11 +207,21 @@ fn message(b: &SubmissionBench, i: u64) -> Vec<u8> {
     m
 }
 
-/// The sink: accepts everything, counts each message at its end of data.
+/// The server's resident memory, from /proc.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The sink: accepts everything (or refuses every RCPT with `refuse`), counts each message at
+/// its end of data.
 async fn sink(
     c: TcpStream,
     count: &AtomicU64,
     done: &tokio::sync::watch::Sender<u64>,
+    refuse: Option<&str>,
+    refused: &AtomicU64,
 ) -> Result<()> {
     c.set_nodelay(true)?;
     let mut s = BufStream::new(c);
@@ -201,6 +248,10 @@ async fn sink(
             .unwrap_or_default();
         let reply: &[u8] = match &verb[..] {
             b"EHLO" => b"250-sink\r\n250 PIPELINING\r\n",
+            b"RCPT" if refuse.is_some() => {
+                refused.fetch_add(1, Ordering::Relaxed);
+                refuse.unwrap_or_default().as_bytes()
+            }
             b"DATA" => {
                 in_data = true;
                 b"354 go ahead\r\n"

@@ -74,15 +74,26 @@ pub async fn run_queue(core: Core, config: DeliveryConfig, mut shutdown: watch::
         if *shutdown.borrow() {
             break;
         }
+        // Claim only what the pool can start soon: a backlog of 10,000 due recipients stays
+        // in the database, not in memory, and their leases do not run out while they wait.
+        let room = (config.concurrency.max(1) * 4).saturating_sub(tasks.len());
+        if room == 0 {
+            tokio::select! {
+                _ = tasks.join_next() => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        let want = (room as u32).min(CLAIM);
         let lease_until = now() + LEASE.as_secs() as i64;
-        let claimed = match core.queue_claim(lease_until, CLAIM).await {
+        let claimed = match core.queue_claim(lease_until, want).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "queue: cannot claim recipients");
                 Vec::new()
             }
         };
-        let full = claimed.iter().map(|(_, r)| r.len()).sum::<usize>() >= CLAIM as usize;
+        let full = claimed.iter().map(|(_, r)| r.len()).sum::<usize>() >= want as usize;
         for (message, rcpts) in claimed {
             let mut by_domain: HashMap<String, Vec<QueuedRecipient>> = HashMap::new();
             for r in rcpts {
