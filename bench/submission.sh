@@ -25,7 +25,7 @@ trap 'kill $server 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"'
 } > "$dir/cfg.toml"
 "$R" --config "$dir/cfg.toml" domain add example.test >/dev/null
 echo benchpass1 | "$R" --config "$dir/cfg.toml" user add sender@example.test --password-stdin >/dev/null
-MAILROOM_LOG=warn "$R" --config "$dir/cfg.toml" serve > "$dir/serve.log" 2>&1 &
+MAILROOM_LOG=${SERVER_LOG:-warn} "$R" --config "$dir/cfg.toml" serve > "$dir/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/15465) 2>/dev/null && break; sleep 0.2; done
 t0=$(awk "{print \$14+\$15}" /proc/$server/stat)
@@ -34,5 +34,6 @@ MAILROOM_BENCH_PASSWORD=benchpass1 "$R" bench submission --addr 127.0.0.1:15465 
   --user sender@example.test --to someone@sink.test --sink 127.0.0.1:12999 \
   -n "$COUNT" -c "$CONCURRENCY"
 [ -n "${PERF:-}" ] && { kill -INT $perfpid; wait $perfpid 2>/dev/null || true; }
+[ -n "${KEEP_LOG:-}" ] && cp "$dir/serve.log" "$KEEP_LOG"
 t1=$(awk '{print $14+$15}' /proc/$server/stat)
 echo "server CPU: $(( (t1 - t0) / $(getconf CLK_TCK) )).$(( (t1 - t0) % $(getconf CLK_TCK) )) s (user+system, of 2 cores)"

@@ -110,8 +110,11 @@ async fn outbound_queue_with_aiosmtpd(b: Backend) {
         s.log()
     );
 
-    // ok@ at once, temp@ on the retry a second later, while stuck@ hangs.
+    // ok@ at once, temp@ on the retry a second later, while stuck@ hangs. "At once": the
+    // worker is woken by the submission, not found by its periodic look (every 15 s).
     let core = s.core().await;
+    let sent_at = Instant::now();
+    let mut first_seen = None;
     let deadline = Instant::now() + Duration::from_secs(30);
     let (received, reports) = loop {
         let files: Vec<String> = std::fs::read_dir(out.path())
@@ -121,6 +124,9 @@ async fn outbound_queue_with_aiosmtpd(b: Backend) {
             .collect();
         let inbox = mailbox_messages(&core, "alice@example.test", "INBOX").await;
         let got = |who: &str| files.iter().any(|f| f.starts_with(who));
+        if got("ok@sink.test") && first_seen.is_none() {
+            first_seen = Some(sent_at.elapsed());
+        }
         if got("ok@sink.test") && got("temp@sink.test") && inbox.len() >= 2 {
             break (files, inbox);
         }
@@ -133,6 +139,11 @@ async fn outbound_queue_with_aiosmtpd(b: Backend) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(!received.iter().any(|f| f.starts_with("perm@")));
+    let first = first_seen.unwrap();
+    assert!(
+        first < Duration::from_secs(10),
+        "the first delivery took {first:?}: the worker was not woken by the submission"
+    );
 
     // Intact (dot-stuffing undone by the peer) and signed with both keys.
     let ok = received.iter().find(|f| f.starts_with("ok@")).unwrap();

@@ -245,7 +245,12 @@ impl Core {
             .collect();
         let rcpts: Vec<&str> = out.recipients.iter().map(Address::as_str).collect();
         let pending = PendingSubmission {
-            blob: queued_blob.clone().map(|id| (id, out.raw.clone())),
+            // When recipients get exactly the Sent copy's bytes (no Bcc), the copy's delivery
+            // has already made them durable under the same id.
+            blob: queued_blob
+                .clone()
+                .filter(|_| !matches!(&out.sent_copy, SentCopy::File(copy) if *copy == out.raw))
+                .map(|id| (id, out.raw.clone())),
             submission: NewSubmission {
                 account_id: account.id,
                 email_id: Some(email_id),
@@ -325,8 +330,10 @@ pub(crate) fn submission_batcher(
         let (store, notifier, wake) = (store.clone(), notifier.clone(), wake.clone());
         async move {
             let blobs: Vec<_> = items.iter().filter_map(|p| p.blob.clone()).collect();
-            let queued = !blobs.is_empty();
-            if queued && let Err(e) = store.blobs().put_many(blobs).await {
+            let queued = items.iter().any(|p| p.submission.queue.is_some());
+            if !blobs.is_empty()
+                && let Err(e) = store.blobs().put_many(blobs).await
+            {
                 let msg = Error::from(e).to_string();
                 return items
                     .iter()

@@ -58,6 +58,7 @@ impl Store {
     /// Files every delivery of `batch` in one transaction and returns, for each, where its
     /// copies went (in the order of its targets). Either all are committed or none.
     pub async fn deliver_batch(&self, batch: &[NewDelivery]) -> Result<Vec<Vec<Delivered>>> {
+        let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
         let out = deliver_in(&tx, batch).await?;
         tx.commit().await?;
@@ -74,6 +75,17 @@ impl Store {
             ..Default::default()
         };
         Ok(self.db.begin_with_options(opts).await?)
+    }
+
+    /// On SQLite, the busy writers (delivery, submission and queue batches, flag updates)
+    /// take turns in this process before they begin: colliding on SQLite's lock, each would
+    /// sleep in its busy handler (tens of milliseconds), where a mutex wakes the next one the
+    /// moment the lock is free. Hold the turn until the transaction ends.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.kind {
+            DbKind::Sqlite => Some(self.writer.clone().lock_owned().await),
+            DbKind::Postgres => None,
+        }
     }
 }
 

@@ -43,6 +43,8 @@ pub struct Store {
     db: DatabaseConnection,
     kind: DbKind,
     blobs: BlobStore,
+    /// Turns for SQLite write transactions (see `begin_write`).
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -51,7 +53,12 @@ impl Store {
         let (db, kind) = connect::connect(db_url).await?;
         connect::migrate(&db, kind).await?;
         let blobs = BlobStore::open(blobs)?;
-        Ok(Store { db, kind, blobs })
+        Ok(Store {
+            db,
+            kind,
+            blobs,
+            writer: Default::default(),
+        })
     }
 
     pub fn blobs(&self) -> &BlobStore {

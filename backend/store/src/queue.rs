@@ -76,6 +76,7 @@ impl Store {
              queue_recipients WHERE status = 'queued' AND next_attempt_at <= ? \
              ORDER BY next_attempt_at LIMIT {limit}{lock}) RETURNING {RCPT_COLUMNS}"
         );
+        let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
         let rcpts = QueuedRecipient::find_by_statement(
             self.stmt(&sql, vec![lease_until.into(), now().into()]),
@@ -111,6 +112,7 @@ impl Store {
         &self,
         items: &[(QueuedMessage, QueuedRecipient, Outcome)],
     ) -> Result<Vec<(i64, i64)>> {
+        let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
         let mut changed = Vec::new();
         for (message, rcpt, outcome) in items {

@@ -56,6 +56,7 @@ impl Store {
         &self,
         subs: &[NewSubmission],
     ) -> Result<Vec<(Submission, i64)>> {
+        let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
         let mut out = Vec::with_capacity(subs.len());
         for s in subs {

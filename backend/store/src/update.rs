@@ -25,6 +25,7 @@ pub struct EmailPatch {
 impl Store {
     /// Applies the patches of emails that belong to the account; returns the new state.
     pub async fn update_emails(&self, account_id: i64, patches: &[EmailPatch]) -> Result<i64> {
+        let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
         let mut current: BTreeMap<i64, (email::Model, BTreeSet<i64>)> = BTreeMap::new();
         for p in patches {
@@ -128,6 +129,7 @@ impl Store {
 
     /// Destroys emails of the account (their memberships go with them); returns the new state.
     pub async fn destroy_emails(&self, account_id: i64, ids: &[i64]) -> Result<i64> {
+        let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
         let mut found = Vec::new();
         for &id in ids {

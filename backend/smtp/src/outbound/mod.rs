@@ -76,8 +76,11 @@ pub async fn run_queue(core: Core, config: DeliveryConfig, mut shutdown: watch::
         }
         // Claim only what the pool can start soon: a backlog of 10,000 due recipients stays
         // in the database, not in memory, and their leases do not run out while they wait.
-        let room = (config.concurrency.max(1) * 4).saturating_sub(tasks.len());
-        if room == 0 {
+        // Claims come in batches (each is a write transaction): wait until half the room is
+        // free rather than claiming one recipient per finished delivery.
+        let capacity = config.concurrency.max(1) * 4;
+        let room = capacity.saturating_sub(tasks.len());
+        if room < capacity / 2 {
             tokio::select! {
                 _ = tasks.join_next() => {}
                 _ = shutdown.changed() => {}
