@@ -31,6 +31,8 @@ class Handler:
         for r in envelope.rcpt_tos:
             tmp = os.path.join(outdir, ".tmp")
             with open(tmp, "wb") as f:
+                # aiosmtpd gives the null sender as "<>".
+                f.write(b"X-Envelope-From: " + envelope.mail_from.encode() + b"\r\n")
                 f.write(envelope.original_content)
             os.rename(tmp, os.path.join(outdir, f"{r}.{len(os.listdir(outdir))}.eml"))
         return "250 2.0.0 stored"
@@ -392,6 +394,102 @@ s.quit()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    drop(sink.stdin.take());
+    let _ = sink.wait();
+}
+
+// A vacation response answers a sender on another domain through the queue: from the null
+// sender, marked auto-replied, DKIM-signed by the user's domain (verified by dkimpy).
+backends!(vacation_reply_to_a_remote_sender);
+async fn vacation_reply_to_a_remote_sender(b: Backend) {
+    if !Command::new("python3")
+        .args(["-c", "import aiosmtpd, dkim, nacl"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("skipped: python3 with aiosmtpd, dkimpy and PyNaCl is not installed");
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut sink = start_sink(out.path(), port);
+    let extra = format!(
+        "[delivery]\nrelay = \"127.0.0.1:9\"\n\n[delivery.routes]\n\"sink.test\" = \"127.0.0.1:{port}\"\n"
+    );
+    let s = TestServer::start_with(b, &extra).await;
+    s.setup_accounts();
+    let set = r#"{"using":["urn:ietf:params:jmap:core","urn:ietf:params:jmap:vacationresponse"],
+        "methodCalls":[["VacationResponse/set",{"accountId":"ACCOUNT","update":{"singleton":
+        {"isEnabled":true,"subject":"Away","textBody":"the body"}}},"0"]]}"#;
+    let session = Command::new("curl")
+        .args(["-s", "-u"])
+        .arg(format!("bob@example.test:{PASSWORD}"))
+        .arg(format!("http://{}/jmap/session", s.http))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&session.stdout).unwrap();
+    let account = v["primaryAccounts"]["urn:ietf:params:jmap:vacationresponse"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = Command::new("curl")
+        .args(["-s", "-u"])
+        .arg(format!("bob@example.test:{PASSWORD}"))
+        .args(["-H", "Content-Type: application/json", "-d"])
+        .arg(set.replace("ACCOUNT", &account))
+        .arg(format!("http://{}/jmap/api", s.http))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&r.stdout).contains("\"updated\""),
+        "{}",
+        String::from_utf8_lossy(&r.stdout)
+    );
+    let send = r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+s.sendmail("carol@sink.test", ["bob@example.test"], b"From: Carol <carol@sink.test>\r\nTo: bob@example.test\r\nSubject: lunch?\r\nMessage-ID: <q1@sink.test>\r\n\r\nAre you in?\r\n")
+s.quit()
+"#;
+    let sent = Command::new("python3")
+        .args(["-c", send, &s.smtp.port().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let file = loop {
+        let found = std::fs::read_dir(out.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .find(|n| n.starts_with("carol@sink.test") && n.ends_with(".eml"));
+        if let Some(f) = found {
+            break out.path().join(f);
+        }
+        assert!(Instant::now() < deadline, "no auto-reply:\n{}", s.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+    assert!(text.starts_with("X-Envelope-From: <>\r\n"), "{text}");
+    assert!(text.contains("Auto-Submitted: auto-replied"), "{text}");
+    assert!(text.contains("In-Reply-To: <q1@sink.test>"), "{text}");
+    let zone = out.path().join("zone");
+    std::fs::write(&zone, s.ok(&["dns", "example.test"])).unwrap();
+    let verified = Command::new("python3")
+        .args(["-c", crate::dkim::VERIFY])
+        .arg(&zone)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&verified.stdout).trim() == "ok",
+        "{}\n{text}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
     drop(sink.stdin.take());
     let _ = sink.wait();
 }

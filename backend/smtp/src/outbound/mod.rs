@@ -342,10 +342,14 @@ async fn sign(
     message: &QueuedMessage,
     bytes: &[u8],
 ) -> Vec<u8> {
-    let Some((_, domain)) = message.mail_from.rsplit_once('@') else {
-        return bytes.to_vec();
+    // The envelope sender's domain; for the null sender (an auto-reply), the From: domain.
+    let domain = match message.mail_from.rsplit_once('@') {
+        Some((_, d)) => d.to_ascii_lowercase(),
+        None => match from_domain(bytes) {
+            Some(d) => d,
+            None => return bytes.to_vec(),
+        },
     };
-    let domain = domain.to_ascii_lowercase();
     let cached = config
         .signers
         .lock()
@@ -391,6 +395,25 @@ async fn sign(
 }
 
 const SIGNER_TTL: Duration = Duration::from_secs(60);
+
+/// The domain of the first address in the message's From: header field (unfolded simply:
+/// our own auto-replies write it on one line).
+fn from_domain(message: &[u8]) -> Option<String> {
+    let end = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(message.len());
+    let headers = std::str::from_utf8(&message[..end]).ok()?;
+    let line = headers
+        .split("\r\n")
+        .find(|l| l.len() > 5 && l[..5].eq_ignore_ascii_case("from:"))?;
+    let (_, after) = line.rsplit_once('@')?;
+    let domain: String = after
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+        .collect();
+    (!domain.is_empty()).then(|| domain.to_ascii_lowercase())
+}
 
 /// Parsed signing keys by domain (`None`: the domain has none), and when they were read.
 pub(crate) type SignerCache =
