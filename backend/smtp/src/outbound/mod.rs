@@ -165,7 +165,7 @@ async fn deliver(
             Ok((r, _)) if r.is_ok() => {
                 tracing::info!(queue_id = message.id, rcpt = %rcpt.address, reply = %r.line(), "sent");
                 records.push(Outcome::Sent { reply: r.line() });
-                core_metrics(Metric::Sent);
+                count(Metric::Sent);
                 continue;
             }
             Ok((r, mta)) => (r.line(), mta.clone(), !r.is_permanent()),
@@ -179,7 +179,7 @@ async fn deliver(
                 reply: outcome_reply.clone(),
                 next_attempt_at: next,
             });
-            core_metrics(Metric::Deferred);
+            count(Metric::Deferred);
             if age >= config.delay_notice_after && !rcpt.delay_notified {
                 delayed.push((rcpt.clone(), outcome_reply, mta));
             }
@@ -188,7 +188,7 @@ async fn deliver(
             records.push(Outcome::Failed {
                 reply: outcome_reply.clone(),
             });
-            core_metrics(Metric::Bounced);
+            count(Metric::Bounced);
             failed.push((rcpt.clone(), outcome_reply, mta));
         }
     }
@@ -433,7 +433,7 @@ pub mod metrics {
     pub static BOUNCED: AtomicU64 = AtomicU64::new(0);
 }
 
-fn core_metrics(m: Metric) {
+fn count(m: Metric) {
     use std::sync::atomic::Ordering::Relaxed;
     match m {
         Metric::Sent => metrics::SENT.fetch_add(1, Relaxed),
