@@ -6,6 +6,9 @@
 #
 #   cargo build --release && bench/submission.sh
 #   PG_URL=postgres://root@127.0.0.1:5432/mailroom_bench bench/submission.sh   # an empty database
+#
+# Arguments after the script's name go to `mailroom bench submission` (bench/queue-4xx.sh uses
+# them); RETRY_INTERVALS sets `[delivery] retry_intervals`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=${MAILROOM:-target/release/mailroom}
@@ -21,19 +24,24 @@ trap 'kill $server 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"'
   [ -n "${PG_URL:-}" ] && printf '[database]\nurl = "%s"\n' "$PG_URL"
   printf '[listen]\nsubmissions = "127.0.0.1:15465"\n'
   printf '[submission]\nmax_messages_per_hour = 0\n'
-  printf '[delivery]\nrelay = "127.0.0.1:9"\n[delivery.routes]\n"sink.test" = "127.0.0.1:12999"\n'
+  printf '[delivery]\nrelay = "127.0.0.1:9"\n'
+  [ -n "${RETRY_INTERVALS:-}" ] && printf 'retry_intervals = %s\n' "$RETRY_INTERVALS"
+  printf '[delivery.routes]\n"sink.test" = "127.0.0.1:12999"\n'
 } > "$dir/cfg.toml"
 "$R" --config "$dir/cfg.toml" domain add example.test >/dev/null
 echo benchpass1 | "$R" --config "$dir/cfg.toml" user add sender@example.test --password-stdin >/dev/null
 MAILROOM_LOG=${SERVER_LOG:-warn} "$R" --config "$dir/cfg.toml" serve > "$dir/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/15465) 2>/dev/null && break; sleep 0.2; done
+echo "server RSS before: $(awk '/VmRSS/ {print int($2/1024)}' /proc/$server/status) MiB"
 t0=$(awk "{print \$14+\$15}" /proc/$server/stat)
 [ -n "${PERF:-}" ] && { perf record -F 999 -g -p $server -o "$PERF" 2>/dev/null & perfpid=$!; }
 MAILROOM_BENCH_PASSWORD=benchpass1 "$R" bench submission --addr 127.0.0.1:15465 \
   --user sender@example.test --to someone@sink.test --sink 127.0.0.1:12999 \
-  -n "$COUNT" -c "$CONCURRENCY"
+  -n "$COUNT" -c "$CONCURRENCY" --pid "$server" "$@"
 [ -n "${PERF:-}" ] && { kill -INT $perfpid; wait $perfpid 2>/dev/null || true; }
 [ -n "${KEEP_LOG:-}" ] && cp "$dir/serve.log" "$KEEP_LOG"
 t1=$(awk '{print $14+$15}' /proc/$server/stat)
-echo "server CPU: $(( (t1 - t0) / $(getconf CLK_TCK) )).$(( (t1 - t0) % $(getconf CLK_TCK) )) s (user+system, of 2 cores)"
+hz=$(getconf CLK_TCK)
+printf 'server CPU: %d.%02d s (user+system, of 2 cores)\n' $(( (t1 - t0) / hz )) $(( (t1 - t0) % hz * 100 / hz ))
+echo "still queued: $("$R" --config "$dir/cfg.toml" queue list | grep -c ' queued attempts' || true) recipient(s)"

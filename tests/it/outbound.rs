@@ -5,6 +5,7 @@
 //! sender's INBOX; a peer that never answers holds back nobody else and stays queued,
 //! visible and removable with `mailroom queue`; JMAP-visible delivery status follows.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -59,6 +60,67 @@ s.quit()
 print("ok")
 "#;
 
+/// True (and says so) when a Python module the test needs is not installed.
+fn missing(modules: &str) -> bool {
+    let import = format!(
+        "import {}",
+        modules.split(' ').collect::<Vec<_>>().join(", ")
+    );
+    let ok = Command::new("python3")
+        .args(["-c", &import])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "skipped: python3 modules {modules} are not installed (pip install aiosmtpd dkimpy pynacl)"
+        );
+    }
+    !ok
+}
+
+/// The messages the sink stored whose names start with `prefix` (the recipient).
+fn sink_files(dir: &Path, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(prefix) && n.ends_with(".eml"))
+        .collect()
+}
+
+/// Waits (20 s at most) for the sink to store a message for `prefix`; its path.
+async fn wait_for_file(s: &TestServer, dir: &Path, prefix: &str) -> std::path::PathBuf {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(f) = sink_files(dir, prefix).pop() {
+            return dir.join(f);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing for {prefix}:\n{}",
+            s.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Both DKIM signatures of the stored message `file` verify with dkimpy against the records
+/// `mailroom dns example.test` prints.
+fn assert_dkim_verifies(s: &TestServer, dir: &Path, file: &Path, text: &str) {
+    let zone = dir.join("zone");
+    std::fs::write(&zone, s.ok(&["dns", "example.test"])).unwrap();
+    let verified = Command::new("python3")
+        .args(["-c", crate::dkim::VERIFY])
+        .arg(&zone)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&verified.stdout).trim() == "ok",
+        "{}\n{text}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -69,14 +131,7 @@ fn free_port() -> u16 {
 
 backends!(outbound_queue_with_aiosmtpd);
 async fn outbound_queue_with_aiosmtpd(b: Backend) {
-    let have = Command::new("python3")
-        .args(["-c", "import aiosmtpd, dkim, nacl"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        eprintln!(
-            "skipped: python3 with aiosmtpd, dkimpy and PyNaCl is not installed (pip install aiosmtpd dkimpy pynacl)"
-        );
+    if missing("aiosmtpd dkim nacl") {
         return;
     }
     let out = tempfile::tempdir().unwrap();
@@ -119,11 +174,7 @@ async fn outbound_queue_with_aiosmtpd(b: Backend) {
     let mut first_seen = None;
     let deadline = Instant::now() + Duration::from_secs(30);
     let (received, reports) = loop {
-        let files: Vec<String> = std::fs::read_dir(out.path())
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.ends_with(".eml"))
-            .collect();
+        let files = sink_files(out.path(), "");
         let inbox = mailbox_messages(&core, "alice@example.test", "INBOX").await;
         let got = |who: &str| files.iter().any(|f| f.starts_with(who));
         if got("ok@sink.test") && first_seen.is_none() {
@@ -155,19 +206,7 @@ async fn outbound_queue_with_aiosmtpd(b: Backend) {
         text.ends_with("\r\n\r\nthe body\r\n.leading dot stays\r\n"),
         "{text}"
     );
-    let zone = out.path().join("zone");
-    std::fs::write(&zone, s.ok(&["dns", "example.test"])).unwrap();
-    let verified = Command::new("python3")
-        .args(["-c", crate::dkim::VERIFY])
-        .arg(&zone)
-        .arg(out.path().join(ok))
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&verified.stdout).trim() == "ok",
-        "{}\n{text}",
-        String::from_utf8_lossy(&verified.stderr)
-    );
+    assert_dkim_verifies(&s, out.path(), &out.path().join(ok), &text);
 
     // Two reports: a delay notice for temp@ (its first attempt failed and the notice is due
     // at once in this configuration) and the bounce for perm@.
@@ -328,12 +367,7 @@ fn start_sink(dir: &std::path::Path, port: u16) -> std::process::Child {
 // the server is SIGKILLed, the peer comes up, and the restarted server delivers it.
 backends!(queued_mail_survives_a_kill);
 async fn queued_mail_survives_a_kill(b: Backend) {
-    if !Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        eprintln!("skipped: python3 with aiosmtpd is not installed (pip install aiosmtpd)");
+    if missing("aiosmtpd") {
         return;
     }
     let out = tempfile::tempdir().unwrap();
@@ -377,23 +411,8 @@ s.quit()
     // Had the kill hit an attempt in progress, the recipient would be leased for 30 minutes;
     // an administrator's retry clears that (and is harmless otherwise).
     s.ok(&["queue", "retry", "--all"]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let n = std::fs::read_dir(out.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with("later@"))
-            .count();
-        if n == 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not delivered after restart:\n{}",
-            s.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_file(&s, out.path(), "later@sink.test").await;
+    assert_eq!(sink_files(out.path(), "later@").len(), 1, "delivered once");
     drop(sink.stdin.take());
     let _ = sink.wait();
 }
@@ -402,12 +421,7 @@ s.quit()
 // sender, marked auto-replied, DKIM-signed by the user's domain (verified by dkimpy).
 backends!(vacation_reply_to_a_remote_sender);
 async fn vacation_reply_to_a_remote_sender(b: Backend) {
-    if !Command::new("python3")
-        .args(["-c", "import aiosmtpd, dkim, nacl"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        eprintln!("skipped: python3 with aiosmtpd, dkimpy and PyNaCl is not installed");
+    if missing("aiosmtpd dkim nacl") {
         return;
     }
     let out = tempfile::tempdir().unwrap();
@@ -460,36 +474,12 @@ s.quit()
         "{}",
         String::from_utf8_lossy(&sent.stderr)
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let file = loop {
-        let found = std::fs::read_dir(out.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .find(|n| n.starts_with("carol@sink.test") && n.ends_with(".eml"));
-        if let Some(f) = found {
-            break out.path().join(f);
-        }
-        assert!(Instant::now() < deadline, "no auto-reply:\n{}", s.log());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let file = wait_for_file(&s, out.path(), "carol@sink.test").await;
     let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
     assert!(text.starts_with("X-Envelope-From: <>\r\n"), "{text}");
     assert!(text.contains("Auto-Submitted: auto-replied"), "{text}");
     assert!(text.contains("In-Reply-To: <q1@sink.test>"), "{text}");
-    let zone = out.path().join("zone");
-    std::fs::write(&zone, s.ok(&["dns", "example.test"])).unwrap();
-    let verified = Command::new("python3")
-        .args(["-c", crate::dkim::VERIFY])
-        .arg(&zone)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&verified.stdout).trim() == "ok",
-        "{}\n{text}",
-        String::from_utf8_lossy(&verified.stderr)
-    );
+    assert_dkim_verifies(&s, out.path(), &file, &text);
     drop(sink.stdin.take());
     let _ = sink.wait();
 }

@@ -44,6 +44,35 @@ pub struct QueueEntry {
 }
 
 impl Core {
+    /// Queues a message of `account`'s that is not a submission (an auto-reply) for remote
+    /// `recipients`: bytes made durable first, then the queue rows; the worker is woken.
+    pub(crate) async fn enqueue(
+        &self,
+        raw: Bytes,
+        mail_from: &str,
+        account_id: i64,
+        recipients: Vec<String>,
+    ) -> Result<i64> {
+        let id = mailroom_store::BlobId::of(&raw);
+        let size = raw.len() as i64;
+        self.store()
+            .blobs()
+            .put_many(vec![(id.clone(), raw)])
+            .await?;
+        let queued = self
+            .store()
+            .queue_insert(mailroom_store::queue::NewQueued {
+                blob_id: id.as_str().to_string(),
+                mail_from: mail_from.to_string(),
+                account_id: Some(account_id),
+                size,
+                recipients,
+            })
+            .await?;
+        self.inner.queue_wake.notify_one();
+        Ok(queued)
+    }
+
     /// Waits until something is queued (or a retry is asked for).
     pub async fn queue_wait(&self) {
         self.inner.queue_wake.notified().await

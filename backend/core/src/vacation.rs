@@ -133,22 +133,13 @@ impl Core {
             // Through the outbound queue, from the null sender (RFC 3834 §3.3: nothing
             // answers or bounces an auto-reply), signed by the user's domain.
             Ok(Recipient::Remote) if self.inner.remote_delivery => {
-                let raw = Bytes::from(reply);
-                let id = mailroom_store::BlobId::of(&raw);
-                self.store()
-                    .blobs()
-                    .put_many(vec![(id.clone(), raw.clone())])
-                    .await?;
-                self.store()
-                    .queue_insert(mailroom_store::queue::NewQueued {
-                        blob_id: id.as_str().to_string(),
-                        mail_from: String::new(),
-                        account_id: Some(account_id),
-                        size: raw.len() as i64,
-                        recipients: vec![incoming.sender.as_str().to_string()],
-                    })
-                    .await?;
-                self.inner.queue_wake.notify_one();
+                self.enqueue(
+                    Bytes::from(reply),
+                    "",
+                    account_id,
+                    vec![incoming.sender.as_str().to_string()],
+                )
+                .await?;
             }
             Ok(Recipient::Remote) => tracing::info!(
                 account_id,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 #[derive(Subcommand, Debug)]
@@ -151,15 +151,20 @@ fn message(b: &SmtpBench, run: i64, i: u64) -> Vec<u8> {
         chrono::Utc::now().to_rfc2822()
     )
     .into_bytes();
+    fill(&mut m, b.size);
+    m
+}
+
+/// Pads the message `m` (its headers written) with body lines to `size` bytes, ending in CRLF.
+pub(crate) fn fill(m: &mut Vec<u8>, size: usize) {
     let line = b"The quick brown fox jumps over the lazy dog, again and again and again.\r\n";
-    while m.len() + line.len() <= b.size {
+    while m.len() + line.len() <= size {
         m.extend_from_slice(line);
     }
-    while m.len() + 2 < b.size {
+    while m.len() + 2 < size {
         m.push(b'x');
     }
     m.extend_from_slice(b"\r\n");
-    m
 }
 
 type Session = (
@@ -196,7 +201,7 @@ async fn quit(mut s: Session) -> Result<()> {
 }
 
 /// Reads one (possibly multi-line) reply and checks its code.
-async fn expect(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, code: &str) -> Result<()> {
+pub(crate) async fn expect<R: AsyncBufRead + Unpin>(r: &mut R, code: &str) -> Result<()> {
     let mut line = String::new();
     loop {
         line.clear();

@@ -16,6 +16,8 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use clap::Args;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufStream};
+
+use crate::bench::expect;
 use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Args, Debug, Clone)]
@@ -200,10 +202,7 @@ fn message(b: &SubmissionBench, i: u64) -> Vec<u8> {
         b.user, b.to
     )
     .into_bytes();
-    let line = b"The quick brown fox jumps over the lazy dog, again and again and again.\r\n";
-    while m.len() + line.len() <= b.size {
-        m.extend_from_slice(line);
-    }
+    crate::bench::fill(&mut m, b.size);
     m
 }
 
@@ -270,23 +269,4 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufStream<S>, b: &[u8])
     s.write_all(b).await?;
     s.flush().await?;
     Ok(())
-}
-
-async fn expect<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufStream<S>, code: &str) -> Result<()> {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = tokio::time::timeout(Duration::from_secs(60), s.read_line(&mut line))
-            .await
-            .context("reply timed out")??;
-        if n == 0 {
-            bail!("connection closed waiting for {code}");
-        }
-        if !line.starts_with(code) {
-            bail!("expected {code}, got {:?}", line.trim_end());
-        }
-        if line.as_bytes().get(3) == Some(&b' ') {
-            return Ok(());
-        }
-    }
 }

@@ -107,9 +107,10 @@ fn delivery(raw: RawDelivery) -> Result<Delivery> {
             .map(|s| humantime::parse_duration(s).expect("valid default"))
             .collect(),
     };
+    // Validated by the parser the delivery worker uses, so what passes here routes there.
     let check_target = |key: String, t: &str| -> Result<()> {
-        match t.rsplit_once(':') {
-            Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => Ok(()),
+        match mailroom_smtp::outbound::route::split_host_port(t) {
+            Some((h, _)) if !h.is_empty() => Ok(()),
             _ => bail!("{key}: {t:?} is not host:port"),
         }
     };

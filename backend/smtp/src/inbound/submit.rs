@@ -15,11 +15,7 @@ impl Session {
             .rsplit_once('@')
             .map_or(self.shared.config.hostname.as_str(), |(_, d)| d)
             .to_string();
-        let mut raw = super::trace::headers(self, &tx, id);
-        // Return-Path is for final delivery only (RFC 5321 §4.4); the rest is the message.
-        if let Some(p) = raw.windows(2).position(|w| w == b"\r\n") {
-            raw.drain(..p + 2);
-        }
+        let mut raw = super::trace::received(self, &tx, id);
         raw.extend_from_slice(&complete_headers(&tx.body, &domain));
         let parsed: Result<Vec<Address>, _> = tx.rcpts.iter().map(|r| Address::parse(r)).collect();
         let (Ok(mail_from), Ok(recipients)) = (Address::parse(&tx.from), parsed) else {

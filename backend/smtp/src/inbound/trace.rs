@@ -1,8 +1,17 @@
-//! The trace fields a final-delivery MTA adds (RFC 5321 §4.4): Return-Path and Received.
+//! The trace fields (RFC 5321 §4.4): Received, which every hop adds, and Return-Path, which
+//! only final delivery adds (so submission, which relays, adds Received alone).
 
 use super::session::{Session, Transaction};
 
+/// Return-Path and Received, for a message delivered here.
 pub(super) fn headers(s: &Session, tx: &Transaction, id: &str) -> Vec<u8> {
+    let mut out = format!("Return-Path: <{}>\r\n", sanitize(&tx.from)).into_bytes();
+    out.extend_from_slice(&received(s, tx, id));
+    out
+}
+
+/// The Received field for this hop.
+pub(super) fn received(s: &Session, tx: &Transaction, id: &str) -> Vec<u8> {
     let helo = s
         .helo
         .as_ref()
@@ -26,8 +35,7 @@ pub(super) fn headers(s: &Session, tx: &Transaction, id: &str) -> Vec<u8> {
     };
     let date = chrono::Utc::now().to_rfc2822();
     format!(
-        "Return-Path: <{}>\r\nReceived: from {helo} ({ip})\r\n\tby {host} (mailroom) with {with} id {id}{rcpt};\r\n\t{date}\r\n",
-        sanitize(&tx.from),
+        "Received: from {helo} ({ip})\r\n\tby {host} (mailroom) with {with} id {id}{rcpt};\r\n\t{date}\r\n",
         ip = s.peer.ip(),
         host = s.shared.config.hostname,
     )
