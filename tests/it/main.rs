@@ -9,6 +9,7 @@ mod cli;
 mod corpus;
 mod crash;
 mod dkim;
+mod gc;
 mod harness;
 mod jmap;
 mod mbox;

@@ -108,4 +108,32 @@ async fn messages_live_in_s3(b: Backend) {
     let msgs = crate::harness::mailbox_messages(&core, "alice@example.test", "INBOX").await;
     assert_eq!(msgs.len(), 1);
     assert_eq!(strip_trace(&msgs[0].1), body);
+
+    // Destroyed and collected: the object leaves the bucket, trash included.
+    let alice = "alice@example.test";
+    let (account, mail) = crate::gc::emails(&s, alice);
+    let (id, blob, _) = &mail[0];
+    assert!(bucket_keys(port).await.contains(blob.as_str()));
+    crate::gc::destroy(&s, alice, &account, id);
+    let out = s.ok(&["blobs", "gc", "--grace", "0s"]);
+    assert!(out.contains("blobs deleted: 1"), "{out}");
+    let keys = bucket_keys(port).await;
+    assert!(!keys.contains(blob.as_str()), "{keys}");
+    assert_eq!(crate::gc::download_status(&s, alice, &account, blob), "404");
+}
+
+/// The bucket's listing (S3 ListObjects XML), read with a plain HTTP GET.
+async fn bucket_keys(port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let req = format!(
+        "GET /mailroom?prefix=test-prefix/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "listing failed: {resp}");
+    resp
 }

@@ -25,6 +25,7 @@ pub mod dkim;
 pub mod dns;
 mod error;
 pub mod filter;
+pub mod gc;
 mod group_commit;
 pub mod identity;
 pub mod import;

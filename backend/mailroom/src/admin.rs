@@ -57,6 +57,20 @@ pub async fn dns(config: &Config, domain: &str) -> Result<()> {
     Ok(())
 }
 
+/// `mailroom blobs gc`.
+pub async fn gc(config: &Config, grace: Option<std::time::Duration>) -> Result<()> {
+    let core = open(config).await?;
+    let r = core
+        .collect_garbage(grace.unwrap_or(config.gc.grace))
+        .await?;
+    println!(
+        "uploads expired: {}\nmessage records forgotten: {}\nblobs moved to the trash: {}\n\
+         blobs restored from the trash: {}\nblobs deleted: {} ({} bytes)",
+        r.uploads_expired, r.messages_forgotten, r.trashed, r.restored, r.deleted, r.bytes_freed
+    );
+    Ok(())
+}
+
 pub async fn dkim_rotate(
     config: &Config,
     domain: &str,

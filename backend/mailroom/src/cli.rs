@@ -48,6 +48,9 @@ pub enum Command {
     /// Export or import a mailbox as an mbox file (mboxrd).
     #[command(subcommand)]
     Mbox(MboxCmd),
+    /// Stored bytes: reclaim what nothing refers to any more.
+    #[command(subcommand)]
+    Blobs(BlobsCmd),
     /// Measure a running server.
     #[command(subcommand)]
     Bench(crate::bench::BenchCmd),
@@ -122,6 +125,19 @@ pub enum QueueCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum BlobsCmd {
+    /// Collect garbage now (`serve` does it every `[blobs] gc_interval`): unused blobs go to
+    /// the trash, and those unused for the grace period are deleted.
+    Gc {
+        /// How old a blob must be, and how long unused in the trash, before it goes
+        /// (default: `[blobs] gc_grace`). `0s` deletes in one run: only with the server
+        /// stopped, or a delivery of the same bytes at that moment may lose them.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        grace: Option<std::time::Duration>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum AliasCmd {
     Add { alias: String, target: String },
     List,
@@ -176,6 +192,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Alias(c) => crate::admin::alias(&config, c).await,
         Command::Queue(c) => crate::queue::run(&config, c).await,
+        Command::Blobs(BlobsCmd::Gc { grace }) => crate::admin::gc(&config, grace).await,
         Command::Mbox(MboxCmd::Export {
             address,
             mailbox,

@@ -182,6 +182,18 @@ pub struct RawBlobs {
     pub allow_http: Option<bool>,
     /// "batch" (default) or "file": how local blobs are synced.
     pub sync: Option<String>,
+    /// How often `serve` collects unused blobs ("1h"; "0s": never).
+    pub gc_interval: Option<String>,
+    /// How long a blob must be old, and then unused, before it is deleted ("1h").
+    pub gc_grace: Option<String>,
+}
+
+/// Garbage collection of blobs, from `[blobs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Gc {
+    /// `None`: `serve` never collects (`mailroom blobs gc` still does).
+    pub interval: Option<Duration>,
+    pub grace: Duration,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -222,6 +234,7 @@ pub struct Config {
     pub listen_submissions: Option<SocketAddr>,
     pub smtp: SmtpConfig,
     pub delivery: Delivery,
+    pub gc: Gc,
     pub http: HttpConfig,
     /// `[tls] cert` and `[tls] key`.
     pub tls_cert: Option<PathBuf>,
@@ -377,11 +390,25 @@ impl Config {
             listen_submissions,
             smtp,
             delivery: delivery(raw.delivery)?,
+            gc: gc(&raw.blobs)?,
             tls_cert: raw.tls.cert,
             tls_key: raw.tls.key,
             file: file.map(Path::to_path_buf),
         })
     }
+}
+
+fn gc(raw: &RawBlobs) -> Result<Gc> {
+    let dur = |key: &str, v: Option<&String>, default: &str| -> Result<Duration> {
+        let s = v.map_or(default, String::as_str);
+        humantime::parse_duration(s)
+            .with_context(|| format!("blobs.{key}: {s:?} is not a duration (e.g. \"1h\")"))
+    };
+    let interval = dur("gc_interval", raw.gc_interval.as_ref(), "1h")?;
+    Ok(Gc {
+        interval: (!interval.is_zero()).then_some(interval),
+        grace: dur("gc_grace", raw.gc_grace.as_ref(), "1h")?,
+    })
 }
 
 fn blob_config(raw: &RawBlobs, data_dir: &Path) -> Result<BlobConfig> {

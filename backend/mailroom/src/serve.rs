@@ -29,6 +29,9 @@ pub async fn run(config: Config) -> Result<()> {
     } else {
         println!("tls: certificate {}", tls.cert.display());
     }
+    if let Some(every) = config.gc.interval {
+        core.spawn_garbage_collector(every, config.gc.grace);
+    }
     // The outbound queue's worker: mail for other domains that core accepted.
     let d = config.delivery.clone();
     tasks.push(tokio::spawn(mailroom_smtp::run_queue(

@@ -42,11 +42,11 @@ impl BlobId {
     }
 
     /// Where the blob lives under a local root (the layout `path` gives object_store).
-    fn fs_path(&self, root: &std::path::Path) -> std::path::PathBuf {
+    pub(crate) fn fs_path(&self, root: &std::path::Path) -> std::path::PathBuf {
         root.join(&self.0[0..2]).join(&self.0)
     }
 
-    fn path(&self, prefix: &Path) -> Path {
+    pub(crate) fn path(&self, prefix: &Path) -> Path {
         // One level of 256 folders: 4,000 files a folder at a million messages, which ext4's
         // hashed directories handle well, and few enough folders that a new store does not
         // spend its first hundred thousand deliveries creating them.
@@ -94,14 +94,14 @@ pub enum BlobConfig {
 
 #[derive(Clone)]
 pub struct BlobStore {
-    inner: Arc<dyn ObjectStore>,
-    prefix: Path,
+    pub(crate) inner: Arc<dyn ObjectStore>,
+    pub(crate) prefix: Path,
     /// Local disk refuses to replace an existing blob (cheap, and it never rewrites a file a
     /// reader holds); S3 overwrites, since not every S3-compatible server has conditional puts
     /// and the bytes are the same anyway.
     mode: PutMode,
     /// The folder, for local disk: batch writes go there directly.
-    local_root: Option<std::path::PathBuf>,
+    pub(crate) local_root: Option<std::path::PathBuf>,
     /// Make local batches durable with `syncfs` (see [`BlobSync`]).
     batch_sync: bool,
 }
@@ -237,8 +237,16 @@ impl BlobStore {
     pub async fn get(&self, id: &BlobId) -> Result<Bytes> {
         match self.inner.get(&id.path(&self.prefix)).await {
             Ok(r) => Ok(r.bytes().await?),
+            // Garbage collection may have just moved it aside while a new email came to
+            // refer to it again (see blob_gc.rs); the next collection puts it back.
             Err(object_store::Error::NotFound { .. }) => {
-                Err(StoreError::NotFound(format!("blob {id}")))
+                match self.inner.get(&self.trash_path(id)).await {
+                    Ok(r) => Ok(r.bytes().await?),
+                    Err(object_store::Error::NotFound { .. }) => {
+                        Err(StoreError::NotFound(format!("blob {id}")))
+                    }
+                    Err(e) => Err(e.into()),
+                }
             }
             Err(e) => Err(e.into()),
         }

@@ -12,6 +12,7 @@
 mod account;
 pub mod auth;
 mod blob;
+mod blob_gc;
 mod change;
 mod connect;
 pub mod delivery;
@@ -19,6 +20,7 @@ pub mod dkim;
 mod domain;
 mod entity;
 mod error;
+pub mod gc;
 pub mod identity;
 mod mailbox;
 pub mod mailbox_set;
@@ -32,6 +34,7 @@ pub mod vacation;
 
 pub use account::DefaultMailbox;
 pub use blob::{BlobConfig, BlobId, BlobStore, BlobSync};
+pub use blob_gc::Trashed;
 pub use connect::DbKind;
 pub use error::{Result, StoreError};
 

@@ -407,7 +407,8 @@ impl Store {
         self.db
             .execute_raw(self.stmt(
                 "INSERT INTO uploads (account_id, blob_id, content_type, size, created_at) \
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, blob_id) \
+                 DO UPDATE SET created_at = excluded.created_at",
                 vec![
                     account_id.into(),
                     blob_id.into(),

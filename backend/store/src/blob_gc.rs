@@ -1,0 +1,205 @@
+//! The blob store's half of garbage collection (the whole procedure is in
+//! `mailroom_core::gc`).
+//!
+//! A blob nothing refers to is not deleted at once: it is moved into `trash/`, and a later
+//! collection deletes it only if it is still unused. Content addressing is the reason. A new
+//! email whose bytes already exist does not write them again, so its writer can see the
+//! file, and commit its row a moment after the collector found no row naming those bytes.
+//! Reads fall back to the trash ([`BlobStore::get`]), and the next collection finds the new
+//! reference and moves the blob back.
+
+use std::time::{Duration, SystemTime};
+
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::{BlobId, BlobStore, Result, StoreError};
+
+/// The folder (or key prefix) unused blobs wait in.
+const TRASH: &str = "trash";
+
+/// A blob waiting in the trash.
+#[derive(Clone, Debug)]
+pub struct Trashed {
+    pub id: BlobId,
+    /// When it was moved there.
+    pub since: SystemTime,
+    pub size: u64,
+}
+
+impl BlobStore {
+    pub(crate) fn trash_path(&self, id: &BlobId) -> Path {
+        self.prefix.clone().join(TRASH).join(id.as_str())
+    }
+
+    /// The blobs of one of the 256 shards (named by an id's first byte) last written before
+    /// `cutoff`: a younger one may belong to a write whose row is not committed yet.
+    pub async fn list_shard(&self, shard: u8, cutoff: SystemTime) -> Result<Vec<BlobId>> {
+        let name = format!("{shard:02x}");
+        if let Some(root) = self.local_root.clone() {
+            return blocking(move || {
+                let mut out = Vec::new();
+                let dir = match std::fs::read_dir(root.join(&name)) {
+                    Ok(d) => d,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+                    Err(e) => return Err(e),
+                };
+                for f in dir {
+                    let f = f?;
+                    // Temporary files start with a dot and never parse as an id.
+                    let Some(id) = f.file_name().to_str().and_then(BlobId::parse) else {
+                        continue;
+                    };
+                    if f.metadata()?.modified()? < cutoff {
+                        out.push(id);
+                    }
+                }
+                Ok(out)
+            })
+            .await;
+        }
+        let cutoff = chrono::DateTime::<chrono::Utc>::from(cutoff);
+        let listed: Vec<_> = self
+            .inner
+            .list(Some(&self.prefix.clone().join(name)))
+            .try_collect()
+            .await?;
+        Ok(listed
+            .into_iter()
+            .filter(|m| m.last_modified < cutoff)
+            .filter_map(|m| m.location.filename().and_then(BlobId::parse))
+            .collect())
+    }
+
+    /// Moves a blob into the trash (nothing happens if it is already gone).
+    pub async fn trash(&self, id: &BlobId) -> Result<()> {
+        if let Some(root) = self.local_root.clone() {
+            let id = id.clone();
+            return blocking(move || {
+                let dir = root.join(TRASH);
+                std::fs::create_dir_all(&dir)?;
+                let to = dir.join(id.as_str());
+                match std::fs::rename(id.fs_path(&root), &to) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                    r => r?,
+                }
+                // A rename keeps the old time; the trash counts from now.
+                std::fs::File::options()
+                    .write(true)
+                    .open(&to)?
+                    .set_modified(SystemTime::now())
+            })
+            .await;
+        }
+        let from = id.path(&self.prefix);
+        match self.inner.copy(&from, &self.trash_path(id)).await {
+            Err(object_store::Error::NotFound { .. }) => return Ok(()),
+            r => r?,
+        }
+        self.delete_quietly(&from).await
+    }
+
+    /// Everything in the trash.
+    pub async fn trashed(&self) -> Result<Vec<Trashed>> {
+        if let Some(root) = self.local_root.clone() {
+            return blocking(move || {
+                let mut out = Vec::new();
+                let dir = match std::fs::read_dir(root.join(TRASH)) {
+                    Ok(d) => d,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+                    Err(e) => return Err(e),
+                };
+                for f in dir {
+                    let f = f?;
+                    if let Some(id) = f.file_name().to_str().and_then(BlobId::parse) {
+                        let meta = f.metadata()?;
+                        out.push(Trashed {
+                            id,
+                            since: meta.modified()?,
+                            size: meta.len(),
+                        });
+                    }
+                }
+                Ok(out)
+            })
+            .await;
+        }
+        let listed: Vec<_> = self
+            .inner
+            .list(Some(&self.prefix.clone().join(TRASH)))
+            .try_collect()
+            .await?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|m| {
+                Some(Trashed {
+                    id: m.location.filename().and_then(BlobId::parse)?,
+                    since: SystemTime::UNIX_EPOCH
+                        + Duration::from_millis(m.last_modified.timestamp_millis().max(0) as u64),
+                    size: m.size,
+                })
+            })
+            .collect())
+    }
+
+    /// Puts a trashed blob back (or drops the trashed copy when the bytes were written anew).
+    pub async fn restore(&self, id: &BlobId) -> Result<()> {
+        if let Some(root) = self.local_root.clone() {
+            let id = id.clone();
+            return blocking(move || {
+                let from = root.join(TRASH).join(id.as_str());
+                let to = id.fs_path(&root);
+                if to.exists() {
+                    return remove_if_present(&from);
+                }
+                std::fs::create_dir_all(to.parent().expect("blob paths have a folder"))?;
+                match std::fs::rename(&from, &to) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    r => r,
+                }
+            })
+            .await;
+        }
+        let (from, to) = (self.trash_path(id), id.path(&self.prefix));
+        match self.inner.head(&to).await {
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => self.inner.copy(&from, &to).await?,
+            Err(e) => return Err(e.into()),
+        }
+        self.delete_quietly(&from).await
+    }
+
+    /// Deletes a trashed blob for good.
+    pub async fn purge(&self, id: &BlobId) -> Result<()> {
+        if let Some(root) = self.local_root.clone() {
+            let path = root.join(TRASH).join(id.as_str());
+            return blocking(move || remove_if_present(&path)).await;
+        }
+        self.delete_quietly(&self.trash_path(id)).await
+    }
+
+    async fn delete_quietly(&self, path: &Path) -> Result<()> {
+        match self.inner.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn remove_if_present(path: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
+}
+
+/// Runs file-system work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("blob collector: {e}")))?
+        .map_err(|e| StoreError::Io(format!("blob collector: {e}")))
+}
