@@ -199,6 +199,12 @@ async fn jmap_email_query_filters_sorts_threads_and_windows(b: Backend) {
     assert_eq!(run(&s, "query", &[]).trim(), "ok");
 }
 
+backends!(jmap_query_changes_splice_into_fresh_results);
+async fn jmap_query_changes_splice_into_fresh_results(b: Backend) {
+    let Some(s) = with_mail(b).await else { return };
+    assert_eq!(run(&s, "querychanges", &[]).trim(), "ok");
+}
+
 backends!(jmap_mailbox_set_and_query);
 async fn jmap_mailbox_set_and_query(b: Backend) {
     let Some(s) = with_mail(b).await else { return };

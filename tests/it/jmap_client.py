@@ -1018,9 +1018,133 @@ def query(hostport, alice_pw, bob_pw):
                    ["Email/copy", {"accountId": acc, "fromAccountId": acc, "create": {}}, "1"]])
     check(r[0][1]["type"] == "fromAccountNotFound" and r[1][1]["type"] == "invalidArguments", f"copy {r}")
 
-    # The RFC's query changes: this server recomputes rather than tracks query results.
-    r = alice.api([["Email/queryChanges", {"accountId": acc, "sinceQueryState": "1"}, "0"]])[0]
-    check(r[0] == "error" and r[1]["type"] == "cannotCalculateChanges", f"queryChanges {r}")
+    print("ok")
+
+
+def query_changes(hostport, alice_pw, bob_pw):
+    """Email/queryChanges and Mailbox/queryChanges as a caching client uses them: results
+    cached, the account changed (imports into a thread, keywords, moves, destroys, mailbox
+    renames), the changes spliced in per RFC 8620 §5.6 and compared with a fresh query."""
+    alice = Http(hostport, "alice@example.test", alice_pw)
+    sess = session(alice)
+    acc = sess["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+    upload = sess["uploadUrl"].replace("{accountId}", acc).split(hostport, 1)[1]
+    boxes = {m["role"]: m["id"] for m in alice.api([["Mailbox/get", {"accountId": acc}, "0"]])[0][1]["list"] if m["role"]}
+    counter = [0]
+
+    def add(box, subject, reply_to=None, keywords=None):
+        counter[0] += 1
+        n = counter[0]
+        hdrs = f"From: p{n % 3}@example.net\r\nSubject: {subject}\r\nMessage-ID: <qc{n}@example.test>\r\n"
+        if reply_to:
+            hdrs += f"In-Reply-To: <qc{reply_to}@example.test>\r\nReferences: <qc{reply_to}@example.test>\r\n"
+        raw = (hdrs + f"\r\nbody {n}\r\n").encode()
+        _, _, data = alice.request("POST", upload, raw, {"Content-Type": "message/rfc822"})
+        r = alice.api([["Email/import", {"accountId": acc, "emails": {"x": {
+            "blobId": json.loads(data)["blobId"], "mailboxIds": {box: True},
+            "keywords": keywords or {}, "receivedAt": f"2025-03-01T10:{n:02d}:00Z"}}}, "0"]])[0][1]
+        return n, r["created"]["x"]["id"]
+
+    def set_(update=None, destroy=None):
+        r = alice.api([["Email/set", {"accountId": acc, "update": update or {}, "destroy": destroy or []}, "0"]])[0][1]
+        check(not r.get("notUpdated") and not r.get("notDestroyed"), f"set {r}")
+
+    queries = [
+        {},
+        {"filter": {"inMailbox": boxes["inbox"]}},
+        {"filter": {"hasKeyword": "$flagged"}, "sort": [{"property": "subject", "isAscending": True}]},
+        {"sort": [{"property": "hasKeyword", "keyword": "$seen", "isAscending": False},
+                  {"property": "receivedAt", "isAscending": True}]},
+        {"collapseThreads": True},
+        {"filter": {"someInThreadHaveKeyword": "$flagged"}},
+        {"filter": {"operator": "NOT", "conditions": [{"inMailbox": boxes["archive"]}]}, "collapseThreads": True,
+         "sort": [{"property": "size", "isAscending": True}]},
+    ]
+
+    def run(q):
+        r = alice.api([["Email/query", dict({"accountId": acc, "calculateTotal": True}, **q), "0"]])[0][1]
+        check(r["canCalculateChanges"] is True, f"canCalculateChanges {r}")
+        return r["ids"], r["queryState"], r["total"]
+
+    def splice(cached, r):
+        out = [i for i in cached if i not in set(r["removed"])]
+        for a in sorted(r["added"], key=lambda a: a["index"]):
+            out.insert(a["index"], a["id"])
+        return out
+
+    n1, e1 = add(boxes["inbox"], "alpha")
+    n2, e2 = add(boxes["inbox"], "beta", keywords={"$seen": True})
+    n3, e3 = add(boxes["archive"], "Re: alpha", reply_to=n1)
+    n4, e4 = add(boxes["inbox"], "gamma", keywords={"$flagged": True})
+    cache = [run(q) for q in queries]
+    steps = [
+        lambda: add(boxes["inbox"], "Re: alpha again", reply_to=n3),           # into alpha's thread
+        lambda: set_({e2: {"keywords/$flagged": True, "keywords/$seen": None}}),
+        lambda: set_({e1: {"mailboxIds": {boxes["archive"]: True}}}),          # moved
+        lambda: set_(destroy=[e4]),
+        lambda: add(boxes["archive"], "delta", keywords={"$flagged": True, "$seen": True}),
+        lambda: set_({e3: {"keywords/$flagged": True}}),                       # flags a whole thread
+    ]
+    for step_no, step in enumerate(steps):
+        step()
+        for qi, q in enumerate(queries):
+            ids, state, _ = cache[qi]
+            r = alice.api([["Email/queryChanges", dict({"accountId": acc, "sinceQueryState": state,
+                                                         "calculateTotal": True}, **q), "0"]])[0]
+            check(r[0] == "Email/queryChanges", f"step {step_no} query {q}: {r}")
+            r = r[1]
+            fresh, fresh_state, total = run(q)
+            check(r["oldQueryState"] == state and r["newQueryState"] == fresh_state, f"states {r} {fresh_state}")
+            got = splice(ids, r)
+            check(got == fresh, f"step {step_no} query {q}: spliced {got} != fresh {fresh} ({r})")
+            check(r["total"] == total, f"total {r['total']} != {total}")
+            check(all(fresh[a["index"]] == a["id"] for a in r["added"]), f"indices {r}")
+            cache[qi] = (fresh, fresh_state, total)
+    # No change: nothing to splice.
+    ids, state, _ = cache[0]
+    r = alice.api([["Email/queryChanges", {"accountId": acc, "sinceQueryState": state}, "0"]])[0][1]
+    check(r["removed"] == [] and r["added"] == [] and r["newQueryState"] == state, f"unchanged {r}")
+    # Errors: a state never issued, one from the future, a too-small maxChanges, bad arguments.
+    for since in ["abc", str(int(state) + 1000)]:
+        r = alice.api([["Email/queryChanges", {"accountId": acc, "sinceQueryState": since}, "0"]])[0]
+        check(r[0] == "error" and r[1]["type"] == "cannotCalculateChanges", f"since {since}: {r}")
+    first_state = "0"
+    r = alice.api([["Email/queryChanges", {"accountId": acc, "sinceQueryState": first_state, "maxChanges": 1}, "0"]])[0]
+    check(r[0] == "error" and r[1]["type"] == "tooManyChanges", f"maxChanges {r}")
+    r = alice.api([["Email/queryChanges", {"accountId": acc}, "0"],
+                   ["Email/queryChanges", {"accountId": acc, "sinceQueryState": state, "filter": {"nope": 1}}, "1"]])
+    check(r[0][1]["type"] == "invalidArguments" and r[1][1]["type"] == "unsupportedFilter", f"bad args {r}")
+
+    # Mailboxes: by name, and as a tree (a rename moves its children along).
+    mq = [{"sort": [{"property": "name"}]}, {"sortAsTree": True, "sort": [{"property": "name"}]},
+          {"filter": {"parentId": None}}]
+
+    def mrun(q):
+        r = alice.api([["Mailbox/query", dict({"accountId": acc}, **q), "0"]])[0][1]
+        check(r["canCalculateChanges"] is True, f"mailbox canCalculateChanges {r}")
+        return r["ids"], r["queryState"]
+
+    r = alice.api([["Mailbox/set", {"accountId": acc, "create": {
+        "p": {"name": "Projects"}, "c": {"name": "Alpha", "parentId": "#p"}}}, "0"]])[0][1]
+    parent, child = r["created"]["p"]["id"], r["created"]["c"]["id"]
+    mcache = [mrun(q) for q in mq]
+    msteps = [
+        {"create": {"z": {"name": "Zulu"}}},
+        {"update": {parent: {"name": "Aardvark"}}},
+        {"update": {child: {"parentId": None}}},
+        {"destroy": [parent]},
+    ]
+    for st in msteps:
+        r = alice.api([["Mailbox/set", dict({"accountId": acc}, **st), "0"]])[0][1]
+        check(not r.get("notCreated") and not r.get("notUpdated") and not r.get("notDestroyed"), f"mailbox set {r}")
+        for qi, q in enumerate(mq):
+            ids, state = mcache[qi]
+            r = alice.api([["Mailbox/queryChanges", dict({"accountId": acc, "sinceQueryState": state}, **q), "0"]])[0]
+            check(r[0] == "Mailbox/queryChanges", f"mailbox {q}: {r}")
+            fresh, fresh_state = mrun(q)
+            got = splice(ids, r[1])
+            check(got == fresh, f"mailbox {st} {q}: spliced {got} != fresh {fresh} ({r[1]})")
+            mcache[qi] = (fresh, fresh_state)
     print("ok")
 
 
@@ -1330,6 +1454,8 @@ if __name__ == "__main__":
         bodies(hostport, a_pw, b_pw, extra[0])
     elif scenario == "query":
         query(hostport, a_pw, b_pw)
+    elif scenario == "querychanges":
+        query_changes(hostport, a_pw, b_pw)
     elif scenario == "mailboxes":
         mailboxes(hostport, a_pw, b_pw)
     elif scenario == "create":

@@ -35,6 +35,7 @@ pub mod mailboxes;
 pub mod mime;
 pub mod notify;
 mod parse;
+pub mod query_changes;
 pub mod queue;
 pub mod submit;
 pub mod update;

@@ -60,6 +60,8 @@ pub enum MethodError {
     AnchorNotFound(String),
     #[error("{0}")]
     CannotCalculateChanges(String),
+    #[error("{0}")]
+    TooManyChanges(String),
     /// RFC 8620 §5.4: the account to copy from is not one the caller can read.
     #[error("no such account to copy from")]
     FromAccountNotFound,
@@ -86,6 +88,7 @@ impl MethodError {
             MethodError::RequestTooLarge(_) => "requestTooLarge",
             MethodError::AnchorNotFound(_) => "anchorNotFound",
             MethodError::CannotCalculateChanges(_) => "cannotCalculateChanges",
+            MethodError::TooManyChanges(_) => "tooManyChanges",
             MethodError::StateMismatch => "stateMismatch",
             MethodError::FromAccountNotFound => "fromAccountNotFound",
             MethodError::Forbidden(_) => "forbidden",

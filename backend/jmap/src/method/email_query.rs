@@ -19,28 +19,7 @@ const COLLATIONS: &[&str] = &["i;ascii-casemap", "i;unicode-casemap"];
 
 pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let account_id = account(ctx.caller, &args)?;
-    let filter = match args.get("filter") {
-        None | Some(Value::Null) => None,
-        Some(f) => Some(parse_filter(f, 0)?),
-    };
-    let sort = match args.get("sort") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(s)) => s.iter().map(parse_sort).collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(MethodError::InvalidArguments(
-                "sort must be an array".into(),
-            ));
-        }
-    };
-    let collapse = match args.get("collapseThreads") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(MethodError::InvalidArguments(
-                "collapseThreads must be a boolean".into(),
-            ));
-        }
-    };
+    let q = parse_query(&args)?;
     let position = match args.get("position") {
         None | Some(Value::Null) => 0,
         Some(v) => v
@@ -73,12 +52,6 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
     };
     let with_total = args.get("calculateTotal").and_then(Value::as_bool) == Some(true);
 
-    // Newest first is the order when none is given.
-    let sort = if sort.is_empty() {
-        vec![(SortKey::Stored(SqlSort::ReceivedAt), false)]
-    } else {
-        sort
-    };
     let window = match &anchor {
         Some(a) => Window::Anchor {
             id: id::parse('e', a)
@@ -87,11 +60,6 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
             limit,
         },
         None => Window::Position { position, limit },
-    };
-    let q = Query {
-        filter: filter.unwrap_or(Filter::And(vec![])),
-        sort,
-        collapse_threads: collapse,
     };
     // The state must be read before the data; the list view reads it with its page.
     let known = match q.list_view(&window) {
@@ -124,7 +92,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
     let mut out = json!({
         "accountId": id::account(account_id),
         "queryState": state.to_string(),
-        "canCalculateChanges": false,
+        "canCalculateChanges": true,
         "position": position,
         "ids": ids.into_iter().map(id::email).collect::<Vec<_>>(),
         "limit": limit,
@@ -133,6 +101,43 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
         out["total"] = json!(total.unwrap_or(0));
     }
     Ok(out)
+}
+
+/// The filter, sort and thread collapsing of an Email/query (or Email/queryChanges).
+pub(super) fn parse_query(args: &Map<String, Value>) -> Result<Query, MethodError> {
+    let filter = match args.get("filter") {
+        None | Some(Value::Null) => None,
+        Some(f) => Some(parse_filter(f, 0)?),
+    };
+    let sort = match args.get("sort") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(s)) => s.iter().map(parse_sort).collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(MethodError::InvalidArguments(
+                "sort must be an array".into(),
+            ));
+        }
+    };
+    let collapse = match args.get("collapseThreads") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(MethodError::InvalidArguments(
+                "collapseThreads must be a boolean".into(),
+            ));
+        }
+    };
+    // Newest first is the order when none is given.
+    let sort = if sort.is_empty() {
+        vec![(SortKey::Stored(SqlSort::ReceivedAt), false)]
+    } else {
+        sort
+    };
+    Ok(Query {
+        filter: filter.unwrap_or(Filter::And(vec![])),
+        sort,
+        collapse_threads: collapse,
+    })
 }
 
 pub(super) fn parse_filter(f: &Value, depth: usize) -> Result<Filter, MethodError> {

@@ -13,6 +13,43 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
     let state = ctx.state().await?;
     // No filter or sort of Mailbox/query looks at counts: the mailboxes alone.
     let all: Vec<Mailbox> = ctx.core.mailbox_list(account_id).await?;
+    let (out, _) = results(&all, &args)?;
+    let position = args.get("position").and_then(Value::as_i64).unwrap_or(0);
+    let total = out.len() as i64;
+    let start = if position < 0 {
+        (total + position).max(0)
+    } else {
+        position.min(total)
+    } as usize;
+    let limit = args
+        .get("limit")
+        .and_then(Value::as_u64)
+        .unwrap_or(u64::MAX) as usize;
+    let ids: Vec<String> = out
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|&m| id::mailbox(m))
+        .collect();
+    let mut res = json!({
+        "accountId": id::account(account_id),
+        "queryState": state.to_string(),
+        "canCalculateChanges": true,
+        "position": start,
+        "ids": ids,
+    });
+    if args.get("calculateTotal").and_then(Value::as_bool) == Some(true) {
+        res["total"] = json!(total);
+    }
+    Ok(res)
+}
+
+/// The ids of every mailbox the query matches, in its order, and whether it sorts or
+/// filters as a tree (then a mailbox's place depends on its ancestors too).
+pub(super) fn results(
+    all: &[Mailbox],
+    args: &Map<String, Value>,
+) -> Result<(Vec<i64>, bool), MethodError> {
     let filter = args.get("filter").filter(|f| !f.is_null());
     if let Some(f) = filter {
         check_filter(f, 0)?;
@@ -77,39 +114,15 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
                 }
             }
         }
-        walk(None, &all, &cmp, &matches, filter_as_tree, &mut out);
+        walk(None, all, &cmp, &matches, filter_as_tree, &mut out);
     } else {
         out = all.iter().filter(|m| matches(m)).collect();
         out.sort_by(cmp);
     }
-    let position = args.get("position").and_then(Value::as_i64).unwrap_or(0);
-    let total = out.len() as i64;
-    let start = if position < 0 {
-        (total + position).max(0)
-    } else {
-        position.min(total)
-    } as usize;
-    let limit = args
-        .get("limit")
-        .and_then(Value::as_u64)
-        .unwrap_or(u64::MAX) as usize;
-    let ids: Vec<String> = out
-        .iter()
-        .skip(start)
-        .take(limit)
-        .map(|m| id::mailbox(m.id))
-        .collect();
-    let mut res = json!({
-        "accountId": id::account(account_id),
-        "queryState": state.to_string(),
-        "canCalculateChanges": false,
-        "position": start,
-        "ids": ids,
-    });
-    if args.get("calculateTotal").and_then(Value::as_bool) == Some(true) {
-        res["total"] = json!(total);
-    }
-    Ok(res)
+    Ok((
+        out.iter().map(|m| m.id).collect(),
+        as_tree || filter_as_tree,
+    ))
 }
 
 const CONDITIONS: &[&str] = &["parentId", "name", "role", "hasAnyRole", "isSubscribed"];
