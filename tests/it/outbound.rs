@@ -16,8 +16,18 @@ const SINK: &str = r#"
 import asyncio, os, sys
 from aiosmtpd.controller import Controller
 outdir, port = sys.argv[1], int(sys.argv[2])
+pipelining = sys.argv[3:] == ["pipelining"]
 seen = {}
 class Handler:
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if pipelining:
+            # aiosmtpd reads pipelined commands in order; it just does not say so.
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+    async def handle_QUIT(self, server, session, envelope):
+        open(os.path.join(outdir, f"quit.{session.peer[1]}"), "w").close()
+        return "221 Bye"
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@")[0]
         if local.startswith("perm"):
@@ -34,6 +44,8 @@ class Handler:
             with open(tmp, "wb") as f:
                 # aiosmtpd gives the null sender as "<>".
                 f.write(b"X-Envelope-From: " + envelope.mail_from.encode() + b"\r\n")
+                # The client's port tells its connections apart.
+                f.write(b"X-Peer-Port: " + str(session.peer[1]).encode() + b"\r\n")
                 f.write(envelope.original_content)
             os.rename(tmp, os.path.join(outdir, f"{r}.{len(os.listdir(outdir))}.eml"))
         return "250 2.0.0 stored"
@@ -346,11 +358,17 @@ async fn outbound_queue_with_aiosmtpd(b: Backend) {
 
 /// Spawns the aiosmtpd sink on `port`, writing into `dir`; returns once it listens.
 fn start_sink(dir: &std::path::Path, port: u16) -> std::process::Child {
+    start_sink_with(dir, port, &[])
+}
+
+/// The sink with options (`pipelining`: offer PIPELINING).
+fn start_sink_with(dir: &std::path::Path, port: u16, opts: &[&str]) -> std::process::Child {
     use std::io::BufRead;
     let mut sink = Command::new("python3")
         .args(["-c", SINK])
         .arg(dir)
         .arg(port.to_string())
+        .args(opts)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -482,4 +500,84 @@ s.quit()
     assert_dkim_verifies(&s, out.path(), &file, &text);
     drop(sink.stdin.take());
     let _ = sink.wait();
+}
+
+/// Submits `n` messages one after another over implicit TLS, each once the sink stored the
+/// one before: `seq{i}@sink.test`.
+const SEND_ONE_BY_ONE: &str = r#"
+import os, smtplib, ssl, sys, time
+port, cert, password, outdir, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+ctx = ssl.create_default_context(cafile=cert)
+ctx.check_hostname = False
+for i in range(n):
+    s = smtplib.SMTP_SSL("127.0.0.1", port, timeout=10, context=ctx)
+    s.login("alice@example.test", password)
+    s.sendmail("alice@example.test", [f"seq{i}@sink.test"],
+        f"From: alice@example.test\r\nTo: seq{i}@sink.test\r\nSubject: {i}\r\n\r\nnumber {i}\r\n".encode())
+    s.quit()
+    deadline = time.time() + 20
+    while not any(f.startswith(f"seq{i}@") for f in os.listdir(outdir)):
+        assert time.time() < deadline, f"message {i} never arrived"
+        time.sleep(0.05)
+print("ok")
+"#;
+
+// Messages to one destination share one connection (pipelined when the peer offers it, and
+// not when it does not), and an idle connection is closed with QUIT.
+backends!(one_connection_carries_several_messages);
+async fn one_connection_carries_several_messages(b: Backend) {
+    if missing("aiosmtpd") {
+        return;
+    }
+    for opts in [&["pipelining"][..], &[][..]] {
+        let out = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut sink = start_sink_with(out.path(), port, opts);
+        let extra = format!(
+            "[delivery]\nrelay = \"127.0.0.1:9\"\n\n[delivery.routes]\n\"sink.test\" = \"127.0.0.1:{port}\"\n"
+        );
+        let s = TestServer::start_with(b.clone(), &extra).await;
+        s.setup_accounts();
+        let sent = Command::new("python3")
+            .args(["-c", SEND_ONE_BY_ONE])
+            .arg(s.submissions.port().to_string())
+            .arg(s.dir.path().join("tls").join("cert.pem"))
+            .arg(PASSWORD)
+            .arg(out.path())
+            .arg("4")
+            .output()
+            .unwrap();
+        assert!(
+            sent.status.success(),
+            "{opts:?}: {}\n{}",
+            String::from_utf8_lossy(&sent.stderr),
+            s.log()
+        );
+        let mut ports = std::collections::BTreeSet::new();
+        for i in 0..4 {
+            let file = wait_for_file(&s, out.path(), &format!("seq{i}@")).await;
+            let text = std::fs::read_to_string(file).unwrap();
+            assert!(text.contains(&format!("number {i}")), "{text}");
+            let port = text
+                .lines()
+                .find_map(|l| l.strip_prefix("X-Peer-Port: "))
+                .unwrap()
+                .to_string();
+            ports.insert(port);
+        }
+        assert_eq!(
+            ports.len(),
+            1,
+            "{opts:?}: one connection for all: {ports:?}"
+        );
+        // Idle for a few seconds, it is closed politely.
+        let quit = out.path().join(format!("quit.{}", ports.first().unwrap()));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !quit.exists() {
+            assert!(Instant::now() < deadline, "{opts:?}: no QUIT\n{}", s.log());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        drop(sink.stdin.take());
+        let _ = sink.wait();
+    }
 }

@@ -49,6 +49,7 @@ pub async fn run(config: Config) -> Result<()> {
             tls: Some(mailroom_smtp::outbound::opportunistic_tls()),
             dns: mailroom_smtp::outbound::route::Dns::system(),
             signers: Default::default(),
+            connections: Default::default(),
         },
         stop_rx.clone(),
     )));

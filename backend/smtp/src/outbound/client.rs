@@ -1,12 +1,16 @@
-//! The SMTP client side (RFC 5321): one transaction to one server address — greeting, EHLO,
+//! The SMTP client side (RFC 5321): transactions to one server address — greeting, EHLO,
 //! STARTTLS when offered (opportunistic, RFC 3207 / RFC 7435: encrypted whenever the peer
 //! can, certificate not required to verify), MAIL, one RCPT per recipient, DATA — with a
-//! reply per recipient. Every read and write has a deadline, so a peer that never answers
-//! costs one worker slot for a bounded time and nothing else.
+//! reply per recipient. Commands are pipelined when the server offers PIPELINING (RFC 2920),
+//! and a session that ended its transaction cleanly waits in a [`Pool`] for the next message
+//! to the same server, so a burst to one destination costs one connection and one TLS
+//! handshake, not one per message. Every read and write has a deadline, so a peer that
+//! never answers costs one worker slot for a bounded time and nothing else.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
@@ -38,6 +42,9 @@ pub enum Failure {
     Network(String),
     /// The server refused the session or the sender (greeting, EHLO, MAIL).
     Refused(Reply),
+    /// A pooled session turned out closed before anything of the transaction was accepted:
+    /// open a new one.
+    Stale,
 }
 
 /// What one transaction needs.
@@ -49,14 +56,97 @@ pub struct Envelope<'a> {
     pub message: &'a [u8],
 }
 
-pub struct Client {
+pub struct Client<'p> {
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     /// Opportunistic TLS; `None` never starts TLS.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub pool: &'p Pool,
 }
 
-impl Client {
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// An open session between transactions: greeted, EHLO done, inside TLS if it was started.
+pub struct Conn {
+    s: BufStream<Box<dyn Io>>,
+    pipelining: bool,
+    opened: Instant,
+    transactions: u32,
+}
+
+/// How long a session may wait for the next message (Postfix waits 2 s by default; the
+/// server's own idle limit is minutes, RFC 5321 §4.5.3.2.7).
+pub const IDLE: Duration = Duration::from_secs(5);
+/// A session is closed after this many transactions or this long, whichever comes first,
+/// so one slow-to-notice server change (a new certificate, a new address) is picked up.
+const MAX_TRANSACTIONS: u32 = 100;
+const MAX_AGE: Duration = Duration::from_secs(300);
+
+/// A server: its name (for TLS) and address.
+type Server = (String, SocketAddr);
+
+/// Idle sessions by server, each with the time it went idle.
+#[derive(Default)]
+pub struct Pool {
+    idle: Mutex<HashMap<Server, Vec<(Instant, Conn)>>>,
+}
+
+impl Pool {
+    fn take(&self, host: &str, addr: SocketAddr) -> Option<Conn> {
+        let mut idle = self.idle.lock().expect("pool");
+        let list = idle.get_mut(&(host.to_string(), addr))?;
+        while let Some((since, conn)) = list.pop() {
+            if since.elapsed() < IDLE {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    fn put(&self, host: &str, addr: SocketAddr, conn: Conn) {
+        self.idle
+            .lock()
+            .expect("pool")
+            .entry((host.to_string(), addr))
+            .or_default()
+            .push((Instant::now(), conn));
+    }
+
+    /// Says QUIT to the sessions idle for longer than `IDLE` (all of them with `all`).
+    pub async fn close_idle(&self, all: bool) {
+        let mut expired = Vec::new();
+        {
+            let mut idle = self.idle.lock().expect("pool");
+            idle.retain(|_, list| {
+                let (old, young): (Vec<_>, Vec<_>) = std::mem::take(list)
+                    .into_iter()
+                    .partition(|(since, _)| all || since.elapsed() >= IDLE);
+                expired.extend(old.into_iter().map(|(_, c)| c));
+                *list = young;
+                !list.is_empty()
+            });
+        }
+        for mut conn in expired {
+            let quit = async {
+                conn.s.write_all(b"QUIT\r\n").await?;
+                conn.s.flush().await
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), quit).await;
+        }
+    }
+
+    /// Idle sessions, for tests.
+    pub fn len(&self) -> usize {
+        self.idle.lock().expect("pool").values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Client<'_> {
     /// Sends `env` to `addr` (named `host` for TLS), returning each recipient's reply in
     /// order: the RCPT refusal, or the reply to the end of data.
     pub async fn send(
@@ -65,102 +155,197 @@ impl Client {
         host: &str,
         env: &Envelope<'_>,
     ) -> Result<Vec<Reply>, Failure> {
-        match self.attempt(addr, host, env, self.tls.is_some()).await {
+        if let Some(conn) = self.pool.take(host, addr) {
+            match self.transaction(conn, env, true).await {
+                Err(Failure::Stale) => {}
+                r => return self.finish(host, addr, r),
+            }
+        }
+        let conn = match self.open(addr, host, env.helo, self.tls.is_some()).await {
             // A peer that offers STARTTLS but cannot finish a handshake with us still gets the
             // mail, in plain text (RFC 7435 §3: opportunistic, not mandatory).
             Err(Failure::Network(e)) if e.starts_with("tls:") => {
                 tracing::info!(%addr, error = %e, "TLS failed; retrying without");
-                self.attempt(addr, host, env, false).await
+                self.open(addr, host, env.helo, false).await?
             }
-            r => r,
-        }
+            r => r?,
+        };
+        let r = self.transaction(conn, env, false).await;
+        self.finish(host, addr, r)
     }
 
-    async fn attempt(
+    /// Pools a session that may carry another transaction.
+    fn finish(
+        &self,
+        host: &str,
+        addr: SocketAddr,
+        r: Result<(Vec<Reply>, Option<Conn>), Failure>,
+    ) -> Result<Vec<Reply>, Failure> {
+        let (replies, conn) = r?;
+        if let Some(conn) = conn
+            && conn.transactions < MAX_TRANSACTIONS
+            && conn.opened.elapsed() < MAX_AGE
+        {
+            self.pool.put(host, addr, conn);
+        }
+        Ok(replies)
+    }
+
+    /// Connects, reads the greeting, says EHLO, and starts TLS when offered and wanted.
+    async fn open(
         &self,
         addr: SocketAddr,
         host: &str,
-        env: &Envelope<'_>,
+        helo: &str,
         try_tls: bool,
-    ) -> Result<Vec<Reply>, Failure> {
+    ) -> Result<Conn, Failure> {
         let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| Failure::Network(format!("connecting to {addr} timed out")))?
             .map_err(|e| Failure::Network(format!("connecting to {addr}: {e}")))?;
         let _ = tcp.set_nodelay(true);
-        let mut s = BufStream::new(tcp);
+        let mut s: BufStream<Box<dyn Io>> = BufStream::new(Box::new(tcp));
         self.expect(&mut s, 220).await?;
-        let ehlo = self.ehlo(&mut s, env.helo).await?;
-        let starttls = ehlo
-            .text
-            .split(' ')
-            .any(|w| w.eq_ignore_ascii_case("STARTTLS"));
-        match (&self.tls, try_tls && starttls) {
-            (Some(config), true) => {
-                self.command(&mut s, b"STARTTLS\r\n").await?;
-                let r = self.read(&mut s).await?;
-                if r.code != 220 {
-                    // Declined: go on in plain text.
-                    return self.transaction(&mut s, env).await;
-                }
-                let name = rustls::pki_types::ServerName::try_from(host.to_string())
-                    .unwrap_or_else(|_| rustls::pki_types::ServerName::IpAddress(addr.ip().into()));
-                let connector = tokio_rustls::TlsConnector::from(config.clone());
-                let tls = tokio::time::timeout(
-                    self.command_timeout,
-                    connector.connect(name, s.into_inner()),
-                )
-                .await
-                .map_err(|_| Failure::Network("tls: handshake timed out".into()))?
-                .map_err(|e| Failure::Network(format!("tls: {e}")))?;
-                let mut s = BufStream::new(tls);
-                self.ehlo(&mut s, env.helo).await?;
-                self.transaction(&mut s, env).await
-            }
-            _ => self.transaction(&mut s, env).await,
+        let ehlo = self.ehlo(&mut s, helo).await?;
+        let has =
+            |ehlo: &Reply, word: &str| ehlo.text.split(' ').any(|w| w.eq_ignore_ascii_case(word));
+        let mut conn = Conn {
+            pipelining: has(&ehlo, "PIPELINING"),
+            s,
+            opened: Instant::now(),
+            transactions: 0,
+        };
+        let Some(config) = self
+            .tls
+            .as_ref()
+            .filter(|_| try_tls && has(&ehlo, "STARTTLS"))
+        else {
+            return Ok(conn);
+        };
+        self.command(&mut conn.s, b"STARTTLS\r\n").await?;
+        if self.read(&mut conn.s).await?.code != 220 {
+            // Declined: go on in plain text.
+            return Ok(conn);
         }
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .unwrap_or_else(|_| rustls::pki_types::ServerName::IpAddress(addr.ip().into()));
+        let connector = tokio_rustls::TlsConnector::from(config.clone());
+        let tls = tokio::time::timeout(
+            self.command_timeout,
+            connector.connect(name, conn.s.into_inner()),
+        )
+        .await
+        .map_err(|_| Failure::Network("tls: handshake timed out".into()))?
+        .map_err(|e| Failure::Network(format!("tls: {e}")))?;
+        let mut s: BufStream<Box<dyn Io>> = BufStream::new(Box::new(tls));
+        let ehlo = self.ehlo(&mut s, helo).await?;
+        Ok(Conn {
+            pipelining: has(&ehlo, "PIPELINING"),
+            s,
+            opened: Instant::now(),
+            transactions: 0,
+        })
     }
 
-    async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
+    /// One transaction; gives the session back when it can carry another. On a `reused`
+    /// session, trouble before the server accepted MAIL is [`Failure::Stale`].
+    async fn transaction(
         &self,
-        s: &mut BufStream<S>,
+        mut conn: Conn,
         env: &Envelope<'_>,
-    ) -> Result<Vec<Reply>, Failure> {
+        reused: bool,
+    ) -> Result<(Vec<Reply>, Option<Conn>), Failure> {
+        conn.transactions += 1;
         let utf8 = !env.mail_from.is_ascii() || env.rcpts.iter().any(|r| !r.is_ascii());
         let mail = format!(
             "MAIL FROM:<{}>{}\r\n",
             env.mail_from,
             if utf8 { " SMTPUTF8" } else { "" }
         );
-        self.command(s, mail.as_bytes()).await?;
-        let r = self.read(s).await?;
-        if !r.is_ok() {
-            return Err(Failure::Refused(r));
-        }
-        let mut replies: Vec<Option<Reply>> = Vec::with_capacity(env.rcpts.len());
-        for rcpt in env.rcpts {
-            self.command(s, format!("RCPT TO:<{rcpt}>\r\n").as_bytes())
-                .await?;
-            let r = self.read(s).await?;
-            replies.push((!r.is_ok()).then_some(r));
-        }
-        if replies.iter().all(Option::is_some) {
-            let _ = self.command(s, b"QUIT\r\n").await;
-            return Ok(replies.into_iter().flatten().collect());
-        }
-        self.command(s, b"DATA\r\n").await?;
-        let r = self.read(s).await?;
-        let end = if r.code == 354 {
-            self.write_data(s, env.message).await?;
-            self.read(s).await?
-        } else {
-            r
+        let stale = |e: Failure| match e {
+            Failure::Network(_) if reused => Failure::Stale,
+            Failure::Refused(r) if reused && r.code == 421 => Failure::Stale,
+            e => e,
         };
-        let _ = self.command(s, b"QUIT\r\n").await;
-        Ok(replies
+        let s = &mut conn.s;
+        let mut replies: Vec<Option<Reply>> = Vec::with_capacity(env.rcpts.len());
+        let data_reply = if conn.pipelining {
+            // MAIL, every RCPT and DATA in one write; the replies come back in order.
+            let mut batch = mail.into_bytes();
+            for rcpt in env.rcpts {
+                batch.extend_from_slice(format!("RCPT TO:<{rcpt}>\r\n").as_bytes());
+            }
+            batch.extend_from_slice(b"DATA\r\n");
+            self.command(s, &batch).await.map_err(stale)?;
+            let m = self.read(s).await.map_err(stale)?;
+            for _ in env.rcpts {
+                let r = self.read(s).await?;
+                replies.push((!r.is_ok()).then_some(r));
+            }
+            let d = self.read(s).await?;
+            if !m.is_ok() {
+                if d.code == 354 {
+                    // RFC 2920 §3.1: end the data that was accepted after all.
+                    self.command(s, b".\r\n").await?;
+                    self.read(s).await?;
+                }
+                return Err(stale(Failure::Refused(m)));
+            }
+            d
+        } else {
+            self.command(s, mail.as_bytes()).await.map_err(stale)?;
+            let m = self.read(s).await.map_err(stale)?;
+            if !m.is_ok() {
+                return Err(stale(Failure::Refused(m)));
+            }
+            for rcpt in env.rcpts {
+                self.command(s, format!("RCPT TO:<{rcpt}>\r\n").as_bytes())
+                    .await?;
+                let r = self.read(s).await?;
+                replies.push((!r.is_ok()).then_some(r));
+            }
+            if replies.iter().all(Option::is_some) {
+                let again = self.reset(conn).await;
+                return Ok((replies.into_iter().flatten().collect(), again));
+            }
+            self.command(s, b"DATA\r\n").await?;
+            self.read(s).await?
+        };
+        let s = &mut conn.s;
+        let accepted = replies.iter().any(Option::is_none);
+        let (end, clean) = match (data_reply.code, accepted) {
+            (354, true) => {
+                self.write_data(s, env.message).await?;
+                let end = self.read(s).await?;
+                let clean = end.code != 421;
+                (end, clean)
+            }
+            (354, false) => {
+                // Every recipient refused, yet the server wants data: send none.
+                self.command(s, b".\r\n").await?;
+                let r = self.read(s).await?;
+                (r, false)
+            }
+            // DATA refused (or no recipient to send it for): the transaction stays open.
+            _ => (data_reply, false),
+        };
+        let replies = replies
             .into_iter()
             .map(|r| r.unwrap_or_else(|| end.clone()))
-            .collect())
+            .collect();
+        let again = if clean {
+            Some(conn)
+        } else {
+            self.reset(conn).await
+        };
+        Ok((replies, again))
+    }
+
+    /// RSET, so the session can carry another transaction; `None` when it cannot.
+    async fn reset(&self, mut conn: Conn) -> Option<Conn> {
+        self.command(&mut conn.s, b"RSET\r\n").await.ok()?;
+        let r = self.read(&mut conn.s).await.ok()?;
+        r.is_ok().then_some(conn)
     }
 
     async fn ehlo<S: AsyncRead + AsyncWrite + Unpin>(

@@ -45,6 +45,8 @@ pub struct DeliveryConfig {
     pub dns: Dns,
     /// Filled by the worker.
     pub signers: SignerCache,
+    /// Sessions waiting for the next message to their server (filled by the worker).
+    pub connections: client::Pool,
 }
 
 impl DeliveryConfig {
@@ -68,6 +70,16 @@ const CLAIM: u32 = 200;
 pub async fn run_queue(core: Core, config: DeliveryConfig, mut shutdown: watch::Receiver<bool>) {
     let config = Arc::new(config);
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    // Sessions left idle too long are closed politely.
+    let closer = {
+        let config = config.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(client::IDLE / 2).await;
+                config.connections.close_idle(false).await;
+            }
+        })
+    };
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         while tasks.try_join_next().is_some() {}
@@ -133,6 +145,8 @@ pub async fn run_queue(core: Core, config: DeliveryConfig, mut shutdown: watch::
         while tasks.join_next().await.is_some() {}
     })
     .await;
+    closer.abort();
+    config.connections.close_idle(true).await;
 }
 
 fn now() -> i64 {
@@ -284,6 +298,7 @@ async fn attempt(
         connect_timeout: config.connect_timeout,
         command_timeout: config.command_timeout,
         tls: config.tls.clone(),
+        pool: &config.connections,
     };
     let mut last = format!("no usable address for {domain}");
     for (host, port) in hosts {
@@ -303,6 +318,7 @@ async fn attempt(
                 }
                 Err(Failure::Refused(r)) => last = format!("{host} ({ip}) said {}", r.line()),
                 Err(Failure::Network(e)) => last = format!("{host} ({ip}): {e}"),
+                Err(Failure::Stale) => last = format!("{host} ({ip}): connection closed"),
             }
         }
     }
