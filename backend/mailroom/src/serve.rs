@@ -34,6 +34,9 @@ pub async fn run(config: Config) -> Result<()> {
     }
     // The outbound queue's worker: mail for other domains that core accepted.
     let d = config.delivery.clone();
+    let verified = mailroom_smtp::outbound::verified_tls(Vec::new()).map_err(anyhow::Error::msg)?;
+    let mta_sts = mailroom_smtp::outbound::mta_sts::MtaSts::new(verified.clone(), &[])
+        .map_err(anyhow::Error::msg)?;
     tasks.push(tokio::spawn(mailroom_smtp::run_queue(
         core.clone(),
         mailroom_smtp::DeliveryConfig {
@@ -47,6 +50,8 @@ pub async fn run(config: Config) -> Result<()> {
             connect_timeout: d.connect_timeout,
             command_timeout: d.command_timeout,
             tls: Some(mailroom_smtp::outbound::opportunistic_tls()),
+            verified_tls: std::sync::Arc::new(verified),
+            mta_sts,
             dns: mailroom_smtp::outbound::route::Dns::system(),
             signers: Default::default(),
             connections: Default::default(),

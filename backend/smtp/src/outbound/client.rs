@@ -61,6 +61,10 @@ pub struct Client<'p> {
     pub command_timeout: Duration,
     /// Opportunistic TLS; `None` never starts TLS.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Required TLS with this verifying configuration (an MTA-STS policy in enforce mode):
+    /// a server that does not offer STARTTLS or whose certificate does not verify for its
+    /// name gets nothing.
+    pub verified: Option<Arc<rustls::ClientConfig>>,
     pub pool: &'p Pool,
 }
 
@@ -83,8 +87,8 @@ pub const IDLE: Duration = Duration::from_secs(5);
 const MAX_TRANSACTIONS: u32 = 100;
 const MAX_AGE: Duration = Duration::from_secs(300);
 
-/// A server: its name (for TLS) and address.
-type Server = (String, SocketAddr);
+/// A server: its name (for TLS), address, and whether its certificate was verified.
+type Server = (String, SocketAddr, bool);
 
 /// Idle sessions by server, each with the time it went idle.
 #[derive(Default)]
@@ -93,9 +97,9 @@ pub struct Pool {
 }
 
 impl Pool {
-    fn take(&self, host: &str, addr: SocketAddr) -> Option<Conn> {
+    fn take(&self, server: Server) -> Option<Conn> {
         let mut idle = self.idle.lock().expect("pool");
-        let list = idle.get_mut(&(host.to_string(), addr))?;
+        let list = idle.get_mut(&server)?;
         while let Some((since, conn)) = list.pop() {
             if since.elapsed() < IDLE {
                 return Some(conn);
@@ -104,11 +108,11 @@ impl Pool {
         None
     }
 
-    fn put(&self, host: &str, addr: SocketAddr, conn: Conn) {
+    fn put(&self, server: Server, conn: Conn) {
         self.idle
             .lock()
             .expect("pool")
-            .entry((host.to_string(), addr))
+            .entry(server)
             .or_default()
             .push((Instant::now(), conn));
     }
@@ -155,30 +159,31 @@ impl Client<'_> {
         host: &str,
         env: &Envelope<'_>,
     ) -> Result<Vec<Reply>, Failure> {
-        if let Some(conn) = self.pool.take(host, addr) {
+        let server = (host.to_string(), addr, self.verified.is_some());
+        if let Some(conn) = self.pool.take(server.clone()) {
             match self.transaction(conn, env, true).await {
                 Err(Failure::Stale) => {}
-                r => return self.finish(host, addr, r),
+                r => return self.finish(server, r),
             }
         }
         let conn = match self.open(addr, host, env.helo, self.tls.is_some()).await {
             // A peer that offers STARTTLS but cannot finish a handshake with us still gets the
-            // mail, in plain text (RFC 7435 §3: opportunistic, not mandatory).
-            Err(Failure::Network(e)) if e.starts_with("tls:") => {
+            // mail, in plain text (RFC 7435 §3: opportunistic, not mandatory) — unless TLS
+            // is required.
+            Err(Failure::Network(e)) if e.starts_with("tls:") && self.verified.is_none() => {
                 tracing::info!(%addr, error = %e, "TLS failed; retrying without");
                 self.open(addr, host, env.helo, false).await?
             }
             r => r?,
         };
         let r = self.transaction(conn, env, false).await;
-        self.finish(host, addr, r)
+        self.finish(server, r)
     }
 
     /// Pools a session that may carry another transaction.
     fn finish(
         &self,
-        host: &str,
-        addr: SocketAddr,
+        server: Server,
         r: Result<(Vec<Reply>, Option<Conn>), Failure>,
     ) -> Result<Vec<Reply>, Failure> {
         let (replies, conn) = r?;
@@ -186,7 +191,7 @@ impl Client<'_> {
             && conn.transactions < MAX_TRANSACTIONS
             && conn.opened.elapsed() < MAX_AGE
         {
-            self.pool.put(host, addr, conn);
+            self.pool.put(server, conn);
         }
         Ok(replies)
     }
@@ -215,15 +220,32 @@ impl Client<'_> {
             opened: Instant::now(),
             transactions: 0,
         };
-        let Some(config) = self
-            .tls
-            .as_ref()
-            .filter(|_| try_tls && has(&ehlo, "STARTTLS"))
-        else {
-            return Ok(conn);
+        let required = self.verified.is_some();
+        if required && !has(&ehlo, "STARTTLS") {
+            return Err(Failure::Network(format!(
+                "{host} does not offer STARTTLS, and TLS is required (MTA-STS)"
+            )));
+        }
+        let config = match &self.verified {
+            Some(v) => v,
+            None => match self
+                .tls
+                .as_ref()
+                .filter(|_| try_tls && has(&ehlo, "STARTTLS"))
+            {
+                Some(c) => c,
+                None => return Ok(conn),
+            },
         };
         self.command(&mut conn.s, b"STARTTLS\r\n").await?;
-        if self.read(&mut conn.s).await?.code != 220 {
+        let r = self.read(&mut conn.s).await?;
+        if r.code != 220 {
+            if required {
+                return Err(Failure::Network(format!(
+                    "{host} refused STARTTLS ({}), and TLS is required (MTA-STS)",
+                    r.line()
+                )));
+            }
             // Declined: go on in plain text.
             return Ok(conn);
         }
@@ -452,6 +474,23 @@ impl Client<'_> {
         }
         Err(Failure::Network("reply too long".into()))
     }
+}
+
+/// A TLS client configuration that verifies certificates against the system's roots (and
+/// `extra_roots`): for MTA-STS policy fetches and for MX hosts a policy names.
+pub fn verified_tls(
+    extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider.clone())
+            .map_err(|e| format!("certificate verifier: {e}"))?;
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS versions: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth())
 }
 
 /// A TLS client configuration for opportunistic STARTTLS: any certificate is accepted, since

@@ -7,7 +7,10 @@
 
 mod client;
 pub mod dsn;
+pub mod mta_sts;
 pub mod route;
+#[cfg(test)]
+mod tls_tests;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,8 +21,8 @@ use mailroom_core::Core;
 use mailroom_core::queue::{Outcome, QueuedMessage, QueuedRecipient};
 use tokio::sync::{Semaphore, watch};
 
-pub use client::opportunistic_tls;
 use client::{Client, Envelope, Failure, Reply};
+pub use client::{opportunistic_tls, verified_tls};
 use route::{Dns, Route};
 
 /// How the queue delivers, validated by the binary's configuration.
@@ -42,6 +45,10 @@ pub struct DeliveryConfig {
     pub command_timeout: Duration,
     /// Opportunistic STARTTLS for outgoing connections.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Verifies MX certificates where an MTA-STS policy requires it ([`verified_tls`]).
+    pub verified_tls: Arc<rustls::ClientConfig>,
+    /// MTA-STS policies of the domains mail goes to by MX.
+    pub mta_sts: mta_sts::MtaSts,
     pub dns: Dns,
     /// Filled by the worker.
     pub signers: SignerCache,
@@ -281,7 +288,34 @@ async fn attempt(
     domain: &str,
     rcpts: &[QueuedRecipient],
 ) -> Result<(Vec<Reply>, String), Attempt> {
-    let hosts = hosts(config, domain).await?;
+    let (hosts, by_mx) = hosts(config, domain).await?;
+    // MTA-STS applies to MX routing only: a configured route or relay is the admin's word.
+    let policy = match by_mx {
+        true => config.mta_sts.policy(&config.dns, domain).await,
+        false => None,
+    };
+    let enforce = policy
+        .as_ref()
+        .is_some_and(|p| p.mode == mta_sts::Mode::Enforce);
+    let hosts = match &policy {
+        Some(p) if p.mode != mta_sts::Mode::None => {
+            let (named, other): (Vec<_>, Vec<_>) =
+                hosts.into_iter().partition(|(h, _)| p.allows(h));
+            if !other.is_empty() {
+                tracing::warn!(%domain, hosts = ?other, mode = ?p.mode, "MTA-STS: MX not in the policy");
+            }
+            match enforce {
+                true if named.is_empty() => {
+                    return Err(Attempt::Temporary(format!(
+                        "no MX of {domain} is named by its MTA-STS policy"
+                    )));
+                }
+                true => named,
+                false => named.into_iter().chain(other).collect(),
+            }
+        }
+        _ => hosts,
+    };
     let bytes = core
         .queue_bytes(message)
         .await
@@ -298,6 +332,7 @@ async fn attempt(
         connect_timeout: config.connect_timeout,
         command_timeout: config.command_timeout,
         tls: config.tls.clone(),
+        verified: enforce.then(|| config.verified_tls.clone()),
         pool: &config.connections,
     };
     let mut last = format!("no usable address for {domain}");
@@ -325,19 +360,23 @@ async fn attempt(
     Err(Attempt::Temporary(last))
 }
 
-/// The hosts to try for `domain`: its static route, the relay, or the DNS's answer.
-async fn hosts(config: &DeliveryConfig, domain: &str) -> Result<Vec<(String, u16)>, Attempt> {
+/// The hosts to try for `domain`: its static route, the relay, or the DNS's answer (then
+/// with `true`).
+async fn hosts(
+    config: &DeliveryConfig,
+    domain: &str,
+) -> Result<(Vec<(String, u16)>, bool), Attempt> {
     let fixed = config
         .routes
         .get(&domain.to_ascii_lowercase())
         .or(config.relay.as_ref());
     if let Some(target) = fixed {
         return route::split_host_port(target)
-            .map(|h| vec![h])
+            .map(|h| (vec![h], false))
             .ok_or_else(|| Attempt::Temporary(format!("bad route {target:?}")));
     }
     match config.dns.route(domain).await {
-        Ok(Route::Hosts(h)) => Ok(h),
+        Ok(Route::Hosts(h)) => Ok((h, true)),
         Ok(Route::NullMx) => Err(Attempt::Permanent(Reply {
             code: 556,
             text: format!("5.1.10 {domain} does not accept mail (null MX)"),

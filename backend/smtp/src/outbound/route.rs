@@ -15,11 +15,12 @@ use tokio::sync::OnceCell;
 pub enum Dns {
     /// The system's resolver configuration, read on first use.
     System(Box<OnceCell<TokioResolver>>),
-    /// Fixed answers: MX records (preference, exchange) and addresses, by lowercase name.
-    /// A name absent from both maps does not exist.
+    /// Fixed answers: MX records (preference, exchange), addresses and TXT records, by
+    /// lowercase name. A name absent from the MX and address maps does not exist.
     Fixed {
         mx: HashMap<String, Vec<(u16, String)>>,
         ip: HashMap<String, Vec<IpAddr>>,
+        txt: HashMap<String, Vec<String>>,
     },
 }
 
@@ -56,7 +57,7 @@ impl Dns {
     /// MX records of `domain`; `Ok(None)` when the name does not exist.
     async fn mx(&self, domain: &str) -> Result<Option<Vec<(u16, String)>>, TempFailure> {
         match self {
-            Dns::Fixed { mx, ip } => Ok(match mx.get(domain) {
+            Dns::Fixed { mx, ip, .. } => Ok(match mx.get(domain) {
                 Some(v) => Some(v.clone()),
                 None if ip.contains_key(domain) => Some(Vec::new()),
                 None => None,
@@ -97,6 +98,34 @@ impl Dns {
                     Ok(l) => Ok(l.iter().collect()),
                     Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(Vec::new()),
                     Err(e) => Err(TempFailure(format!("address lookup for {host}: {e}"))),
+                }
+            }
+        }
+    }
+
+    /// The TXT records of `name`, each one's strings joined; none when it does not exist.
+    pub async fn txt(&self, name: &str) -> Result<Vec<String>, TempFailure> {
+        let name = name.to_ascii_lowercase();
+        match self {
+            Dns::Fixed { txt, .. } => Ok(txt.get(&name).cloned().unwrap_or_default()),
+            Dns::System(cell) => {
+                let r = Self::resolver(cell).await?;
+                match r.txt_lookup(format!("{name}.")).await {
+                    Ok(l) => Ok(l
+                        .answers()
+                        .iter()
+                        .filter_map(|rec| match &rec.data {
+                            RData::TXT(t) => Some(
+                                t.txt_data
+                                    .iter()
+                                    .map(|part| String::from_utf8_lossy(part))
+                                    .collect::<String>(),
+                            ),
+                            _ => None,
+                        })
+                        .collect()),
+                    Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(Vec::new()),
+                    Err(e) => Err(TempFailure(format!("TXT lookup for {name}: {e}"))),
                 }
             }
         }
@@ -150,7 +179,11 @@ mod tests {
         mx.insert("null.test".to_string(), vec![(0, ".".to_string())]);
         let mut ip = HashMap::new();
         ip.insert("bare.test".to_string(), vec!["192.0.2.7".parse().unwrap()]);
-        Dns::Fixed { mx, ip }
+        Dns::Fixed {
+            mx,
+            ip,
+            txt: HashMap::new(),
+        }
     }
 
     #[tokio::test]
