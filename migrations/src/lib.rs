@@ -8,6 +8,7 @@ mod m0002_auth_and_sending;
 mod m0003_vacation_and_identities;
 mod m0004_dkim_keys;
 mod m0005_queue;
+mod m0006_mta_sts;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_vacation_and_identities::Migration),
             Box::new(m0004_dkim_keys::Migration),
             Box::new(m0005_queue::Migration),
+            Box::new(m0006_mta_sts::Migration),
         ]
     }
 }

@@ -165,3 +165,17 @@ impl Core {
         Ok(self.store().queue_remove(message).await?)
     }
 }
+
+pub use mailroom_store::mta_sts::MtaStsRow;
+
+impl Core {
+    /// The stored MTA-STS policy of a destination domain, unless it has expired.
+    pub async fn mta_sts_policy(&self, domain: &str) -> Result<Option<MtaStsRow>> {
+        Ok(self.store().mta_sts_get(domain).await?)
+    }
+
+    /// Remembers a destination domain's MTA-STS policy across restarts.
+    pub async fn mta_sts_remember(&self, row: &MtaStsRow) -> Result<()> {
+        Ok(self.store().mta_sts_put(row).await?)
+    }
+}

@@ -35,8 +35,9 @@ pub async fn run(config: Config) -> Result<()> {
     // The outbound queue's worker: mail for other domains that core accepted.
     let d = config.delivery.clone();
     let verified = mailroom_smtp::outbound::verified_tls(Vec::new()).map_err(anyhow::Error::msg)?;
-    let mta_sts = mailroom_smtp::outbound::mta_sts::MtaSts::new(verified.clone(), &[])
-        .map_err(anyhow::Error::msg)?;
+    let mta_sts =
+        mailroom_smtp::outbound::mta_sts::MtaSts::new(verified.clone(), &[], Some(core.clone()))
+            .map_err(anyhow::Error::msg)?;
     tasks.push(tokio::spawn(mailroom_smtp::run_queue(
         core.clone(),
         mailroom_smtp::DeliveryConfig {

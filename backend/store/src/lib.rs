@@ -25,6 +25,7 @@ pub mod identity;
 mod mailbox;
 pub mod mailbox_set;
 pub mod model;
+pub mod mta_sts;
 pub mod query;
 pub mod queue;
 pub mod search;

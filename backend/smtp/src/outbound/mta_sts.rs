@@ -7,12 +7,16 @@
 //! `https://mta-sts.DOMAIN/.well-known/mta-sts.txt` (certificate verified, no redirects) and
 //! is kept for its `max_age`. It is fetched again only when the TXT record announces a new
 //! id; when the TXT record or the fetch fails, a policy still in its lifetime keeps
-//! applying, so removing the record does not switch protection off (§5.1).
+//! applying, so removing the record does not switch protection off (§5.1). Policies are
+//! stored through core as well, so that stays true across a restart.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use mailroom_core::Core;
+use mailroom_core::queue::MtaStsRow;
 
 use super::route::Dns;
 
@@ -120,10 +124,22 @@ pub fn parse(id: &str, text: &str) -> Result<Policy, String> {
     })
 }
 
+impl Mode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Testing => "testing",
+            Mode::None => "none",
+        }
+    }
+}
+
 /// Fetches and keeps policies.
 pub struct MtaSts {
     http: reqwest::Client,
     cache: Mutex<HashMap<String, (Arc<Policy>, Instant)>>,
+    /// Where policies are stored across restarts (none in unit tests).
+    core: Option<Core>,
 }
 
 impl MtaSts {
@@ -132,6 +148,7 @@ impl MtaSts {
     pub fn new(
         tls: rustls::ClientConfig,
         resolve: &[(String, SocketAddr)],
+        core: Option<Core>,
     ) -> Result<MtaSts, String> {
         let mut b = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
@@ -145,7 +162,56 @@ impl MtaSts {
         Ok(MtaSts {
             http: b.build().map_err(|e| format!("HTTP client: {e}"))?,
             cache: Mutex::default(),
+            core,
         })
+    }
+
+    /// The stored policy of `domain`, into the memory cache.
+    async fn load(&self, domain: &str) -> Option<Arc<Policy>> {
+        let core = self.core.as_ref()?;
+        let row = match core.mta_sts_policy(domain).await {
+            Ok(r) => r?,
+            Err(e) => {
+                tracing::warn!(%domain, error = %e, "MTA-STS: cannot read the stored policy");
+                return None;
+            }
+        };
+        let left = (row.expires_at - chrono::Utc::now().timestamp()).max(0) as u64;
+        let mode = match row.mode.as_str() {
+            "enforce" => Mode::Enforce,
+            "testing" => Mode::Testing,
+            _ => Mode::None,
+        };
+        let p = Arc::new(Policy {
+            id: row.policy_id,
+            mode,
+            mx: row.mx.lines().map(str::to_string).collect(),
+            max_age: Duration::from_secs(left),
+        });
+        self.cache
+            .lock()
+            .expect("mta-sts cache")
+            .insert(domain.to_string(), (p.clone(), Instant::now() + p.max_age));
+        Some(p)
+    }
+
+    /// Keeps a fetched policy in memory and in the database.
+    async fn keep(&self, domain: &str, p: Arc<Policy>) {
+        self.cache
+            .lock()
+            .expect("mta-sts cache")
+            .insert(domain.to_string(), (p.clone(), Instant::now() + p.max_age));
+        let Some(core) = &self.core else { return };
+        let row = MtaStsRow {
+            domain: domain.to_string(),
+            policy_id: p.id.clone(),
+            mode: p.mode.as_str().to_string(),
+            mx: p.mx.join("\n"),
+            expires_at: chrono::Utc::now().timestamp() + p.max_age.as_secs() as i64,
+        };
+        if let Err(e) = core.mta_sts_remember(&row).await {
+            tracing::warn!(%domain, error = %e, "MTA-STS: cannot store the policy");
+        }
     }
 
     /// The policy that applies to `domain` now, if any.
@@ -162,6 +228,10 @@ impl MtaSts {
                 None => None,
             }
         };
+        let cached = match cached {
+            Some(p) => Some(p),
+            None => self.load(&domain).await,
+        };
         let id = match dns.txt(&format!("_mta-sts.{domain}")).await {
             Ok(records) => txt_id(&records),
             Err(e) => {
@@ -177,11 +247,7 @@ impl MtaSts {
         match self.fetch(&domain, &id).await {
             Ok(p) => {
                 let p = Arc::new(p);
-                let until = Instant::now() + p.max_age;
-                self.cache
-                    .lock()
-                    .expect("mta-sts cache")
-                    .insert(domain, (p.clone(), until));
+                self.keep(&domain, p.clone()).await;
                 Some(p)
             }
             Err(e) => {

@@ -174,7 +174,7 @@ async fn policy_is_fetched_over_verified_https_and_cached() {
     let (ca, server) = pki(&["mta-sts.example.net"]);
     let (addr, hits) = policy_server(server, POLICY).await;
     let pin = [("mta-sts.example.net".to_string(), addr)];
-    let sts = MtaSts::new(verified_tls(vec![ca]).unwrap(), &pin).unwrap();
+    let sts = MtaSts::new(verified_tls(vec![ca]).unwrap(), &pin, None).unwrap();
 
     let p = sts
         .policy(&dns_with_txt(Some("1")), "Example.NET")
@@ -204,7 +204,7 @@ async fn policy_is_fetched_over_verified_https_and_cached() {
     assert!(sts.policy(&dns_with_txt(None), "other.net").await.is_none());
 
     // A policy host whose certificate does not verify gives no policy.
-    let untrusting = MtaSts::new(verified_tls(Vec::new()).unwrap(), &pin).unwrap();
+    let untrusting = MtaSts::new(verified_tls(Vec::new()).unwrap(), &pin, None).unwrap();
     assert!(
         untrusting
             .policy(&dns_with_txt(Some("1")), "example.net")
@@ -265,4 +265,44 @@ async fn required_tls_refuses_plain_text_and_wrong_certificates() {
     let r = client(&pool, None).send(addr, "mx.example.net", &env).await;
     assert!(r.unwrap()[0].is_ok());
     assert_eq!(*got.lock().unwrap(), ["plain"]);
+}
+
+#[tokio::test]
+async fn a_policy_outlives_a_restart() {
+    let dir = std::env::temp_dir().join(format!(
+        "mailroom-mta-sts-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let core = mailroom_core::Core::open(&mailroom_core::CoreConfig {
+        database_url: format!("sqlite://{}/mail.db?mode=rwc", dir.display()),
+        blobs: mailroom_core::BlobConfig::Local {
+            root: dir.join("blobs"),
+            sync: mailroom_core::BlobSync::File,
+        },
+        max_messages_per_hour: 0,
+        remote_delivery: false,
+    })
+    .await
+    .unwrap();
+    let (ca, server) = pki(&["mta-sts.example.net"]);
+    let (addr, hits) = policy_server(server, POLICY).await;
+    let pin = [("mta-sts.example.net".to_string(), addr)];
+    let tls = || verified_tls(vec![ca.clone()]).unwrap();
+    let first = MtaSts::new(tls(), &pin, Some(core.clone())).unwrap();
+    first
+        .policy(&dns_with_txt(Some("7")), "example.net")
+        .await
+        .unwrap();
+    // A new process (empty memory) whose DNS answers no record: the stored policy applies.
+    let second = MtaSts::new(tls(), &pin, Some(core.clone())).unwrap();
+    let p = second
+        .policy(&dns_with_txt(None), "example.net")
+        .await
+        .unwrap();
+    assert_eq!((p.id.as_str(), p.mode), ("7", Mode::Enforce));
+    assert_eq!(p.mx, ["mx.example.net"]);
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "not fetched again");
+    let _ = std::fs::remove_dir_all(&dir);
 }
