@@ -15,8 +15,11 @@ use crate::harness::{Backend, PASSWORD, TestServer, mailbox_messages};
 const SINK: &str = r#"
 import asyncio, os, sys
 from aiosmtpd.controller import Controller
-outdir, port = sys.argv[1], int(sys.argv[2])
-pipelining = sys.argv[3:] == ["pipelining"]
+from aiosmtpd.smtp import AuthResult
+outdir, port, opts = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+pipelining = "pipelining" in opts
+def login(server, session, envelope, mechanism, data):
+    return AuthResult(success=(data.login, data.password) == (b"relayuser", b"relay secret"), handled=False)
 seen = {}
 class Handler:
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -49,7 +52,8 @@ class Handler:
                 f.write(envelope.original_content)
             os.rename(tmp, os.path.join(outdir, f"{r}.{len(os.listdir(outdir))}.eml"))
         return "250 2.0.0 stored"
-c = Controller(Handler(), hostname="127.0.0.1", port=port)
+auth = {"authenticator": login, "auth_required": True, "auth_require_tls": False} if "auth" in opts else {}
+c = Controller(Handler(), hostname="127.0.0.1", port=port, **auth)
 c.start()
 print("ready", flush=True)
 sys.stdin.read()
@@ -361,7 +365,8 @@ fn start_sink(dir: &std::path::Path, port: u16) -> std::process::Child {
     start_sink_with(dir, port, &[])
 }
 
-/// The sink with options (`pipelining`: offer PIPELINING).
+/// The sink with options (`pipelining`: offer PIPELINING; `auth`: require a login as
+/// `relayuser` / `relay secret`, offered without TLS since it is loopback).
 fn start_sink_with(dir: &std::path::Path, port: u16, opts: &[&str]) -> std::process::Child {
     use std::io::BufRead;
     let mut sink = Command::new("python3")
@@ -576,6 +581,71 @@ async fn one_connection_carries_several_messages(b: Backend) {
         while !quit.exists() {
             assert!(Instant::now() < deadline, "{opts:?}: no QUIT\n{}", s.log());
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        drop(sink.stdin.take());
+        let _ = sink.wait();
+    }
+}
+
+// The relay with a login: AUTH over loopback with the configured name and password; a wrong
+// password keeps the mail queued (a configuration mistake must not bounce it).
+backends!(relay_with_a_login);
+async fn relay_with_a_login(b: Backend) {
+    if missing("aiosmtpd") {
+        return;
+    }
+    for (password, arrives) in [("relay secret", true), ("wrong", false)] {
+        let out = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut sink = start_sink_with(out.path(), port, &["auth"]);
+        let extra = format!(
+            "[delivery]\nretry_intervals = [\"1h\"]\nrelay = \"127.0.0.1:{port}\"\n\
+             relay_username = \"relayuser\"\nrelay_password = \"{password}\"\n"
+        );
+        let s = TestServer::start_with(b.clone(), &extra).await;
+        s.setup_accounts();
+        let sent = Command::new("python3")
+            .args(["-c", SEND_ONE_BY_ONE])
+            .arg(s.submissions.port().to_string())
+            .arg(s.dir.path().join("tls").join("cert.pem"))
+            .arg(PASSWORD)
+            .arg(out.path())
+            .arg(if arrives { "1" } else { "0" })
+            .output()
+            .unwrap();
+        assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+        if arrives {
+            wait_for_file(&s, out.path(), "seq0@").await;
+        } else {
+            let send = r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2]); ctx.check_hostname = False
+s = smtplib.SMTP_SSL("127.0.0.1", int(sys.argv[1]), timeout=10, context=ctx)
+s.login("alice@example.test", sys.argv[3])
+s.sendmail("alice@example.test", ["someone@far.test"], b"From: alice@example.test\r\nSubject: x\r\n\r\nx\r\n")
+s.quit()
+"#;
+            let cert = s.dir.path().join("tls").join("cert.pem");
+            let sent = Command::new("python3")
+                .args(["-c", send, &s.submissions.port().to_string()])
+                .arg(&cert)
+                .arg(PASSWORD)
+                .output()
+                .unwrap();
+            assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                let list = s.ok(&["queue", "list"]);
+                if list.contains("refused our login") {
+                    assert!(list.contains("queued attempts 1"), "{list}");
+                    assert!(!list.contains("wrong"), "the password is not shown: {list}");
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{list}\n{}", s.log());
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            assert!(sink_files(out.path(), "").is_empty());
+            assert!(!s.log().contains("wrong"), "the password is not logged");
         }
         drop(sink.stdin.take());
         let _ = sink.wait();

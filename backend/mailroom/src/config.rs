@@ -73,6 +73,9 @@ pub struct RawDelivery {
     pub command_timeout: Option<String>,
     /// Every remote domain's mail through this "host:port" instead of by MX.
     pub relay: Option<String>,
+    /// The relay's login (both or neither).
+    pub relay_username: Option<String>,
+    pub relay_password: Option<String>,
     /// Per-domain "host:port", before the relay and MX.
     pub routes: Option<std::collections::HashMap<String, String>>,
 }
@@ -87,7 +90,21 @@ pub struct Delivery {
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     pub relay: Option<String>,
+    pub relay_auth: Option<RelayAuth>,
     pub routes: std::collections::HashMap<String, String>,
+}
+
+/// The relay's user name and password; the password never shows in debug output.
+#[derive(Clone)]
+pub struct RelayAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RelayAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RelayAuth({:?}, password hidden)", self.username)
+    }
 }
 
 fn delivery(raw: RawDelivery) -> Result<Delivery> {
@@ -122,6 +139,14 @@ fn delivery(raw: RawDelivery) -> Result<Delivery> {
     if let Some(r) = &raw.relay {
         check_target("delivery.relay".into(), r)?;
     }
+    let relay_auth = match (raw.relay_username, raw.relay_password) {
+        (Some(username), Some(password)) if raw.relay.is_some() => {
+            Some(RelayAuth { username, password })
+        }
+        (None, None) => None,
+        (Some(_), Some(_)) => bail!("delivery.relay_username: there is no delivery.relay"),
+        _ => bail!("delivery.relay_username and delivery.relay_password go together"),
+    };
     let concurrency = raw.concurrency.unwrap_or(16);
     if concurrency == 0 {
         bail!("delivery.concurrency must be at least 1");
@@ -134,6 +159,7 @@ fn delivery(raw: RawDelivery) -> Result<Delivery> {
         connect_timeout: dur("connect_timeout", raw.connect_timeout.as_ref(), "30s")?,
         command_timeout: dur("command_timeout", raw.command_timeout.as_ref(), "5m")?,
         relay: raw.relay,
+        relay_auth,
         routes,
     })
 }

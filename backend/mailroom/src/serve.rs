@@ -48,6 +48,7 @@ pub async fn run(config: Config) -> Result<()> {
             delay_notice_after: d.delay_notice_after,
             routes: d.routes,
             relay: d.relay,
+            relay_auth: d.relay_auth.map(|a| (a.username, a.password)),
             connect_timeout: d.connect_timeout,
             command_timeout: d.command_timeout,
             tls: Some(mailroom_smtp::outbound::opportunistic_tls()),

@@ -65,6 +65,9 @@ pub struct Client<'p> {
     /// a server that does not offer STARTTLS or whose certificate does not verify for its
     /// name gets nothing.
     pub verified: Option<Arc<rustls::ClientConfig>>,
+    /// Log in with these (the relay's user name and password): only inside TLS, or to a
+    /// loopback address.
+    pub auth: Option<(&'p str, &'p str)>,
     pub pool: &'p Pool,
 }
 
@@ -87,8 +90,9 @@ pub const IDLE: Duration = Duration::from_secs(5);
 const MAX_TRANSACTIONS: u32 = 100;
 const MAX_AGE: Duration = Duration::from_secs(300);
 
-/// A server: its name (for TLS), address, and whether its certificate was verified.
-type Server = (String, SocketAddr, bool);
+/// A server: its name (for TLS), address, whether its certificate was verified, and
+/// whether the session logged in.
+type Server = (String, SocketAddr, bool, bool);
 
 /// Idle sessions by server, each with the time it went idle.
 #[derive(Default)]
@@ -159,7 +163,12 @@ impl Client<'_> {
         host: &str,
         env: &Envelope<'_>,
     ) -> Result<Vec<Reply>, Failure> {
-        let server = (host.to_string(), addr, self.verified.is_some());
+        let server = (
+            host.to_string(),
+            addr,
+            self.verified.is_some(),
+            self.auth.is_some(),
+        );
         if let Some(conn) = self.pool.take(server.clone()) {
             match self.transaction(conn, env, true).await {
                 Err(Failure::Stale) => {}
@@ -196,7 +205,8 @@ impl Client<'_> {
         Ok(replies)
     }
 
-    /// Connects, reads the greeting, says EHLO, and starts TLS when offered and wanted.
+    /// Connects, reads the greeting, says EHLO, starts TLS when offered and wanted, and logs
+    /// in when asked to.
     async fn open(
         &self,
         addr: SocketAddr,
@@ -204,6 +214,73 @@ impl Client<'_> {
         helo: &str,
         try_tls: bool,
     ) -> Result<Conn, Failure> {
+        let (mut conn, ehlo, secure) = self.session(addr, host, helo, try_tls).await?;
+        if let Some((user, password)) = self.auth {
+            if !secure && !addr.ip().is_loopback() {
+                return Err(Failure::Network(format!(
+                    "{host} offers no TLS; the relay password is not sent in plain text"
+                )));
+            }
+            self.login(&mut conn, &ehlo, host, user, password).await?;
+        }
+        Ok(conn)
+    }
+
+    /// AUTH PLAIN, or LOGIN when only that is offered (RFC 4954). A refusal is a temporary
+    /// failure: a wrong password in the configuration must not bounce the mail.
+    async fn login(
+        &self,
+        conn: &mut Conn,
+        ehlo: &Reply,
+        host: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<(), Failure> {
+        use base64::Engine;
+        let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+        let words: Vec<String> = ehlo.text.split(' ').map(str::to_ascii_uppercase).collect();
+        let offers = |m: &str| words.iter().any(|w| w == m);
+        let s = &mut conn.s;
+        let r = if offers("PLAIN") {
+            let token = b64(format!("\0{user}\0{password}").as_bytes());
+            self.command(s, format!("AUTH PLAIN {token}\r\n").as_bytes())
+                .await?;
+            self.read(s).await?
+        } else if offers("LOGIN") {
+            self.command(s, b"AUTH LOGIN\r\n").await?;
+            let mut r = self.read(s).await?;
+            for answer in [user, password] {
+                if r.code != 334 {
+                    break;
+                }
+                self.command(s, format!("{}\r\n", b64(answer.as_bytes())).as_bytes())
+                    .await?;
+                r = self.read(s).await?;
+            }
+            r
+        } else {
+            return Err(Failure::Network(format!(
+                "{host} offers neither AUTH PLAIN nor LOGIN"
+            )));
+        };
+        if r.code == 235 {
+            Ok(())
+        } else {
+            Err(Failure::Network(format!(
+                "{host} refused our login: {}",
+                r.line()
+            )))
+        }
+    }
+
+    /// The session up to the EHLO inside TLS, if TLS was started (then `true`).
+    async fn session(
+        &self,
+        addr: SocketAddr,
+        host: &str,
+        helo: &str,
+        try_tls: bool,
+    ) -> Result<(Conn, Reply, bool), Failure> {
         let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| Failure::Network(format!("connecting to {addr} timed out")))?
@@ -234,7 +311,7 @@ impl Client<'_> {
                 .filter(|_| try_tls && has(&ehlo, "STARTTLS"))
             {
                 Some(c) => c,
-                None => return Ok(conn),
+                None => return Ok((conn, ehlo, false)),
             },
         };
         self.command(&mut conn.s, b"STARTTLS\r\n").await?;
@@ -247,7 +324,7 @@ impl Client<'_> {
                 )));
             }
             // Declined: go on in plain text.
-            return Ok(conn);
+            return Ok((conn, ehlo, false));
         }
         let name = rustls::pki_types::ServerName::try_from(host.to_string())
             .unwrap_or_else(|_| rustls::pki_types::ServerName::IpAddress(addr.ip().into()));
@@ -261,12 +338,13 @@ impl Client<'_> {
         .map_err(|e| Failure::Network(format!("tls: {e}")))?;
         let mut s: BufStream<Box<dyn Io>> = BufStream::new(Box::new(tls));
         let ehlo = self.ehlo(&mut s, helo).await?;
-        Ok(Conn {
+        let conn = Conn {
             pipelining: has(&ehlo, "PIPELINING"),
             s,
             opened: Instant::now(),
             transactions: 0,
-        })
+        };
+        Ok((conn, ehlo, true))
     }
 
     /// One transaction; gives the session back when it can carry another. On a `reused`

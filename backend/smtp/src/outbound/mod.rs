@@ -41,6 +41,8 @@ pub struct DeliveryConfig {
     pub routes: HashMap<String, String>,
     /// Every other domain's mail goes here when set ("host:port"), instead of by MX.
     pub relay: Option<String>,
+    /// The relay's user name and password (AUTH PLAIN or LOGIN, inside TLS).
+    pub relay_auth: Option<(String, String)>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     /// Opportunistic STARTTLS for outgoing connections.
@@ -288,11 +290,11 @@ async fn attempt(
     domain: &str,
     rcpts: &[QueuedRecipient],
 ) -> Result<(Vec<Reply>, String), Attempt> {
-    let (hosts, by_mx) = hosts(config, domain).await?;
+    let (hosts, via) = hosts(config, domain).await?;
     // MTA-STS applies to MX routing only: a configured route or relay is the admin's word.
-    let policy = match by_mx {
-        true => config.mta_sts.policy(&config.dns, domain).await,
-        false => None,
+    let policy = match via {
+        Via::Mx => config.mta_sts.policy(&config.dns, domain).await,
+        _ => None,
     };
     let enforce = policy
         .as_ref()
@@ -333,6 +335,10 @@ async fn attempt(
         command_timeout: config.command_timeout,
         tls: config.tls.clone(),
         verified: enforce.then(|| config.verified_tls.clone()),
+        auth: match (via, &config.relay_auth) {
+            (Via::Relay, Some((user, password))) => Some((user.as_str(), password.as_str())),
+            _ => None,
+        },
         pool: &config.connections,
     };
     let mut last = format!("no usable address for {domain}");
@@ -360,23 +366,30 @@ async fn attempt(
     Err(Attempt::Temporary(last))
 }
 
-/// The hosts to try for `domain`: its static route, the relay, or the DNS's answer (then
-/// with `true`).
+/// How a domain's hosts were found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Route,
+    Relay,
+    Mx,
+}
+
+/// The hosts to try for `domain`: its static route, the relay, or the DNS's answer.
 async fn hosts(
     config: &DeliveryConfig,
     domain: &str,
-) -> Result<(Vec<(String, u16)>, bool), Attempt> {
-    let fixed = config
-        .routes
-        .get(&domain.to_ascii_lowercase())
-        .or(config.relay.as_ref());
-    if let Some(target) = fixed {
+) -> Result<(Vec<(String, u16)>, Via), Attempt> {
+    let fixed = match config.routes.get(&domain.to_ascii_lowercase()) {
+        Some(r) => Some((r, Via::Route)),
+        None => config.relay.as_ref().map(|r| (r, Via::Relay)),
+    };
+    if let Some((target, via)) = fixed {
         return route::split_host_port(target)
-            .map(|h| (vec![h], false))
+            .map(|h| (vec![h], via))
             .ok_or_else(|| Attempt::Temporary(format!("bad route {target:?}")));
     }
     match config.dns.route(domain).await {
-        Ok(Route::Hosts(h)) => Ok((h, true)),
+        Ok(Route::Hosts(h)) => Ok((h, Via::Mx)),
         Ok(Route::NullMx) => Err(Attempt::Permanent(Reply {
             code: 556,
             text: format!("5.1.10 {domain} does not accept mail (null MX)"),

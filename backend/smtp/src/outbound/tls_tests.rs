@@ -219,6 +219,7 @@ fn client<'p>(pool: &'p Pool, verified: Option<rustls::ClientConfig>) -> Client<
         command_timeout: std::time::Duration::from_secs(5),
         tls: Some(opportunistic_tls()),
         verified: verified.map(Arc::new),
+        auth: None,
         pool,
     }
 }
