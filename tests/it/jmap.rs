@@ -222,3 +222,54 @@ async fn jmap_vacation_response_and_auto_reply(b: Backend) {
     let Some(s) = with_mail(b).await else { return };
     assert_eq!(run(&s, "vacation", &[&s.smtp.to_string()]).trim(), "ok");
 }
+
+/// Logs in with curl; the access token.
+fn login(s: &TestServer) -> String {
+    let out = Command::new("curl")
+        .args(["-sf", "-H", "Content-Type: application/json", "-d"])
+        .arg(format!(
+            r#"{{"address":"alice@example.test","password":"{PASSWORD}"}}"#
+        ))
+        .arg(format!("http://{}/api/v1/auth/login", s.http))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["access_token"].as_str().unwrap().to_string()
+}
+
+/// The HTTP status of the JMAP session resource with a bearer token.
+fn session_status(s: &TestServer, token: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .arg(format!("http://{}/jmap/session", s.http))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+// `mailroom token-key rotate` on a running server: tokens signed before keep working, new
+// ones are signed with the new key (shown by restarting without the previous key).
+backends!(token_key_rotation);
+async fn token_key_rotation(b: Backend) {
+    let mut s = TestServer::start(b).await;
+    s.setup_accounts();
+    let before = login(&s);
+    assert_eq!(session_status(&s, &before), "200");
+    let out = s.ok(&["token-key", "rotate"]);
+    assert!(out.contains("new token signing key"), "{out}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        session_status(&s, &before),
+        "200",
+        "the previous key still verifies"
+    );
+    let after = login(&s);
+    assert_eq!(session_status(&s, &after), "200");
+    // Without the previous key, only tokens of the new one are valid.
+    s.kill();
+    std::fs::remove_file(s.dir.path().join("jwt.key.prev")).unwrap();
+    s.spawn();
+    assert_eq!(session_status(&s, &before), "401");
+    assert_eq!(session_status(&s, &after), "200");
+}

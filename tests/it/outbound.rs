@@ -613,7 +613,11 @@ async fn relay_with_a_login(b: Backend) {
             .arg(if arrives { "1" } else { "0" })
             .output()
             .unwrap();
-        assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+        assert!(
+            sent.status.success(),
+            "{}",
+            String::from_utf8_lossy(&sent.stderr)
+        );
         if arrives {
             wait_for_file(&s, out.path(), "seq0@").await;
         } else {
@@ -632,7 +636,11 @@ s.quit()
                 .arg(PASSWORD)
                 .output()
                 .unwrap();
-            assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+            assert!(
+                sent.status.success(),
+                "{}",
+                String::from_utf8_lossy(&sent.stderr)
+            );
             let deadline = Instant::now() + Duration::from_secs(15);
             loop {
                 let list = s.ok(&["queue", "list"]);

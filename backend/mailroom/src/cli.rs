@@ -48,6 +48,9 @@ pub enum Command {
     /// Export or import a mailbox as an mbox file (mboxrd).
     #[command(subcommand)]
     Mbox(MboxCmd),
+    /// The key that signs access tokens (`jwt.key` in the data directory).
+    #[command(subcommand, name = "token-key")]
+    TokenKey(TokenKeyCmd),
     /// Stored bytes: reclaim what nothing refers to any more.
     #[command(subcommand)]
     Blobs(BlobsCmd),
@@ -125,6 +128,13 @@ pub enum QueueCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum TokenKeyCmd {
+    /// Sign new access tokens with a new key. A running server picks it up within seconds;
+    /// tokens signed with the previous key stay valid until they expire (15 minutes).
+    Rotate,
+}
+
+#[derive(Subcommand, Debug)]
 pub enum BlobsCmd {
     /// Collect garbage now (`serve` does it every `[blobs] gc_interval`): unused blobs go to
     /// the trash, and those unused for the grace period are deleted.
@@ -193,6 +203,16 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Alias(c) => crate::admin::alias(&config, c).await,
         Command::Queue(c) => crate::queue::run(&config, c).await,
         Command::Blobs(BlobsCmd::Gc { grace }) => crate::admin::gc(&config, grace).await,
+        Command::TokenKey(TokenKeyCmd::Rotate) => {
+            let path = config.data_dir.join("jwt.key");
+            mailroom_api::tokens::rotate_key(&path)
+                .map_err(|e| anyhow::anyhow!("cannot rotate {}: {e}", path.display()))?;
+            println!(
+                "new token signing key in {}; the previous one stays valid for tokens it signed",
+                path.display()
+            );
+            Ok(())
+        }
         Command::Mbox(MboxCmd::Export {
             address,
             mailbox,
