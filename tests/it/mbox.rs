@@ -22,6 +22,20 @@ async fn import_export_round_trip(b: Backend) {
         src.to_str().unwrap(),
     ]);
     let _ = out;
+    if s.db_url.starts_with("postgres") {
+        // A bulk import ends with the planner's statistics brought up to date.
+        use sea_orm::{ConnectionTrait, Database};
+        let db = Database::connect(&s.db_url).await.unwrap();
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'emails'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(row.try_get_by_index::<bool>(0).unwrap(), "emails analyzed");
+    }
     let core = s.core().await;
     let first = mailbox_messages(&core, "alice@example.test", "INBOX").await;
     assert_eq!(first.len(), 1622, "the README counts 1,622 messages");

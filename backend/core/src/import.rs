@@ -105,3 +105,10 @@ mod tests {
         assert!(!super::starts_with_header_field(b""));
     }
 }
+
+impl Core {
+    /// Tells the database a bulk import just ended (see `Store::after_bulk_load`).
+    pub async fn after_bulk_import(&self) -> Result<()> {
+        Ok(self.store().after_bulk_load().await?)
+    }
+}

@@ -96,6 +96,9 @@ fn is_from_line(line: &[u8]) -> bool {
     line.starts_with(b"From ")
 }
 
+/// Imports of at least this many messages end with the database's maintenance.
+const BULK: u64 = 1000;
+
 pub async fn import(config: &Config, address: &str, mailbox: &str, file: &Path) -> Result<()> {
     let core = crate::admin::open(config).await?;
     let acc = core.user_get(address).await?;
@@ -135,6 +138,10 @@ pub async fn import(config: &Config, address: &str, mailbox: &str, file: &Path) 
     if !batch.is_empty() {
         count += batch.len() as u64;
         core.deliver_many(batch).await?;
+    }
+    if count >= BULK {
+        progress.set_message("updating the database's statistics");
+        core.after_bulk_import().await?;
     }
     progress.finish_and_clear();
     if reader.skipped_preamble {
