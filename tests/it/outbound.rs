@@ -507,11 +507,12 @@ s.quit()
     let _ = sink.wait();
 }
 
-/// Submits `n` messages one after another over implicit TLS, each once the sink stored the
-/// one before: `seq{i}@sink.test`.
+/// Submits `n` messages one after another over implicit TLS to `seq{i}@sink.test`, each
+/// (with `wait`) once the sink stored the one before.
 const SEND_ONE_BY_ONE: &str = r#"
 import os, smtplib, ssl, sys, time
 port, cert, password, outdir, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+wait = sys.argv[6] == "wait"
 ctx = ssl.create_default_context(cafile=cert)
 ctx.check_hostname = False
 for i in range(n):
@@ -521,11 +522,31 @@ for i in range(n):
         f"From: alice@example.test\r\nTo: seq{i}@sink.test\r\nSubject: {i}\r\n\r\nnumber {i}\r\n".encode())
     s.quit()
     deadline = time.time() + 20
-    while not any(f.startswith(f"seq{i}@") for f in os.listdir(outdir)):
+    while wait and not any(f.startswith(f"seq{i}@") for f in os.listdir(outdir)):
         assert time.time() < deadline, f"message {i} never arrived"
         time.sleep(0.05)
 print("ok")
 "#;
+
+/// Runs [`SEND_ONE_BY_ONE`] as alice against `s`, for the sink writing into `out`.
+fn submit_seq(s: &TestServer, out: &Path, n: usize, wait: bool) {
+    let sent = Command::new("python3")
+        .args(["-c", SEND_ONE_BY_ONE])
+        .arg(s.submissions.port().to_string())
+        .arg(s.dir.path().join("tls").join("cert.pem"))
+        .arg(PASSWORD)
+        .arg(out)
+        .arg(n.to_string())
+        .arg(if wait { "wait" } else { "nowait" })
+        .output()
+        .unwrap();
+    assert!(
+        sent.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&sent.stderr),
+        s.log()
+    );
+}
 
 // Messages to one destination share one connection (pipelined when the peer offers it, and
 // not when it does not), and an idle connection is closed with QUIT.
@@ -543,21 +564,7 @@ async fn one_connection_carries_several_messages(b: Backend) {
         );
         let s = TestServer::start_with(b.clone(), &extra).await;
         s.setup_accounts();
-        let sent = Command::new("python3")
-            .args(["-c", SEND_ONE_BY_ONE])
-            .arg(s.submissions.port().to_string())
-            .arg(s.dir.path().join("tls").join("cert.pem"))
-            .arg(PASSWORD)
-            .arg(out.path())
-            .arg("4")
-            .output()
-            .unwrap();
-        assert!(
-            sent.status.success(),
-            "{opts:?}: {}\n{}",
-            String::from_utf8_lossy(&sent.stderr),
-            s.log()
-        );
+        submit_seq(&s, out.path(), 4, true);
         let mut ports = std::collections::BTreeSet::new();
         for i in 0..4 {
             let file = wait_for_file(&s, out.path(), &format!("seq{i}@")).await;
@@ -604,43 +611,10 @@ async fn relay_with_a_login(b: Backend) {
         );
         let s = TestServer::start_with(b.clone(), &extra).await;
         s.setup_accounts();
-        let sent = Command::new("python3")
-            .args(["-c", SEND_ONE_BY_ONE])
-            .arg(s.submissions.port().to_string())
-            .arg(s.dir.path().join("tls").join("cert.pem"))
-            .arg(PASSWORD)
-            .arg(out.path())
-            .arg(if arrives { "1" } else { "0" })
-            .output()
-            .unwrap();
-        assert!(
-            sent.status.success(),
-            "{}",
-            String::from_utf8_lossy(&sent.stderr)
-        );
+        submit_seq(&s, out.path(), 1, arrives);
         if arrives {
             wait_for_file(&s, out.path(), "seq0@").await;
         } else {
-            let send = r#"
-import smtplib, ssl, sys
-ctx = ssl.create_default_context(cafile=sys.argv[2]); ctx.check_hostname = False
-s = smtplib.SMTP_SSL("127.0.0.1", int(sys.argv[1]), timeout=10, context=ctx)
-s.login("alice@example.test", sys.argv[3])
-s.sendmail("alice@example.test", ["someone@far.test"], b"From: alice@example.test\r\nSubject: x\r\n\r\nx\r\n")
-s.quit()
-"#;
-            let cert = s.dir.path().join("tls").join("cert.pem");
-            let sent = Command::new("python3")
-                .args(["-c", send, &s.submissions.port().to_string()])
-                .arg(&cert)
-                .arg(PASSWORD)
-                .output()
-                .unwrap();
-            assert!(
-                sent.status.success(),
-                "{}",
-                String::from_utf8_lossy(&sent.stderr)
-            );
             let deadline = Instant::now() + Duration::from_secs(15);
             loop {
                 let list = s.ok(&["queue", "list"]);
