@@ -431,7 +431,7 @@ s.quit()
     s.kill();
     let mut sink = start_sink(out.path(), port);
     s.spawn();
-    // Had the kill hit an attempt in progress, the recipient would be leased for 30 minutes;
+    // Had the kill hit an attempt in progress, the recipient would be leased for a few minutes;
     // an administrator's retry clears that (and is harmless otherwise).
     s.ok(&["queue", "retry", "--all"]);
     wait_for_file(&s, out.path(), "later@sink.test").await;
@@ -632,4 +632,57 @@ async fn relay_with_a_login(b: Backend) {
         drop(sink.stdin.take());
         let _ = sink.wait();
     }
+}
+
+// A recipient being tried is claimed for minutes, not half an hour, and the claim can be
+// extended only by the attempt that holds it (its attempts count still matches).
+backends!(claims_are_short_and_extended_by_their_holder);
+async fn claims_are_short_and_extended_by_their_holder(b: Backend) {
+    // Accepts connections and never says a word: the attempt hangs.
+    let blackhole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole = blackhole.local_addr().unwrap();
+    let _holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = blackhole.accept().await {
+            held.push(c);
+        }
+    });
+    let extra = format!(
+        "[delivery]\nrelay = \"127.0.0.1:9\"\n\n[delivery.routes]\n\"sink.test\" = \"{hole}\"\n"
+    );
+    let s = TestServer::start_with(b, &extra).await;
+    s.setup_accounts();
+    let out = tempfile::tempdir().unwrap();
+    submit_seq(&s, out.path(), 1, false);
+    let core = s.core().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let rcpt = loop {
+        let list = core.queue_list().await.unwrap();
+        let r = list.first().and_then(|e| e.recipients.first()).cloned();
+        // Claimed: its next attempt time is the lease's end.
+        if let Some(r) = r.filter(|r| r.next_attempt_at > chrono::Utc::now().timestamp() + 60) {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "never claimed\n{}", s.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let now = chrono::Utc::now().timestamp();
+    assert!(
+        rcpt.next_attempt_at <= now + 200,
+        "a lease of minutes: {}",
+        rcpt.next_attempt_at - now
+    );
+    let next = || async { core.queue_list().await.unwrap()[0].recipients[0].next_attempt_at };
+    core.queue_extend(&[(rcpt.id, rcpt.attempts + 1)], now + 5000)
+        .await
+        .unwrap();
+    assert_eq!(
+        next().await,
+        rcpt.next_attempt_at,
+        "another attempt's claim is not extended"
+    );
+    core.queue_extend(&[(rcpt.id, rcpt.attempts)], now + 5000)
+        .await
+        .unwrap();
+    assert_eq!(next().await, now + 5000);
 }

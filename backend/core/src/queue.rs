@@ -87,6 +87,11 @@ impl Core {
         Ok(self.store().queue_claim(lease_until, limit).await?)
     }
 
+    /// Extends the claims on recipients still being tried (id, attempts when claimed).
+    pub async fn queue_extend(&self, claims: &[(i64, i32)], lease_until: i64) -> Result<()> {
+        Ok(self.store().queue_extend(claims, lease_until).await?)
+    }
+
     /// Records one recipient's attempt (batched with others' into one transaction); JMAP
     /// sees the submission's new delivery status.
     pub async fn queue_record(

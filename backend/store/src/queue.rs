@@ -196,6 +196,27 @@ impl Store {
         Ok(changed)
     }
 
+    /// Extends the claims on recipients still being tried, each named with the attempts it
+    /// had when claimed: a recipient whose outcome was recorded meanwhile has one more and
+    /// is left alone.
+    pub async fn queue_extend(&self, claims: &[(i64, i32)], lease_until: i64) -> Result<()> {
+        if claims.is_empty() {
+            return Ok(());
+        }
+        let _turn = self.write_turn().await;
+        let tx = self.begin_write().await?;
+        for &(id, attempts) in claims {
+            tx.execute_raw(self.stmt(
+                "UPDATE queue_recipients SET next_attempt_at = ? \
+                 WHERE id = ? AND attempts = ? AND status = 'queued'",
+                vec![lease_until.into(), id.into(), attempts.into()],
+            ))
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Marks that the sender was told a recipient is delayed.
     pub async fn queue_delay_notified(&self, rcpt_ids: &[i64]) -> Result<()> {
         if rcpt_ids.is_empty() {

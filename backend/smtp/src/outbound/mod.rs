@@ -3,7 +3,8 @@
 //! DKIM-signed, and records every recipient's outcome: sent, failed for good (a bounce to
 //! the sender), or deferred to the next time on the retry schedule (a delay notice once it
 //! has waited long). A crash at any point leaves the recipients queued: they are claimed with
-//! a lease, and retried when it ends.
+//! a short lease, which the worker keeps extending while it is still trying them, so the
+//! recipients of a process that died are tried again within minutes.
 
 mod client;
 pub mod dsn;
@@ -69,8 +70,11 @@ impl DeliveryConfig {
     }
 }
 
-/// A claim lasts this long: longer than any attempt can take.
-const LEASE: Duration = Duration::from_secs(30 * 60);
+/// A claim lasts this long unless extended; it is extended every third of it.
+const LEASE: Duration = Duration::from_secs(3 * 60);
+
+/// The recipients claimed and not yet recorded, with their attempts when claimed.
+type InFlight = Arc<std::sync::Mutex<HashMap<i64, i32>>>;
 /// Recipients claimed per round.
 const CLAIM: u32 = 200;
 
@@ -79,6 +83,26 @@ const CLAIM: u32 = 200;
 pub async fn run_queue(core: Core, config: DeliveryConfig, mut shutdown: watch::Receiver<bool>) {
     let config = Arc::new(config);
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let in_flight: InFlight = Arc::default();
+    // Claims on recipients still waiting or being tried are extended before they end.
+    let extender = {
+        let (core, in_flight) = (core.clone(), in_flight.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE / 3).await;
+                let claims: Vec<(i64, i32)> = in_flight
+                    .lock()
+                    .expect("in flight")
+                    .iter()
+                    .map(|(&id, &attempts)| (id, attempts))
+                    .collect();
+                let until = now() + LEASE.as_secs() as i64;
+                if let Err(e) = core.queue_extend(&claims, until).await {
+                    tracing::warn!(error = %e, "queue: cannot extend claims");
+                }
+            }
+        })
+    };
     // Sessions left idle too long are closed politely.
     let closer = {
         let config = config.clone();
@@ -119,6 +143,10 @@ pub async fn run_queue(core: Core, config: DeliveryConfig, mut shutdown: watch::
         };
         let full = claimed.iter().map(|(_, r)| r.len()).sum::<usize>() >= want as usize;
         for (message, rcpts) in claimed {
+            in_flight
+                .lock()
+                .expect("in flight")
+                .extend(rcpts.iter().map(|r| (r.id, r.attempts)));
             let mut by_domain: HashMap<String, Vec<QueuedRecipient>> = HashMap::new();
             for r in rcpts {
                 by_domain.entry(r.domain.clone()).or_default().push(r);
@@ -126,10 +154,16 @@ pub async fn run_queue(core: Core, config: DeliveryConfig, mut shutdown: watch::
             let message = Arc::new(message);
             for (domain, rcpts) in by_domain {
                 let (core, config, message) = (core.clone(), config.clone(), message.clone());
+                let in_flight = in_flight.clone();
                 let permit = slots.clone().acquire_owned();
                 tasks.spawn(async move {
                     let _permit = permit.await;
+                    let ids: Vec<i64> = rcpts.iter().map(|r| r.id).collect();
                     deliver(&core, &config, &message, &domain, rcpts).await;
+                    let mut f = in_flight.lock().expect("in flight");
+                    ids.iter().for_each(|id| {
+                        f.remove(id);
+                    });
                 });
             }
         }
@@ -155,6 +189,7 @@ pub async fn run_queue(core: Core, config: DeliveryConfig, mut shutdown: watch::
     })
     .await;
     closer.abort();
+    extender.abort();
     config.connections.close_idle(true).await;
 }
 
