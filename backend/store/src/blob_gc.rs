@@ -51,8 +51,12 @@ impl BlobStore {
                     let Some(id) = f.file_name().to_str().and_then(BlobId::parse) else {
                         continue;
                     };
-                    if f.metadata()?.modified()? < cutoff {
-                        out.push(id);
+                    // A blob deleted meanwhile (by another collector) is simply not listed.
+                    match f.metadata().and_then(|m| m.modified()) {
+                        Ok(t) if t < cutoff => out.push(id),
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e),
                     }
                 }
                 Ok(out)
@@ -112,14 +116,19 @@ impl BlobStore {
                 };
                 for f in dir {
                     let f = f?;
-                    if let Some(id) = f.file_name().to_str().and_then(BlobId::parse) {
-                        let meta = f.metadata()?;
-                        out.push(Trashed {
-                            id,
-                            since: meta.modified()?,
-                            size: meta.len(),
-                        });
-                    }
+                    let Some(id) = f.file_name().to_str().and_then(BlobId::parse) else {
+                        continue;
+                    };
+                    let meta = match f.metadata() {
+                        Ok(m) => m,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e),
+                    };
+                    out.push(Trashed {
+                        id,
+                        since: meta.modified()?,
+                        size: meta.len(),
+                    });
                 }
                 Ok(out)
             })
