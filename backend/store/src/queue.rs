@@ -6,9 +6,13 @@
 //! lease ends. A message is deleted once none of its recipients is still queued.
 
 use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult, Value};
+use std::collections::BTreeMap;
 
 use crate::model::{ChangeOp, ObjectType};
 use crate::{DbKind, Result, Store, StoreError, now};
+
+/// By submission: its account and each recipient's (address, reply, delivered).
+type Statuses<'a> = BTreeMap<i64, (i64, Vec<(&'a str, &'a str, &'a str)>)>;
 
 /// A message to queue for remote recipients.
 pub struct NewQueued {
@@ -107,92 +111,115 @@ impl Store {
     /// Records attempts' outcomes, in one transaction: each recipient's row, its
     /// submission's delivery status (logged as an EmailSubmission update, so JMAP clients see
     /// it), and each message deleted once nothing of it is left queued. Returns the accounts'
-    /// new states for the submissions that changed.
+    /// new states for the submissions that changed. Statements are per batch where they can
+    /// be (one read of the statuses, one change-counter update per account, one delete).
     pub async fn queue_record_many(
         &self,
         items: &[(QueuedMessage, QueuedRecipient, Outcome)],
     ) -> Result<Vec<(i64, i64)>> {
         let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
-        let mut changed = Vec::new();
+        let t = now();
+        let mut subs: Statuses = BTreeMap::new();
         for (message, rcpt, outcome) in items {
-            if let Some(c) = self.queue_record_in(&tx, message, rcpt, outcome).await? {
-                changed.push(c);
+            let (status, reply, next, delivered) = match outcome {
+                Outcome::Sent { reply } => ("sent", reply, rcpt.next_attempt_at, "yes"),
+                Outcome::Failed { reply } => ("failed", reply, rcpt.next_attempt_at, "no"),
+                Outcome::Deferred {
+                    reply,
+                    next_attempt_at,
+                } => ("queued", reply, *next_attempt_at, "queued"),
+            };
+            tx.execute_raw(self.stmt(
+                "UPDATE queue_recipients SET status = ?, attempts = attempts + 1, \
+                 next_attempt_at = ?, last_reply = ?, updated_at = ? WHERE id = ?",
+                vec![
+                    status.into(),
+                    next.into(),
+                    reply.as_str().into(),
+                    t.into(),
+                    rcpt.id.into(),
+                ],
+            ))
+            .await?;
+            if let (Some(sub), Some(account)) = (message.submission_id, message.account_id) {
+                subs.entry(sub)
+                    .or_insert_with(|| (account, Vec::new()))
+                    .1
+                    .push((rcpt.address.as_str(), reply.as_str(), delivered));
             }
         }
+        let changed = self.record_delivery_status(&tx, &subs).await?;
+        let mut ids: Vec<i64> = items.iter().map(|(m, _, _)| m.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let sql = format!(
+            "DELETE FROM queue_messages WHERE id IN ({}) AND NOT EXISTS (SELECT 1 FROM \
+             queue_recipients r WHERE r.message_id = queue_messages.id AND r.status = 'queued')",
+            vec!["?"; ids.len()].join(",")
+        );
+        tx.execute_raw(self.stmt(&sql, ids.into_iter().map(Value::from).collect()))
+            .await?;
         tx.commit().await?;
         Ok(changed)
     }
 
-    async fn queue_record_in(
+    /// Writes each recipient's reply into its submission's `deliveryStatus` and logs the
+    /// submissions as updated, at one new state per account.
+    async fn record_delivery_status(
         &self,
         tx: &DatabaseTransaction,
-        message: &QueuedMessage,
-        rcpt: &QueuedRecipient,
-        outcome: &Outcome,
-    ) -> Result<Option<(i64, i64)>> {
-        let t = now();
-        let (status, reply, next, delivered) = match outcome {
-            Outcome::Sent { reply } => ("sent", reply, rcpt.next_attempt_at, "yes"),
-            Outcome::Failed { reply } => ("failed", reply, rcpt.next_attempt_at, "no"),
-            Outcome::Deferred {
-                reply,
-                next_attempt_at,
-            } => ("queued", reply, *next_attempt_at, "queued"),
-        };
-        tx.execute_raw(self.stmt(
-            "UPDATE queue_recipients SET status = ?, attempts = attempts + 1, \
-             next_attempt_at = ?, last_reply = ?, updated_at = ? WHERE id = ?",
-            vec![
-                status.into(),
-                next.into(),
-                reply.as_str().into(),
-                t.into(),
-                rcpt.id.into(),
-            ],
-        ))
-        .await?;
-        let mut changed = None;
-        if let (Some(sub), Some(account)) = (message.submission_id, message.account_id) {
-            let row = tx
-                .query_one_raw(self.stmt(
-                    "SELECT delivery_status FROM submissions WHERE id = ?",
-                    vec![sub.into()],
-                ))
-                .await?;
-            if let Some(row) = row {
-                let text: String = row.try_get_by_index(0)?;
-                let mut v: serde_json::Value =
-                    serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({}));
-                v[rcpt.address.as_str()] = serde_json::json!({
+        subs: &Statuses<'_>,
+    ) -> Result<Vec<(i64, i64)>> {
+        if subs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT id, delivery_status FROM submissions WHERE id IN ({})",
+            vec!["?"; subs.len()].join(",")
+        );
+        let rows = tx
+            .query_all_raw(self.stmt(&sql, subs.keys().map(|&i| Value::from(i)).collect()))
+            .await?;
+        let mut by_account: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for row in rows {
+            let id: i64 = row.try_get_by_index(0)?;
+            let text: String = row.try_get_by_index(1)?;
+            let Some((account, lines)) = subs.get(&id) else {
+                continue;
+            };
+            let mut v: serde_json::Value =
+                serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({}));
+            for (address, reply, delivered) in lines {
+                v[*address] = serde_json::json!({
                     "smtpReply": reply,
                     "delivered": delivered,
                     "displayed": "unknown",
                 });
-                tx.execute_raw(self.stmt(
-                    "UPDATE submissions SET delivery_status = ? WHERE id = ?",
-                    vec![v.to_string().into(), sub.into()],
-                ))
-                .await?;
-                let seq = crate::update::reserve_seqs(tx, account, 1).await?;
-                crate::update::log_one(
-                    tx,
+            }
+            tx.execute_raw(self.stmt(
+                "UPDATE submissions SET delivery_status = ? WHERE id = ?",
+                vec![v.to_string().into(), id.into()],
+            ))
+            .await?;
+            by_account.entry(*account).or_default().push(id);
+        }
+        let mut changed = Vec::new();
+        let mut log = Vec::new();
+        for (account, ids) in by_account {
+            let seq = crate::update::reserve_seqs(tx, account, 1).await?;
+            log.extend(ids.into_iter().map(|sub| {
+                crate::update::log(
                     account,
                     seq,
                     ObjectType::EmailSubmission,
                     sub,
                     ChangeOp::Updated,
                 )
-                .await?;
-                changed = Some((account, seq));
-            }
+            }));
+            changed.push((account, seq));
         }
-        tx.execute_raw(self.stmt(
-            "DELETE FROM queue_messages WHERE id = ? AND NOT EXISTS (SELECT 1 FROM \
-             queue_recipients WHERE message_id = ? AND status = 'queued')",
-            vec![message.id.into(), message.id.into()],
-        ))
-        .await?;
+        crate::delivery::insert_changes(tx, log).await?;
         Ok(changed)
     }
 
