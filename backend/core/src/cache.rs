@@ -37,6 +37,10 @@ pub(crate) struct Caches {
     message_meta: Mutex<HashMap<String, std::sync::Arc<mailroom_store::query::MessageMeta>>>,
     /// The addresses each account may send as (its own and its aliases').
     senders: Mutex<HashMap<i64, (Instant, Vec<String>)>>,
+    /// Each account's Sent mailbox (a role can move: every mailbox change forgets it).
+    sent: Mutex<HashMap<i64, i64>>,
+    /// The account a mailbox belongs to: never changes while the mailbox exists.
+    owners: Mutex<HashMap<i64, i64>>,
     /// Accounts with a vacation response on, and when that was read.
     vacation: Mutex<Option<(Instant, std::collections::HashSet<i64>)>>,
 }
@@ -160,7 +164,50 @@ impl Caches {
         map.insert(account_id, (Instant::now(), addresses));
     }
 
+    pub(crate) fn sent(&self, account_id: i64) -> Option<i64> {
+        self.sent
+            .lock()
+            .expect("cache lock")
+            .get(&account_id)
+            .copied()
+    }
+
+    pub(crate) fn put_sent(&self, account_id: i64, mailbox_id: i64) {
+        let mut map = self.sent.lock().expect("cache lock");
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(account_id, mailbox_id);
+    }
+
+    /// After a change to the account's mailboxes.
+    pub(crate) fn forget_sent(&self, account_id: i64) {
+        self.sent.lock().expect("cache lock").remove(&account_id);
+    }
+
+    pub(crate) fn owner(&self, mailbox_id: i64) -> Option<i64> {
+        self.owners
+            .lock()
+            .expect("cache lock")
+            .get(&mailbox_id)
+            .copied()
+    }
+
+    pub(crate) fn put_owner(&self, mailbox_id: i64, account_id: i64) {
+        let mut map = self.owners.lock().expect("cache lock");
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(mailbox_id, account_id);
+    }
+
+    pub(crate) fn owners_forget(&self, mailbox_id: i64) {
+        self.owners.lock().expect("cache lock").remove(&mailbox_id);
+    }
+
     pub(crate) fn clear(&self) {
+        self.sent.lock().expect("cache lock").clear();
+        self.owners.lock().expect("cache lock").clear();
         self.recipients.lock().expect("cache lock").clear();
         self.inboxes.lock().expect("cache lock").clear();
         self.senders.lock().expect("cache lock").clear();

@@ -163,7 +163,9 @@ impl Core {
                 Folder::Mailbox(id) => {
                     // Authorization lives here, not in the callers: the mailbox must be the
                     // account's own. Checked once per (account, mailbox) and remembered.
-                    if inbox_of.get(&-id) != Some(&account_id) {
+                    if inbox_of.get(&-id) != Some(&account_id)
+                        && self.caches().owner(id) != Some(account_id)
+                    {
                         let owned = self
                             .store()
                             .mailbox_list(account_id)
@@ -174,6 +176,7 @@ impl Core {
                             return Err(Error::NotFound(format!("mailbox {id}")));
                         }
                         inbox_of.insert(-id, account_id);
+                        self.caches().put_owner(id, account_id);
                     }
                     id
                 }

@@ -187,11 +187,19 @@ impl Core {
     ) -> Result<SendResult> {
         // Written with the batch that records the submission, before its queue rows.
         let queued_blob = (!remote.is_empty()).then(|| mailroom_store::BlobId::of(&out.raw));
-        let sent = self
-            .store()
-            .mailbox_by_role(account.id, "sent")
-            .await?
-            .ok_or_else(|| Error::Internal(format!("account {} has no Sent", account.id)))?;
+        let sent = match self.caches().sent(account.id) {
+            Some(id) => id,
+            None => {
+                let id = self
+                    .store()
+                    .mailbox_by_role(account.id, "sent")
+                    .await?
+                    .ok_or_else(|| Error::Internal(format!("account {} has no Sent", account.id)))?
+                    .id;
+                self.caches().put_sent(account.id, id);
+                id
+            }
+        };
         let mut batch = Vec::new();
         if !local_accounts.is_empty() {
             batch.push(Incoming {
@@ -207,7 +215,7 @@ impl Core {
                 batch.push(Incoming {
                     raw: copy.clone(),
                     accounts: vec![account.id],
-                    folder: Folder::Mailbox(sent.id),
+                    folder: Folder::Mailbox(sent),
                     keywords: vec!["$seen".into()],
                     received_at: None,
                 });
