@@ -68,7 +68,7 @@ impl Core {
             if used.contains(t.id.as_str()) {
                 blobs.restore(&t.id).await?;
                 report.restored += 1;
-            } else if t.since <= expired_before {
+            } else if t.modified <= expired_before {
                 blobs.purge(&t.id).await?;
                 report.deleted += 1;
                 report.bytes_freed += t.size;

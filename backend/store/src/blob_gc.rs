@@ -19,12 +19,12 @@ use crate::{BlobId, BlobStore, Result, StoreError};
 /// The folder (or key prefix) unused blobs wait in.
 const TRASH: &str = "trash";
 
-/// A blob waiting in the trash.
+/// A stored blob, as a listing gives it.
 #[derive(Clone, Debug)]
-pub struct Trashed {
+pub struct Listed {
     pub id: BlobId,
-    /// When it was moved there.
-    pub since: SystemTime,
+    /// When it was last written (in the trash: when it was moved there).
+    pub modified: SystemTime,
     pub size: u64,
 }
 
@@ -36,43 +36,63 @@ impl BlobStore {
     /// The blobs of one of the 256 shards (named by an id's first byte) last written before
     /// `cutoff`: a younger one may belong to a write whose row is not committed yet.
     pub async fn list_shard(&self, shard: u8, cutoff: SystemTime) -> Result<Vec<BlobId>> {
-        let name = format!("{shard:02x}");
+        Ok(self
+            .listing(&format!("{shard:02x}"))
+            .await?
+            .into_iter()
+            .filter(|b| b.modified < cutoff)
+            .map(|b| b.id)
+            .collect())
+    }
+
+    /// The blobs in one folder (or under one key prefix), with when each was last written.
+    async fn listing(&self, folder: &str) -> Result<Vec<Listed>> {
         if let Some(root) = self.local_root.clone() {
+            let dir = root.join(folder);
             return blocking(move || {
                 let mut out = Vec::new();
-                let dir = match std::fs::read_dir(root.join(&name)) {
+                let entries = match std::fs::read_dir(dir) {
                     Ok(d) => d,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
                     Err(e) => return Err(e),
                 };
-                for f in dir {
+                for f in entries {
                     let f = f?;
                     // Temporary files start with a dot and never parse as an id.
                     let Some(id) = f.file_name().to_str().and_then(BlobId::parse) else {
                         continue;
                     };
                     // A blob deleted meanwhile (by another collector) is simply not listed.
-                    match f.metadata().and_then(|m| m.modified()) {
-                        Ok(t) if t < cutoff => out.push(id),
-                        Ok(_) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    let meta = match f.metadata() {
+                        Ok(m) => m,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                         Err(e) => return Err(e),
-                    }
+                    };
+                    out.push(Listed {
+                        id,
+                        modified: meta.modified()?,
+                        size: meta.len(),
+                    });
                 }
                 Ok(out)
             })
             .await;
         }
-        let cutoff = chrono::DateTime::<chrono::Utc>::from(cutoff);
         let listed: Vec<_> = self
             .inner
-            .list(Some(&self.prefix.clone().join(name)))
+            .list(Some(&self.prefix.clone().join(folder)))
             .try_collect()
             .await?;
         Ok(listed
             .into_iter()
-            .filter(|m| m.last_modified < cutoff)
-            .filter_map(|m| m.location.filename().and_then(BlobId::parse))
+            .filter_map(|m| {
+                Some(Listed {
+                    id: m.location.filename().and_then(BlobId::parse)?,
+                    modified: SystemTime::UNIX_EPOCH
+                        + Duration::from_millis(m.last_modified.timestamp_millis().max(0) as u64),
+                    size: m.size,
+                })
+            })
             .collect())
     }
 
@@ -104,52 +124,9 @@ impl BlobStore {
         self.delete_quietly(&from).await
     }
 
-    /// Everything in the trash.
-    pub async fn trashed(&self) -> Result<Vec<Trashed>> {
-        if let Some(root) = self.local_root.clone() {
-            return blocking(move || {
-                let mut out = Vec::new();
-                let dir = match std::fs::read_dir(root.join(TRASH)) {
-                    Ok(d) => d,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-                    Err(e) => return Err(e),
-                };
-                for f in dir {
-                    let f = f?;
-                    let Some(id) = f.file_name().to_str().and_then(BlobId::parse) else {
-                        continue;
-                    };
-                    let meta = match f.metadata() {
-                        Ok(m) => m,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                        Err(e) => return Err(e),
-                    };
-                    out.push(Trashed {
-                        id,
-                        since: meta.modified()?,
-                        size: meta.len(),
-                    });
-                }
-                Ok(out)
-            })
-            .await;
-        }
-        let listed: Vec<_> = self
-            .inner
-            .list(Some(&self.prefix.clone().join(TRASH)))
-            .try_collect()
-            .await?;
-        Ok(listed
-            .into_iter()
-            .filter_map(|m| {
-                Some(Trashed {
-                    id: m.location.filename().and_then(BlobId::parse)?,
-                    since: SystemTime::UNIX_EPOCH
-                        + Duration::from_millis(m.last_modified.timestamp_millis().max(0) as u64),
-                    size: m.size,
-                })
-            })
-            .collect())
+    /// Everything in the trash; `modified` is when it was moved there.
+    pub async fn trashed(&self) -> Result<Vec<Listed>> {
+        self.listing(TRASH).await
     }
 
     /// Puts a trashed blob back (or drops the trashed copy when the bytes were written anew).

@@ -35,7 +35,7 @@ pub mod vacation;
 
 pub use account::DefaultMailbox;
 pub use blob::{BlobConfig, BlobId, BlobStore, BlobSync};
-pub use blob_gc::Trashed;
+pub use blob_gc::Listed;
 pub use connect::DbKind;
 pub use error::{Result, StoreError};
 
