@@ -9,6 +9,7 @@ mod m0003_vacation_and_identities;
 mod m0004_dkim_keys;
 mod m0005_queue;
 mod m0006_mta_sts;
+mod m0007_queue_leases;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_dkim_keys::Migration),
             Box::new(m0005_queue::Migration),
             Box::new(m0006_mta_sts::Migration),
+            Box::new(m0007_queue_leases::Migration),
         ]
     }
 }

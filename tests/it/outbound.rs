@@ -168,20 +168,7 @@ async fn outbound_queue_with_aiosmtpd(b: Backend) {
     );
     let s = TestServer::start_with(b, &extra).await;
     s.setup_accounts();
-    let cert = s.dir.path().join("tls").join("cert.pem");
-    let sent = Command::new("python3")
-        .args(["-c", SEND])
-        .arg(s.submissions.port().to_string())
-        .arg(&cert)
-        .arg(PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        sent.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&sent.stderr),
-        s.log()
-    );
+    run_submit(&s, SEND, &[]);
 
     // ok@ at once, temp@ on the retry a second later, while stuck@ hangs. "At once": the
     // worker is woken by the submission, not found by its periodic look (every 15 s).
@@ -396,32 +383,12 @@ async fn queued_mail_survives_a_kill(b: Backend) {
     let out = tempfile::tempdir().unwrap();
     let port = free_port();
     let extra = format!(
-        "[delivery]\nretry_intervals = [\"1s\"]\nrelay = \"127.0.0.1:9\"\n\n[delivery.routes]\n\
+        "[delivery]\nretry_intervals = [\"1h\"]\nrelay = \"127.0.0.1:9\"\n\n[delivery.routes]\n\
          \"sink.test\" = \"127.0.0.1:{port}\"\n"
     );
     let mut s = TestServer::start_with(b, &extra).await;
     s.setup_accounts();
-    let cert = s.dir.path().join("tls").join("cert.pem");
-    let send = r#"
-import smtplib, ssl, sys
-ctx = ssl.create_default_context(cafile=sys.argv[2]); ctx.check_hostname = False
-s = smtplib.SMTP_SSL("127.0.0.1", int(sys.argv[1]), timeout=10, context=ctx)
-s.login("alice@example.test", sys.argv[3])
-s.sendmail("alice@example.test", ["later@sink.test"], b"From: alice@example.test\r\nSubject: durable\r\n\r\nstill here\r\n")
-s.quit()
-"#;
-    let sent = Command::new("python3")
-        .args(["-c", send])
-        .arg(s.submissions.port().to_string())
-        .arg(&cert)
-        .arg(PASSWORD)
-        .output()
-        .unwrap();
-    assert!(
-        sent.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
+    submit_seq(&s, out.path(), 1, false);
     // Let at least one attempt fail against the closed port.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !s.ok(&["queue", "list"]).contains("attempts 1") {
@@ -431,11 +398,10 @@ s.quit()
     s.kill();
     let mut sink = start_sink(out.path(), port);
     s.spawn();
-    // Had the kill hit an attempt in progress, the recipient would be leased for a few minutes;
-    // an administrator's retry clears that (and is harmless otherwise).
+    // The next attempt is an hour away (so the kill cannot hit one in progress): ask for it.
     s.ok(&["queue", "retry", "--all"]);
-    wait_for_file(&s, out.path(), "later@sink.test").await;
-    assert_eq!(sink_files(out.path(), "later@").len(), 1, "delivered once");
+    wait_for_file(&s, out.path(), "seq0@sink.test").await;
+    assert_eq!(sink_files(out.path(), "seq0@").len(), 1, "delivered once");
     drop(sink.stdin.take());
     let _ = sink.wait();
 }
@@ -530,14 +496,24 @@ print("ok")
 
 /// Runs [`SEND_ONE_BY_ONE`] as alice against `s`, for the sink writing into `out`.
 fn submit_seq(s: &TestServer, out: &Path, n: usize, wait: bool) {
+    let n = n.to_string();
+    let wait = if wait { "wait" } else { "nowait" };
+    run_submit(
+        s,
+        SEND_ONE_BY_ONE,
+        &[out.as_os_str(), n.as_ref(), wait.as_ref()],
+    );
+}
+
+/// Runs a Python submission script with the submissions port, the server's certificate and
+/// the password, then `args`; it must succeed.
+fn run_submit(s: &TestServer, script: &str, args: &[&std::ffi::OsStr]) {
     let sent = Command::new("python3")
-        .args(["-c", SEND_ONE_BY_ONE])
+        .args(["-c", script])
         .arg(s.submissions.port().to_string())
         .arg(s.dir.path().join("tls").join("cert.pem"))
         .arg(PASSWORD)
-        .arg(out)
-        .arg(n.to_string())
-        .arg(if wait { "wait" } else { "nowait" })
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -660,7 +636,7 @@ async fn claims_are_short_and_extended_by_their_holder(b: Backend) {
         let list = core.queue_list().await.unwrap();
         let r = list.first().and_then(|e| e.recipients.first()).cloned();
         // Claimed: its next attempt time is the lease's end.
-        if let Some(r) = r.filter(|r| r.next_attempt_at > chrono::Utc::now().timestamp() + 60) {
+        if let Some(r) = r.filter(|r| r.leased_until > chrono::Utc::now().timestamp() + 60) {
             break r;
         }
         assert!(Instant::now() < deadline, "never claimed\n{}", s.log());
@@ -668,21 +644,26 @@ async fn claims_are_short_and_extended_by_their_holder(b: Backend) {
     };
     let now = chrono::Utc::now().timestamp();
     assert!(
-        rcpt.next_attempt_at <= now + 200,
+        rcpt.leased_until <= now + 200,
         "a lease of minutes: {}",
-        rcpt.next_attempt_at - now
+        rcpt.leased_until - now
     );
-    let next = || async { core.queue_list().await.unwrap()[0].recipients[0].next_attempt_at };
+    let lease = || async { core.queue_list().await.unwrap()[0].recipients[0].leased_until };
+    // An administrator's retry does not take a recipient away from the worker sending it.
+    s.ok(&["queue", "retry", "--all"]);
+    let again = core.queue_claim(now + 100, 10).await.unwrap();
+    assert!(again.is_empty(), "claimed twice: {again:?}");
+    assert_eq!(lease().await, rcpt.leased_until, "still held by its worker");
     core.queue_extend(&[(rcpt.id, rcpt.attempts + 1)], now + 5000)
         .await
         .unwrap();
     assert_eq!(
-        next().await,
-        rcpt.next_attempt_at,
+        lease().await,
+        rcpt.leased_until,
         "another attempt's claim is not extended"
     );
     core.queue_extend(&[(rcpt.id, rcpt.attempts)], now + 5000)
         .await
         .unwrap();
-    assert_eq!(next().await, now + 5000);
+    assert_eq!(lease().await, now + 5000);
 }

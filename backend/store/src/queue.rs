@@ -46,6 +46,8 @@ pub struct QueuedRecipient {
     pub next_attempt_at: i64,
     pub last_reply: Option<String>,
     pub delay_notified: bool,
+    /// Until when a worker holds it (0: nobody).
+    pub leased_until: i64,
 }
 
 /// What happened to one recipient in an attempt.
@@ -76,14 +78,15 @@ impl Store {
             DbKind::Sqlite => "",
         };
         let sql = format!(
-            "UPDATE queue_recipients SET next_attempt_at = ? WHERE id IN (SELECT id FROM \
+            "UPDATE queue_recipients SET leased_until = ? WHERE id IN (SELECT id FROM \
              queue_recipients WHERE status = 'queued' AND next_attempt_at <= ? \
-             ORDER BY next_attempt_at LIMIT {limit}{lock}) RETURNING {RCPT_COLUMNS}"
+             AND leased_until <= ? ORDER BY next_attempt_at LIMIT {limit}{lock}) \
+             RETURNING {RCPT_COLUMNS}"
         );
         let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
         let rcpts = QueuedRecipient::find_by_statement(
-            self.stmt(&sql, vec![lease_until.into(), now().into()]),
+            self.stmt(&sql, vec![lease_until.into(), now().into(), now().into()]),
         )
         .all(&tx)
         .await?;
@@ -132,7 +135,8 @@ impl Store {
             };
             tx.execute_raw(self.stmt(
                 "UPDATE queue_recipients SET status = ?, attempts = attempts + 1, \
-                 next_attempt_at = ?, last_reply = ?, updated_at = ? WHERE id = ?",
+                 next_attempt_at = ?, last_reply = ?, updated_at = ?, leased_until = 0 \
+                 WHERE id = ?",
                 vec![
                     status.into(),
                     next.into(),
@@ -234,7 +238,7 @@ impl Store {
         let tx = self.begin_write().await?;
         for &(id, attempts) in claims {
             tx.execute_raw(self.stmt(
-                "UPDATE queue_recipients SET next_attempt_at = ? \
+                "UPDATE queue_recipients SET leased_until = ? \
                  WHERE id = ? AND attempts = ? AND status = 'queued'",
                 vec![lease_until.into(), id.into(), attempts.into()],
             ))
@@ -294,7 +298,8 @@ impl Store {
             .await?)
     }
 
-    /// Makes the queued recipients of one message (or of all) due now; how many.
+    /// Makes the queued recipients of one message (or of all) due now; how many. One that a
+    /// worker holds keeps its claim: it is never handed to a second worker.
     pub async fn queue_retry(&self, message: Option<i64>) -> Result<u64> {
         let (filter, mut values): (&str, Vec<Value>) = match message {
             Some(m) => (" AND message_id = ?", vec![m.into()]),
@@ -339,7 +344,8 @@ impl Store {
         let row = self
             .db
             .query_one_raw(self.stmt(
-                "SELECT MIN(next_attempt_at) FROM queue_recipients WHERE status = 'queued'",
+                "SELECT MIN(CASE WHEN leased_until > next_attempt_at THEN leased_until \
+                 ELSE next_attempt_at END) FROM queue_recipients WHERE status = 'queued'",
                 vec![],
             ))
             .await?;
@@ -351,7 +357,7 @@ impl Store {
 }
 
 const RCPT_COLUMNS: &str = "id, message_id, address, domain, status, attempts, next_attempt_at, \
-                            last_reply, delay_notified";
+                            last_reply, delay_notified, leased_until";
 
 /// Inserts a queued message and its recipients (due now) inside `tx`.
 pub(crate) async fn queue_insert_in(
