@@ -34,11 +34,7 @@ impl Core {
         since: i64,
         now: i64,
     ) -> Result<QueryChanges> {
-        if since < 0 || since > now {
-            return Err(Error::Invalid(format!(
-                "state {since} is not one this account has had"
-            )));
-        }
+        check_state(since, now)?;
         // The results first, then the log: whatever they saw that is newer than `now` is in
         // the log too, so the client hears of it (again, harmlessly, next time).
         let everything = Window::Position {
@@ -67,12 +63,8 @@ impl Core {
                 .map(|c| c.object_id)
                 .collect();
             let ids: Vec<i64> = changed.iter().copied().collect();
-            threads.extend(
-                self.emails(account_id, &ids)
-                    .await?
-                    .iter()
-                    .map(|e| e.row.thread_id),
-            );
+            let states = self.store().email_states(account_id, &ids).await?;
+            threads.extend(states.iter().map(|(e, _)| e.thread_id));
             let threads: Vec<i64> = threads.into_iter().collect();
             for (_, emails) in self.threads(account_id, &threads).await? {
                 changed.extend(emails);
@@ -91,6 +83,39 @@ impl Core {
             total: results.ids.len() as u64,
         })
     }
+}
+
+impl Core {
+    /// The mailboxes changed (or destroyed) from state `since` to `now`, for
+    /// Mailbox/queryChanges: an account has few mailboxes, so the caller runs the query again.
+    pub async fn mailboxes_changed(
+        &self,
+        account_id: i64,
+        since: i64,
+        now: i64,
+    ) -> Result<BTreeSet<i64>> {
+        check_state(since, now)?;
+        let log = self
+            .store()
+            .changes_of_type(account_id, ObjectType::Mailbox, since, MAX_LOG_ROWS + 1)
+            .await?;
+        if log.len() as u64 > MAX_LOG_ROWS {
+            return Err(Error::Invalid(format!(
+                "more than {MAX_LOG_ROWS} changes since state {since}"
+            )));
+        }
+        Ok(log.into_iter().map(|c| c.object_id).collect())
+    }
+}
+
+/// A state the account has had: not negative, not after `now`.
+fn check_state(since: i64, now: i64) -> Result<()> {
+    if since < 0 || since > now {
+        return Err(Error::Invalid(format!(
+            "state {since} is not one this account has had"
+        )));
+    }
+    Ok(())
 }
 
 impl Filter {

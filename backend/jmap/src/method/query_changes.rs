@@ -3,9 +3,6 @@
 //! (why that is exact: `mailroom_core::query_changes`). A query state is the account's
 //! state, so any state the account has had can be diffed from.
 
-use std::collections::BTreeSet;
-
-use mailroom_core::ObjectType;
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, account, email_query, mailbox_query};
@@ -115,23 +112,14 @@ pub(super) async fn email(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Val
 pub(super) async fn mailbox(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value, MethodError> {
     let c = common(ctx, &args)?;
     let now = ctx.state().await?;
-    if c.since < 0 || c.since > now {
-        return Err(MethodError::CannotCalculateChanges(format!(
-            "unknown query state {:?}",
-            c.since_text
-        )));
-    }
+    let mut changed = match ctx.core.mailboxes_changed(c.account_id, c.since, now).await {
+        Err(mailroom_core::Error::Invalid(s)) => {
+            return Err(MethodError::CannotCalculateChanges(s));
+        }
+        r => r?,
+    };
     let all = ctx.core.mailbox_list(c.account_id).await?;
     let (results, as_tree) = mailbox_query::results(&all, &args)?;
-    let log = ctx
-        .core
-        .changes_since(c.account_id, c.since, 1_000_000)
-        .await?;
-    let mut changed: BTreeSet<i64> = log
-        .iter()
-        .filter(|ch| ch.object_type == ObjectType::Mailbox)
-        .map(|ch| ch.object_id)
-        .collect();
     if as_tree && !changed.is_empty() {
         changed.extend(all.iter().map(|m| m.id));
     }
