@@ -37,8 +37,9 @@ pub(crate) struct Caches {
     message_meta: Mutex<HashMap<String, std::sync::Arc<mailroom_store::query::MessageMeta>>>,
     /// The addresses each account may send as (its own and its aliases').
     senders: Mutex<HashMap<i64, (Instant, Vec<String>)>>,
-    /// Each account's Sent mailbox (a role can move: every mailbox change forgets it).
-    sent: Mutex<HashMap<i64, i64>>,
+    /// Each account's Sent mailbox, and when that was read: a role can move (every mailbox
+    /// change here forgets it, and one made by another process is seen within [`TTL`]).
+    sent: Mutex<HashMap<i64, (Instant, i64)>>,
     /// The account a mailbox belongs to: never changes while the mailbox exists.
     owners: Mutex<HashMap<i64, i64>>,
     /// Accounts with a vacation response on, and when that was read.
@@ -148,7 +149,6 @@ impl Caches {
         *self.vacation.lock().expect("cache lock") = accounts.map(|a| (Instant::now(), a));
     }
 
-    /// After any change to users, aliases or domains.
     pub(crate) fn senders(&self, account_id: i64) -> Option<Vec<String>> {
         let map = self.senders.lock().expect("cache lock");
         map.get(&account_id)
@@ -169,7 +169,8 @@ impl Caches {
             .lock()
             .expect("cache lock")
             .get(&account_id)
-            .copied()
+            .filter(|(at, _)| at.elapsed() < TTL)
+            .map(|&(_, id)| id)
     }
 
     pub(crate) fn put_sent(&self, account_id: i64, mailbox_id: i64) {
@@ -177,7 +178,7 @@ impl Caches {
         if map.len() >= MAX_ENTRIES {
             map.clear();
         }
-        map.insert(account_id, mailbox_id);
+        map.insert(account_id, (Instant::now(), mailbox_id));
     }
 
     /// After a change to the account's mailboxes.
@@ -205,6 +206,7 @@ impl Caches {
         self.owners.lock().expect("cache lock").remove(&mailbox_id);
     }
 
+    /// After any change to users, aliases or domains.
     pub(crate) fn clear(&self) {
         self.sent.lock().expect("cache lock").clear();
         self.owners.lock().expect("cache lock").clear();

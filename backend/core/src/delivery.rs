@@ -162,10 +162,8 @@ impl Core {
             let mailbox_id = match inc.folder {
                 Folder::Mailbox(id) => {
                     // Authorization lives here, not in the callers: the mailbox must be the
-                    // account's own. Checked once per (account, mailbox) and remembered.
-                    if inbox_of.get(&-id) != Some(&account_id)
-                        && self.caches().owner(id) != Some(account_id)
-                    {
+                    // account's own. Checked once and remembered (ownership never changes).
+                    if self.caches().owner(id) != Some(account_id) {
                         let owned = self
                             .store()
                             .mailbox_list(account_id)
@@ -175,7 +173,6 @@ impl Core {
                         if !owned {
                             return Err(Error::NotFound(format!("mailbox {id}")));
                         }
-                        inbox_of.insert(-id, account_id);
                         self.caches().put_owner(id, account_id);
                     }
                     id
