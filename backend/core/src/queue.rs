@@ -171,16 +171,41 @@ impl Core {
     }
 }
 
-pub use mailroom_store::mta_sts::MtaStsRow;
+/// A destination domain's MTA-STS policy as kept across restarts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMtaSts {
+    pub id: String,
+    /// The policy's own word: `enforce`, `testing` or `none`.
+    pub mode: String,
+    pub mx: Vec<String>,
+    /// Seconds since the epoch.
+    pub expires_at: i64,
+}
 
 impl Core {
     /// The stored MTA-STS policy of a destination domain, unless it has expired.
-    pub async fn mta_sts_policy(&self, domain: &str) -> Result<Option<MtaStsRow>> {
-        Ok(self.store().mta_sts_get(domain).await?)
+    pub async fn mta_sts_policy(&self, domain: &str) -> Result<Option<StoredMtaSts>> {
+        Ok(self
+            .store()
+            .mta_sts_get(domain)
+            .await?
+            .map(|r| StoredMtaSts {
+                id: r.policy_id,
+                mode: r.mode,
+                mx: r.mx.lines().map(str::to_string).collect(),
+                expires_at: r.expires_at,
+            }))
     }
 
     /// Remembers a destination domain's MTA-STS policy across restarts.
-    pub async fn mta_sts_remember(&self, row: &MtaStsRow) -> Result<()> {
-        Ok(self.store().mta_sts_put(row).await?)
+    pub async fn mta_sts_remember(&self, domain: &str, p: &StoredMtaSts) -> Result<()> {
+        let row = mailroom_store::mta_sts::MtaStsRow {
+            domain: domain.to_string(),
+            policy_id: p.id.clone(),
+            mode: p.mode.clone(),
+            mx: p.mx.join("\n"),
+            expires_at: p.expires_at,
+        };
+        Ok(self.store().mta_sts_put(&row).await?)
     }
 }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mailroom_core::Core;
-use mailroom_core::queue::MtaStsRow;
+use mailroom_core::queue::StoredMtaSts;
 
 use super::route::Dns;
 
@@ -90,14 +90,7 @@ pub fn parse(id: &str, text: &str) -> Result<Policy, String> {
         let value = value.trim();
         match key.trim() {
             "version" => version = Some(value.to_string()),
-            "mode" => {
-                mode = Some(match value {
-                    "enforce" => Mode::Enforce,
-                    "testing" => Mode::Testing,
-                    "none" => Mode::None,
-                    other => return Err(format!("unknown mode {other:?}")),
-                })
-            }
+            "mode" => mode = Some(Mode::parse(value).ok_or(format!("unknown mode {value:?}"))?),
             "max_age" => {
                 let secs: u64 = value
                     .parse()
@@ -125,6 +118,15 @@ pub fn parse(id: &str, text: &str) -> Result<Policy, String> {
 }
 
 impl Mode {
+    fn parse(word: &str) -> Option<Mode> {
+        match word {
+            "enforce" => Some(Mode::Enforce),
+            "testing" => Some(Mode::Testing),
+            "none" => Some(Mode::None),
+            _ => None,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Mode::Enforce => "enforce",
@@ -140,6 +142,9 @@ pub struct MtaSts {
     cache: Mutex<HashMap<String, (Arc<Policy>, Instant)>>,
     /// Where policies are stored across restarts (none in unit tests).
     core: Option<Core>,
+    /// Domains whose stored policy was looked for already: the database is asked once per
+    /// domain, not on every delivery to the many domains that publish none.
+    consulted: Mutex<std::collections::HashSet<String>>,
 }
 
 impl MtaSts {
@@ -163,12 +168,22 @@ impl MtaSts {
             http: b.build().map_err(|e| format!("HTTP client: {e}"))?,
             cache: Mutex::default(),
             core,
+            consulted: Mutex::default(),
         })
     }
 
     /// The stored policy of `domain`, into the memory cache.
     async fn load(&self, domain: &str) -> Option<Arc<Policy>> {
         let core = self.core.as_ref()?;
+        {
+            let mut seen = self.consulted.lock().expect("mta-sts consulted");
+            if seen.len() > 100_000 {
+                seen.clear();
+            }
+            if !seen.insert(domain.to_string()) {
+                return None;
+            }
+        }
         let row = match core.mta_sts_policy(domain).await {
             Ok(r) => r?,
             Err(e) => {
@@ -177,15 +192,10 @@ impl MtaSts {
             }
         };
         let left = (row.expires_at - chrono::Utc::now().timestamp()).max(0) as u64;
-        let mode = match row.mode.as_str() {
-            "enforce" => Mode::Enforce,
-            "testing" => Mode::Testing,
-            _ => Mode::None,
-        };
         let p = Arc::new(Policy {
-            id: row.policy_id,
-            mode,
-            mx: row.mx.lines().map(str::to_string).collect(),
+            id: row.id,
+            mode: Mode::parse(&row.mode).unwrap_or(Mode::None),
+            mx: row.mx,
             max_age: Duration::from_secs(left),
         });
         self.cache
@@ -202,14 +212,13 @@ impl MtaSts {
             .expect("mta-sts cache")
             .insert(domain.to_string(), (p.clone(), Instant::now() + p.max_age));
         let Some(core) = &self.core else { return };
-        let row = MtaStsRow {
-            domain: domain.to_string(),
-            policy_id: p.id.clone(),
+        let stored = StoredMtaSts {
+            id: p.id.clone(),
             mode: p.mode.as_str().to_string(),
-            mx: p.mx.join("\n"),
+            mx: p.mx.clone(),
             expires_at: chrono::Utc::now().timestamp() + p.max_age.as_secs() as i64,
         };
-        if let Err(e) = core.mta_sts_remember(&row).await {
+        if let Err(e) = core.mta_sts_remember(domain, &stored).await {
             tracing::warn!(%domain, error = %e, "MTA-STS: cannot store the policy");
         }
     }
