@@ -144,16 +144,16 @@ impl Core {
     /// Every queued message with its recipients, oldest first.
     pub async fn queue_list(&self) -> Result<Vec<QueueEntry>> {
         let messages = self.store().queue_messages(None).await?;
-        let mut rcpts = self.store().queue_recipients(None).await?;
+        let mut by_message: std::collections::HashMap<i64, Vec<QueuedRecipient>> =
+            std::collections::HashMap::new();
+        for r in self.store().queue_recipients(None).await? {
+            by_message.entry(r.message_id).or_default().push(r);
+        }
         Ok(messages
             .into_iter()
-            .map(|m| {
-                let (mine, rest) = rcpts.drain(..).partition(|r| r.message_id == m.id);
-                rcpts = rest;
-                QueueEntry {
-                    message: m,
-                    recipients: mine,
-                }
+            .map(|m| QueueEntry {
+                recipients: by_message.remove(&m.id).unwrap_or_default(),
+                message: m,
             })
             .collect())
     }

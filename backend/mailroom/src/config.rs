@@ -108,11 +108,7 @@ impl std::fmt::Debug for RelayAuth {
 }
 
 fn delivery(raw: RawDelivery) -> Result<Delivery> {
-    let dur = |key: &str, v: Option<&String>, default: &str| -> Result<Duration> {
-        let s = v.map_or(default, String::as_str);
-        humantime::parse_duration(s)
-            .with_context(|| format!("delivery.{key}: {s:?} is not a duration (e.g. \"15m\")"))
-    };
+    let dur = |key: &str, v: Option<&String>, default: &str| duration("delivery", key, v, default);
     let retry_intervals = match &raw.retry_intervals {
         Some(v) if v.is_empty() => bail!("delivery.retry_intervals: give at least one duration"),
         Some(v) => v
@@ -425,16 +421,19 @@ impl Config {
 }
 
 fn gc(raw: &RawBlobs) -> Result<Gc> {
-    let dur = |key: &str, v: Option<&String>, default: &str| -> Result<Duration> {
-        let s = v.map_or(default, String::as_str);
-        humantime::parse_duration(s)
-            .with_context(|| format!("blobs.{key}: {s:?} is not a duration (e.g. \"1h\")"))
-    };
+    let dur = |key: &str, v: Option<&String>, default: &str| duration("blobs", key, v, default);
     let interval = dur("gc_interval", raw.gc_interval.as_ref(), "1h")?;
     Ok(Gc {
         interval: (!interval.is_zero()).then_some(interval),
         grace: dur("gc_grace", raw.gc_grace.as_ref(), "1h")?,
     })
+}
+
+/// `[section] key`, a humantime duration, or `default` when unset.
+fn duration(section: &str, key: &str, v: Option<&String>, default: &str) -> Result<Duration> {
+    let s = v.map_or(default, String::as_str);
+    humantime::parse_duration(s)
+        .with_context(|| format!("{section}.{key}: {s:?} is not a duration (e.g. \"15m\")"))
 }
 
 fn blob_config(raw: &RawBlobs, data_dir: &Path) -> Result<BlobConfig> {
