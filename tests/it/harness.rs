@@ -67,6 +67,9 @@ pub struct TestServer {
     pub submissions: SocketAddr,
     /// HTTP over implicit TLS.
     pub https: SocketAddr,
+    /// IMAP with STARTTLS, and with implicit TLS.
+    pub imap: SocketAddr,
+    pub imaps: SocketAddr,
     pub db_url: String,
     _pg: Option<PgDb>,
 }
@@ -128,7 +131,7 @@ impl TestServer {
         let mut f = std::fs::File::create(&config_path).unwrap();
         write!(
             f,
-            "hostname = \"mx.test\"\ndata_dir = \"{dir}\"\n\n[database]\nurl = \"{db_url}\"\n\n[listen]\nsmtp = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\n\n{delivery}\n{extra}\n",
+            "hostname = \"mx.test\"\ndata_dir = \"{dir}\"\n\n[database]\nurl = \"{db_url}\"\n\n[listen]\nsmtp = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nimap = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\n\n{delivery}\n{extra}\n",
             dir = dir.path().display()
         )
         .unwrap();
@@ -142,6 +145,8 @@ impl TestServer {
             submission: "0.0.0.0:0".parse().unwrap(),
             submissions: "0.0.0.0:0".parse().unwrap(),
             https: "0.0.0.0:0".parse().unwrap(),
+            imap: "0.0.0.0:0".parse().unwrap(),
+            imaps: "0.0.0.0:0".parse().unwrap(),
             db_url,
             _pg: pg,
         }
@@ -169,6 +174,7 @@ impl TestServer {
             let mut tx = Some(tx);
             let (mut smtp, mut http) = (None, None);
             let (mut sub, mut subs, mut https) = (None, None, None);
+            let (mut imap, mut imaps) = (None, None);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(a) = line.strip_prefix("submission listening on ") {
@@ -179,6 +185,12 @@ impl TestServer {
                 }
                 if let Some(a) = line.strip_prefix("submissions listening on ") {
                     subs = a.parse::<SocketAddr>().ok();
+                }
+                if let Some(a) = line.strip_prefix("imap listening on ") {
+                    imap = a.parse::<SocketAddr>().ok();
+                }
+                if let Some(a) = line.strip_prefix("imaps listening on ") {
+                    imaps = a.parse::<SocketAddr>().ok();
                 }
                 if let Some(a) = line.strip_prefix("smtp listening on ") {
                     smtp = a.parse::<SocketAddr>().ok();
@@ -196,6 +208,8 @@ impl TestServer {
                         sub.unwrap_or(none),
                         subs.unwrap_or(none),
                         https.unwrap_or(none),
+                        imap.unwrap_or(none),
+                        imaps.unwrap_or(none),
                     ));
                 }
             }
@@ -206,6 +220,8 @@ impl TestServer {
             self.submission,
             self.submissions,
             self.https,
+            self.imap,
+            self.imaps,
         ) = rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("server did not start; log:\n{}", self.log()));

@@ -11,6 +11,7 @@ mod crash;
 mod dkim;
 mod gc;
 mod harness;
+mod imap;
 mod jmap;
 mod mbox;
 mod outbound;

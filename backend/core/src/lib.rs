@@ -32,6 +32,7 @@ pub mod import;
 pub mod limiter;
 pub mod mail;
 pub mod mailboxes;
+pub mod members;
 pub mod mime;
 pub mod notify;
 mod parse;

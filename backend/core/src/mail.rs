@@ -49,7 +49,7 @@ impl Core {
     }
 
     /// `NotFound` unless the mailbox is the account's.
-    async fn own_mailbox(&self, account_id: i64, mailbox_id: i64) -> Result<()> {
+    pub(crate) async fn own_mailbox(&self, account_id: i64, mailbox_id: i64) -> Result<()> {
         if self
             .store()
             .mailbox_list(account_id)

@@ -22,6 +22,8 @@ pub const DEFAULT_SMTP: &str = "127.0.0.1:2525";
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 pub const DEFAULT_SUBMISSION: &str = "127.0.0.1:5587";
 pub const DEFAULT_SUBMISSIONS: &str = "127.0.0.1:5465";
+pub const DEFAULT_IMAP: &str = "127.0.0.1:1143";
+pub const DEFAULT_IMAPS: &str = "127.0.0.1:1993";
 
 /// The top-level keys, as the environment overlay spells them (lowercased by figment).
 const ROOT_KEYS: &[&str] = &[
@@ -31,6 +33,7 @@ const ROOT_KEYS: &[&str] = &[
     "blobs",
     "listen",
     "smtp",
+    "imap",
     "submission",
     "delivery",
     "http",
@@ -50,6 +53,8 @@ pub struct RawConfig {
     pub listen: RawListen,
     #[serde(default)]
     pub smtp: RawSmtp,
+    #[serde(default)]
+    pub imap: RawImap,
     #[serde(default)]
     pub submission: RawSubmission,
     #[serde(default)]
@@ -226,9 +231,26 @@ pub struct RawListen {
     pub submission: Option<String>,
     /// Message submission over implicit TLS (port 465's role, RFC 8314).
     pub submissions: Option<String>,
+    /// IMAP with STARTTLS (port 143's role).
+    pub imap: Option<String>,
+    /// IMAP over implicit TLS (port 993's role).
+    pub imaps: Option<String>,
     pub http: Option<String>,
     /// HTTP over implicit TLS (443's role): JMAP, the API and the webmail.
     pub https: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawImap {
+    /// Connections from loopback addresses may log in without TLS (default true, as Dovecot).
+    pub loopback_is_secure: Option<bool>,
+    pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
+    /// Seconds a session that has not logged in may stay silent.
+    pub login_timeout_secs: Option<u64>,
+    /// Minutes a logged-in session may stay silent (at least 30, RFC 9051 §5.4).
+    pub idle_timeout_mins: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -254,7 +276,11 @@ pub struct Config {
     pub listen_https: Option<SocketAddr>,
     pub listen_submission: Option<SocketAddr>,
     pub listen_submissions: Option<SocketAddr>,
+    pub listen_imap: Option<SocketAddr>,
+    pub listen_imaps: Option<SocketAddr>,
     pub smtp: SmtpConfig,
+    /// Without TLS: `serve` adds the listeners' TLS configuration.
+    pub imap: mailroom_imap::ImapConfig,
     pub delivery: Delivery,
     pub gc: Gc,
     pub http: HttpConfig,
@@ -341,6 +367,27 @@ impl Config {
             raw.listen.submissions.as_deref(),
             DEFAULT_SUBMISSIONS,
         )?;
+        let listen_imap = listener("listen.imap", raw.listen.imap.as_deref(), DEFAULT_IMAP)?;
+        let listen_imaps = listener("listen.imaps", raw.listen.imaps.as_deref(), DEFAULT_IMAPS)?;
+        let di = mailroom_imap::ImapConfig::default();
+        let i = raw.imap;
+        let imap = mailroom_imap::ImapConfig {
+            loopback_is_secure: i.loopback_is_secure.unwrap_or(di.loopback_is_secure),
+            max_connections: i.max_connections.unwrap_or(di.max_connections),
+            max_connections_per_ip: i
+                .max_connections_per_ip
+                .unwrap_or(di.max_connections_per_ip),
+            login_timeout: i
+                .login_timeout_secs
+                .map(Duration::from_secs)
+                .unwrap_or(di.login_timeout),
+            idle_timeout: match i.idle_timeout_mins {
+                Some(m) if m < 30 => bail!("imap.idle_timeout_mins: at least 30 (RFC 9051 §5.4)"),
+                Some(m) => Duration::from_secs(m * 60),
+                None => di.idle_timeout,
+            },
+            ..di
+        };
         let d = SmtpConfig::default();
         let s = raw.smtp;
         let smtp = SmtpConfig {
@@ -410,7 +457,10 @@ impl Config {
             listen_https,
             listen_submission,
             listen_submissions,
+            listen_imap,
+            listen_imaps,
             smtp,
+            imap,
             delivery: delivery(raw.delivery)?,
             gc: gc(&raw.blobs)?,
             tls_cert: raw.tls.cert,

@@ -93,6 +93,30 @@ pub async fn run(config: Config) -> Result<()> {
             stop_rx.clone(),
         )));
     }
+    for (key, addr, implicit_tls) in [
+        ("imap", config.listen_imap, false),
+        ("imaps", config.listen_imaps, true),
+    ] {
+        let Some(addr) = addr else { continue };
+        let l = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listen.{key}: cannot listen on {addr}"))?;
+        // Printed in this exact form; tests and scripts read the bound port from it.
+        println!("{key} listening on {}", l.local_addr()?);
+        let imap_config = mailroom_imap::ImapConfig {
+            tls: Some(tls.config.clone()),
+            // An APPENDed message may be as large as one received over SMTP.
+            max_literal: config.smtp.max_message_size as u32,
+            ..config.imap.clone()
+        };
+        tasks.push(tokio::spawn(mailroom_imap::serve(
+            l,
+            core.clone(),
+            imap_config,
+            implicit_tls,
+            stop_rx.clone(),
+        )));
+    }
     // https first: tests and scripts read every other address before the `http` line.
     let mut https = None;
     if let Some(addr) = config.listen_https {
@@ -129,6 +153,8 @@ pub async fn run(config: Config) -> Result<()> {
         config.listen_smtp,
         config.listen_submission,
         config.listen_submissions,
+        config.listen_imap,
+        config.listen_imaps,
         config.listen_http,
         config.listen_https,
     ];
@@ -161,6 +187,16 @@ pub async fn run(config: Config) -> Result<()> {
             "mail clients: send through {addr} ({}), with your address and password",
             if config.listen_submission.is_some() {
                 "STARTTLS"
+            } else {
+                "TLS"
+            }
+        );
+    }
+    if let Some(addr) = config.listen_imap.or(config.listen_imaps) {
+        println!(
+            "mail clients: read mail over IMAP at {addr} ({}), with your address and password",
+            if config.listen_imap.is_some() {
+                "STARTTLS; plain text allowed from this machine"
             } else {
                 "TLS"
             }

@@ -24,6 +24,7 @@ pub mod gc;
 pub mod identity;
 mod mailbox;
 pub mod mailbox_set;
+pub mod members;
 pub mod model;
 pub mod mta_sts;
 pub mod query;

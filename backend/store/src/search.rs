@@ -25,6 +25,12 @@ pub enum Cond {
     SomeInThreadHaveKeyword(String),
     NoneInThreadHaveKeyword(String),
     HasAttachment(bool),
+    /// The Date: header (the received time without one) strictly before (Unix seconds).
+    SentBefore(i64),
+    /// … at or after.
+    SentAfter(i64),
+    /// One of these emails (an IMAP UID or sequence set, resolved by the session).
+    IdIn(Vec<i64>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,6 +132,19 @@ fn cond_sql(c: &Cond, values: &mut Vec<Value>) -> String {
         Cond::HasAttachment(b) => {
             values.push((*b).into());
             "m.has_attachment = ?".into()
+        }
+        Cond::SentBefore(t) => {
+            values.push((*t).into());
+            "COALESCE(m.sent_at, e.received_at) < ?".into()
+        }
+        Cond::SentAfter(t) => {
+            values.push((*t).into());
+            "COALESCE(m.sent_at, e.received_at) >= ?".into()
+        }
+        Cond::IdIn(ids) if ids.is_empty() => "1 = 0".into(),
+        Cond::IdIn(ids) => {
+            values.extend(ids.iter().map(|&i| Value::from(i)));
+            format!("e.id IN ({})", vec!["?"; ids.len()].join(","))
         }
     }
 }

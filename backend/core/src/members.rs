@@ -1,0 +1,188 @@
+//! A mailbox seen as its members in UID order — what a session that keeps a mailbox open
+//! (IMAP's selected state) reads and follows — and filing emails into and out of a mailbox:
+//! copy (one more mailbox), move (from one to another) and expunge (out of one; an email in
+//! no other mailbox is destroyed).
+
+use std::collections::BTreeSet;
+
+pub use mailroom_store::members::Member;
+pub use mailroom_store::query::EmailState;
+
+use crate::update::EmailUpdate;
+use crate::{Core, Error, Result};
+
+impl Core {
+    /// The mailbox's members changed or added after `since` (a change seq), in UID order.
+    pub async fn members_since(
+        &self,
+        account_id: i64,
+        mailbox_id: i64,
+        since: i64,
+    ) -> Result<Vec<Member>> {
+        self.own_mailbox(account_id, mailbox_id).await?;
+        Ok(self.store().members_since(mailbox_id, since).await?)
+    }
+
+    /// Every UID of one of the account's mailboxes, ascending.
+    pub async fn member_uids(&self, account_id: i64, mailbox_id: i64) -> Result<Vec<u32>> {
+        self.own_mailbox(account_id, mailbox_id).await?;
+        Ok(self.store().member_uids(mailbox_id).await?)
+    }
+
+    /// The total size of one of the account's mailboxes' messages, in octets.
+    pub async fn mailbox_size(&self, account_id: i64, mailbox_id: i64) -> Result<u64> {
+        self.own_mailbox(account_id, mailbox_id).await?;
+        Ok(self.store().member_size(mailbox_id).await?)
+    }
+
+    /// `(email id, uid)` for those of `email_ids` in the mailbox.
+    pub async fn member_uids_of(
+        &self,
+        account_id: i64,
+        mailbox_id: i64,
+        email_ids: &[i64],
+    ) -> Result<Vec<(i64, u32)>> {
+        self.own_mailbox(account_id, mailbox_id).await?;
+        Ok(self.store().member_uids_of(mailbox_id, email_ids).await?)
+    }
+
+    /// The account's emails among `ids` (their own facts and mailboxes), in no set order.
+    pub async fn email_states(
+        &self,
+        account_id: i64,
+        ids: &[i64],
+    ) -> Result<Vec<(EmailState, Vec<i64>)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            out.extend(self.store().email_states(account_id, chunk).await?);
+        }
+        Ok(out)
+    }
+
+    /// The bytes of the account's email whose row was read with [`email_states`](Self::email_states).
+    pub async fn email_bytes(&self, e: &EmailState) -> Result<bytes::Bytes> {
+        self.message_bytes(&e.blob_id).await
+    }
+
+    /// Files the account's emails among `ids` into `to` as well (IMAP COPY within an
+    /// account: one email in one more mailbox, its keywords shared). Returns `(email id,
+    /// uid in to)` for each, including those already there.
+    pub async fn copy_emails(
+        &self,
+        account_id: i64,
+        ids: &[i64],
+        to: i64,
+    ) -> Result<Vec<(i64, u32)>> {
+        self.refile(account_id, ids, None, to).await
+    }
+
+    /// Moves the account's emails among `ids` from `from` into `to` (IMAP MOVE); returns
+    /// `(email id, uid in to)` for each.
+    pub async fn move_emails(
+        &self,
+        account_id: i64,
+        ids: &[i64],
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, u32)>> {
+        self.refile(account_id, ids, Some(from), to).await
+    }
+
+    async fn refile(
+        &self,
+        account_id: i64,
+        ids: &[i64],
+        from: Option<i64>,
+        to: i64,
+    ) -> Result<Vec<(i64, u32)>> {
+        self.own_mailbox(account_id, to).await?;
+        let states = self.email_states(account_id, ids).await?;
+        let updates: Vec<EmailUpdate> = states
+            .into_iter()
+            .filter_map(|(e, boxes)| {
+                let mut set: BTreeSet<i64> = boxes.iter().copied().collect();
+                let before = set.clone();
+                if let Some(f) = from {
+                    set.remove(&f);
+                }
+                set.insert(to);
+                (set != before).then(|| EmailUpdate {
+                    email_id: e.id,
+                    keywords: None,
+                    mailbox_ids: Some(set.into_iter().collect()),
+                })
+            })
+            .collect();
+        for chunk in updates.chunks(1000) {
+            for r in self.update_emails(account_id, chunk.to_vec()).await? {
+                r?;
+            }
+        }
+        let mut placed = self.store().member_uids_of(to, ids).await?;
+        // In the order asked, as COPYUID pairs them.
+        let order: std::collections::HashMap<i64, usize> =
+            ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        placed.sort_by_key(|(id, _)| order.get(id).copied().unwrap_or(usize::MAX));
+        Ok(placed)
+    }
+
+    /// Takes the account's emails among `ids` out of `mailbox` (IMAP EXPUNGE): an email in
+    /// other mailboxes stays there, one in no other is destroyed.
+    pub async fn expunge(&self, account_id: i64, mailbox_id: i64, ids: &[i64]) -> Result<()> {
+        self.own_mailbox(account_id, mailbox_id).await?;
+        let states = self.email_states(account_id, ids).await?;
+        let mut destroy = Vec::new();
+        let mut updates = Vec::new();
+        for (e, boxes) in states {
+            if !boxes.contains(&mailbox_id) {
+                continue;
+            }
+            let rest: Vec<i64> = boxes.into_iter().filter(|b| *b != mailbox_id).collect();
+            if rest.is_empty() {
+                destroy.push(e.id);
+            } else {
+                updates.push(EmailUpdate {
+                    email_id: e.id,
+                    keywords: None,
+                    mailbox_ids: Some(rest),
+                });
+            }
+        }
+        for chunk in updates.chunks(1000) {
+            for r in self.update_emails(account_id, chunk.to_vec()).await? {
+                r?;
+            }
+        }
+        for chunk in destroy.chunks(1000) {
+            for r in self.destroy_emails(account_id, chunk).await? {
+                // Destroyed meanwhile by someone else: the outcome wanted.
+                match r {
+                    Ok(()) | Err(Error::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the keywords of the account's emails (each a complete set); one result each.
+    pub async fn set_keywords(
+        &self,
+        account_id: i64,
+        changes: Vec<(i64, Vec<String>)>,
+    ) -> Result<Vec<Result<()>>> {
+        let mut out = Vec::with_capacity(changes.len());
+        for chunk in changes.chunks(1000) {
+            let updates = chunk
+                .iter()
+                .map(|(id, k)| EmailUpdate {
+                    email_id: *id,
+                    keywords: Some(k.clone()),
+                    mailbox_ids: None,
+                })
+                .collect();
+            out.extend(self.update_emails(account_id, updates).await?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,57 @@
+//! APPEND (with APPENDUID, RFC 4315): the message is filed through the same durable path as
+//! an SMTP delivery; OK is sent only once it is stored.
+
+use imap_codec::imap_types::datetime::DateTime;
+use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
+use imap_codec::imap_types::flag::Flag;
+use imap_codec::imap_types::mailbox::Mailbox as ImapMailbox;
+use imap_codec::imap_types::response::Code;
+
+use crate::flags;
+use crate::selected::nz;
+use crate::session::{Handled, Reply, Session, code};
+
+impl Session {
+    pub(crate) async fn append(
+        &mut self,
+        mailbox: ImapMailbox<'static>,
+        flags_given: Vec<Flag<'static>>,
+        date: Option<DateTime>,
+        message: LiteralOrLiteral8<'static>,
+    ) -> Handled {
+        let dest = match self.folder(&mailbox).await {
+            Ok(f) => f,
+            Err(_) => return Err(Reply::No(Some(Code::TryCreate), "no such mailbox".into())),
+        };
+        let bytes: Vec<u8> = match message {
+            LiteralOrLiteral8::Literal(l) => l.into_inner().into_owned(),
+            LiteralOrLiteral8::Literal8(l) => l.data.into_owned(),
+        };
+        if bytes.is_empty() {
+            return Err(Reply::No(Some(code("CANNOT")), "an empty message".into()));
+        }
+        let mut keywords: Vec<String> = flags_given.iter().filter_map(flags::keyword).collect();
+        keywords.sort();
+        keywords.dedup();
+        let received_at = date.map(|d| d.as_ref().timestamp());
+        let account = self.user.as_ref().expect("authenticated").id;
+        let d = self
+            .shared
+            .core
+            .file_message(
+                account,
+                bytes::Bytes::from(bytes),
+                vec![dest.mailbox.id],
+                keywords,
+                received_at,
+            )
+            .await?;
+        Ok(Reply::Ok(
+            Some(Code::AppendUid {
+                uid_validity: nz(dest.mailbox.uid_validity),
+                uid: nz(d.uid),
+            }),
+            "APPEND completed".into(),
+        ))
+    }
+}

@@ -1,0 +1,253 @@
+//! FETCH and UID FETCH: flags, dates and sizes from the email's row; sections, ENVELOPE and
+//! BODYSTRUCTURE from the message bytes. A non-PEEK body fetch sets \Seen (stored, so
+//! JMAP sees it) and reports the new flags.
+
+use std::collections::HashMap;
+
+use chrono::TimeZone;
+use imap_codec::imap_types::command::FetchModifier;
+use imap_codec::imap_types::core::{IString, Literal, NString, Vec1};
+use imap_codec::imap_types::datetime::DateTime;
+use imap_codec::imap_types::fetch::{
+    MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName,
+};
+use imap_codec::imap_types::response::Data;
+use imap_codec::imap_types::sequence::SequenceSet;
+
+use crate::flags;
+use crate::message;
+use crate::selected::nz;
+use crate::session::{Handled, Reply, Session};
+
+/// Messages read per round trip to the database.
+const CHUNK: usize = 256;
+
+impl Session {
+    pub(crate) async fn fetch(
+        &mut self,
+        set: SequenceSet,
+        items: MacroOrMessageDataItemNames<'static>,
+        uid: bool,
+        modifiers: Vec<FetchModifier>,
+    ) -> Handled {
+        if !modifiers.is_empty() {
+            return Err(Reply::Bad(
+                None,
+                "CHANGEDSINCE needs CONDSTORE, not offered".into(),
+            ));
+        }
+        let mut names: Vec<MessageDataItemName<'static>> = match items {
+            MacroOrMessageDataItemNames::Macro(m) => m
+                .expand()
+                .into_iter()
+                .map(imap_codec::imap_types::IntoStatic::into_static)
+                .collect(),
+            MacroOrMessageDataItemNames::MessageDataItemNames(v) => v,
+        };
+        for n in &names {
+            if matches!(
+                n,
+                MessageDataItemName::Binary { .. }
+                    | MessageDataItemName::BinarySize { .. }
+                    | MessageDataItemName::ModSeq
+            ) {
+                return Err(Reply::Bad(None, "BINARY and MODSEQ are not offered".into()));
+            }
+        }
+        if uid && !names.contains(&MessageDataItemName::Uid) {
+            names.insert(0, MessageDataItemName::Uid);
+        }
+        let account = self.user.as_ref().expect("authenticated").id;
+        let sel = self.selected.as_ref().expect("selected");
+        let read_only = sel.read_only;
+        let Some(indexes) = sel.resolve(&set, uid) else {
+            return Err(Reply::Bad(None, "no such message sequence number".into()));
+        };
+        let needs_bytes = names.iter().any(|n| {
+            !matches!(
+                n,
+                MessageDataItemName::Flags
+                    | MessageDataItemName::Uid
+                    | MessageDataItemName::InternalDate
+                    | MessageDataItemName::Rfc822Size
+            )
+        });
+        let sets_seen = !read_only
+            && names.iter().any(|n| {
+                matches!(
+                    n,
+                    MessageDataItemName::BodyExt { peek: false, .. }
+                        | MessageDataItemName::Rfc822
+                        | MessageDataItemName::Rfc822Text
+                )
+            });
+        let core = self.shared.core.clone();
+        for chunk in indexes.chunks(CHUNK) {
+            let sel = self.selected.as_ref().expect("selected");
+            let wanted: Vec<(usize, i64, u32)> = chunk
+                .iter()
+                .map(|&i| (i, sel.ids[i], sel.uids[i]))
+                .collect();
+            let ids: Vec<i64> = wanted.iter().map(|w| w.1).collect();
+            let mut states: HashMap<i64, mailroom_core::members::EmailState> = core
+                .email_states(account, &ids)
+                .await?
+                .into_iter()
+                .map(|(e, _)| (e.id, e))
+                .collect();
+            if sets_seen {
+                let unseen: Vec<(i64, Vec<String>)> = states
+                    .values()
+                    .filter(|e| !flags::has(&e.keywords, "$seen"))
+                    .map(|e| {
+                        let mut k: std::collections::BTreeSet<String> =
+                            e.keywords.split_whitespace().map(str::to_string).collect();
+                        k.insert("$seen".into());
+                        (e.id, k.into_iter().collect())
+                    })
+                    .collect();
+                if !unseen.is_empty() {
+                    core.set_keywords(account, unseen.clone()).await?;
+                    let uid_of: HashMap<i64, u32> =
+                        wanted.iter().map(|(_, id, uid)| (*id, *uid)).collect();
+                    let sel = self.selected.as_mut().expect("selected");
+                    for (id, k) in unseen {
+                        if let Some(e) = states.get_mut(&id) {
+                            e.keywords = k.join(" ");
+                            // Reported with this FETCH: not again as a change from elsewhere.
+                            if let Some(uid) = uid_of.get(&id) {
+                                sel.own_flags.insert(*uid, e.keywords.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            for (i, id, uid) in wanted {
+                // Gone meanwhile (expunged elsewhere, not yet reported): nothing to show.
+                let Some(e) = states.get(&id) else { continue };
+                let raw = if needs_bytes {
+                    Some(core.email_bytes(e).await?)
+                } else {
+                    None
+                };
+                let parsed = raw.as_deref().map(message::parse);
+                let mut out: Vec<MessageDataItem<'static>> = Vec::with_capacity(names.len());
+                let mut flags_sent = false;
+                for n in &names {
+                    out.push(match n {
+                        MessageDataItemName::Uid => MessageDataItem::Uid(nz(uid)),
+                        MessageDataItemName::Flags => {
+                            flags_sent = true;
+                            MessageDataItem::Flags(flags::flags(&e.keywords))
+                        }
+                        MessageDataItemName::InternalDate => {
+                            MessageDataItem::InternalDate(internal_date(e.received_at))
+                        }
+                        MessageDataItemName::Rfc822Size => {
+                            MessageDataItem::Rfc822Size(e.size as u32)
+                        }
+                        MessageDataItemName::Envelope => {
+                            MessageDataItem::Envelope(parsed.as_ref().expect("read").envelope())
+                        }
+                        MessageDataItemName::BodyStructure => MessageDataItem::BodyStructure(
+                            parsed.as_ref().expect("read").body_structure(true),
+                        ),
+                        MessageDataItemName::Body => MessageDataItem::Body(
+                            parsed.as_ref().expect("read").body_structure(false),
+                        ),
+                        MessageDataItemName::Rfc822 => {
+                            MessageDataItem::Rfc822(literal(raw.as_deref().expect("read")))
+                        }
+                        MessageDataItemName::Rfc822Header => {
+                            let p = parsed.as_ref().expect("read");
+                            let h = p
+                                .section(Some(&imap_codec::imap_types::fetch::Section::Header(
+                                    None,
+                                )))
+                                .unwrap_or_default();
+                            MessageDataItem::Rfc822Header(literal(&h))
+                        }
+                        MessageDataItemName::Rfc822Text => {
+                            let p = parsed.as_ref().expect("read");
+                            let t = p
+                                .section(Some(&imap_codec::imap_types::fetch::Section::Text(None)))
+                                .unwrap_or_default();
+                            MessageDataItem::Rfc822Text(literal(&t))
+                        }
+                        MessageDataItemName::BodyExt {
+                            section, partial, ..
+                        } => {
+                            let p = parsed.as_ref().expect("read");
+                            // A part that does not exist is empty (as Dovecot answers).
+                            let bytes = p.section(section.as_ref()).unwrap_or_default();
+                            let (origin, bytes) = match partial {
+                                Some((start, len)) => {
+                                    let s = (*start as usize).min(bytes.len());
+                                    let e = s.saturating_add(len.get() as usize).min(bytes.len());
+                                    (Some(*start), bytes[s..e].to_vec())
+                                }
+                                None => (None, bytes),
+                            };
+                            MessageDataItem::BodyExt {
+                                section: section.clone(),
+                                origin,
+                                data: literal(&bytes),
+                            }
+                        }
+                        _ => continue,
+                    });
+                }
+                if sets_seen && !flags_sent {
+                    out.push(MessageDataItem::Flags(flags::flags(&e.keywords)));
+                }
+                if let Ok(items) = Vec1::try_from(out) {
+                    self.data(Data::Fetch {
+                        seq: nz(i as u32 + 1),
+                        items,
+                    });
+                }
+            }
+        }
+        Ok(Reply::Ok(None, "FETCH completed".into()))
+    }
+
+    /// `* n FETCH (UID u FLAGS (…))`, for flag changes made elsewhere or by STORE.
+    pub(crate) fn fetch_flags(&mut self, seq: u32, uid: u32, keywords: &str, _modseq: i64) {
+        let items = Vec1::try_from(vec![
+            MessageDataItem::Uid(nz(uid)),
+            MessageDataItem::Flags(flags::flags(keywords)),
+        ])
+        .expect("two items");
+        self.data(Data::Fetch {
+            seq: nz(seq),
+            items,
+        });
+    }
+}
+
+pub(crate) fn internal_date(secs: i64) -> DateTime {
+    let utc = chrono::FixedOffset::east_opt(0).expect("zero offset");
+    let t = utc
+        .timestamp_opt(secs, 0)
+        .single()
+        .unwrap_or_else(|| utc.timestamp_opt(0, 0).single().expect("epoch"));
+    DateTime::try_from(t).unwrap_or_else(|_| {
+        DateTime::try_from(utc.timestamp_opt(0, 0).single().expect("epoch")).expect("epoch")
+    })
+}
+
+/// Bytes as a literal (never quoted: message data may hold anything). NUL cannot be in an
+/// IMAP literal; the rare message holding one has it shown as a space.
+fn literal(bytes: &[u8]) -> NString<'static> {
+    let lit = match Literal::try_from(bytes.to_vec()) {
+        Ok(l) => l,
+        Err(_) => Literal::try_from(
+            bytes
+                .iter()
+                .map(|&b| if b == 0 { b' ' } else { b })
+                .collect::<Vec<u8>>(),
+        )
+        .expect("no NUL"),
+    };
+    NString(Some(IString::Literal(lit)))
+}

@@ -1,0 +1,14 @@
+//! IDLE (RFC 2177): after `+ idling`, changes to the selected mailbox are reported as they
+//! are notified (the session loop wakes on core's change notifications) until `DONE`.
+
+use imap_codec::imap_types::core::Tag;
+
+use crate::session::{Handled, Next, Reply, Session};
+
+impl Session {
+    pub(crate) async fn idle(&mut self, tag: &Tag<'static>) -> Handled {
+        self.report(true).await;
+        self.continue_req("idling");
+        Ok(Reply::Then(Next::Idle(tag.clone())))
+    }
+}

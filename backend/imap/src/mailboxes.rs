@@ -1,0 +1,360 @@
+//! CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST, LSUB, STATUS, NAMESPACE: the
+//! account's mailbox tree through core's mailbox rules. Names arrive in modified UTF-7
+//! (RFC 3501 §5.1.3) and are stored as UTF-8, so JMAP and the webmail show the same name.
+
+use imap_codec::imap_types::core::Atom;
+use imap_codec::imap_types::core::{IString, QuotedChar};
+use imap_codec::imap_types::extensions::namespace::Namespace;
+use imap_codec::imap_types::flag::FlagNameAttribute;
+use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox as ImapMailbox};
+use imap_codec::imap_types::response::Data;
+use imap_codec::imap_types::status::{StatusDataItem, StatusDataItemName};
+use mailroom_core::mailboxes::{MailboxPatch, MailboxRefusal};
+
+use crate::names::{self, DELIMITER, Folder};
+use crate::selected::nz;
+use crate::session::{Handled, Reply, Session, code};
+
+/// A mailbox name as UTF-8, from the wire's modified UTF-7.
+pub(crate) fn name_of(m: &ImapMailbox<'_>) -> Result<String, Reply> {
+    match m {
+        ImapMailbox::Inbox => Ok("INBOX".into()),
+        ImapMailbox::Other(o) => {
+            let s = std::str::from_utf8(o.as_ref())
+                .map_err(|_| Reply::Bad(None, "mailbox names are UTF-7 (or UTF-8)".into()))?;
+            // Names with 8-bit characters are taken as UTF-8 as they are.
+            if !s.is_ascii() {
+                return Ok(s.to_string());
+            }
+            names::from_utf7(s)
+                .ok_or_else(|| Reply::Bad(None, "bad modified UTF-7 in mailbox name".into()))
+        }
+    }
+}
+
+pub(crate) fn wire_name(name: &str) -> ImapMailbox<'static> {
+    ImapMailbox::try_from(names::to_utf7(name)).unwrap_or(ImapMailbox::Inbox)
+}
+
+fn refusal(r: MailboxRefusal) -> Reply {
+    let (c, text) = match r {
+        MailboxRefusal::NotFound => ("NONEXISTENT", "no such mailbox"),
+        MailboxRefusal::BadParent => ("CANNOT", "no such parent mailbox"),
+        MailboxRefusal::NameTaken => ("ALREADYEXISTS", "a mailbox with that name exists"),
+        MailboxRefusal::HasChild => (
+            "INUSE",
+            "the mailbox has child mailboxes; delete them first",
+        ),
+        MailboxRefusal::HasEmail => ("INUSE", "the mailbox is not empty"),
+        MailboxRefusal::HasRole => ("CANNOT", "a special mailbox cannot be renamed or deleted"),
+    };
+    Reply::No(Some(code(c)), text.into())
+}
+
+fn special_use(role: Option<&str>) -> Option<&'static str> {
+    Some(match role? {
+        "sent" => "Sent",
+        "drafts" => "Drafts",
+        "trash" => "Trash",
+        "junk" => "Junk",
+        "archive" => "Archive",
+        "all" => "All",
+        "flagged" => "Flagged",
+        _ => return None,
+    })
+}
+
+fn attr(name: &str) -> FlagNameAttribute<'static> {
+    FlagNameAttribute::from(Atom::try_from(name.to_string()).expect("valid attribute"))
+}
+
+impl Session {
+    fn account_id(&self) -> i64 {
+        self.user.as_ref().expect("authenticated").id
+    }
+
+    pub(crate) async fn folders(&self) -> Result<Vec<Folder>, Reply> {
+        let list = self.shared.core.mailbox_list(self.account_id()).await?;
+        Ok(names::folders(&list))
+    }
+
+    /// The folder a name names, or `NO [NONEXISTENT]`.
+    pub(crate) async fn folder(&self, m: &ImapMailbox<'_>) -> Result<Folder, Reply> {
+        let name = name_of(m)?;
+        names::find(&self.folders().await?, &name)
+            .cloned()
+            .ok_or_else(|| Reply::No(Some(code("NONEXISTENT")), format!("no mailbox {name}")))
+    }
+
+    /// Creates `name` and any missing parents; returns the new mailbox's id.
+    async fn create_path(&self, name: &str) -> Result<i64, Reply> {
+        let account = self.account_id();
+        let mut folders = self.folders().await?;
+        let levels: Vec<&str> = name.split(DELIMITER).collect();
+        let mut parent: Option<i64> = None;
+        let mut id = None;
+        for i in 0..levels.len() {
+            let path = levels[..=i].join("/");
+            if let Some(f) = names::find(&folders, &path) {
+                if i == levels.len() - 1 {
+                    return Err(Reply::No(
+                        Some(code("ALREADYEXISTS")),
+                        "mailbox exists".into(),
+                    ));
+                }
+                parent = Some(f.mailbox.id);
+                continue;
+            }
+            let m = self
+                .shared
+                .core
+                .mailbox_create(account, levels[i], parent, 0, true)
+                .await?
+                .map_err(refusal)?;
+            parent = Some(m.id);
+            id = Some(m.id);
+            folders = self.folders().await?;
+        }
+        id.ok_or_else(|| Reply::No(Some(code("ALREADYEXISTS")), "mailbox exists".into()))
+    }
+
+    pub(crate) async fn create(&mut self, mailbox: ImapMailbox<'static>) -> Handled {
+        let name = names::normalise(&name_of(&mailbox)?);
+        if let Some(p) = names::problem(&name) {
+            return Err(Reply::No(Some(code("CANNOT")), p));
+        }
+        self.create_path(&name).await?;
+        Ok(Reply::Ok(None, "CREATE completed".into()))
+    }
+
+    pub(crate) async fn delete(&mut self, mailbox: ImapMailbox<'static>) -> Handled {
+        let f = self.folder(&mailbox).await?;
+        if f.name == "INBOX" {
+            return Err(Reply::No(
+                Some(code("CANNOT")),
+                "INBOX cannot be deleted".into(),
+            ));
+        }
+        if f.has_children {
+            return Err(refusal(MailboxRefusal::HasChild));
+        }
+        self.shared
+            .core
+            .mailbox_destroy(self.account_id(), f.mailbox.id, true)
+            .await?
+            .map_err(refusal)?;
+        if self
+            .selected
+            .as_ref()
+            .is_some_and(|s| s.mailbox_id == f.mailbox.id)
+        {
+            self.selected = None;
+        }
+        Ok(Reply::Ok(None, "DELETE completed".into()))
+    }
+
+    pub(crate) async fn rename(
+        &mut self,
+        from: ImapMailbox<'static>,
+        to: ImapMailbox<'static>,
+    ) -> Handled {
+        let source = self.folder(&from).await?;
+        let to = names::normalise(&name_of(&to)?);
+        if let Some(p) = names::problem(&to) {
+            return Err(Reply::No(Some(code("CANNOT")), p));
+        }
+        let folders = self.folders().await?;
+        if names::find(&folders, &to).is_some() {
+            return Err(Reply::No(
+                Some(code("ALREADYEXISTS")),
+                "target mailbox exists".into(),
+            ));
+        }
+        if to.starts_with(&format!("{}/", source.name)) {
+            return Err(Reply::No(
+                Some(code("CANNOT")),
+                "a mailbox cannot move into itself".into(),
+            ));
+        }
+        let account = self.account_id();
+        if source.name == "INBOX" {
+            // RFC 9051 §6.3.6: renaming INBOX moves its messages into a new mailbox and
+            // leaves INBOX, empty, in place.
+            let target = self.create_path(&to).await?;
+            let ids = self.all_email_ids(source.mailbox.id).await?;
+            self.shared
+                .core
+                .move_emails(account, &ids, source.mailbox.id, target)
+                .await?;
+            return Ok(Reply::Ok(None, "RENAME completed".into()));
+        }
+        let (parent_path, leaf) = match to.rsplit_once(DELIMITER) {
+            Some((p, l)) => (Some(p.to_string()), l.to_string()),
+            None => (None, to.clone()),
+        };
+        let parent = match parent_path {
+            None => None,
+            Some(p) => Some(match names::find(&folders, &p) {
+                Some(f) => f.mailbox.id,
+                None => self.create_path(&p).await?,
+            }),
+        };
+        let patch = MailboxPatch {
+            name: Some(leaf),
+            parent_id: Some(parent),
+            ..MailboxPatch::default()
+        };
+        self.shared
+            .core
+            .mailbox_update(account, source.mailbox.id, &patch)
+            .await?
+            .map_err(refusal)?;
+        Ok(Reply::Ok(None, "RENAME completed".into()))
+    }
+
+    pub(crate) async fn all_email_ids(&self, mailbox_id: i64) -> Result<Vec<i64>, Reply> {
+        Ok(self
+            .shared
+            .core
+            .members_since(self.account_id(), mailbox_id, -1)
+            .await?
+            .into_iter()
+            .map(|m| m.email_id)
+            .collect())
+    }
+
+    pub(crate) async fn subscribe(&mut self, mailbox: ImapMailbox<'static>, on: bool) -> Handled {
+        let f = self.folder(&mailbox).await?;
+        let patch = MailboxPatch {
+            subscribed: Some(on),
+            ..MailboxPatch::default()
+        };
+        self.shared
+            .core
+            .mailbox_update(self.account_id(), f.mailbox.id, &patch)
+            .await?
+            .map_err(refusal)?;
+        Ok(Reply::Ok(
+            None,
+            format!("{} completed", if on { "SUBSCRIBE" } else { "UNSUBSCRIBE" }),
+        ))
+    }
+
+    pub(crate) async fn list(
+        &mut self,
+        reference: ImapMailbox<'static>,
+        pattern: ListMailbox<'static>,
+        lsub: bool,
+    ) -> Handled {
+        let what = if lsub { "LSUB" } else { "LIST" };
+        let reference = match &reference {
+            ImapMailbox::Inbox => "INBOX".to_string(),
+            other => name_of(other)?,
+        };
+        let pattern = match &pattern {
+            ListMailbox::Token(t) => String::from_utf8_lossy(t.as_ref()).into_owned(),
+            ListMailbox::String(s) => String::from_utf8_lossy(s.as_ref()).into_owned(),
+        };
+        let pattern = names::from_utf7(&pattern).unwrap_or(pattern);
+        let delimiter = QuotedChar::try_from(DELIMITER).expect("valid delimiter");
+        if pattern.is_empty() {
+            // The hierarchy delimiter and the root (RFC 9051 §6.3.9).
+            let data = Data::List {
+                items: vec![FlagNameAttribute::Noselect],
+                delimiter: Some(delimiter),
+                mailbox: ImapMailbox::try_from("").expect("empty name"),
+            };
+            if !lsub {
+                self.data(data);
+            }
+            return Ok(Reply::Ok(None, format!("{what} completed")));
+        }
+        let full = format!("{reference}{pattern}");
+        for f in self.folders().await? {
+            if !names::matches(&full, &f.name) || (lsub && !f.mailbox.subscribed) {
+                continue;
+            }
+            let mut items = vec![attr(if f.has_children {
+                "HasChildren"
+            } else {
+                "HasNoChildren"
+            })];
+            if let Some(u) = special_use(f.mailbox.role.as_deref()) {
+                items.push(attr(u));
+            }
+            let mailbox = wire_name(&f.name);
+            let delimiter = Some(delimiter);
+            self.data(if lsub {
+                Data::Lsub {
+                    items,
+                    delimiter,
+                    mailbox,
+                }
+            } else {
+                Data::List {
+                    items,
+                    delimiter,
+                    mailbox,
+                }
+            });
+        }
+        Ok(Reply::Ok(None, format!("{what} completed")))
+    }
+
+    pub(crate) async fn status(
+        &mut self,
+        mailbox: ImapMailbox<'static>,
+        names: &[StatusDataItemName],
+    ) -> Handled {
+        let f = self.folder(&mailbox).await?;
+        let account = self.account_id();
+        let views = self.shared.core.mailboxes(account).await?;
+        let counts = views
+            .iter()
+            .find(|v| v.mailbox.id == f.mailbox.id)
+            .map(|v| v.counts.clone())
+            .ok_or_else(|| Reply::No(Some(code("NONEXISTENT")), "no such mailbox".into()))?;
+        let mut items = Vec::new();
+        for n in names {
+            items.push(match n {
+                StatusDataItemName::Messages => {
+                    StatusDataItem::Messages(counts.total_emails as u32)
+                }
+                StatusDataItemName::Unseen => StatusDataItem::Unseen(counts.unread_emails as u32),
+                StatusDataItemName::Recent => StatusDataItem::Recent(0),
+                StatusDataItemName::UidNext => StatusDataItem::UidNext(nz(f.mailbox.uid_next)),
+                StatusDataItemName::UidValidity => {
+                    StatusDataItem::UidValidity(nz(f.mailbox.uid_validity))
+                }
+                StatusDataItemName::Size => StatusDataItem::Size(
+                    self.shared.core.mailbox_size(account, f.mailbox.id).await?,
+                ),
+                other => {
+                    return Err(Reply::Bad(
+                        None,
+                        format!("STATUS {other:?} is not supported"),
+                    ));
+                }
+            });
+        }
+        self.data(Data::Status {
+            mailbox: wire_name(&f.name),
+            items: items.into(),
+        });
+        Ok(Reply::Ok(None, "STATUS completed".into()))
+    }
+
+    pub(crate) fn namespace(&mut self) -> Handled {
+        let personal = vec![Namespace {
+            prefix: IString::try_from("").expect("empty"),
+            delimiter: Some(QuotedChar::try_from(DELIMITER).expect("valid delimiter")),
+            extensions: vec![],
+        }];
+        self.data(Data::Namespace {
+            personal,
+            other: vec![],
+            shared: vec![],
+        });
+        Ok(Reply::Ok(None, "NAMESPACE completed".into()))
+    }
+}

@@ -1,0 +1,144 @@
+//! SEARCH and UID SEARCH: the IMAP search keys as core's filter (stored facts in SQL, text
+//! checked exactly), restricted to the selected mailbox; results as sequence numbers or UIDs.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use imap_codec::imap_types::core::{AString, Charset, Vec1};
+use imap_codec::imap_types::response::{Code, Data};
+use imap_codec::imap_types::search::SearchKey;
+use mailroom_core::filter::{Cond, Filter, TextField};
+
+use crate::selected::nz;
+use crate::session::{Handled, Reply, Session};
+
+fn kw(k: &str) -> Filter {
+    Filter::Cond(Cond::HasKeyword(k.into()))
+}
+
+fn not(f: Filter) -> Filter {
+    Filter::Not(vec![f])
+}
+
+fn text(field: TextField, s: &AString<'_>) -> Filter {
+    Filter::Text(field, String::from_utf8_lossy(s.as_ref()).into_owned())
+}
+
+/// Midnight UTC starting the day.
+fn day(d: &NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        .timestamp()
+}
+
+impl Session {
+    fn filter(&self, k: &SearchKey<'_>) -> Result<Filter, Reply> {
+        let sel = self.selected.as_ref().expect("selected");
+        Ok(match k {
+            SearchKey::All | SearchKey::Old => Filter::And(vec![]),
+            // No session is shown \Recent messages (RFC 9051 drops \Recent).
+            SearchKey::New | SearchKey::Recent => Filter::Or(vec![]),
+            SearchKey::Answered => kw("$answered"),
+            SearchKey::Unanswered => not(kw("$answered")),
+            SearchKey::Deleted => kw("$deleted"),
+            SearchKey::Undeleted => not(kw("$deleted")),
+            SearchKey::Draft => kw("$draft"),
+            SearchKey::Undraft => not(kw("$draft")),
+            SearchKey::Flagged => kw("$flagged"),
+            SearchKey::Unflagged => not(kw("$flagged")),
+            SearchKey::Seen => kw("$seen"),
+            SearchKey::Unseen => not(kw("$seen")),
+            SearchKey::Keyword(a) => kw(&a.inner().to_ascii_lowercase()),
+            SearchKey::Unkeyword(a) => not(kw(&a.inner().to_ascii_lowercase())),
+            SearchKey::Before(d) => Filter::Cond(Cond::Before(day(d.as_ref()))),
+            SearchKey::On(d) => Filter::And(vec![
+                Filter::Cond(Cond::After(day(d.as_ref()))),
+                Filter::Cond(Cond::Before(day(d.as_ref()) + 86_400)),
+            ]),
+            SearchKey::Since(d) => Filter::Cond(Cond::After(day(d.as_ref()))),
+            SearchKey::SentBefore(d) => Filter::Cond(Cond::SentBefore(day(d.as_ref()))),
+            SearchKey::SentOn(d) => Filter::And(vec![
+                Filter::Cond(Cond::SentAfter(day(d.as_ref()))),
+                Filter::Cond(Cond::SentBefore(day(d.as_ref()) + 86_400)),
+            ]),
+            SearchKey::SentSince(d) => Filter::Cond(Cond::SentAfter(day(d.as_ref()))),
+            SearchKey::Larger(n) => Filter::Cond(Cond::MinSize(*n as i64 + 1)),
+            SearchKey::Smaller(n) => Filter::Cond(Cond::MaxSize(*n as i64)),
+            SearchKey::From(s) => text(TextField::From, s),
+            SearchKey::To(s) => text(TextField::To, s),
+            SearchKey::Cc(s) => text(TextField::Cc, s),
+            SearchKey::Bcc(s) => text(TextField::Bcc, s),
+            SearchKey::Subject(s) => text(TextField::Subject, s),
+            SearchKey::Body(s) => text(TextField::Body, s),
+            SearchKey::Text(s) => text(TextField::Any, s),
+            SearchKey::Header(name, value) => text(
+                TextField::Header(String::from_utf8_lossy(name.as_ref()).into_owned()),
+                value,
+            ),
+            SearchKey::Not(k) => not(self.filter(k)?),
+            SearchKey::Or(a, b) => Filter::Or(vec![self.filter(a)?, self.filter(b)?]),
+            SearchKey::And(v) => Filter::And(
+                v.as_ref()
+                    .iter()
+                    .map(|k| self.filter(k))
+                    .collect::<Result<_, _>>()?,
+            ),
+            SearchKey::SequenceSet(set) | SearchKey::Uid(set) => {
+                let uid = matches!(k, SearchKey::Uid(_));
+                let idx = sel
+                    .resolve(set, uid)
+                    .ok_or_else(|| Reply::Bad(None, "no such message sequence number".into()))?;
+                if idx.len() == sel.ids.len() {
+                    Filter::And(vec![])
+                } else {
+                    Filter::Cond(Cond::IdIn(idx.into_iter().map(|i| sel.ids[i]).collect()))
+                }
+            }
+            SearchKey::ModSequence { .. } => {
+                return Err(Reply::Bad(
+                    None,
+                    "MODSEQ needs CONDSTORE, not offered".into(),
+                ));
+            }
+        })
+    }
+
+    pub(crate) async fn search(
+        &mut self,
+        charset: Option<Charset<'static>>,
+        criteria: Vec1<SearchKey<'static>>,
+        uid: bool,
+    ) -> Handled {
+        if let Some(c) = &charset {
+            let c = c.as_ref();
+            if !c.eq_ignore_ascii_case("utf-8") && !c.eq_ignore_ascii_case("us-ascii") {
+                return Err(Reply::No(
+                    Some(Code::badcharset(vec![
+                        Charset::try_from("UTF-8").expect("valid charset"),
+                        Charset::try_from("US-ASCII").expect("valid charset"),
+                    ])),
+                    "unsupported charset".into(),
+                ));
+            }
+        }
+        let filter = Filter::And(
+            criteria
+                .as_ref()
+                .iter()
+                .map(|k| self.filter(k))
+                .collect::<Result<_, _>>()?,
+        );
+        let ids = self.search_ids(filter).await?;
+        let sel = self.selected.as_ref().expect("selected");
+        let at: HashMap<i64, usize> = sel.ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let mut found: Vec<u32> = ids
+            .iter()
+            .filter_map(|id| at.get(id))
+            .map(|&i| if uid { sel.uids[i] } else { i as u32 + 1 })
+            .collect();
+        found.sort_unstable();
+        self.data(Data::Search(found.into_iter().map(nz).collect(), None));
+        Ok(Reply::Ok(None, "SEARCH completed".into()))
+    }
+}

@@ -1,0 +1,155 @@
+//! SELECT, EXAMINE, CLOSE, UNSELECT, EXPUNGE and UID EXPUNGE.
+
+use imap_codec::imap_types::command::SelectParameter;
+use imap_codec::imap_types::mailbox::Mailbox as ImapMailbox;
+use imap_codec::imap_types::response::{Code, Data};
+use imap_codec::imap_types::sequence::SequenceSet;
+use mailroom_core::filter::{Cond, Filter, Query, SortKey, Window};
+
+use crate::flags;
+use crate::selected::{Selected, nz};
+use crate::session::{Handled, Reply, Session, code};
+
+impl Session {
+    pub(crate) async fn select(
+        &mut self,
+        mailbox: ImapMailbox<'static>,
+        parameters: Vec<SelectParameter>,
+        read_only: bool,
+    ) -> Handled {
+        if self.selected.take().is_some() {
+            self.untagged_ok(Some(code("CLOSED")), "previous mailbox closed");
+        }
+        if parameters
+            .iter()
+            .any(|p| matches!(p, SelectParameter::QResync { .. }))
+        {
+            return Err(Reply::Bad(None, "QRESYNC is not enabled".into()));
+        }
+        if parameters
+            .iter()
+            .any(|p| matches!(p, SelectParameter::CondStore))
+        {
+            return Err(Reply::Bad(None, "CONDSTORE is not supported yet".into()));
+        }
+        let f = self.folder(&mailbox).await?;
+        let account = self.user.as_ref().expect("authenticated").id;
+        let (sel, members) =
+            Selected::open(&self.shared.core, account, &f.mailbox, read_only).await?;
+        let first_unseen = members
+            .iter()
+            .position(|m| !flags::has(&m.keywords, "$seen"))
+            .map(|i| i as u32 + 1);
+        let uid_next = f.mailbox.uid_next.max(sel.uids.last().map_or(1, |u| u + 1));
+        self.data(Data::Flags(flags::defined()));
+        self.data(Data::Exists(sel.exists()));
+        self.data(Data::Recent(0));
+        if let Some(n) = first_unseen {
+            self.untagged_ok(Some(Code::Unseen(nz(n))), "first unseen");
+        }
+        let permanent = if read_only {
+            vec![]
+        } else {
+            flags::permanent()
+        };
+        self.untagged_ok(Some(Code::PermanentFlags(permanent)), "flags allowed");
+        self.untagged_ok(Some(Code::UidValidity(nz(sel.uid_validity))), "UIDs valid");
+        self.untagged_ok(Some(Code::UidNext(nz(uid_next))), "predicted next UID");
+        self.selected = Some(sel);
+        Ok(if read_only {
+            Reply::Ok(Some(Code::ReadOnly), "EXAMINE completed".into())
+        } else {
+            Reply::Ok(Some(Code::ReadWrite), "SELECT completed".into())
+        })
+    }
+
+    /// CLOSE (`expunge`: messages marked \Deleted go, silently) or UNSELECT.
+    pub(crate) async fn close(&mut self, expunge: bool) -> Handled {
+        if expunge && !self.selected.as_ref().expect("selected").read_only {
+            self.expunge_marked(None).await?;
+        }
+        self.selected = None;
+        Ok(Reply::Ok(None, "mailbox closed".into()))
+    }
+
+    pub(crate) async fn expunge(&mut self, uids: Option<SequenceSet>) -> Handled {
+        if self.selected.as_ref().expect("selected").read_only {
+            return Err(Reply::No(
+                Some(code("READ-ONLY")),
+                "the mailbox is read-only".into(),
+            ));
+        }
+        let gone = self.expunge_marked(uids.as_ref()).await?;
+        for n in gone {
+            self.data(Data::Expunge(nz(n)));
+        }
+        Ok(Reply::Ok(None, "EXPUNGE completed".into()))
+    }
+
+    /// Takes the messages marked \Deleted (among `uids`, when given) out of the selected
+    /// mailbox; returns their former sequence numbers, highest first.
+    async fn expunge_marked(&mut self, uids: Option<&SequenceSet>) -> Result<Vec<u32>, Reply> {
+        let account = self.user.as_ref().expect("authenticated").id;
+        let sel = self.selected.as_ref().expect("selected");
+        let mailbox = sel.mailbox_id;
+        let mut ids = self
+            .search_ids(Filter::Cond(Cond::HasKeyword("$deleted".into())))
+            .await?;
+        let sel = self.selected.as_ref().expect("selected");
+        if let Some(set) = uids {
+            let wanted: std::collections::HashSet<i64> = sel
+                .resolve(set, true)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| sel.ids[i])
+                .collect();
+            ids.retain(|id| wanted.contains(id));
+        }
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let id_set: std::collections::HashSet<i64> = ids.iter().copied().collect();
+        let mut gone_uids: Vec<u32> = sel
+            .ids
+            .iter()
+            .zip(&sel.uids)
+            .filter(|(id, _)| id_set.contains(id))
+            .map(|(_, uid)| *uid)
+            .collect();
+        gone_uids.sort_unstable();
+        self.shared.core.expunge(account, mailbox, &ids).await?;
+        Ok(self
+            .selected
+            .as_mut()
+            .expect("selected")
+            .remove_uids(&gone_uids))
+    }
+
+    /// The ids of the selected mailbox's emails matching `filter`, oldest first.
+    pub(crate) async fn search_ids(&self, filter: Filter) -> Result<Vec<i64>, Reply> {
+        let account = self.user.as_ref().expect("authenticated").id;
+        let mailbox = self.selected.as_ref().expect("selected").mailbox_id;
+        let q = Query {
+            filter: Filter::And(vec![Filter::Cond(Cond::InMailbox(mailbox)), filter]),
+            sort: vec![(
+                SortKey::Stored(mailroom_core::filter::SqlSort::ReceivedAt),
+                true,
+            )],
+            collapse_threads: false,
+        };
+        let page = self
+            .shared
+            .core
+            .email_search(
+                account,
+                &q,
+                Window::Position {
+                    position: 0,
+                    limit: u32::MAX as u64,
+                },
+                false,
+            )
+            .await?;
+        Ok(page.ids)
+    }
+}

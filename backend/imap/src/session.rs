@@ -1,0 +1,660 @@
+//! One IMAP connection: framing (imap-codec's Fragmentizer: lines, literals and the `+`
+//! continuation a synchronising literal waits for, the size cap), the session's state, and
+//! dispatching each command to the file that handles it. Every handler returns a [`Reply`];
+//! the tagged answer is written here, after the untagged reports of changes made elsewhere.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use imap_codec::encode::Encoder;
+use imap_codec::fragmentizer::{
+    DecodeMessageError, FragmentInfo, Fragmentizer, LiteralAnnouncement,
+};
+use imap_codec::imap_types::IntoStatic;
+use imap_codec::imap_types::auth::AuthMechanism;
+use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::imap_types::core::{LiteralMode, Tag, Vec1};
+use imap_codec::imap_types::response::{
+    Capability, Code, CodeOther, CommandContinuationRequest, Data, Greeting, Response, Status,
+};
+use imap_codec::{
+    AuthenticateDataCodec, CommandCodec, GreetingCodec, IdleDoneCodec, ResponseCodec,
+};
+use mailroom_core::Account;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::Shared;
+use crate::conn::Conn;
+use crate::selected::Selected;
+
+/// How a command ended, for the tagged response.
+pub(crate) enum Reply {
+    Ok(Option<Code<'static>>, String),
+    No(Option<Code<'static>>, String),
+    Bad(Option<Code<'static>>, String),
+    /// The handler answered already (or will, later); what the connection does next.
+    Then(Next),
+}
+
+pub(crate) type Handled = std::result::Result<Reply, Reply>;
+
+pub(crate) enum Next {
+    Continue,
+    Close,
+    StartTls,
+    /// IDLE: reading `DONE` next.
+    Idle(Tag<'static>),
+    /// AUTHENTICATE: reading a SASL response next.
+    Sasl(Tag<'static>, AuthMechanism<'static>),
+}
+
+enum Mode {
+    Command,
+    Idle(Tag<'static>),
+    Sasl(Tag<'static>, AuthMechanism<'static>),
+}
+
+pub(crate) fn code(name: &'static str) -> Code<'static> {
+    Code::Other(CodeOther::unvalidated(name.as_bytes()))
+}
+
+impl From<mailroom_core::Error> for Reply {
+    fn from(e: mailroom_core::Error) -> Reply {
+        use mailroom_core::Error as E;
+        let (c, text) = match &e {
+            E::NotFound(_) => ("NONEXISTENT", e.to_string()),
+            E::Invalid(_) => ("CANNOT", e.to_string()),
+            E::AlreadyExists(_) => ("ALREADYEXISTS", e.to_string()),
+            E::Forbidden(_) => ("NOPERM", e.to_string()),
+            E::RateLimited(_) => ("LIMIT", e.to_string()),
+            E::Unavailable(_) => {
+                tracing::warn!(error = %e, "imap command failed");
+                ("UNAVAILABLE", "temporarily unavailable, try again".into())
+            }
+            E::Internal(_) => {
+                tracing::error!(error = %e, "imap command failed");
+                ("SERVERBUG", "internal error".into())
+            }
+        };
+        Reply::No(Some(code(c)), text)
+    }
+}
+
+pub(crate) struct Session {
+    pub shared: Arc<Shared>,
+    pub peer: SocketAddr,
+    pub tls: bool,
+    pub user: Option<Account>,
+    pub selected: Option<Selected>,
+    out: Vec<u8>,
+    errors: u32,
+}
+
+pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let mut tls = false;
+    let conn = if shared.implicit_tls {
+        let Some(config) = shared.config.tls.clone() else {
+            return;
+        };
+        let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+        match tokio::time::timeout(shared.config.login_timeout, accept).await {
+            Ok(Ok(s)) => {
+                tls = true;
+                Conn::Tls(Box::new(s))
+            }
+            _ => return,
+        }
+    } else {
+        Conn::Plain(stream)
+    };
+    let mut s = Session {
+        shared,
+        peer,
+        tls,
+        user: None,
+        selected: None,
+        out: Vec::with_capacity(4096),
+        errors: 0,
+    };
+    let caps = s.capabilities();
+    let greeting =
+        Greeting::ok(Some(Code::Capability(caps)), "mailroom IMAP ready").expect("valid greeting");
+    s.out.extend(GreetingCodec::new().encode(&greeting).dump());
+    s.serve(conn).await;
+    if let Some(u) = &s.user {
+        tracing::debug!(user = %u.address, "imap session ended");
+    }
+}
+
+impl Session {
+    /// Connections inside TLS, or from loopback when so configured, may log in.
+    pub fn secure(&self) -> bool {
+        self.tls || (self.shared.config.loopback_is_secure && self.peer.ip().is_loopback())
+    }
+
+    pub fn capabilities(&self) -> Vec1<Capability<'static>> {
+        let mut c = vec![Capability::Imap4Rev1, Capability::LiteralPlus];
+        if self.shared.config.tls.is_some()
+            && !self.tls
+            && !self.shared.implicit_tls
+            && self.user.is_none()
+        {
+            c.push(Capability::StartTls);
+        }
+        if self.user.is_none() {
+            if self.secure() {
+                c.push(Capability::Auth(AuthMechanism::Plain));
+            } else {
+                c.push(Capability::LoginDisabled);
+            }
+            c.push(Capability::SaslIr);
+        } else {
+            c.extend([
+                Capability::Idle,
+                Capability::Namespace,
+                Capability::UidPlus,
+                Capability::Move,
+                Capability::Unselect,
+                Capability::Enable,
+                Capability::StatusSize,
+            ]);
+            for other in ["CHILDREN", "SPECIAL-USE"] {
+                c.push(Capability::try_from(other).expect("valid capability"));
+            }
+        }
+        c.push(Capability::Id);
+        Vec1::try_from(c).expect("not empty")
+    }
+
+    pub fn send(&mut self, r: &Response<'_>) {
+        self.out.extend(ResponseCodec::new().encode(r).dump());
+    }
+
+    pub fn data(&mut self, d: Data<'_>) {
+        self.send(&Response::Data(d));
+    }
+
+    pub fn continue_req(&mut self, text: &str) {
+        let r = CommandContinuationRequest::basic(None, text).expect("valid continuation");
+        self.send(&Response::CommandContinuationRequest(r));
+    }
+
+    pub fn untagged_ok(&mut self, code: Option<Code<'static>>, text: &str) {
+        let s = Status::ok(None, code, clean(text)).expect("clean text");
+        self.send(&Response::Status(s));
+    }
+
+    fn tagged(&mut self, tag: Tag<'static>, reply: Reply) -> Next {
+        let status = match reply {
+            Reply::Then(next) => return next,
+            Reply::Ok(code, text) => Status::ok(Some(tag), code, clean(&text)),
+            Reply::No(code, text) => Status::no(Some(tag), code, clean(&text)),
+            Reply::Bad(code, text) => {
+                self.errors += 1;
+                Status::bad(Some(tag), code, clean(&text))
+            }
+        }
+        .expect("clean text");
+        self.send(&Response::Status(status));
+        if self.errors > self.shared.config.max_errors {
+            self.bye("Too many bad commands");
+            return Next::Close;
+        }
+        Next::Continue
+    }
+
+    pub fn bye(&mut self, text: &str) {
+        let s = Status::bye(None, clean(text)).expect("clean text");
+        self.send(&Response::Status(s));
+    }
+
+    async fn flush(&mut self, conn: &mut Conn) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            conn.write_all(&self.out).await?;
+            conn.flush().await?;
+            self.out.clear();
+            if self.out.capacity() > 1 << 20 {
+                self.out.shrink_to(4096);
+            }
+        }
+        Ok(())
+    }
+
+    fn fragmentizer(&self) -> Fragmentizer {
+        Fragmentizer::new(self.shared.config.max_literal.saturating_add(64 * 1024))
+    }
+
+    async fn serve(&mut self, mut conn: Conn) {
+        let mut fz = self.fragmentizer();
+        let mut buf = vec![0u8; 32 * 1024];
+        let mut mode = Mode::Command;
+        let mut shutdown = self.shared.shutdown.clone();
+        let mut events = self.shared.core.subscribe();
+        loop {
+            let mut next = Next::Continue;
+            while let Some(info) = fz.progress() {
+                if let FragmentInfo::Line {
+                    announcement:
+                        Some(LiteralAnnouncement {
+                            mode: LiteralMode::Sync,
+                            length,
+                        }),
+                    ..
+                } = info
+                {
+                    let room = self
+                        .shared
+                        .config
+                        .max_literal
+                        .saturating_sub(fz.message_bytes().len() as u32);
+                    if length > room {
+                        match fz.decode_tag() {
+                            Some(tag) => {
+                                let tag = tag.into_static();
+                                // The client waits for "+", so the literal never comes.
+                                fz.skip_message();
+                                next = self.tagged(
+                                    tag,
+                                    Reply::No(Some(Code::TooBig), "literal too large".into()),
+                                );
+                            }
+                            None => fz.poison_message(),
+                        }
+                    } else {
+                        self.continue_req("Ready for literal data");
+                    }
+                    if !matches!(next, Next::Continue) {
+                        break;
+                    }
+                    continue;
+                }
+                if !fz.is_message_complete() {
+                    continue;
+                }
+                next = match std::mem::replace(&mut mode, Mode::Command) {
+                    Mode::Command => match fz.decode_message(&CommandCodec::new()) {
+                        Ok(cmd) => {
+                            let cmd = cmd.into_static();
+                            self.command(cmd).await
+                        }
+                        Err(DecodeMessageError::MessageTooLong { .. }) => match fz.decode_tag() {
+                            Some(tag) => self.tagged(
+                                tag.into_static(),
+                                Reply::Bad(Some(Code::TooBig), "command too large".into()),
+                            ),
+                            None => self.untagged_bad("command too large"),
+                        },
+                        Err(_) => match fz.decode_tag() {
+                            Some(tag) => {
+                                let tag = tag.into_static();
+                                self.tagged(tag, Reply::Bad(None, syntax_hint(fz.message_bytes())))
+                            }
+                            None => self.untagged_bad("unreadable command"),
+                        },
+                    },
+                    Mode::Sasl(tag, mechanism) => {
+                        match fz.decode_message(&AuthenticateDataCodec::new()) {
+                            Ok(data) => {
+                                let data = data.into_static();
+                                let r = self.sasl_response(mechanism, data).await;
+                                self.tagged(tag, r)
+                            }
+                            Err(_) => self.tagged(
+                                tag,
+                                Reply::Bad(None, "the SASL response is not base64".into()),
+                            ),
+                        }
+                    }
+                    Mode::Idle(tag) => match fz.decode_message(&IdleDoneCodec::new()) {
+                        Ok(_) => self.tagged(tag, Reply::Ok(None, "IDLE terminated".into())),
+                        Err(_) => self.tagged(tag, Reply::Bad(None, "expected DONE".into())),
+                    },
+                };
+                match next {
+                    Next::Idle(ref tag) => {
+                        mode = Mode::Idle(tag.clone());
+                        // Changes notified before the IDLE were reported with the last
+                        // command; start from now.
+                        while events.try_recv().is_ok() {}
+                        next = Next::Continue;
+                    }
+                    Next::Sasl(ref tag, ref m) => {
+                        mode = Mode::Sasl(tag.clone(), m.clone());
+                        next = Next::Continue;
+                    }
+                    Next::Continue => {}
+                    Next::Close | Next::StartTls => break,
+                }
+            }
+            if self.flush(&mut conn).await.is_err() {
+                return;
+            }
+            match next {
+                Next::Close => {
+                    let _ = conn.shutdown().await;
+                    return;
+                }
+                Next::StartTls => {
+                    let (Conn::Plain(tcp), Some(config)) = (conn, self.shared.config.tls.clone())
+                    else {
+                        return;
+                    };
+                    let accept = tokio_rustls::TlsAcceptor::from(config).accept(tcp);
+                    match tokio::time::timeout(self.shared.config.login_timeout, accept).await {
+                        Ok(Ok(s)) => conn = Conn::Tls(Box::new(s)),
+                        _ => return,
+                    }
+                    self.tls = true;
+                    // Anything pipelined after STARTTLS in plain text is dropped (RFC 9051 §6.2.1).
+                    fz = self.fragmentizer();
+                    continue;
+                }
+                _ => {}
+            }
+            let idling = matches!(mode, Mode::Idle(_));
+            let wait = if idling {
+                self.shared.config.idle_timeout * 2
+            } else if self.user.is_none() {
+                self.shared.config.login_timeout
+            } else {
+                self.shared.config.idle_timeout
+            };
+            tokio::select! {
+                r = tokio::time::timeout(wait, conn.read(&mut buf)) => match r {
+                    Ok(Ok(0)) | Ok(Err(_)) => return,
+                    Ok(Ok(n)) => fz.enqueue_bytes(&buf[..n]),
+                    Err(_) => {
+                        self.bye("Autologout; idle for too long");
+                        let _ = self.flush(&mut conn).await;
+                        return;
+                    }
+                },
+                _ = shutdown.changed() => {
+                    self.bye("Server shutting down");
+                    let _ = self.flush(&mut conn).await;
+                    return;
+                }
+                ev = events.recv(), if idling => {
+                    let mine = match ev {
+                        Ok(ev) => self.user.as_ref().is_some_and(|u| u.id == ev.account_id),
+                        // Fell behind: look anyway.
+                        Err(_) => true,
+                    };
+                    if mine {
+                        self.report(true).await;
+                    }
+                }
+                // Changes made by another process (a CLI import) are not notified here.
+                _ = tokio::time::sleep(std::time::Duration::from_secs(30)), if idling => {
+                    self.report(true).await;
+                }
+            }
+        }
+    }
+
+    fn untagged_bad(&mut self, text: &str) -> Next {
+        self.errors += 1;
+        let s = Status::bad(None, None, clean(text)).expect("clean text");
+        self.send(&Response::Status(s));
+        if self.errors > self.shared.config.max_errors {
+            self.bye("Too many bad commands");
+            return Next::Close;
+        }
+        Next::Continue
+    }
+
+    /// Reports changes to the selected mailbox made elsewhere as untagged responses.
+    /// `expunge_allowed`: see [`Selected::sync`].
+    pub async fn report(&mut self, expunge_allowed: bool) {
+        let (Some(sel), Some(user)) = (self.selected.as_mut(), self.user.as_ref()) else {
+            return;
+        };
+        let core = self.shared.core.clone();
+        let delta = match sel.sync(&core, user.id, expunge_allowed).await {
+            Ok(d) => d,
+            Err(mailroom_core::Error::NotFound(_)) => {
+                // The mailbox was deleted (by another client, or over JMAP).
+                self.selected = None;
+                self.untagged_ok(Some(code("CLOSED")), "mailbox deleted");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "imap: following changes failed");
+                return;
+            }
+        };
+        for n in delta.expunged {
+            self.data(Data::Expunge(crate::selected::nz(n)));
+        }
+        if let Some(n) = delta.exists {
+            self.data(Data::Exists(n));
+        }
+        for (seq, uid, keywords, modseq) in delta.changed {
+            self.fetch_flags(seq, uid, &keywords, modseq);
+        }
+    }
+
+    async fn command(&mut self, cmd: Command<'static>) -> Next {
+        let Command { tag, body } = cmd;
+        let authenticated = self.user.is_some();
+        let selected = self.selected.is_some();
+        let needs = match &body {
+            CommandBody::Capability
+            | CommandBody::Noop
+            | CommandBody::Logout
+            | CommandBody::Id { .. } => None,
+            CommandBody::StartTLS
+            | CommandBody::Login { .. }
+            | CommandBody::Authenticate { .. } => Some("not authenticated"),
+            CommandBody::Check
+            | CommandBody::Close
+            | CommandBody::Unselect
+            | CommandBody::Expunge
+            | CommandBody::ExpungeUid { .. }
+            | CommandBody::Search { .. }
+            | CommandBody::Fetch { .. }
+            | CommandBody::Store { .. }
+            | CommandBody::Copy { .. }
+            | CommandBody::Move { .. }
+            | CommandBody::Sort { .. }
+            | CommandBody::Thread { .. } => Some("selected"),
+            _ => Some("authenticated"),
+        };
+        let allowed = match needs {
+            None => true,
+            Some("not authenticated") => !authenticated,
+            Some("selected") => selected,
+            _ => authenticated,
+        };
+        if !allowed {
+            let text = match needs {
+                Some("not authenticated") => "already authenticated",
+                Some("selected") if authenticated => "no mailbox selected",
+                _ => "log in first",
+            };
+            return self.tagged(tag, Reply::Bad(None, text.into()));
+        }
+        // EXPUNGE responses may not be sent while answering FETCH, STORE or SEARCH by
+        // sequence number (RFC 9051 §7.5.1).
+        let expunge_allowed = !matches!(
+            body,
+            CommandBody::Fetch { uid: false, .. }
+                | CommandBody::Store { uid: false, .. }
+                | CommandBody::Search { uid: false, .. }
+                | CommandBody::Sort { uid: false, .. }
+                | CommandBody::Thread { uid: false, .. }
+        );
+        let name = body.name();
+        let handled: Handled = match body {
+            CommandBody::Capability => {
+                let caps = self.capabilities();
+                self.data(Data::Capability(caps));
+                Ok(Reply::Ok(None, "CAPABILITY completed".into()))
+            }
+            CommandBody::Noop | CommandBody::Check => {
+                Ok(Reply::Ok(None, format!("{name} completed")))
+            }
+            CommandBody::Logout => {
+                self.bye("Logging out");
+                self.tagged(tag, Reply::Ok(None, "LOGOUT completed".into()));
+                return Next::Close;
+            }
+            CommandBody::Id { .. } => self.id(),
+            CommandBody::StartTLS => match self.starttls() {
+                Ok(()) => {
+                    self.tagged(tag, Reply::Ok(None, "Begin TLS negotiation now".into()));
+                    return Next::StartTls;
+                }
+                Err(r) => Err(r),
+            },
+            CommandBody::Login { username, password } => self.login(username, password).await,
+            CommandBody::Authenticate {
+                mechanism,
+                initial_response,
+            } => self.authenticate(&tag, mechanism, initial_response).await,
+            CommandBody::Enable { capabilities } => self.enable(capabilities),
+            CommandBody::Namespace => self.namespace(),
+            CommandBody::Select {
+                mailbox,
+                parameters,
+            } => self.select(mailbox, parameters, false).await,
+            CommandBody::Examine {
+                mailbox,
+                parameters,
+            } => self.select(mailbox, parameters, true).await,
+            CommandBody::Create { mailbox } => self.create(mailbox).await,
+            CommandBody::Delete { mailbox } => self.delete(mailbox).await,
+            CommandBody::Rename { from, to } => self.rename(from, to).await,
+            CommandBody::Subscribe { mailbox } => self.subscribe(mailbox, true).await,
+            CommandBody::Unsubscribe { mailbox } => self.subscribe(mailbox, false).await,
+            CommandBody::List {
+                reference,
+                mailbox_wildcard,
+            } => self.list(reference, mailbox_wildcard, false).await,
+            CommandBody::Lsub {
+                reference,
+                mailbox_wildcard,
+            } => self.list(reference, mailbox_wildcard, true).await,
+            CommandBody::Status {
+                mailbox,
+                item_names,
+            } => self.status(mailbox, &item_names).await,
+            CommandBody::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => self.append(mailbox, flags, date, message).await,
+            CommandBody::Close => self.close(true).await,
+            CommandBody::Unselect => self.close(false).await,
+            CommandBody::Expunge => self.expunge(None).await,
+            CommandBody::ExpungeUid { sequence_set } => self.expunge(Some(sequence_set)).await,
+            CommandBody::Search {
+                charset,
+                criteria,
+                uid,
+            } => self.search(charset, criteria, uid).await,
+            CommandBody::Fetch {
+                sequence_set,
+                macro_or_item_names,
+                uid,
+                modifiers,
+            } => {
+                self.fetch(sequence_set, macro_or_item_names, uid, modifiers)
+                    .await
+            }
+            CommandBody::Store {
+                sequence_set,
+                kind,
+                response,
+                flags,
+                uid,
+                modifiers,
+            } => {
+                self.store(sequence_set, kind, response, flags, uid, modifiers)
+                    .await
+            }
+            CommandBody::Copy {
+                sequence_set,
+                mailbox,
+                uid,
+            } => self.copy(sequence_set, mailbox, uid, false).await,
+            CommandBody::Move {
+                sequence_set,
+                mailbox,
+                uid,
+            } => self.copy(sequence_set, mailbox, uid, true).await,
+            CommandBody::Idle => self.idle(&tag).await,
+            _ => Err(Reply::Bad(None, format!("{name} is not supported"))),
+        };
+        let reply = match handled {
+            Ok(r) | Err(r) => r,
+        };
+        if matches!(reply, Reply::Ok(..) | Reply::No(..)) {
+            self.report(expunge_allowed).await;
+        }
+        self.tagged(tag, reply)
+    }
+
+    fn id(&mut self) -> Handled {
+        use imap_codec::imap_types::core::{IString, NString};
+        let pair = |k: &str, v: &str| {
+            (
+                IString::try_from(k.to_string()).expect("ascii"),
+                NString(Some(IString::try_from(v.to_string()).expect("ascii"))),
+            )
+        };
+        self.data(Data::Id {
+            parameters: Some(vec![
+                pair("name", "mailroom"),
+                pair("version", env!("CARGO_PKG_VERSION")),
+            ]),
+        });
+        Ok(Reply::Ok(None, "ID completed".into()))
+    }
+
+    fn enable(
+        &mut self,
+        capabilities: Vec1<imap_codec::imap_types::extensions::enable::CapabilityEnable<'static>>,
+    ) -> Handled {
+        // Nothing this server offers through ENABLE yet (CONDSTORE, QRESYNC, UTF8=ACCEPT
+        // are not advertised); RFC 5161: unknown ones are ignored.
+        let _ = capabilities;
+        self.data(Data::Enabled {
+            capabilities: vec![],
+        });
+        Ok(Reply::Ok(None, "ENABLE completed".into()))
+    }
+}
+
+/// Response text: ASCII without CR/LF, never empty, never starting with `[`.
+pub(crate) fn clean(s: &str) -> String {
+    let t: String = s
+        .chars()
+        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+        .collect();
+    let t = t.trim_start_matches('[').trim();
+    if t.is_empty() {
+        "-".into()
+    } else {
+        t.to_string()
+    }
+}
+
+/// A hint for a command that did not parse.
+fn syntax_hint(bytes: &[u8]) -> String {
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let words: Vec<&[u8]> = line.split(|&b| b == b' ').take(3).collect();
+    let name = String::from_utf8_lossy(words.get(1).copied().unwrap_or_default()).to_uppercase();
+    match name.as_str() {
+        "" => "missing command".into(),
+        "UID" => {
+            "UID needs COPY, MOVE, FETCH, SEARCH, STORE or EXPUNGE with valid arguments".into()
+        }
+        n if n.chars().all(|c| c.is_ascii_alphanumeric()) && n.len() < 20 => {
+            format!("unknown command or bad arguments for {n}")
+        }
+        _ => "unknown command or bad arguments".into(),
+    }
+}

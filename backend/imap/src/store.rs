@@ -1,0 +1,187 @@
+//! STORE (flags: replace, add, remove; .SILENT), COPY and MOVE with their UID forms.
+//! Flags are the email's keywords, so a flag stored here is what JMAP and the webmail see;
+//! COPY files the same email into one more mailbox (RFC 8621's model: one email, several
+//! mailboxes, shared keywords), MOVE from this mailbox into another.
+
+use std::collections::{BTreeSet, HashMap};
+
+use imap_codec::imap_types::command::StoreModifier;
+use imap_codec::imap_types::core::Vec1;
+use imap_codec::imap_types::extensions::uidplus::{UidElement, UidSet};
+use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
+use imap_codec::imap_types::mailbox::Mailbox as ImapMailbox;
+use imap_codec::imap_types::response::{Code, Data};
+use imap_codec::imap_types::sequence::SequenceSet;
+
+use crate::flags;
+use crate::selected::nz;
+use crate::session::{Handled, Reply, Session, code};
+
+impl Session {
+    pub(crate) async fn store(
+        &mut self,
+        set: SequenceSet,
+        kind: StoreType,
+        response: StoreResponse,
+        flags_given: Vec<Flag<'static>>,
+        uid: bool,
+        modifiers: Vec<StoreModifier>,
+    ) -> Handled {
+        if !modifiers.is_empty() {
+            return Err(Reply::Bad(
+                None,
+                "UNCHANGEDSINCE needs CONDSTORE, not offered".into(),
+            ));
+        }
+        let account = self.user.as_ref().expect("authenticated").id;
+        let sel = self.selected.as_ref().expect("selected");
+        if sel.read_only {
+            return Err(Reply::No(
+                Some(code("READ-ONLY")),
+                "the mailbox is read-only".into(),
+            ));
+        }
+        let Some(indexes) = sel.resolve(&set, uid) else {
+            return Err(Reply::Bad(None, "no such message sequence number".into()));
+        };
+        let given: BTreeSet<String> = flags_given.iter().filter_map(flags::keyword).collect();
+        let core = self.shared.core.clone();
+        for chunk in indexes.chunks(1000) {
+            let sel = self.selected.as_ref().expect("selected");
+            let wanted: Vec<(usize, i64, u32)> = chunk
+                .iter()
+                .map(|&i| (i, sel.ids[i], sel.uids[i]))
+                .collect();
+            let ids: Vec<i64> = wanted.iter().map(|w| w.1).collect();
+            let states: HashMap<i64, String> = core
+                .email_states(account, &ids)
+                .await?
+                .into_iter()
+                .map(|(e, _)| (e.id, e.keywords))
+                .collect();
+            let mut changes = Vec::new();
+            let mut after: HashMap<i64, String> = HashMap::new();
+            for (id, old) in &states {
+                let mut k: BTreeSet<String> = old.split_whitespace().map(str::to_string).collect();
+                match kind {
+                    StoreType::Replace => k = given.clone(),
+                    StoreType::Add => k.extend(given.iter().cloned()),
+                    StoreType::Remove => k.retain(|x| !given.contains(x)),
+                }
+                let new = k.iter().cloned().collect::<Vec<_>>().join(" ");
+                if new != *old {
+                    changes.push((*id, k.into_iter().collect::<Vec<_>>()));
+                }
+                after.insert(*id, new);
+            }
+            if !changes.is_empty() {
+                for r in core.set_keywords(account, changes).await? {
+                    r?;
+                }
+            }
+            let sel = self.selected.as_mut().expect("selected");
+            for (_, id, uid) in &wanted {
+                if let Some(k) = after.get(id) {
+                    // Reported here (or asked not to be): not again as a change from elsewhere.
+                    sel.own_flags.insert(*uid, k.clone());
+                }
+            }
+            if response == StoreResponse::Answer {
+                for (i, id, uid) in wanted {
+                    if let Some(k) = after.get(&id) {
+                        let k = k.clone();
+                        self.fetch_flags(i as u32 + 1, uid, &k, 0);
+                    }
+                }
+            }
+        }
+        Ok(Reply::Ok(None, "STORE completed".into()))
+    }
+
+    pub(crate) async fn copy(
+        &mut self,
+        set: SequenceSet,
+        mailbox: ImapMailbox<'static>,
+        uid: bool,
+        moving: bool,
+    ) -> Handled {
+        let what = if moving { "MOVE" } else { "COPY" };
+        let account = self.user.as_ref().expect("authenticated").id;
+        let dest = match self.folder(&mailbox).await {
+            Ok(f) => f,
+            Err(_) => {
+                return Err(Reply::No(Some(Code::TryCreate), "no such mailbox".into()));
+            }
+        };
+        let sel = self.selected.as_ref().expect("selected");
+        if moving && sel.read_only {
+            return Err(Reply::No(
+                Some(code("READ-ONLY")),
+                "the mailbox is read-only".into(),
+            ));
+        }
+        if dest.mailbox.id == sel.mailbox_id {
+            return Err(Reply::No(
+                Some(code("CANNOT")),
+                "the messages are in that mailbox already".into(),
+            ));
+        }
+        let Some(indexes) = sel.resolve(&set, uid) else {
+            return Err(Reply::Bad(None, "no such message sequence number".into()));
+        };
+        if indexes.is_empty() {
+            return Ok(Reply::Ok(None, format!("{what} completed: nothing to do")));
+        }
+        let source: HashMap<i64, u32> =
+            indexes.iter().map(|&i| (sel.ids[i], sel.uids[i])).collect();
+        let ids: Vec<i64> = indexes.iter().map(|&i| sel.ids[i]).collect();
+        let from = sel.mailbox_id;
+        let core = self.shared.core.clone();
+        let placed = if moving {
+            core.move_emails(account, &ids, from, dest.mailbox.id)
+                .await?
+        } else {
+            core.copy_emails(account, &ids, dest.mailbox.id).await?
+        };
+        let pairs: Vec<(u32, u32)> = placed
+            .iter()
+            .filter_map(|(id, to_uid)| Some((*source.get(id)?, *to_uid)))
+            .collect();
+        let copyuid = uid_sets(&pairs).map(|(s, d)| Code::CopyUid {
+            uid_validity: nz(dest.mailbox.uid_validity),
+            source: s,
+            destination: d,
+        });
+        if !moving {
+            return Ok(Reply::Ok(copyuid, "COPY completed".into()));
+        }
+        // RFC 6851 §4.3: COPYUID first, untagged, then the EXPUNGEs.
+        if let Some(c) = copyuid {
+            self.untagged_ok(Some(c), "moved");
+        }
+        let mut gone: Vec<u32> = pairs.iter().map(|(s, _)| *s).collect();
+        gone.sort_unstable();
+        for n in self.selected.as_mut().expect("selected").remove_uids(&gone) {
+            self.data(Data::Expunge(nz(n)));
+        }
+        Ok(Reply::Ok(None, "MOVE completed".into()))
+    }
+}
+
+/// COPYUID's two sets, in the same order.
+fn uid_sets(pairs: &[(u32, u32)]) -> Option<(UidSet, UidSet)> {
+    let mut pairs = pairs.to_vec();
+    pairs.sort_unstable();
+    let s: Vec<UidElement> = pairs
+        .iter()
+        .map(|(s, _)| UidElement::Single(nz(*s)))
+        .collect();
+    let d: Vec<UidElement> = pairs
+        .iter()
+        .map(|(_, d)| UidElement::Single(nz(*d)))
+        .collect();
+    Some((
+        UidSet(Vec1::try_from(s).ok()?),
+        UidSet(Vec1::try_from(d).ok()?),
+    ))
+}

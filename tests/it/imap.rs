@@ -1,0 +1,96 @@
+//! IMAP with independent clients: Python's imaplib (tests/it/imap_client.py) against the real
+//! binary — login and AUTHENTICATE, mailboxes, APPEND, FETCH sections / ENVELOPE /
+//! BODYSTRUCTURE, SEARCH, STORE, COPY, MOVE, EXPUNGE, bad input; IDLE hearing SMTP and JMAP
+//! changes and JMAP seeing an IMAP move; STARTTLS and implicit TLS.
+
+use std::process::Command;
+
+use crate::backends;
+use crate::harness::{Backend, PASSWORD, TestServer, deliver, have};
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/it/imap_client.py");
+
+fn run(s: &TestServer, scenario: &str) -> String {
+    let cert = s.dir.path().join("tls").join("cert.pem");
+    let out = Command::new("python3")
+        .arg(SCRIPT)
+        .arg(scenario)
+        .arg(s.imap.to_string())
+        .arg(s.imaps.to_string())
+        .arg(&cert)
+        .arg(PASSWORD)
+        .arg(s.smtp.to_string())
+        .arg(s.http.to_string())
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.trim().ends_with("ok"),
+        "{scenario}: {stdout}{}\nserver errors:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.log()
+            .lines()
+            .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+async fn with_mail(b: Backend, extra: &str) -> Option<TestServer> {
+    if !have("python3") {
+        eprintln!("skipped: python3 is not installed");
+        return None;
+    }
+    let s = TestServer::start_with(b, extra).await;
+    s.setup_accounts();
+    for subject in ["one", "two", "three"] {
+        deliver(s.smtp, "alice@example.test", subject).await;
+    }
+    Some(s)
+}
+
+backends!(imap_session_with_imaplib);
+async fn imap_session_with_imaplib(b: Backend) {
+    let Some(s) = with_mail(b, "").await else {
+        return;
+    };
+    run(&s, "session");
+    // What IMAP stored is what the service layer (and so JMAP) sees.
+    let core = s.core().await;
+    let alice = core
+        .authenticate("alice@example.test", PASSWORD)
+        .await
+        .unwrap()
+        .unwrap();
+    let names: Vec<String> = core
+        .mailbox_list(alice.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert!(names.contains(&"Entwürfe".to_string()), "{names:?}");
+    assert!(!names.contains(&"Done".to_string()), "{names:?}");
+    let inbox = core.mailbox_find(alice.id, "INBOX").await.unwrap();
+    let left = core.members_since(alice.id, inbox.id, -1).await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].keywords, "$flagged");
+}
+
+backends!(imap_idle_and_cross_protocol);
+async fn imap_idle_and_cross_protocol(b: Backend) {
+    let Some(s) = with_mail(b, "").await else {
+        return;
+    };
+    run(&s, "idle");
+}
+
+backends!(imap_tls_and_logindisabled);
+async fn imap_tls_and_logindisabled(b: Backend) {
+    let Some(s) = with_mail(b, "[imap]\nloopback_is_secure = false\n").await else {
+        return;
+    };
+    run(&s, "tls");
+}

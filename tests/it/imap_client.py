@@ -1,0 +1,393 @@
+"""Independent IMAP client for mailroom's end-to-end tests: Python's imaplib (and a raw
+socket for transcripts imaplib will not send).
+
+usage: imap_client.py SCENARIO IMAP_HOSTPORT IMAPS_HOSTPORT CERT PASSWORD SMTP_HOSTPORT HTTP_HOSTPORT
+Each scenario asserts and exits non-zero with a message on the first failure; "ok" at the end.
+"""
+import base64
+import http.client
+import imaplib
+import json
+import re
+import select
+import smtplib
+import socket
+import ssl
+import sys
+import time
+
+scenario, imap_hp, imaps_hp, cert, password, smtp_hp, http_hp = sys.argv[1:8]
+
+
+def hp(s):
+    h, p = s.rsplit(":", 1)
+    return h, int(p)
+
+
+IMAP = hp(imap_hp)
+IMAPS = hp(imaps_hp)
+ALICE = "alice@example.test"
+BOB = "bob@example.test"
+
+
+def fail(msg):
+    print("FAIL: " + str(msg), file=sys.stderr)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def ok(res, what):
+    typ, data = res
+    check(typ == "OK", f"{what}: {typ} {data}")
+    return data
+
+
+def no(fn, *args, code=None):
+    """The command must fail with NO (imaplib raises `error`), with `code` when given."""
+    try:
+        typ, data = fn(*args)
+    except imaplib.IMAP4.error as e:
+        text = str(e)
+        check(code is None or f"[{code}" in text, f"expected [{code}] in {text}")
+        return text
+    text = " ".join(d.decode() if isinstance(d, bytes) else str(d) for d in data)
+    check(typ == "NO", f"expected NO for {fn.__name__}{args}, got {typ} {data}")
+    check(code is None or f"[{code}" in text, f"expected [{code}] in {text}")
+    return text
+
+
+def login(user=ALICE):
+    m = imaplib.IMAP4(*IMAP)
+    ok(m.login(user, password), "login")
+    return m
+
+
+def tls_context():
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.check_hostname = False  # the certificate names the configured host, not 127.0.0.1
+    return ctx
+
+
+MESSAGE = (
+    b"From: Carol Example <carol@other.example>\r\n"
+    b"To: Alice <alice@example.test>\r\n"
+    b"Subject: quarterly report\r\n"
+    b"Message-ID: <report-1@other.example>\r\n"
+    b"Date: Mon, 02 Nov 2026 09:30:00 +0100\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="outer"\r\n'
+    b"\r\n"
+    b"--outer\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"\r\n"
+    b"Numbers attached.\r\n"
+    b"Second line.\r\n"
+    b"--outer\r\n"
+    b"Content-Type: message/rfc822\r\n"
+    b"\r\n"
+    b"From: dave@other.example\r\n"
+    b"Subject: forwarded inner\r\n"
+    b"\r\n"
+    b"inner body\r\n"
+    b"--outer--\r\n"
+)
+
+
+def jmap(calls, user=ALICE):
+    c = http.client.HTTPConnection(*hp(http_hp), timeout=10)
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    body = json.dumps({
+        "using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"],
+        "methodCalls": calls,
+    })
+    c.request("POST", "/jmap/api", body=body,
+              headers={"Authorization": "Basic " + auth, "Content-Type": "application/json"})
+    r = c.getresponse()
+    data = json.loads(r.read())
+    check(r.status == 200, f"JMAP {r.status} {data}")
+    return data["methodResponses"]
+
+
+def account_id(user=ALICE):
+    c = http.client.HTTPConnection(*hp(http_hp), timeout=10)
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    c.request("GET", "/jmap/session", headers={"Authorization": "Basic " + auth})
+    s = json.loads(c.getresponse().read())
+    return s["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+
+
+def send_smtp(subject):
+    s = smtplib.SMTP(*hp(smtp_hp), timeout=10)
+    s.sendmail("carol@other.example", [ALICE],
+               f"From: carol@other.example\r\nTo: {ALICE}\r\nSubject: {subject}\r\n\r\npushed\r\n".encode())
+    s.quit()
+
+
+def fetch_one(m, seq, what):
+    data = ok(m.fetch(seq, what), f"FETCH {seq} {what}")
+    return data
+
+
+def scenario_session():
+    # Authentication: a wrong password, then AUTHENTICATE PLAIN (SASL-IR).
+    m = imaplib.IMAP4(*IMAP)
+    check("AUTH=PLAIN" in m.capabilities and "LOGINDISABLED" not in m.capabilities, m.capabilities)
+    no(m.login, ALICE, "wrong password", code="AUTHENTICATIONFAILED")
+    ok(m.authenticate("PLAIN", lambda _: f"\0{ALICE}\0{password}".encode()), "AUTHENTICATE PLAIN")
+    caps = m.capability()[1][0].decode()
+    for c in ["IDLE", "UIDPLUS", "MOVE", "SPECIAL-USE", "NAMESPACE", "UNSELECT"]:
+        check(c in caps.split(), f"{c} missing from {caps}")
+    check("STARTTLS" not in caps.split(), caps)
+
+    # Mailboxes: the special-use ones, creating a hierarchy, renaming, UTF-7, subscriptions.
+    lst = [l.decode() for l in ok(m.list(), "LIST")]
+    check(any(l.endswith('"/" INBOX') for l in lst), lst)
+    check(any("\\Sent" in l and l.endswith(" Sent") for l in lst), lst)
+    check(any("\\Trash" in l for l in lst), lst)
+    ok(m.create("Work/Projects"), "CREATE Work/Projects")
+    lst = [l.decode() for l in ok(m.list('""', "Work*"), "LIST Work*")]
+    check(any("\\HasChildren" in l and l.endswith('"/" Work') for l in lst), lst)
+    check(any(l.endswith('"/" Work/Projects') for l in lst), lst)
+    lst = [l.decode() for l in ok(m.list('""', "%"), "LIST %")]
+    check(not any("Work/Projects" in l for l in lst), f"% matched a second level: {lst}")
+    no(m.create, "Work/Projects", code="ALREADYEXISTS")
+    no(m.create, "Work/../x", code="CANNOT")
+    ok(m.rename("Work/Projects", "Work/Done"), "RENAME")
+    lst = [l.decode() for l in ok(m.list("Work/", "*"), "LIST Work/ *")]
+    check(lst == ['(\\HasNoChildren) "/" Work/Done'], lst)
+    ok(m.create("Entw&APw-rfe"), "CREATE UTF-7")  # Entwürfe
+    ok(m.unsubscribe("Work/Done"), "UNSUBSCRIBE")
+    lsub = [l.decode() for l in ok(m.lsub(), "LSUB")]
+    check(not any("Work/Done" in l for l in lsub) and any("Entw&APw-rfe" in l for l in lsub), lsub)
+    ok(m.delete("Work/Done"), "DELETE")
+    no(m.delete, "INBOX", code="CANNOT")
+    no(m.select, "No/Such", code="NONEXISTENT")
+    ns = ok(m.namespace(), "NAMESPACE")[0].decode()
+    check(ns.startswith('(("" "/")) NIL NIL'), ns)
+
+    # APPEND: APPENDUID, flags and the internal date kept, bytes intact.
+    typ, data = m.append("INBOX", "(\\Flagged $Forwarded)", '"02-Nov-2026 09:30:00 +0100"', MESSAGE)
+    check(typ == "OK", f"APPEND {data}")
+    code = re.search(rb"APPENDUID (\d+) (\d+)", data[0])
+    check(code, data)
+    appended_uid = int(code.group(2))
+    exists = int(ok(m.select("INBOX"), "SELECT")[0])
+    check(exists == 4, f"3 delivered + 1 appended, got {exists}")
+    check(m.untagged_responses.get("UIDVALIDITY", [b"0"])[0] == code.group(1),
+          m.untagged_responses)
+    flags = ok(m.fetch("1:*", "(UID FLAGS RFC822.SIZE)"), "FETCH 1:*")
+    uids = [int(re.search(rb"UID (\d+)", f).group(1)) for f in flags]
+    check(uids == sorted(uids) and len(set(uids)) == 4 and uids[-1] == appended_uid, uids)
+    last = f"{exists}"
+    d = fetch_one(m, last, "(FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])")
+    head, body = d[0]
+    check(body == MESSAGE, f"BODY[] differs: {body!r}")
+    check(f"RFC822.SIZE {len(MESSAGE)}".encode() in head, head)
+    check(b"\\Flagged" in head and b"$forwarded" in head.lower(), head)
+    check(b'INTERNALDATE "02-Nov-2026 08:30:00 +0000"' in head, head)
+    env = fetch_one(m, last, "(ENVELOPE BODYSTRUCTURE)")[0].decode()
+    check('"quarterly report"' in env and '("Carol Example" NIL "carol" "other.example")' in env, env)
+    check('"<report-1@other.example>"' in env, env)
+    check('"MIXED"' in env and '"MESSAGE" "RFC822"' in env and '"forwarded inner"' in env, env)
+    parts = fetch_one(m, last, "(BODY.PEEK[1] BODY.PEEK[2.HEADER] BODY.PEEK[2.1] "
+                                "BODY.PEEK[HEADER.FIELDS (SUBJECT DATE)] BODY.PEEK[1]<10.7> BODY.PEEK[2.MIME])")
+    got = {re.search(rb"(BODY\[[^\]]*\](<\d+>)?) \{", p[0]).group(1).decode(): p[1]
+           for p in parts if isinstance(p, tuple)}
+    check(got.get("BODY[1]") == b"Numbers attached.\r\nSecond line.", got)
+    check(got.get("BODY[2.HEADER]") == b"From: dave@other.example\r\nSubject: forwarded inner\r\n\r\n", got)
+    check(got.get("BODY[2.1]") == b"inner body", got)
+    check(got.get("BODY[HEADER.FIELDS (SUBJECT DATE)]")
+          == b"Subject: quarterly report\r\nDate: Mon, 02 Nov 2026 09:30:00 +0100\r\n\r\n", got)
+    check(got.get("BODY[1]<10>") == b"tached.", got)
+    check(got.get("BODY[2.MIME]") == b"Content-Type: message/rfc822\r\n\r\n", got)
+    check(b"\\Seen" not in fetch_one(m, last, "(FLAGS)")[0], "PEEK set \\Seen")
+    # A non-PEEK body fetch sets \Seen, and says so.
+    d = fetch_one(m, last, "(BODY[1])")
+    check(b"\\Seen" in b"".join(x if isinstance(x, bytes) else x[0] for x in d), d)
+
+    # SEARCH.
+    def search(*crit, uid=False):
+        r = m.uid("SEARCH", *crit) if uid else m.search(None, *crit)
+        return [int(x) for x in ok(r, f"SEARCH {crit}")[0].split()]
+    check(search("ALL") == [1, 2, 3, 4], search("ALL"))
+    check(search("SUBJECT", "two") == [2], search("SUBJECT", "two"))
+    check(search("FROM", "other.example") == [4], search("FROM", "other.example"))
+    check(search("SEEN") == [4] and search("UNSEEN") == [1, 2, 3], (search("SEEN"), search("UNSEEN")))
+    check(search("FLAGGED", "KEYWORD", "$Forwarded") == [4], search("FLAGGED"))
+    check(search("OR", "SUBJECT", "one", "SUBJECT", "three") == [1, 3], "OR")
+    check(search("NOT", "SUBJECT", "one") == [2, 3, 4], "NOT")
+    check(search("2:3") == [2, 3] and search("UID", f"{appended_uid}") == [4], "sets")
+    check(search("HEADER", "Message-ID", "report-1") == [4], "HEADER")
+    check(search("BODY", '"second LINE"') == [4], "BODY")
+    check(search("SENTBEFORE", "3-Nov-2026", "SENTSINCE", "1-Nov-2026") == [4], "SENT*")
+    check(search("LARGER", str(len(MESSAGE) - 1)) == [4], "LARGER")
+    check(search("SUBJECT", "two", uid=True) == [uids[1]], "UID SEARCH")
+    check(search("NOT", "ALL") == [], "nothing")
+    no(m.search, "ISO-8859-99", "ALL", code="BADCHARSET")
+
+    # STORE: add, remove, replace, .SILENT; stored as keywords JMAP sees.
+    d = [x for x in ok(m.store("1", "+FLAGS", "(\\Flagged \\Answered)"), "STORE +FLAGS")
+         if x.startswith(b"1 (")]
+    check(len(d) == 1 and b"\\Flagged" in d[0] and b"\\Answered" in d[0], d)
+    d = [x for x in ok(m.store("1", "-FLAGS", "(\\Answered)"), "STORE -FLAGS") if x.startswith(b"1 (")]
+    check(len(d) == 1 and b"\\Answered" not in d[0] and b"\\Flagged" in d[0], d)
+    d = ok(m.store("2", "FLAGS.SILENT", "(\\Seen $label1)"), "STORE FLAGS.SILENT")
+    check(d == [None], f".SILENT answered {d}")
+    check(search("KEYWORD", "$label1") == [2], "keyword stored")
+
+    # COPY (COPYUID) and MOVE (COPYUID, then EXPUNGE).
+    typ, data = m.copy("1", "Work")
+    check(typ == "OK" and b"COPYUID" in data[0], data)
+    st = ok(m.status("Work", "(MESSAGES UIDNEXT UNSEEN)"), "STATUS")[0].decode()
+    check("MESSAGES 1" in st and "UNSEEN 1" in st, st)
+    no(m.copy, "1", "Nowhere", code="TRYCREATE")
+    typ, data = m.uid("MOVE", str(uids[2]), "Work")
+    check(typ == "OK", data)
+    check(m.untagged_responses.pop("EXPUNGE", None) == [b"3"], m.untagged_responses)
+    check(int(ok(m.select("Work"), "SELECT Work")[0]) == 2, "two in Work")
+    ok(m.select("INBOX"), "SELECT INBOX")
+    check(search("ALL") == [1, 2, 3], search("ALL"))
+
+    # EXPUNGE: only messages marked \Deleted; UID EXPUNGE only those named.
+    ok(m.store("2:3", "+FLAGS.SILENT", "(\\Deleted)"), "STORE \\Deleted")
+    typ, data = m.uid("EXPUNGE", str(uids[1]))
+    check(typ == "OK" and m.untagged_responses.pop("EXPUNGE", None) == [b"2"], (data, m.untagged_responses))
+    typ, data = m.expunge()
+    check(typ == "OK" and data == [b"2"], data)
+    check(search("ALL") == [1], search("ALL"))
+
+    # EXAMINE is read-only.
+    typ, data = m.select("INBOX", readonly=True)
+    no(m.store, "1", "+FLAGS", "(\\Seen)")
+    ok(m.close(), "CLOSE")
+    m.logout()
+
+    # Another user sees only their own mailboxes, by any name.
+    b = login(BOB)
+    lst = [l.decode() for l in ok(b.list('""', "*"), "bob LIST")]
+    check(not any("Work" in l or "Entw" in l for l in lst), lst)
+    for name in ["Work", "../alice@example.test/Work", "#shared/Work", "~alice/Work"]:
+        no(b.select, name, code="NONEXISTENT")
+    check(int(ok(b.select("INBOX"), "bob SELECT")[0]) == 0, "bob's INBOX is his")
+    b.logout()
+
+    # Bad input over a raw socket: BAD and the session goes on; a literal too large is refused
+    # before it is sent.
+    s = socket.create_connection(IMAP, timeout=10)
+    f = s.makefile("rb")
+    check(f.readline().startswith(b"* OK"), "greeting")
+
+    def cmd(line):
+        s.sendall(line + b"\r\n")
+        out = []
+        while True:
+            l = f.readline()
+            check(l, "connection closed")
+            out.append(l)
+            if not l.startswith(b"*"):
+                return out
+    check(cmd(b"a0 SELECT INBOX")[-1].startswith(b"a0 BAD"), "SELECT before LOGIN")
+    check(cmd(b"a1 FROB")[-1].startswith(b"a1 BAD"), "unknown command")
+    check(cmd(b"a2 FETCH")[-1].startswith(b"a2 BAD"), "missing arguments")
+    check(cmd(b"a3 LOGIN " + ALICE.encode() + b' "' + password.encode() + b'"')[-1].startswith(b"a3 OK"), "login")
+    check(cmd(b"a4 FETCH 1 (FLAGS)")[-1].startswith(b"a4 BAD"), "FETCH without SELECT")
+    r = cmd(b"a5 APPEND INBOX {999999999}")
+    check(r[-1].startswith(b"a5 NO [TOOBIG]") and not any(l.startswith(b"+") for l in r), r)
+    check(cmd(b"a6 NOOP")[-1].startswith(b"a6 OK"), "NOOP after TOOBIG")
+    r = cmd(b"a7 APPEND INBOX {5+}\r\nhello")
+    check(r[-1].startswith(b"a7 NO"), f"not a message: {r}")
+    check(cmd(b"a8 LOGOUT")[0].startswith(b"* BYE"), "LOGOUT")
+    s.close()
+    print("ok")
+
+
+def read_until(sock_file, sock, pattern, timeout):
+    """Reads lines until one matches; returns (line, seconds waited)."""
+    start = time.time()
+    while time.time() - start < timeout:
+        r, _, _ = select.select([sock], [], [], 0.1)
+        if not r:
+            continue
+        line = sock_file.readline()
+        if not line:
+            fail("connection closed while idling")
+        if re.search(pattern, line):
+            return line, time.time() - start
+    fail(f"nothing matched {pattern!r} within {timeout}s")
+
+
+def scenario_idle():
+    # A session IDLEs on INBOX; an SMTP delivery, a JMAP keyword change and a JMAP destroy
+    # each show up as they happen.
+    s = socket.create_connection(IMAP, timeout=10)
+    f = s.makefile("rb", buffering=0)
+    f.readline()
+
+    def cmd(line):
+        s.sendall(line + b"\r\n")
+        out = []
+        while True:
+            l = f.readline()
+            out.append(l)
+            if not l.startswith(b"*") and not l.startswith(b"+"):
+                return out
+    cmd(b"a1 LOGIN " + ALICE.encode() + b' "' + password.encode() + b'"')
+    r = cmd(b"a2 SELECT INBOX")
+    exists = int([l for l in r if l.endswith(b"EXISTS\r\n")][0].split()[1])
+    s.sendall(b"a3 IDLE\r\n")
+    check(f.readline().startswith(b"+"), "IDLE continuation")
+    send_smtp("while idling")
+    line, waited = read_until(f, s, rb"^\* %d EXISTS" % (exists + 1), 5)
+    print(f"EXISTS after SMTP delivery: {waited * 1000:.0f} ms", file=sys.stderr)
+    check(waited < 3, f"EXISTS took {waited:.1f}s")
+    acc = account_id()
+    q = jmap([["Email/query", {"accountId": acc, "filter": {"subject": "while idling"}}, "q"]])
+    email = q[0][1]["ids"][0]
+    jmap([["Email/set", {"accountId": acc, "update": {email: {"keywords/$flagged": True}}}, "s"]])
+    line, waited = read_until(f, s, rb"^\* %d FETCH .*\\Flagged" % (exists + 1), 5)
+    print(f"FETCH after JMAP keyword change: {waited * 1000:.0f} ms", file=sys.stderr)
+    check(waited < 3, f"FETCH took {waited:.1f}s")
+    jmap([["Email/set", {"accountId": acc, "destroy": [email]}, "d"]])
+    line, waited = read_until(f, s, rb"^\* %d EXPUNGE" % (exists + 1), 5)
+    s.sendall(b"DONE\r\n")
+    check(f.readline().startswith(b"a3 OK"), "IDLE ended")
+
+    # An IMAP MOVE is a JMAP change: Email/changes from before it names the email.
+    state = jmap([["Email/get", {"accountId": acc, "ids": []}, "g"]])[0][1]["state"]
+    before = jmap([["Email/query", {"accountId": acc, "filter": {"subject": "one"}}, "q"]])[0][1]["ids"]
+    r = cmd(b"a4 MOVE 1 Trash")
+    check(r[-1].startswith(b"a4 OK"), r)
+    ch = jmap([["Email/changes", {"accountId": acc, "sinceState": state}, "c"]])[0][1]
+    check(before[0] in ch["updated"], ch)
+    got = jmap([["Email/get", {"accountId": acc, "ids": before, "properties": ["mailboxIds"]}, "g"],
+                ["Mailbox/query", {"accountId": acc, "filter": {"role": "trash"}}, "m"]])
+    trash = got[1][1]["ids"][0]
+    check(list(got[0][1]["list"][0]["mailboxIds"]) == [trash], got)
+    cmd(b"a5 LOGOUT")
+    print("ok")
+
+
+def scenario_tls():
+    # Loopback is not trusted in this configuration: no password before STARTTLS.
+    m = imaplib.IMAP4(*IMAP)
+    check("LOGINDISABLED" in m.capabilities and "STARTTLS" in m.capabilities, m.capabilities)
+    no(m.login, ALICE, password, code="PRIVACYREQUIRED")
+    ok(m.starttls(ssl_context=tls_context()), "STARTTLS")
+    check("LOGINDISABLED" not in m.capabilities and "STARTTLS" not in m.capabilities, m.capabilities)
+    ok(m.login(ALICE, password), "login after STARTTLS")
+    ok(m.select("INBOX"), "SELECT")
+    m.logout()
+    # Port 993's role: TLS from the first byte.
+    m = imaplib.IMAP4_SSL(*IMAPS, ssl_context=tls_context())
+    check("STARTTLS" not in m.capabilities, m.capabilities)
+    ok(m.login(ALICE, password), "login over implicit TLS")
+    check(int(ok(m.select("INBOX"), "SELECT")[0]) >= 1, "mail over TLS")
+    m.logout()
+    print("ok")
+
+
+{"session": scenario_session, "idle": scenario_idle, "tls": scenario_tls}[scenario]()
