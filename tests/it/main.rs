@@ -12,6 +12,7 @@ mod dkim;
 mod gc;
 mod harness;
 mod imap;
+mod imap_clients;
 mod jmap;
 mod mbox;
 mod outbound;
