@@ -106,7 +106,9 @@ async fn mbsync_syncs_both_ways(b: Backend) {
     let find = |word: &str| {
         files
             .iter()
-            .find(|(_, m)| String::from_utf8_lossy(&as_local(m)).contains(&format!("Subject: {word}\n")))
+            .find(|(_, m)| {
+                String::from_utf8_lossy(&as_local(m)).contains(&format!("Subject: {word}\n"))
+            })
             .unwrap()
             .0
             .clone()
@@ -120,7 +122,11 @@ async fn mbsync_syncs_both_ways(b: Backend) {
         .join("cur")
         .join(format!(
             "{}F",
-            three.file_name().unwrap().to_string_lossy().trim_end_matches('F')
+            three
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .trim_end_matches('F')
         ));
     std::fs::rename(&three, &flagged).unwrap();
     std::fs::remove_file(&two).unwrap();
@@ -139,10 +145,15 @@ async fn mbsync_syncs_both_ways(b: Backend) {
     assert_eq!(server.len(), 3, "{texts:#?}");
     // mbsync adds its X-TUID marker to what it uploads.
     assert!(
-        server.iter().any(|(_, m)| as_local(m) == as_local(&written)),
+        server
+            .iter()
+            .any(|(_, m)| as_local(m) == as_local(&written)),
         "appended bytes differ: {texts:#?}"
     );
-    assert!(!texts.iter().any(|t| t.contains("Subject: two\r\n")), "deletion not synced");
+    assert!(
+        !texts.iter().any(|t| t.contains("Subject: two\r\n")),
+        "deletion not synced"
+    );
     let mailbox = core.mailbox_find(alice.id, "INBOX").await.unwrap();
     let members = core.members_since(alice.id, mailbox.id, -1).await.unwrap();
     let three_uid = server
@@ -164,7 +175,10 @@ async fn mbsync_syncs_both_ways(b: Backend) {
         .map(|(_, m)| String::from_utf8_lossy(&m).into_owned())
         .collect();
     assert_eq!(here.len(), 4, "{here:#?}");
-    assert!(here.iter().any(|t| t.contains("Subject: four\n")), "{here:#?}");
+    assert!(
+        here.iter().any(|t| t.contains("Subject: four\n")),
+        "{here:#?}"
+    );
 }
 
 backends!(imapflow_lists_fetches_and_files);

@@ -1,7 +1,7 @@
 //! Administration: domains, users, aliases and catch-alls, passwords.
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
+use argon2::password_hash::PasswordHasher;
 use mailroom_store::DefaultMailbox;
 
 use crate::address::{Address, validate_domain};
@@ -106,14 +106,11 @@ impl Core {
         let Some(acc) = self.store().account_by_address(addr.as_str()).await? else {
             return Ok(None);
         };
-        let (hash, pw) = (acc.password_hash.clone(), password.to_string());
-        let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .map(|h| Argon2::default().verify_password(pw.as_bytes(), &h).is_ok())
-                .unwrap_or(false)
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("password check: {e}")))?;
+        let ok = self
+            .inner
+            .passwords
+            .check(acc.id, &acc.password_hash, password)
+            .await;
         Ok(ok.then_some(acc))
     }
 

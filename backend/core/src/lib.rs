@@ -31,11 +31,13 @@ pub mod identity;
 pub mod import;
 pub mod limiter;
 pub mod mail;
+pub mod mailbox_index;
 pub mod mailboxes;
 pub mod members;
 pub mod mime;
 pub mod notify;
 mod parse;
+mod passwords;
 pub mod query_changes;
 pub mod queue;
 pub mod submit;
@@ -78,6 +80,8 @@ struct Inner {
     notifier: notify::Notifier,
     caches: cache::Caches,
     login_failures: limiter::FailureLimiter,
+    passwords: passwords::Passwords,
+    mailbox_index: mailbox_index::MailboxIndex,
     sends: limiter::SendLimiter,
     remote_delivery: bool,
     queue_wake: std::sync::Arc<tokio::sync::Notify>,
@@ -109,6 +113,8 @@ impl Core {
                 notifier,
                 caches: cache::Caches::default(),
                 login_failures: limiter::FailureLimiter::default(),
+                passwords: passwords::Passwords::new(),
+                mailbox_index: Default::default(),
                 sends: limiter::SendLimiter::new(config.max_messages_per_hour),
                 remote_delivery: config.remote_delivery,
                 submissions,

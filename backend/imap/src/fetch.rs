@@ -63,7 +63,8 @@ impl Session {
         let Some(indexes) = sel.resolve(&set, uid) else {
             return Err(Reply::Bad(None, "no such message sequence number".into()));
         };
-        let needs_bytes = names.iter().any(|n| {
+        // Flags, dates and sizes are in the view; anything else reads the email's row.
+        let needs_row = names.iter().any(|n| {
             !matches!(
                 n,
                 MessageDataItemName::Flags
@@ -86,15 +87,19 @@ impl Session {
             let sel = self.selected.as_ref().expect("selected");
             let wanted: Vec<(usize, i64, u32)> = chunk
                 .iter()
-                .map(|&i| (i, sel.ids[i], sel.uids[i]))
+                .map(|&i| (i, sel.view.ids[i], sel.view.uids[i]))
                 .collect();
             let ids: Vec<i64> = wanted.iter().map(|w| w.1).collect();
-            let mut states: HashMap<i64, mailroom_core::members::EmailState> = core
-                .email_states(account, &ids)
-                .await?
-                .into_iter()
-                .map(|(e, _)| (e.id, e))
-                .collect();
+            let mut states: HashMap<i64, mailroom_core::members::EmailState> =
+                if needs_row || sets_seen {
+                    core.email_states(account, &ids)
+                        .await?
+                        .into_iter()
+                        .map(|(e, _)| (e.id, e))
+                        .collect()
+                } else {
+                    HashMap::new()
+                };
             if sets_seen {
                 let unseen: Vec<(i64, Vec<String>)> = states
                     .values()
@@ -123,13 +128,18 @@ impl Session {
                 }
             }
             for (i, id, uid) in wanted {
+                let row = states.get(&id);
                 // Gone meanwhile (expunged elsewhere, not yet reported): nothing to show.
-                let Some(e) = states.get(&id) else { continue };
-                let raw = if needs_bytes {
-                    Some(core.email_bytes(e).await?)
-                } else {
-                    None
+                if (needs_row || sets_seen) && row.is_none() {
+                    continue;
+                }
+                let raw = match row {
+                    Some(e) if needs_row => Some(core.email_bytes(e).await?),
+                    _ => None,
                 };
+                let sel = self.selected.as_ref().expect("selected");
+                let keywords = sel.keywords(i).to_string();
+                let (received_at, size) = (sel.view.received_at[i], sel.view.sizes[i]);
                 let parsed = raw.as_deref().map(message::parse);
                 let mut out: Vec<MessageDataItem<'static>> = Vec::with_capacity(names.len());
                 let mut flags_sent = false;
@@ -138,14 +148,12 @@ impl Session {
                         MessageDataItemName::Uid => MessageDataItem::Uid(nz(uid)),
                         MessageDataItemName::Flags => {
                             flags_sent = true;
-                            MessageDataItem::Flags(flags::flags(&e.keywords))
+                            MessageDataItem::Flags(flags::flags(&keywords))
                         }
                         MessageDataItemName::InternalDate => {
-                            MessageDataItem::InternalDate(internal_date(e.received_at))
+                            MessageDataItem::InternalDate(internal_date(received_at))
                         }
-                        MessageDataItemName::Rfc822Size => {
-                            MessageDataItem::Rfc822Size(e.size as u32)
-                        }
+                        MessageDataItemName::Rfc822Size => MessageDataItem::Rfc822Size(size),
                         MessageDataItemName::Envelope => {
                             MessageDataItem::Envelope(parsed.as_ref().expect("read").envelope())
                         }
@@ -198,7 +206,7 @@ impl Session {
                     });
                 }
                 if sets_seen && !flags_sent {
-                    out.push(MessageDataItem::Flags(flags::flags(&e.keywords)));
+                    out.push(MessageDataItem::Flags(flags::flags(&keywords)));
                 }
                 if let Ok(items) = Vec1::try_from(out) {
                     self.data(Data::Fetch {

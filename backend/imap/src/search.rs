@@ -89,10 +89,12 @@ impl Session {
                 let idx = sel
                     .resolve(set, uid)
                     .ok_or_else(|| Reply::Bad(None, "no such message sequence number".into()))?;
-                if idx.len() == sel.ids.len() {
+                if idx.len() == sel.view.len() {
                     Filter::And(vec![])
                 } else {
-                    Filter::Cond(Cond::IdIn(idx.into_iter().map(|i| sel.ids[i]).collect()))
+                    Filter::Cond(Cond::IdIn(
+                        idx.into_iter().map(|i| sel.view.ids[i]).collect(),
+                    ))
                 }
             }
             SearchKey::ModSequence { .. } => {
@@ -131,11 +133,17 @@ impl Session {
         );
         let ids = self.search_ids(filter).await?;
         let sel = self.selected.as_ref().expect("selected");
-        let at: HashMap<i64, usize> = sel.ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let at: HashMap<i64, usize> = sel
+            .view
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, i))
+            .collect();
         let mut found: Vec<u32> = ids
             .iter()
             .filter_map(|id| at.get(id))
-            .map(|&i| if uid { sel.uids[i] } else { i as u32 + 1 })
+            .map(|&i| if uid { sel.view.uids[i] } else { i as u32 + 1 })
             .collect();
         found.sort_unstable();
         self.data(Data::Search(found.into_iter().map(nz).collect(), None));

@@ -34,13 +34,21 @@ impl Session {
         }
         let f = self.folder(&mailbox).await?;
         let account = self.user.as_ref().expect("authenticated").id;
-        let (sel, members) =
-            Selected::open(&self.shared.core, account, &f.mailbox, read_only).await?;
-        let first_unseen = members
+        let view = self
+            .shared
+            .core
+            .mailbox_snapshot(account, f.mailbox.id, None)
+            .await?;
+        let first_unseen = view
+            .keywords
             .iter()
-            .position(|m| !flags::has(&m.keywords, "$seen"))
+            .position(|k| !flags::has(k, "$seen"))
             .map(|i| i as u32 + 1);
-        let uid_next = f.mailbox.uid_next.max(sel.uids.last().map_or(1, |u| u + 1));
+        let uid_next = f
+            .mailbox
+            .uid_next
+            .max(view.uids.last().map_or(1, |u| u + 1));
+        let sel = Selected::new(&f.mailbox, read_only, view);
         self.data(Data::Flags(flags::defined()));
         self.data(Data::Exists(sel.exists()));
         self.data(Data::Recent(0));
@@ -79,19 +87,16 @@ impl Session {
                 "the mailbox is read-only".into(),
             ));
         }
-        let gone = self.expunge_marked(uids.as_ref()).await?;
-        for n in gone {
-            self.data(Data::Expunge(nz(n)));
-        }
+        self.expunge_marked(uids.as_ref()).await?;
+        // The EXPUNGE responses come from catching up, before the tagged OK.
         Ok(Reply::Ok(None, "EXPUNGE completed".into()))
     }
 
     /// Takes the messages marked \Deleted (among `uids`, when given) out of the selected
-    /// mailbox; returns their former sequence numbers, highest first.
-    async fn expunge_marked(&mut self, uids: Option<&SequenceSet>) -> Result<Vec<u32>, Reply> {
+    /// mailbox; the caller reports them (EXPUNGE) by catching up, or not at all (CLOSE).
+    async fn expunge_marked(&mut self, uids: Option<&SequenceSet>) -> Result<(), Reply> {
         let account = self.user.as_ref().expect("authenticated").id;
-        let sel = self.selected.as_ref().expect("selected");
-        let mailbox = sel.mailbox_id;
+        let mailbox = self.selected.as_ref().expect("selected").mailbox_id;
         let mut ids = self
             .search_ids(Filter::Cond(Cond::HasKeyword("$deleted".into())))
             .await?;
@@ -101,28 +106,14 @@ impl Session {
                 .resolve(set, true)
                 .unwrap_or_default()
                 .into_iter()
-                .map(|i| sel.ids[i])
+                .map(|i| sel.view.ids[i])
                 .collect();
             ids.retain(|id| wanted.contains(id));
         }
-        if ids.is_empty() {
-            return Ok(vec![]);
+        if !ids.is_empty() {
+            self.shared.core.expunge(account, mailbox, &ids).await?;
         }
-        let id_set: std::collections::HashSet<i64> = ids.iter().copied().collect();
-        let mut gone_uids: Vec<u32> = sel
-            .ids
-            .iter()
-            .zip(&sel.uids)
-            .filter(|(id, _)| id_set.contains(id))
-            .map(|(_, uid)| *uid)
-            .collect();
-        gone_uids.sort_unstable();
-        self.shared.core.expunge(account, mailbox, &ids).await?;
-        Ok(self
-            .selected
-            .as_mut()
-            .expect("selected")
-            .remove_uids(&gone_uids))
+        Ok(())
     }
 
     /// The ids of the selected mailbox's emails matching `filter`, oldest first.

@@ -1,24 +1,25 @@
-//! The selected mailbox: its messages in UID order (message sequence number n is the n-th),
-//! and following the mailbox's changes made by anyone — other sessions, JMAP, SMTP delivery —
-//! into untagged EXPUNGE, EXISTS and FETCH responses.
+//! The selected mailbox: a shared snapshot of its members (core's mailbox index; message
+//! sequence number n is the n-th member), and following the mailbox's changes made by anyone
+//! — this session, other sessions, JMAP, SMTP delivery — into untagged EXPUNGE, EXISTS and
+//! FETCH responses, at the points where the session may send them.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+use mailroom_core::mailbox_index::Snapshot;
 use mailroom_core::{Core, Result};
 
 pub(crate) struct Selected {
     pub mailbox_id: i64,
     pub read_only: bool,
     pub uid_validity: u32,
-    /// Message n (1-based) has UID `uids[n-1]` and is the email `ids[n-1]`.
-    pub uids: Vec<u32>,
-    pub ids: Vec<i64>,
-    /// The account's change seq this view is up to date with.
-    pub seen: i64,
-    /// Flags this session stored and reported itself (uid → keywords), so the change is
-    /// not reported again when the view catches up.
-    pub own_flags: std::collections::HashMap<u32, String>,
+    /// What the client has been told: its sequence numbers are this snapshot's.
+    pub view: Arc<Snapshot>,
+    /// Flags this session stored since `view` (uid → keywords): shown by FETCH, and not
+    /// reported again as a change from elsewhere when the view catches up.
+    pub own_flags: HashMap<u32, String>,
 }
 
 /// What changed since the last look, for the session to report.
@@ -33,122 +34,127 @@ pub(crate) struct Delta {
 }
 
 impl Selected {
-    /// Opens a mailbox: every member, as of one change seq.
-    pub async fn open(
-        core: &Core,
-        account_id: i64,
-        mailbox: &mailroom_core::Mailbox,
-        read_only: bool,
-    ) -> Result<(Selected, Vec<mailroom_core::members::Member>)> {
-        let seen = core.state(account_id).await?;
-        let members = core.members_since(account_id, mailbox.id, -1).await?;
-        let s = Selected {
+    pub fn new(mailbox: &mailroom_core::Mailbox, read_only: bool, view: Arc<Snapshot>) -> Selected {
+        Selected {
             mailbox_id: mailbox.id,
             read_only,
             uid_validity: mailbox.uid_validity,
-            uids: members.iter().map(|m| m.uid as u32).collect(),
-            ids: members.iter().map(|m| m.email_id).collect(),
-            seen,
-            own_flags: Default::default(),
-        };
-        Ok((s, members))
+            view,
+            own_flags: HashMap::new(),
+        }
     }
 
     pub fn exists(&self) -> u32 {
-        self.uids.len() as u32
+        self.view.len() as u32
     }
 
-    /// The next UID at least: one past the highest this view knows.
-    pub fn seq_of_uid(&self, uid: u32) -> Option<u32> {
-        self.uids.binary_search(&uid).ok().map(|i| i as u32 + 1)
+    /// The keywords of the message at index `i`, as this session knows them.
+    pub fn keywords(&self, i: usize) -> &str {
+        self.own_flags
+            .get(&self.view.uids[i])
+            .map(String::as_str)
+            .unwrap_or(&self.view.keywords[i])
     }
 
     /// Brings the view up to date. `expunge_allowed` is false while answering a FETCH,
-    /// STORE or SEARCH by sequence number (RFC 9051 §7.5.1): then nothing is looked at.
+    /// STORE or SEARCH by sequence number (RFC 9051 §7.5.1): then nothing moves. `seq`: a
+    /// change seq the caller was told of (saves reading the account's state).
     pub async fn sync(
         &mut self,
         core: &Core,
         account_id: i64,
         expunge_allowed: bool,
+        seq: Option<i64>,
     ) -> Result<Delta> {
         let mut delta = Delta::default();
         if !expunge_allowed {
             return Ok(delta);
         }
-        let seq = core.state(account_id).await?;
-        if seq == self.seen {
+        let old = self.view.clone();
+        let (new, deltas) = core
+            .mailbox_catch_up(account_id, self.mailbox_id, old.seq, seq)
+            .await?;
+        if new.seq <= old.seq {
             return Ok(delta);
         }
-        let members = core
-            .members_since(account_id, self.mailbox_id, self.seen)
-            .await?;
-        let max_known = self.uids.last().copied().unwrap_or(0);
-        let (new, changed): (Vec<_>, Vec<_>) =
-            members.into_iter().partition(|m| m.uid as u32 > max_known);
-        let count = core.mailbox_count(account_id, self.mailbox_id).await?;
-        if count as usize != self.uids.len() + new.len() {
-            // Some left (or arrived after the read above: those are picked up next time,
-            // their modseq being above `seq`). Find which of ours are gone.
-            let present = core.member_uids(account_id, self.mailbox_id).await?;
-            let mut i = self.uids.len();
-            while i > 0 {
-                i -= 1;
-                if present.binary_search(&self.uids[i]).is_err() {
-                    // Sent from the highest down, so no earlier number shifts.
-                    delta.expunged.push(i as u32 + 1);
-                    self.uids.remove(i);
-                    self.ids.remove(i);
-                }
+        let (mut removed, changed): (Vec<u32>, Vec<u32>) = match deltas {
+            Some(ds) => {
+                let mut r: Vec<u32> = ds.iter().flat_map(|d| d.removed.iter().copied()).collect();
+                let mut c: Vec<u32> = ds.iter().flat_map(|d| d.changed.iter().copied()).collect();
+                r.sort_unstable();
+                r.dedup();
+                c.sort_unstable();
+                c.dedup();
+                (r, c)
             }
+            None => {
+                // Too far behind for the kept deltas: compare the snapshots whole.
+                let r = old
+                    .uids
+                    .iter()
+                    .copied()
+                    .filter(|u| new.index_of(*u).is_none())
+                    .collect();
+                let max_old = old.uids.last().copied().unwrap_or(0);
+                let c = (0..new.len())
+                    .filter(|&i| new.modseqs[i] > old.seq || new.uids[i] > max_old)
+                    .map(|i| new.uids[i])
+                    .collect();
+                (r, c)
+            }
+        };
+        // Only what this client was shown can be expunged; highest first, so no number
+        // shifts before it is sent.
+        removed.retain(|u| old.index_of(*u).is_some());
+        for uid in removed.iter().rev() {
+            delta
+                .expunged
+                .push(old.index_of(*uid).expect("checked") as u32 + 1);
         }
+        let remaining = old.len() - removed.len();
+        if new.len() > remaining {
+            delta.exists = Some(new.len() as u32);
+        }
+        let max_old = old.uids.last().copied().unwrap_or(0);
         let own = std::mem::take(&mut self.own_flags);
-        for m in changed {
-            if own.get(&(m.uid as u32)) == Some(&m.keywords) {
-                continue;
+        for uid in changed {
+            if uid > max_old {
+                continue; // new: announced by EXISTS, fetched by the client
             }
-            if let Some(n) = self.seq_of_uid(m.uid as u32) {
-                delta.changed.push((n, m.uid as u32, m.keywords, m.modseq));
+            let Some(i) = new.index_of(uid) else { continue };
+            let told = match own.get(&uid) {
+                Some(k) => k.as_str() == &*new.keywords[i],
+                None => old
+                    .index_of(uid)
+                    .is_some_and(|j| old.keywords[j] == new.keywords[i]),
+            };
+            if told {
+                continue; // nothing the client sees changed
             }
+            delta.changed.push((
+                i as u32 + 1,
+                uid,
+                new.keywords[i].to_string(),
+                new.modseqs[i],
+            ));
         }
-        if !new.is_empty() {
-            for m in new {
-                self.uids.push(m.uid as u32);
-                self.ids.push(m.email_id);
-            }
-            delta.exists = Some(self.exists());
-        }
-        self.seen = seq;
+        self.view = new;
         Ok(delta)
-    }
-
-    /// Removes messages this session expunged itself; returns their sequence numbers,
-    /// highest first (the order to report them in).
-    pub fn remove_uids(&mut self, gone: &[u32]) -> Vec<u32> {
-        let mut out = Vec::new();
-        let mut i = self.uids.len();
-        while i > 0 {
-            i -= 1;
-            if gone.binary_search(&self.uids[i]).is_ok() {
-                out.push(i as u32 + 1);
-                self.uids.remove(i);
-                self.ids.remove(i);
-            }
-        }
-        out
     }
 
     /// The 0-based indexes a set names: UIDs (only those present; `*` is the highest) or
     /// sequence numbers (each must exist: `None` otherwise).
     pub fn resolve(&self, set: &SequenceSet, uid: bool) -> Option<Vec<usize>> {
+        let uids = &self.view.uids;
         if uid {
-            let Some(&largest) = self.uids.last() else {
+            let Some(&largest) = uids.last() else {
                 return Some(vec![]);
             };
             let mut out: Vec<usize> = Vec::new();
             for s in set.0.as_ref() {
                 let (a, b) = bounds(s, largest);
-                let start = self.uids.partition_point(|&u| u < a);
-                let end = self.uids.partition_point(|&u| u <= b);
+                let start = uids.partition_point(|&u| u < a);
+                let end = uids.partition_point(|&u| u <= b);
                 out.extend(start..end);
             }
             out.sort_unstable();

@@ -376,13 +376,13 @@ impl Session {
                     return;
                 }
                 ev = events.recv(), if idling => {
-                    let mine = match ev {
-                        Ok(ev) => self.user.as_ref().is_some_and(|u| u.id == ev.account_id),
+                    match ev {
+                        Ok(ev) if self.user.as_ref().is_some_and(|u| u.id == ev.account_id) => {
+                            self.report_at(true, Some(ev.seq)).await
+                        }
+                        Ok(_) => {}
                         // Fell behind: look anyway.
-                        Err(_) => true,
-                    };
-                    if mine {
-                        self.report(true).await;
+                        Err(_) => self.report(true).await,
                     }
                 }
                 // Changes made by another process (a CLI import) are not notified here.
@@ -407,11 +407,16 @@ impl Session {
     /// Reports changes to the selected mailbox made elsewhere as untagged responses.
     /// `expunge_allowed`: see [`Selected::sync`].
     pub async fn report(&mut self, expunge_allowed: bool) {
+        self.report_at(expunge_allowed, None).await
+    }
+
+    /// [`report`](Self::report), told of the change seq that prompted it.
+    pub async fn report_at(&mut self, expunge_allowed: bool, seq: Option<i64>) {
         let (Some(sel), Some(user)) = (self.selected.as_mut(), self.user.as_ref()) else {
             return;
         };
         let core = self.shared.core.clone();
-        let delta = match sel.sync(&core, user.id, expunge_allowed).await {
+        let delta = match sel.sync(&core, user.id, expunge_allowed, seq).await {
             Ok(d) => d,
             Err(mailroom_core::Error::NotFound(_)) => {
                 // The mailbox was deleted (by another client, or over JMAP).

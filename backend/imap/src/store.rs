@@ -10,7 +10,7 @@ use imap_codec::imap_types::core::Vec1;
 use imap_codec::imap_types::extensions::uidplus::{UidElement, UidSet};
 use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_codec::imap_types::mailbox::Mailbox as ImapMailbox;
-use imap_codec::imap_types::response::{Code, Data};
+use imap_codec::imap_types::response::Code;
 use imap_codec::imap_types::sequence::SequenceSet;
 
 use crate::flags;
@@ -50,7 +50,7 @@ impl Session {
             let sel = self.selected.as_ref().expect("selected");
             let wanted: Vec<(usize, i64, u32)> = chunk
                 .iter()
-                .map(|&i| (i, sel.ids[i], sel.uids[i]))
+                .map(|&i| (i, sel.view.ids[i], sel.view.uids[i]))
                 .collect();
             let ids: Vec<i64> = wanted.iter().map(|w| w.1).collect();
             let states: HashMap<i64, String> = core
@@ -132,9 +132,11 @@ impl Session {
         if indexes.is_empty() {
             return Ok(Reply::Ok(None, format!("{what} completed: nothing to do")));
         }
-        let source: HashMap<i64, u32> =
-            indexes.iter().map(|&i| (sel.ids[i], sel.uids[i])).collect();
-        let ids: Vec<i64> = indexes.iter().map(|&i| sel.ids[i]).collect();
+        let source: HashMap<i64, u32> = indexes
+            .iter()
+            .map(|&i| (sel.view.ids[i], sel.view.uids[i]))
+            .collect();
+        let ids: Vec<i64> = indexes.iter().map(|&i| sel.view.ids[i]).collect();
         let from = sel.mailbox_id;
         let core = self.shared.core.clone();
         let placed = if moving {
@@ -155,14 +157,9 @@ impl Session {
         if !moving {
             return Ok(Reply::Ok(copyuid, "COPY completed".into()));
         }
-        // RFC 6851 §4.3: COPYUID first, untagged, then the EXPUNGEs.
+        // RFC 6851 §4.3: COPYUID first, untagged; the EXPUNGEs follow from catching up.
         if let Some(c) = copyuid {
             self.untagged_ok(Some(c), "moved");
-        }
-        let mut gone: Vec<u32> = pairs.iter().map(|(s, _)| *s).collect();
-        gone.sort_unstable();
-        for n in self.selected.as_mut().expect("selected").remove_uids(&gone) {
-            self.data(Data::Expunge(nz(n)));
         }
         Ok(Reply::Ok(None, "MOVE completed".into()))
     }

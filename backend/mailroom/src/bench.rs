@@ -23,6 +23,8 @@ pub enum BenchCmd {
     Smtp(SmtpBench),
     /// Submit messages (TLS, AUTH) for a remote peer and report submission-to-peer throughput.
     Submission(crate::bench_submit::SubmissionBench),
+    /// IMAP latencies and rates on a large INBOX, APPEND, and thousands of IDLE sessions.
+    Imap(crate::bench_imap::ImapBench),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -50,6 +52,7 @@ pub async fn run(cmd: BenchCmd, config: Option<&Path>) -> Result<()> {
     let b = match cmd {
         BenchCmd::Smtp(b) => b,
         BenchCmd::Submission(b) => return crate::bench_submit::run(b).await,
+        BenchCmd::Imap(b) => return crate::bench_imap::run(b).await,
     };
     let verify = match config {
         Some(_) => {

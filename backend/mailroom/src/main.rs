@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod bench_imap;
 mod bench_submit;
 mod cli;
 mod config;

@@ -6,20 +6,22 @@ use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
 use crate::{Result, Store};
 
-/// One message of a mailbox: its UID there, the email, the email's keywords and the seq of
-/// its last change.
+/// One message of a mailbox: its UID there, the email, the seq of its last change, and the
+/// email's keywords, received time and size.
 #[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
 pub struct Member {
     pub uid: i64,
     pub email_id: i64,
     pub modseq: i64,
     pub keywords: String,
+    pub received_at: i64,
+    pub size: i64,
 }
 
 impl Store {
     /// The mailbox's members changed (or added) after `since`, in UID order.
     pub async fn members_since(&self, mailbox_id: i64, since: i64) -> Result<Vec<Member>> {
-        let sql = "SELECT x.uid, x.email_id, x.modseq, e.keywords FROM mailbox_emails x \
+        let sql = "SELECT x.uid, x.email_id, x.modseq, e.keywords, e.received_at, e.size FROM mailbox_emails x \
                    JOIN emails e ON e.id = x.email_id \
                    WHERE x.mailbox_id = ? AND x.modseq > ? ORDER BY x.uid";
         let rows = self

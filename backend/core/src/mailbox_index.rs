@@ -1,0 +1,318 @@
+//! A mailbox's members held in memory and shared: every session that keeps a mailbox open
+//! (IMAP's selected state; thousands of IDLE connections on one INBOX) reads the same
+//! snapshot instead of each reading the mailbox from the database, and follows changes
+//! through small deltas instead of comparing whole mailboxes.
+//!
+//! A snapshot is the mailbox as of an account change seq: UIDs ascending with each member's
+//! email, modseq, keywords, received time and size. It is brought up to date from the
+//! members changed since its seq (one query), plus the UID list when the count shows that
+//! members left. Each update records a [`Delta`]; the last [`MAX_DELTAS`] are kept, so a
+//! session a few changes behind catches up by reading them. One update at a time per
+//! mailbox: the sessions woken by one change wait for the first one's answer.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::{Core, Result};
+
+/// Deltas kept per mailbox.
+pub const MAX_DELTAS: usize = 256;
+/// Members held over all cached mailboxes (about 60 bytes each); past this the least
+/// recently used mailboxes are dropped.
+const MAX_MEMBERS: usize = 4_000_000;
+
+/// A mailbox as of `seq`. Index i is the member with message sequence number i + 1.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub mailbox_id: i64,
+    pub seq: i64,
+    pub uids: Vec<u32>,
+    pub ids: Vec<i64>,
+    pub modseqs: Vec<i64>,
+    /// Space-separated keywords (shared between members with the same set).
+    pub keywords: Vec<Arc<str>>,
+    pub received_at: Vec<i64>,
+    pub sizes: Vec<u32>,
+}
+
+impl Snapshot {
+    pub fn len(&self) -> usize {
+        self.uids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.uids.is_empty()
+    }
+
+    /// The index of a UID.
+    pub fn index_of(&self, uid: u32) -> Option<usize> {
+        self.uids.binary_search(&uid).ok()
+    }
+}
+
+/// What changed between two snapshots.
+#[derive(Debug, Default)]
+pub struct Delta {
+    pub from: i64,
+    pub to: i64,
+    /// UIDs that left.
+    pub removed: Vec<u32>,
+    /// UIDs whose member changed (keywords, or the email's other mailboxes), new ones too.
+    pub changed: Vec<u32>,
+}
+
+struct Entry {
+    snapshot: Arc<Snapshot>,
+    deltas: VecDeque<Arc<Delta>>,
+    used: Instant,
+}
+
+#[derive(Default)]
+pub(crate) struct MailboxIndex {
+    entries: Mutex<HashMap<i64, Entry>>,
+    updating: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl MailboxIndex {
+    fn cached(&self, mailbox_id: i64) -> Option<Arc<Snapshot>> {
+        let mut map = self.entries.lock().expect("index lock");
+        let e = map.get_mut(&mailbox_id)?;
+        e.used = Instant::now();
+        Some(e.snapshot.clone())
+    }
+
+    /// The cached snapshot (at least as new as `newest`) with the deltas from `seq` to it,
+    /// read together so they agree.
+    fn since(
+        &self,
+        mailbox_id: i64,
+        seq: i64,
+        newest: Arc<Snapshot>,
+    ) -> (Arc<Snapshot>, Option<Vec<Arc<Delta>>>) {
+        let map = self.entries.lock().expect("index lock");
+        let Some(e) = map
+            .get(&mailbox_id)
+            .filter(|e| e.snapshot.seq >= newest.seq)
+        else {
+            return (newest, None);
+        };
+        let deltas = e
+            .deltas
+            .iter()
+            .position(|d| d.from == seq)
+            .map(|start| e.deltas.iter().skip(start).cloned().collect::<Vec<_>>())
+            .filter(|d| d.last().is_some_and(|l| l.to == e.snapshot.seq));
+        (e.snapshot.clone(), deltas)
+    }
+
+    fn put(&self, snapshot: Arc<Snapshot>, delta: Option<Delta>) {
+        let mut map = self.entries.lock().expect("index lock");
+        let id = snapshot.mailbox_id;
+        let e = map.entry(id).or_insert_with(|| Entry {
+            snapshot: snapshot.clone(),
+            deltas: VecDeque::new(),
+            used: Instant::now(),
+        });
+        e.snapshot = snapshot;
+        e.used = Instant::now();
+        match delta {
+            Some(d) => {
+                if e.deltas.len() >= MAX_DELTAS {
+                    e.deltas.pop_front();
+                }
+                e.deltas.push_back(Arc::new(d));
+            }
+            None => e.deltas.clear(),
+        }
+        let total: usize = map.values().map(|e| e.snapshot.len()).sum();
+        if total > MAX_MEMBERS {
+            let mut by_use: Vec<(Instant, i64, usize)> = map
+                .iter()
+                .map(|(k, e)| (e.used, *k, e.snapshot.len()))
+                .collect();
+            by_use.sort();
+            let mut over = total - MAX_MEMBERS;
+            for (_, k, n) in by_use {
+                if over == 0 || k == id {
+                    break;
+                }
+                map.remove(&k);
+                over = over.saturating_sub(n);
+            }
+        }
+    }
+
+    fn turn(&self, mailbox_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        self.updating
+            .lock()
+            .expect("index lock")
+            .entry(mailbox_id)
+            .or_default()
+            .clone()
+    }
+}
+
+fn intern(cache: &mut HashMap<String, Arc<str>>, k: String) -> Arc<str> {
+    if let Some(a) = cache.get(&k) {
+        return a.clone();
+    }
+    let a: Arc<str> = Arc::from(k.as_str());
+    cache.insert(k, a.clone());
+    a
+}
+
+impl Core {
+    /// The mailbox as of the account's current state (or, with `seq`, any state at least as
+    /// new: a caller told of a change need not read the state itself).
+    pub async fn mailbox_snapshot(
+        &self,
+        account_id: i64,
+        mailbox_id: i64,
+        seq: Option<i64>,
+    ) -> Result<Arc<Snapshot>> {
+        let index = &self.inner.mailbox_index;
+        if let (Some(s), Some(want)) = (index.cached(mailbox_id), seq)
+            && s.seq >= want
+        {
+            return Ok(s);
+        }
+        self.own_mailbox(account_id, mailbox_id).await?;
+        let want = match seq {
+            Some(s) => s,
+            None => self.state(account_id).await?,
+        };
+        if let Some(s) = index.cached(mailbox_id)
+            && s.seq >= want
+        {
+            return Ok(s);
+        }
+        let turn = index.turn(mailbox_id);
+        let _turn = turn.lock().await;
+        // Someone may have brought it up to date while this one waited.
+        let old = index.cached(mailbox_id);
+        if let Some(s) = &old
+            && s.seq >= want
+        {
+            return Ok(s.clone());
+        }
+        // Read the state before the members: a change landing in between is read again next
+        // time (its modseq is above the state recorded), never missed.
+        let now = self.state(account_id).await?;
+        let since = old.as_ref().map_or(-1, |s| s.seq);
+        let changed = self.store().members_since(mailbox_id, since).await?;
+        let mut kw: HashMap<String, Arc<str>> = HashMap::new();
+        let (snapshot, delta) = match old {
+            None => {
+                let mut s = Snapshot {
+                    mailbox_id,
+                    seq: now,
+                    ..Snapshot::default()
+                };
+                for m in changed {
+                    s.uids.push(m.uid as u32);
+                    s.ids.push(m.email_id);
+                    s.modseqs.push(m.modseq);
+                    s.keywords.push(intern(&mut kw, m.keywords));
+                    s.received_at.push(m.received_at);
+                    s.sizes.push(m.size as u32);
+                }
+                (s, None)
+            }
+            Some(old) => {
+                let max_known = old.uids.last().copied().unwrap_or(0);
+                let count = self.store().mailbox_count(mailbox_id).await? as usize;
+                let new_count = changed.iter().filter(|m| m.uid as u32 > max_known).count();
+                let present: Option<Vec<u32>> = if count != old.len() + new_count {
+                    Some(self.store().member_uids(mailbox_id).await?)
+                } else {
+                    None
+                };
+                let mut by_uid: HashMap<u32, crate::members::Member> =
+                    changed.into_iter().map(|m| (m.uid as u32, m)).collect();
+                let mut s = Snapshot {
+                    mailbox_id,
+                    seq: now,
+                    ..Snapshot::default()
+                };
+                let mut delta = Delta {
+                    from: old.seq,
+                    to: now,
+                    ..Delta::default()
+                };
+                for k in old.keywords.iter() {
+                    kw.entry(k.to_string()).or_insert_with(|| k.clone());
+                }
+                for i in 0..old.len() {
+                    let uid = old.uids[i];
+                    if let Some(p) = &present
+                        && p.binary_search(&uid).is_err()
+                    {
+                        delta.removed.push(uid);
+                        by_uid.remove(&uid);
+                        continue;
+                    }
+                    s.uids.push(uid);
+                    match by_uid.remove(&uid) {
+                        Some(m) => {
+                            delta.changed.push(uid);
+                            s.ids.push(m.email_id);
+                            s.modseqs.push(m.modseq);
+                            s.keywords.push(intern(&mut kw, m.keywords));
+                            s.received_at.push(m.received_at);
+                            s.sizes.push(m.size as u32);
+                        }
+                        None => {
+                            s.ids.push(old.ids[i]);
+                            s.modseqs.push(old.modseqs[i]);
+                            s.keywords.push(old.keywords[i].clone());
+                            s.received_at.push(old.received_at[i]);
+                            s.sizes.push(old.sizes[i]);
+                        }
+                    }
+                }
+                let mut added: Vec<crate::members::Member> = by_uid
+                    .into_values()
+                    .filter(|m| m.uid as u32 > max_known)
+                    .collect();
+                added.sort_by_key(|m| m.uid);
+                for m in added {
+                    // Arrived after the UID list was read: next time.
+                    if let Some(p) = &present
+                        && p.binary_search(&(m.uid as u32)).is_err()
+                    {
+                        continue;
+                    }
+                    delta.changed.push(m.uid as u32);
+                    s.uids.push(m.uid as u32);
+                    s.ids.push(m.email_id);
+                    s.modseqs.push(m.modseq);
+                    s.keywords.push(intern(&mut kw, m.keywords));
+                    s.received_at.push(m.received_at);
+                    s.sizes.push(m.size as u32);
+                }
+                (s, Some(delta))
+            }
+        };
+        let snapshot = Arc::new(snapshot);
+        index.put(snapshot.clone(), delta);
+        Ok(snapshot)
+    }
+
+    /// Catching up from the snapshot of `seq`: the newest snapshot (see
+    /// [`mailbox_snapshot`](Self::mailbox_snapshot)) and the deltas leading to it when they
+    /// are still kept (`None`: compare the two snapshots whole).
+    pub async fn mailbox_catch_up(
+        &self,
+        account_id: i64,
+        mailbox_id: i64,
+        from: i64,
+        seq: Option<i64>,
+    ) -> Result<(Arc<Snapshot>, Option<Vec<Arc<Delta>>>)> {
+        let newest = self.mailbox_snapshot(account_id, mailbox_id, seq).await?;
+        if newest.seq <= from {
+            return Ok((newest, Some(vec![])));
+        }
+        Ok(self.inner.mailbox_index.since(mailbox_id, from, newest))
+    }
+}
