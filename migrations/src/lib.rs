@@ -10,6 +10,7 @@ mod m0004_dkim_keys;
 mod m0005_queue;
 mod m0006_mta_sts;
 mod m0007_queue_leases;
+mod m0008_member_modseq;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_queue::Migration),
             Box::new(m0006_mta_sts::Migration),
             Box::new(m0007_queue_leases::Migration),
+            Box::new(m0008_member_modseq::Migration),
         ]
     }
 }

@@ -22,11 +22,25 @@ pub const MAX_DELTAS: usize = 256;
 /// recently used mailboxes are dropped.
 const MAX_MEMBERS: usize = 4_000_000;
 
-/// A mailbox as of `seq`. Index i is the member with message sequence number i + 1.
+/// A mailbox as of `seq`; its members (shared between snapshots of states that did not
+/// change the mailbox) are reached through `Deref`.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub mailbox_id: i64,
     pub seq: i64,
+    pub members: Arc<Members>,
+}
+
+impl std::ops::Deref for Snapshot {
+    type Target = Members;
+    fn deref(&self) -> &Members {
+        &self.members
+    }
+}
+
+/// A mailbox's members in UID order: index i is message sequence number i + 1.
+#[derive(Debug, Default)]
+pub struct Members {
     pub uids: Vec<u32>,
     pub ids: Vec<i64>,
     pub modseqs: Vec<i64>,
@@ -36,7 +50,7 @@ pub struct Snapshot {
     pub sizes: Vec<u32>,
 }
 
-impl Snapshot {
+impl Members {
     pub fn len(&self) -> usize {
         self.uids.len()
     }
@@ -200,15 +214,33 @@ impl Core {
         // time (its modseq is above the state recorded), never missed.
         let now = self.state(account_id).await?;
         let since = old.as_ref().map_or(-1, |s| s.seq);
+        // Most changes of an account are not to this mailbox: then only the seq moves.
+        if let Some(old) = &old
+            && !self
+                .store()
+                .mailbox_changed_since(account_id, mailbox_id, since)
+                .await?
+        {
+            let s = Arc::new(Snapshot {
+                mailbox_id,
+                seq: now,
+                members: old.members.clone(),
+            });
+            index.put(
+                s.clone(),
+                Some(Delta {
+                    from: old.seq,
+                    to: now,
+                    ..Delta::default()
+                }),
+            );
+            return Ok(s);
+        }
         let changed = self.store().members_since(mailbox_id, since).await?;
         let mut kw: HashMap<String, Arc<str>> = HashMap::new();
         let (snapshot, delta) = match old {
             None => {
-                let mut s = Snapshot {
-                    mailbox_id,
-                    seq: now,
-                    ..Snapshot::default()
-                };
+                let mut s = Members::default();
                 for m in changed {
                     s.uids.push(m.uid as u32);
                     s.ids.push(m.email_id);
@@ -230,11 +262,7 @@ impl Core {
                 };
                 let mut by_uid: HashMap<u32, crate::members::Member> =
                     changed.into_iter().map(|m| (m.uid as u32, m)).collect();
-                let mut s = Snapshot {
-                    mailbox_id,
-                    seq: now,
-                    ..Snapshot::default()
-                };
+                let mut s = Members::default();
                 let mut delta = Delta {
                     from: old.seq,
                     to: now,
@@ -294,7 +322,11 @@ impl Core {
                 (s, Some(delta))
             }
         };
-        let snapshot = Arc::new(snapshot);
+        let snapshot = Arc::new(Snapshot {
+            mailbox_id,
+            seq: now,
+            members: Arc::new(snapshot),
+        });
         index.put(snapshot.clone(), delta);
         Ok(snapshot)
     }

@@ -73,6 +73,20 @@ impl Session {
                     | MessageDataItemName::Rfc822Size
             )
         });
+        let needs_parse = names.iter().any(|n| {
+            matches!(
+                n,
+                MessageDataItemName::Envelope
+                    | MessageDataItemName::BodyStructure
+                    | MessageDataItemName::Body
+                    | MessageDataItemName::Rfc822Header
+                    | MessageDataItemName::Rfc822Text
+                    | MessageDataItemName::BodyExt {
+                        section: Some(_),
+                        ..
+                    }
+            )
+        });
         let sets_seen = !read_only
             && names.iter().any(|n| {
                 matches!(
@@ -140,8 +154,13 @@ impl Session {
                 let sel = self.selected.as_ref().expect("selected");
                 let keywords = sel.keywords(i).to_string();
                 let (received_at, size) = (sel.view.received_at[i], sel.view.sizes[i]);
-                let parsed = raw.as_deref().map(message::parse);
-                let mut out: Vec<MessageDataItem<'static>> = Vec::with_capacity(names.len());
+                // Parsed only when an item needs the structure (not for BODY[] alone).
+                let parsed = if needs_parse {
+                    raw.as_deref().map(message::parse)
+                } else {
+                    None
+                };
+                let mut out: Vec<MessageDataItem<'_>> = Vec::with_capacity(names.len());
                 let mut flags_sent = false;
                 for n in &names {
                     out.push(match n {
@@ -164,7 +183,7 @@ impl Session {
                             parsed.as_ref().expect("read").body_structure(false),
                         ),
                         MessageDataItemName::Rfc822 => {
-                            MessageDataItem::Rfc822(literal(raw.as_deref().expect("read")))
+                            MessageDataItem::Rfc822(literal_ref(raw.as_deref().expect("read")))
                         }
                         MessageDataItemName::Rfc822Header => {
                             let p = parsed.as_ref().expect("read");
@@ -185,21 +204,29 @@ impl Session {
                         MessageDataItemName::BodyExt {
                             section, partial, ..
                         } => {
-                            let p = parsed.as_ref().expect("read");
+                            let whole = raw.as_deref().expect("read");
                             // A part that does not exist is empty (as Dovecot answers).
-                            let bytes = p.section(section.as_ref()).unwrap_or_default();
-                            let (origin, bytes) = match partial {
-                                Some((start, len)) => {
-                                    let s = (*start as usize).min(bytes.len());
-                                    let e = s.saturating_add(len.get() as usize).min(bytes.len());
-                                    (Some(*start), bytes[s..e].to_vec())
+                            let part: Option<Vec<u8>> = section.as_ref().map(|s| {
+                                parsed
+                                    .as_ref()
+                                    .expect("parsed")
+                                    .section(Some(s))
+                                    .unwrap_or_default()
+                            });
+                            let (origin, data) = match &part {
+                                Some(p) => {
+                                    let (origin, b) = cut(p, *partial);
+                                    (origin, literal(b))
                                 }
-                                None => (None, bytes),
+                                None => {
+                                    let (origin, b) = cut(whole, *partial);
+                                    (origin, literal_ref(b))
+                                }
                             };
                             MessageDataItem::BodyExt {
                                 section: section.clone(),
                                 origin,
-                                data: literal(&bytes),
+                                data,
                             }
                         }
                         _ => continue,
@@ -214,6 +241,7 @@ impl Session {
                         items,
                     });
                 }
+                self.flush_if_large().await;
             }
         }
         Ok(Reply::Ok(None, "FETCH completed".into()))
@@ -242,6 +270,26 @@ pub(crate) fn internal_date(secs: i64) -> DateTime {
     DateTime::try_from(t).unwrap_or_else(|_| {
         DateTime::try_from(utc.timestamp_opt(0, 0).single().expect("epoch")).expect("epoch")
     })
+}
+
+/// The `<start.length>` slice of a section (RFC 9051 §6.4.5), and the origin to report.
+fn cut(bytes: &[u8], partial: Option<(u32, std::num::NonZeroU32)>) -> (Option<u32>, &[u8]) {
+    match partial {
+        Some((start, len)) => {
+            let s = (start as usize).min(bytes.len());
+            let e = s.saturating_add(len.get() as usize).min(bytes.len());
+            (Some(start), &bytes[s..e])
+        }
+        None => (None, bytes),
+    }
+}
+
+/// [`literal`] without copying the bytes when they need no change.
+fn literal_ref(bytes: &[u8]) -> NString<'_> {
+    match Literal::try_from(bytes) {
+        Ok(l) => NString(Some(IString::Literal(l))),
+        Err(_) => literal(bytes),
+    }
 }
 
 /// Bytes as a literal (never quoted: message data may hold anything). NUL cannot be in an

@@ -77,6 +77,11 @@ impl Selected {
         if new.seq <= old.seq {
             return Ok(delta);
         }
+        if Arc::ptr_eq(&new.members, &old.members) {
+            // Only the account's state moved (other mailboxes changed).
+            self.view = new;
+            return Ok(delta);
+        }
         let (mut removed, changed): (Vec<u32>, Vec<u32>) = match deltas {
             Some(ds) => {
                 let mut r: Vec<u32> = ds.iter().flat_map(|d| d.removed.iter().copied()).collect();

@@ -21,7 +21,7 @@ use imap_codec::{
     AuthenticateDataCodec, CommandCodec, GreetingCodec, IdleDoneCodec, ResponseCodec,
 };
 use mailroom_core::Account;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
 use tokio::net::TcpStream;
 
 use crate::Shared;
@@ -54,6 +54,10 @@ enum Mode {
     Idle(Tag<'static>),
     Sasl(Tag<'static>, AuthMechanism<'static>),
 }
+
+/// Read buffer sizes: between commands, and while a large literal arrives.
+const SMALL_READ: usize = 1024;
+const LARGE_READ: usize = 64 * 1024;
 
 pub(crate) fn code(name: &'static str) -> Code<'static> {
     Code::Other(CodeOther::unvalidated(name.as_bytes()))
@@ -88,6 +92,11 @@ pub(crate) struct Session {
     pub user: Option<Account>,
     pub selected: Option<Selected>,
     out: Vec<u8>,
+    /// The write half of the connection (the serve loop reads the other half), so a long
+    /// response (FETCH 1:* BODY[]) goes out as it is made instead of piling up in memory.
+    writer: Option<WriteHalf<Conn>>,
+    /// A write failed: the connection is gone; what follows is not sent.
+    broken: bool,
     errors: u32,
 }
 
@@ -114,7 +123,9 @@ pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         tls,
         user: None,
         selected: None,
-        out: Vec::with_capacity(4096),
+        out: Vec::new(),
+        writer: None,
+        broken: false,
         errors: 0,
     };
     let caps = s.capabilities();
@@ -168,7 +179,14 @@ impl Session {
     }
 
     pub fn send(&mut self, r: &Response<'_>) {
-        self.out.extend(ResponseCodec::new().encode(r).dump());
+        for f in ResponseCodec::new().encode(r) {
+            match f {
+                imap_codec::encode::Fragment::Line { data }
+                | imap_codec::encode::Fragment::Literal { data, .. } => {
+                    self.out.extend_from_slice(&data)
+                }
+            }
+        }
     }
 
     pub fn data(&mut self, d: Data<'_>) {
@@ -209,25 +227,42 @@ impl Session {
         self.send(&Response::Status(s));
     }
 
-    async fn flush(&mut self, conn: &mut Conn) -> std::io::Result<()> {
-        if !self.out.is_empty() {
-            conn.write_all(&self.out).await?;
-            conn.flush().await?;
-            self.out.clear();
-            if self.out.capacity() > 1 << 20 {
-                self.out.shrink_to(4096);
+    /// Sends what is pending; returns false once the connection is gone.
+    async fn flush(&mut self) -> bool {
+        if !self.out.is_empty() && !self.broken {
+            let Some(w) = self.writer.as_mut() else {
+                return false;
+            };
+            if w.write_all(&self.out).await.is_err() || w.flush().await.is_err() {
+                self.broken = true;
             }
         }
-        Ok(())
+        self.out.clear();
+        // An idle session keeps no large buffer.
+        if self.out.capacity() > 16 * 1024 {
+            self.out = Vec::new();
+        }
+        !self.broken
+    }
+
+    /// Sends pending output once it is large: for handlers that produce a lot.
+    pub async fn flush_if_large(&mut self) {
+        if self.out.len() >= 256 * 1024 {
+            self.flush().await;
+        }
     }
 
     fn fragmentizer(&self) -> Fragmentizer {
         Fragmentizer::new(self.shared.config.max_literal.saturating_add(64 * 1024))
     }
 
-    async fn serve(&mut self, mut conn: Conn) {
+    async fn serve(&mut self, conn: Conn) {
+        let (mut reader, writer) = tokio::io::split(conn);
+        self.writer = Some(writer);
         let mut fz = self.fragmentizer();
-        let mut buf = vec![0u8; 32 * 1024];
+        // Small while commands are small; grown while a large literal streams in, and
+        // dropped again afterwards (thousands of idle sessions each keep only this).
+        let mut buf = vec![0u8; SMALL_READ];
         let mut mode = Mode::Command;
         let mut shutdown = self.shared.shutdown.clone();
         let mut events = self.shared.core.subscribe();
@@ -276,7 +311,9 @@ impl Session {
                     Mode::Command => match fz.decode_message(&CommandCodec::new()) {
                         Ok(cmd) => {
                             let cmd = cmd.into_static();
-                            self.command(cmd).await
+                            // Boxed: the largest state machine (every handler's) is
+                            // allocated while a command runs, not for the session's life.
+                            Box::pin(self.command(cmd)).await
                         }
                         Err(DecodeMessageError::MessageTooLong { .. }) => match fz.decode_tag() {
                             Some(tag) => self.tagged(
@@ -327,24 +364,35 @@ impl Session {
                     Next::Close | Next::StartTls => break,
                 }
             }
-            if self.flush(&mut conn).await.is_err() {
+            if !self.flush().await {
                 return;
             }
             match next {
                 Next::Close => {
-                    let _ = conn.shutdown().await;
+                    if let Some(w) = self.writer.as_mut() {
+                        let _ = w.shutdown().await;
+                    }
                     return;
                 }
                 Next::StartTls => {
-                    let (Conn::Plain(tcp), Some(config)) = (conn, self.shared.config.tls.clone())
+                    let Some(writer) = self.writer.take() else {
+                        return;
+                    };
+                    let (Conn::Plain(tcp), Some(config)) =
+                        (reader.unsplit(writer), self.shared.config.tls.clone())
                     else {
                         return;
                     };
                     let accept = tokio_rustls::TlsAcceptor::from(config).accept(tcp);
-                    match tokio::time::timeout(self.shared.config.login_timeout, accept).await {
-                        Ok(Ok(s)) => conn = Conn::Tls(Box::new(s)),
+                    let conn = match tokio::time::timeout(self.shared.config.login_timeout, accept)
+                        .await
+                    {
+                        Ok(Ok(s)) => Conn::Tls(Box::new(s)),
                         _ => return,
-                    }
+                    };
+                    let (r, w) = tokio::io::split(conn);
+                    reader = r;
+                    self.writer = Some(w);
                     self.tls = true;
                     // Anything pipelined after STARTTLS in plain text is dropped (RFC 9051 §6.2.1).
                     fz = self.fragmentizer();
@@ -360,34 +408,42 @@ impl Session {
             } else {
                 self.shared.config.idle_timeout
             };
+            if fz.is_message_complete() && buf.len() > SMALL_READ {
+                buf = vec![0u8; SMALL_READ];
+            }
             tokio::select! {
-                r = tokio::time::timeout(wait, conn.read(&mut buf)) => match r {
+                r = tokio::time::timeout(wait, reader.read(&mut buf)) => match r {
                     Ok(Ok(0)) | Ok(Err(_)) => return,
-                    Ok(Ok(n)) => fz.enqueue_bytes(&buf[..n]),
+                    Ok(Ok(n)) => {
+                        fz.enqueue_bytes(&buf[..n]);
+                        if n == buf.len() && buf.len() < LARGE_READ {
+                            buf = vec![0u8; LARGE_READ];
+                        }
+                    }
                     Err(_) => {
                         self.bye("Autologout; idle for too long");
-                        let _ = self.flush(&mut conn).await;
+                        self.flush().await;
                         return;
                     }
                 },
                 _ = shutdown.changed() => {
                     self.bye("Server shutting down");
-                    let _ = self.flush(&mut conn).await;
+                    self.flush().await;
                     return;
                 }
                 ev = events.recv(), if idling => {
                     match ev {
                         Ok(ev) if self.user.as_ref().is_some_and(|u| u.id == ev.account_id) => {
-                            self.report_at(true, Some(ev.seq)).await
+                            Box::pin(self.report_at(true, Some(ev.seq))).await
                         }
                         Ok(_) => {}
                         // Fell behind: look anyway.
-                        Err(_) => self.report(true).await,
+                        Err(_) => Box::pin(self.report(true)).await,
                     }
                 }
                 // Changes made by another process (a CLI import) are not notified here.
                 _ = tokio::time::sleep(std::time::Duration::from_secs(30)), if idling => {
-                    self.report(true).await;
+                    Box::pin(self.report(true)).await;
                 }
             }
         }

@@ -64,3 +64,31 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Whether the mailbox was logged as changed (members, their keywords, or the mailbox
+    /// itself) after `since`.
+    pub async fn mailbox_changed_since(
+        &self,
+        account_id: i64,
+        mailbox_id: i64,
+        since: i64,
+    ) -> Result<bool> {
+        let sql = "SELECT 1 FROM changes WHERE account_id = ? AND seq > ? AND object_type = ? \
+                   AND object_id = ? LIMIT 1";
+        let row = sea_orm::ConnectionTrait::query_one_raw(
+            &self.db,
+            self.stmt(
+                sql,
+                vec![
+                    account_id.into(),
+                    since.into(),
+                    (crate::model::ObjectType::Mailbox as i16).into(),
+                    mailbox_id.into(),
+                ],
+            ),
+        )
+        .await?;
+        Ok(row.is_some())
+    }
+}
