@@ -52,5 +52,7 @@ echo "== first after a restart"
 bench --only headers
 echo "== warm"
 bench --only login,flags,headers,bodies,search,append --appends "$APPENDS"
-echo "== IDLE"
+echo "== IDLE (a fresh server process, so its memory before is a baseline)"
+kill "$server"; wait "$server" 2>/dev/null || true
+start
 bench --only idle --idlers "$IDLERS"

@@ -87,6 +87,14 @@ async fn imap_idle_and_cross_protocol(b: Backend) {
     run(&s, "idle");
 }
 
+backends!(imap_two_sessions_see_each_other);
+async fn imap_two_sessions_see_each_other(b: Backend) {
+    let Some(s) = with_mail(b, "").await else {
+        return;
+    };
+    run(&s, "two_sessions");
+}
+
 backends!(imap_tls_and_logindisabled);
 async fn imap_tls_and_logindisabled(b: Backend) {
     let Some(s) = with_mail(b, "[imap]\nloopback_is_secure = false\n").await else {

@@ -371,6 +371,75 @@ def scenario_idle():
     print("ok")
 
 
+class Raw:
+    """A transcript client: each command's untagged lines and tagged reply."""
+
+    def __init__(self, user=ALICE):
+        self.s = socket.create_connection(IMAP, timeout=10)
+        self.f = self.s.makefile("rb")
+        self.n = 0
+        check(self.f.readline().startswith(b"* OK"), "greeting")
+        self.ok(f'LOGIN {user} "{password}"')
+
+    def cmd(self, line):
+        self.n += 1
+        tag = f"t{self.n}".encode()
+        self.s.sendall(tag + b" " + line.encode() + b"\r\n")
+        untagged = []
+        while True:
+            l = self.f.readline()
+            check(l, "connection closed")
+            if l.startswith(tag + b" "):
+                return untagged, l
+            untagged.append(l.rstrip(b"\r\n").decode())
+
+    def ok(self, line):
+        untagged, done = self.cmd(line)
+        check(b" OK" in done, f"{line}: {done}")
+        return untagged
+
+
+def scenario_two_sessions():
+    # What one session does, another sees at the points RFC 9051 allows: EXPUNGE never
+    # during a FETCH/STORE/SEARCH by sequence number, always by the next NOOP.
+    a, b = Raw(), Raw()
+    check("* 3 EXISTS" in a.ok("SELECT INBOX"), "a select")
+    check("* 3 EXISTS" in b.ok("SELECT INBOX"), "b select")
+    a.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    check(a.ok("EXPUNGE") == ["* 1 EXPUNGE"], "a expunge")
+    got = b.ok("FETCH 1:3 (FLAGS)")
+    check(not any("EXPUNGE" in l for l in got) and len(got) == 3, f"EXPUNGE during FETCH: {got}")
+    check(not any("EXPUNGE" in l for l in b.ok("STORE 2 +FLAGS (\\Seen)")), "EXPUNGE during STORE")
+    got = b.ok("NOOP")
+    check(got == ["* 1 EXPUNGE"], f"b NOOP after the expunge: {got}")
+    uids = b.ok("UID FETCH 1:* (FLAGS)")
+    check(len(uids) == 2 and "\\Seen" in uids[0], uids)
+    # A flag set in one session reaches the other as FETCH FLAGS; the one who set it hears
+    # it once (its own STORE answer), not again.
+    got = a.ok("STORE 2 +FLAGS (\\Flagged)")
+    check(len(got) == 1 and got[0].startswith("* 2 FETCH") and "\\Flagged" in got[0], got)
+    # a hears b's \Seen (on its message 1), and not its own \Flagged again.
+    got = a.ok("NOOP")
+    check(len(got) == 1 and got[0].startswith("* 1 FETCH") and "\\Seen" in got[0]
+          and "\\Flagged" not in got[0], f"a's NOOP: {got}")
+    got = b.ok("NOOP")
+    check(len(got) == 1 and got[0].startswith("* 2 FETCH") and "\\Flagged" in got[0], got)
+    # A new message: EXISTS in the other session, then its UID.
+    a.s.sendall(b"t99 APPEND INBOX {30+}\r\nFrom: x@y.test\r\nSubject: n\r\n\r\n\r\n")
+    line = a.f.readline()
+    check(line == b"* 3 EXISTS\r\n", f"append into the selected mailbox: {line}")
+    line = a.f.readline()
+    check(line.startswith(b"t99 OK [APPENDUID"), f"append: {line}")
+    got = b.ok("NOOP")
+    check(got == ["* 3 EXISTS"], f"b NOOP after the append: {got}")
+    check(len(b.ok("FETCH 3 (UID FLAGS)")) == 1, "fetch the new one")
+    # Moved away in one session: expunged in the other.
+    a.ok("MOVE 1 Trash")
+    check(b.ok("NOOP") == ["* 1 EXPUNGE"], "b after a move")
+    check("* 2 EXISTS" in b.ok("SELECT INBOX"), "b reselects")
+    print("ok")
+
+
 def scenario_tls():
     # Loopback is not trusted in this configuration: no password before STARTTLS.
     m = imaplib.IMAP4(*IMAP)
@@ -390,4 +459,5 @@ def scenario_tls():
     print("ok")
 
 
-{"session": scenario_session, "idle": scenario_idle, "tls": scenario_tls}[scenario]()
+{"session": scenario_session, "idle": scenario_idle, "tls": scenario_tls,
+ "two_sessions": scenario_two_sessions}[scenario]()

@@ -64,6 +64,19 @@ impl Core {
         self.message_bytes(&e.blob_id).await
     }
 
+    /// The bytes of several emails (blob ids of rows read with
+    /// [`email_states`](Self::email_states), so the account may read them), in order,
+    /// in one batch (see `BlobStore::get_many`).
+    pub async fn emails_bytes(&self, blob_ids: Vec<String>) -> Result<Vec<bytes::Bytes>> {
+        let ids = blob_ids
+            .iter()
+            .map(|b| {
+                crate::BlobId::parse(b).ok_or_else(|| Error::Internal(format!("bad blob id {b}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.store().blobs().get_many(&ids).await?)
+    }
+
     /// Files the account's emails among `ids` into `to` as well (IMAP COPY within an
     /// account: one email in one more mailbox, its keywords shared). Returns `(email id,
     /// uid in to)` for each, including those already there.

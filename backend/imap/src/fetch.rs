@@ -19,8 +19,27 @@ use crate::message;
 use crate::selected::nz;
 use crate::session::{Handled, Reply, Session};
 
-/// Messages read per round trip to the database.
+/// Messages read per round trip to the database, and bytes of messages read at once.
 const CHUNK: usize = 256;
+const CHUNK_BYTES: usize = 8 << 20;
+
+/// Consecutive ranges of messages (given their sizes) of at most [`CHUNK`] messages and
+/// (beyond the first message) [`CHUNK_BYTES`].
+fn batches(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (k, &s) in sizes.iter().enumerate() {
+        if k > start && (k - start >= CHUNK || bytes + s > CHUNK_BYTES) {
+            out.push(start..k);
+            (start, bytes) = (k, 0);
+        }
+        bytes += s;
+    }
+    if start < sizes.len() {
+        out.push(start..sizes.len());
+    }
+    out
+}
 
 impl Session {
     pub(crate) async fn fetch(
@@ -97,7 +116,16 @@ impl Session {
                 )
             });
         let core = self.shared.core.clone();
-        for chunk in indexes.chunks(CHUNK) {
+        let chunk_sizes: Vec<usize> = {
+            let sizes = &self.selected.as_ref().expect("selected").view.sizes;
+            indexes
+                .iter()
+                .map(|&i| if needs_row { sizes[i] as usize } else { 0 })
+                .collect()
+        };
+        let chunks = batches(&chunk_sizes);
+        for chunk in chunks {
+            let chunk = &indexes[chunk];
             let sel = self.selected.as_ref().expect("selected");
             let wanted: Vec<(usize, i64, u32)> = chunk
                 .iter()
@@ -141,16 +169,24 @@ impl Session {
                     }
                 }
             }
+            // The chunk's bytes in one read.
+            let mut bytes: HashMap<i64, bytes::Bytes> = HashMap::new();
+            if needs_row {
+                let (ids, blobs): (Vec<i64>, Vec<String>) = wanted
+                    .iter()
+                    .filter_map(|w| states.get(&w.1))
+                    .map(|e| (e.id, e.blob_id.clone()))
+                    .unzip();
+                let got = core.emails_bytes(blobs).await?;
+                bytes.extend(ids.into_iter().zip(got));
+            }
             for (i, id, uid) in wanted {
                 let row = states.get(&id);
                 // Gone meanwhile (expunged elsewhere, not yet reported): nothing to show.
                 if (needs_row || sets_seen) && row.is_none() {
                     continue;
                 }
-                let raw = match row {
-                    Some(e) if needs_row => Some(core.email_bytes(e).await?),
-                    _ => None,
-                };
+                let raw = bytes.remove(&id);
                 let sel = self.selected.as_ref().expect("selected");
                 let keywords = sel.keywords(i).to_string();
                 let (received_at, size) = (sel.view.received_at[i], sel.view.sizes[i]);
