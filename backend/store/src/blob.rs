@@ -258,7 +258,8 @@ impl BlobStore {
         let Some(root) = &self.local_root else {
             use futures::StreamExt;
             // Owned futures: borrowing ones in `buffered` defeat Send inference upstream.
-            let gets = ids.to_vec().into_iter().map(|id| {
+            let owned: Vec<BlobId> = ids.to_vec();
+            let gets = owned.into_iter().map(|id| {
                 let store = self.clone();
                 async move { store.get(&id).await }
             });
