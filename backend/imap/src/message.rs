@@ -29,10 +29,21 @@ struct Located<'m> {
     part: &'m MessagePart<'m>,
 }
 
+/// Only what ENVELOPE and BODYSTRUCTURE read is parsed into structure; the rest of the
+/// header (Received: lines, a third of the work with the default parser) is kept raw.
+static PARSER: std::sync::LazyLock<MessageParser> = std::sync::LazyLock::new(|| {
+    use mail_parser::HeaderName as H;
+    let mut p = MessageParser::new().with_mime_headers();
+    for h in [H::From, H::Sender, H::ReplyTo, H::To, H::Cc, H::Bcc] {
+        p = p.header_address(h);
+    }
+    p
+});
+
 pub(crate) fn parse(raw: &[u8]) -> Parsed<'_> {
     Parsed {
         raw,
-        msg: MessageParser::default().parse(raw),
+        msg: PARSER.parse(raw),
     }
 }
 
