@@ -95,6 +95,14 @@ async fn imap_two_sessions_see_each_other(b: Backend) {
     run(&s, "two_sessions");
 }
 
+backends!(imap_condstore);
+async fn imap_condstore(b: Backend) {
+    let Some(s) = with_mail(b, "").await else {
+        return;
+    };
+    run(&s, "condstore");
+}
+
 backends!(imap_tls_and_logindisabled);
 async fn imap_tls_and_logindisabled(b: Backend) {
     let Some(s) = with_mail(b, "[imap]\nloopback_is_secure = false\n").await else {

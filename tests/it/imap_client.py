@@ -440,6 +440,42 @@ def scenario_two_sessions():
     print("ok")
 
 
+def scenario_condstore():
+    # RFC 7162 CONDSTORE: modseqs in FETCH, CHANGEDSINCE, UNCHANGEDSINCE with [MODIFIED],
+    # SEARCH MODSEQ, HIGHESTMODSEQ in SELECT and STATUS.
+    a, b = Raw(), Raw()
+    check(a.ok("ENABLE CONDSTORE") == ["* ENABLED CONDSTORE"], "enable")
+    sel = a.ok("SELECT INBOX")
+    hm = [l for l in sel if "HIGHESTMODSEQ" in l]
+    check(len(hm) == 1, sel)
+    n0 = int(re.search(r"HIGHESTMODSEQ (\d+)", hm[0]).group(1))
+    got = a.ok("FETCH 1:* (MODSEQ)")
+    mods = [int(re.search(r"MODSEQ \((\d+)\)", l).group(1)) for l in got]
+    check(len(mods) == 3 and all(0 < m <= n0 for m in mods), (mods, n0))
+    got = a.ok("STORE 1 +FLAGS (\\Flagged)")
+    check(len(got) == 1 and "MODSEQ" in got[0], got)
+    m1 = int(re.search(r"MODSEQ \((\d+)\)", got[0]).group(1))
+    check(m1 > n0, (m1, n0))
+    got = a.ok("FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % n0)
+    check(len(got) == 1 and got[0].startswith("* 1 FETCH") and "MODSEQ" in got[0], got)
+    uids = [int(re.search(r"UID (\d+)", l).group(1)) for l in a.ok("FETCH 1:* (UID)")]
+    b.ok("SELECT INBOX")
+    b.ok("STORE 2 +FLAGS (\\Seen)")
+    untagged, done = a.cmd("UID STORE %d,%d (UNCHANGEDSINCE %d) +FLAGS (\\Answered)" % (uids[1], uids[2], m1))
+    check(b"[MODIFIED %d]" % uids[1] in done, (untagged, done))
+    got = a.ok("UID FETCH %d (FLAGS)" % uids[1])
+    check(not any("\\Answered" in l for l in got), f"a refused STORE was applied: {got}")
+    got = a.ok("UID FETCH %d (FLAGS)" % uids[2])
+    check(any("\\Answered" in l for l in got), f"an allowed STORE was not applied: {got}")
+    got = a.ok("SEARCH MODSEQ %d" % (m1 + 1))
+    found = [l for l in got if l.startswith("* SEARCH")]
+    check(len(found) == 1 and re.search(r"\(MODSEQ \d+\)$", found[0]), got)
+    check(found[0].split()[2:4] == ["2", "3"], found)
+    st = a.ok("STATUS Trash (HIGHESTMODSEQ MESSAGES)")
+    check(any("HIGHESTMODSEQ" in l for l in st), st)
+    print("ok")
+
+
 def scenario_tls():
     # Loopback is not trusted in this configuration: no password before STARTTLS.
     m = imaplib.IMAP4(*IMAP)
@@ -460,4 +496,4 @@ def scenario_tls():
 
 
 {"session": scenario_session, "idle": scenario_idle, "tls": scenario_tls,
- "two_sessions": scenario_two_sessions}[scenario]()
+ "two_sessions": scenario_two_sessions, "condstore": scenario_condstore}[scenario]()

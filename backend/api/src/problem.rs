@@ -124,6 +124,12 @@ impl From<mailroom_core::Error> for Problem {
                 "Invalid request",
                 s,
             ),
+            E::Modified(s) => Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                "https://mailroom.dev/problems/modified",
+                "Modified meanwhile",
+                s,
+            ),
             E::AlreadyExists(s) => Problem::new(
                 StatusCode::CONFLICT,
                 "https://mailroom.dev/problems/conflict",

@@ -19,6 +19,9 @@ pub enum Error {
     /// The thing to create exists already.
     #[error("{0} already exists")]
     AlreadyExists(String),
+    /// The object changed after the version the caller named (IMAP UNCHANGEDSINCE).
+    #[error("{0} was modified meanwhile")]
+    Modified(String),
     /// A transient failure: storage unreachable, shutting down. Try again later.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),

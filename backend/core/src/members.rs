@@ -29,6 +29,20 @@ impl Core {
         Ok(self.store().member_uids(mailbox_id).await?)
     }
 
+    /// The modseq (seq of the last change) of each of the account's emails among `ids`.
+    pub async fn email_modseqs(
+        &self,
+        account_id: i64,
+        ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, i64>> {
+        Ok(self
+            .store()
+            .email_modseqs(account_id, ids)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
     /// The total size of one of the account's mailboxes' messages, in octets.
     pub async fn mailbox_size(&self, account_id: i64, mailbox_id: i64) -> Result<u64> {
         self.own_mailbox(account_id, mailbox_id).await?;
@@ -123,6 +137,7 @@ impl Core {
                     email_id: e.id,
                     keywords: None,
                     mailbox_ids: Some(set.into_iter().collect()),
+                    unchanged_since: None,
                 })
             })
             .collect();
@@ -158,6 +173,7 @@ impl Core {
                     email_id: e.id,
                     keywords: None,
                     mailbox_ids: Some(rest),
+                    unchanged_since: None,
                 });
             }
         }
@@ -178,11 +194,13 @@ impl Core {
         Ok(())
     }
 
-    /// Sets the keywords of the account's emails (each a complete set); one result each.
+    /// Sets the keywords of the account's emails (each a complete set); one result each:
+    /// `Error::Modified` for an email changed after `unchanged_since`, left as it was.
     pub async fn set_keywords(
         &self,
         account_id: i64,
         changes: Vec<(i64, Vec<String>)>,
+        unchanged_since: Option<i64>,
     ) -> Result<Vec<Result<()>>> {
         let mut out = Vec::with_capacity(changes.len());
         for chunk in changes.chunks(1000) {
@@ -192,6 +210,7 @@ impl Core {
                     email_id: *id,
                     keywords: Some(k.clone()),
                     mailbox_ids: None,
+                    unchanged_since,
                 })
                 .collect();
             out.extend(self.update_emails(account_id, updates).await?);

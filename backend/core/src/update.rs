@@ -17,6 +17,9 @@ pub struct EmailUpdate {
     pub keywords: Option<Vec<String>>,
     /// The complete new set of mailboxes.
     pub mailbox_ids: Option<Vec<i64>>,
+    /// Apply only if the email has not changed after this modseq (its last change's seq);
+    /// otherwise the result is `Error::Modified`.
+    pub unchanged_since: Option<i64>,
 }
 
 impl Core {
@@ -70,6 +73,7 @@ impl Core {
                     email_id: u.email_id,
                     keywords,
                     mailboxes,
+                    unchanged_since: u.unchanged_since,
                 })
             })();
             match checked {
@@ -81,8 +85,17 @@ impl Core {
             }
         }
         if !patches.is_empty() {
-            let seq = self.store().update_emails(account_id, &patches).await?;
-            self.inner.notifier.publish(StateChange { account_id, seq });
+            let (seq, skipped) = self.store().update_emails(account_id, &patches).await?;
+            if let Some(seq) = seq {
+                self.inner.notifier.publish(StateChange { account_id, seq });
+            }
+            if !skipped.is_empty() {
+                for (u, r) in ids.iter().zip(results.iter_mut()) {
+                    if r.is_ok() && skipped.contains(u) {
+                        *r = Err(Error::Modified(format!("email {u}")));
+                    }
+                }
+            }
         }
         Ok(results)
     }

@@ -16,7 +16,7 @@ use imap_codec::imap_types::sequence::SequenceSet;
 
 use crate::flags;
 use crate::message;
-use crate::selected::nz;
+use crate::selected::{nz, nz64};
 use crate::session::{Handled, Reply, Session};
 
 /// Messages read per round trip to the database, and bytes of messages read at once.
@@ -49,11 +49,17 @@ impl Session {
         uid: bool,
         modifiers: Vec<FetchModifier>,
     ) -> Handled {
-        if !modifiers.is_empty() {
-            return Err(Reply::Bad(
-                None,
-                "CHANGEDSINCE needs CONDSTORE, not offered".into(),
-            ));
+        let mut changed_since = None;
+        for m in &modifiers {
+            match m {
+                FetchModifier::ChangedSince(n) => changed_since = Some(n.get() as i64),
+                FetchModifier::Vanished => {
+                    return Err(Reply::Bad(
+                        None,
+                        "VANISHED needs QRESYNC, not offered".into(),
+                    ));
+                }
+            }
         }
         let mut names: Vec<MessageDataItemName<'static>> = match items {
             MacroOrMessageDataItemNames::Macro(m) => m
@@ -66,12 +72,17 @@ impl Session {
         for n in &names {
             if matches!(
                 n,
-                MessageDataItemName::Binary { .. }
-                    | MessageDataItemName::BinarySize { .. }
-                    | MessageDataItemName::ModSeq
+                MessageDataItemName::Binary { .. } | MessageDataItemName::BinarySize { .. }
             ) {
-                return Err(Reply::Bad(None, "BINARY and MODSEQ are not offered".into()));
+                return Err(Reply::Bad(None, "BINARY is not offered".into()));
             }
+        }
+        // RFC 7162 §3.1: MODSEQ or CHANGEDSINCE turn CONDSTORE on.
+        if changed_since.is_some() || names.contains(&MessageDataItemName::ModSeq) {
+            self.condstore = true;
+        }
+        if changed_since.is_some() && !names.contains(&MessageDataItemName::ModSeq) {
+            names.push(MessageDataItemName::ModSeq);
         }
         if uid && !names.contains(&MessageDataItemName::Uid) {
             names.insert(0, MessageDataItemName::Uid);
@@ -79,9 +90,12 @@ impl Session {
         let account = self.user.as_ref().expect("authenticated").id;
         let sel = self.selected.as_ref().expect("selected");
         let read_only = sel.read_only;
-        let Some(indexes) = sel.resolve(&set, uid) else {
+        let Some(mut indexes) = sel.resolve(&set, uid) else {
             return Err(Reply::Bad(None, "no such message sequence number".into()));
         };
+        if let Some(since) = changed_since {
+            indexes.retain(|&i| sel.modseq(i) > since);
+        }
         // Flags, dates and sizes are in the view; anything else reads the email's row.
         let needs_row = names.iter().any(|n| {
             !matches!(
@@ -154,7 +168,7 @@ impl Session {
                     })
                     .collect();
                 if !unseen.is_empty() {
-                    core.set_keywords(account, unseen.clone()).await?;
+                    core.set_keywords(account, unseen.clone(), None).await?;
                     let uid_of: HashMap<i64, u32> =
                         wanted.iter().map(|(_, id, uid)| (*id, *uid)).collect();
                     let sel = self.selected.as_mut().expect("selected");
@@ -190,6 +204,7 @@ impl Session {
                 let sel = self.selected.as_ref().expect("selected");
                 let keywords = sel.keywords(i).to_string();
                 let (received_at, size) = (sel.view.received_at[i], sel.view.sizes[i]);
+                let modseq = sel.modseq(i);
                 // Parsed only when an item needs the structure (not for BODY[] alone).
                 let parsed = if needs_parse {
                     raw.as_deref().map(message::parse)
@@ -209,6 +224,7 @@ impl Session {
                             MessageDataItem::InternalDate(internal_date(received_at))
                         }
                         MessageDataItemName::Rfc822Size => MessageDataItem::Rfc822Size(size),
+                        MessageDataItemName::ModSeq => MessageDataItem::ModSeq(nz64(modseq)),
                         MessageDataItemName::Envelope => {
                             MessageDataItem::Envelope(parsed.as_ref().expect("read").envelope())
                         }
@@ -283,11 +299,30 @@ impl Session {
         Ok(Reply::Ok(None, "FETCH completed".into()))
     }
 
-    /// `* n FETCH (UID u FLAGS (…))`, for flag changes made elsewhere or by STORE.
-    pub(crate) fn fetch_flags(&mut self, seq: u32, uid: u32, keywords: &str, _modseq: i64) {
-        let items = Vec1::try_from(vec![
+    /// `* n FETCH (UID u FLAGS (…) [MODSEQ (m)])`, for flag changes made elsewhere or by
+    /// STORE.
+    pub(crate) fn fetch_flags(&mut self, seq: u32, uid: u32, keywords: &str, modseq: i64) {
+        let mut items = vec![
             MessageDataItem::Uid(nz(uid)),
             MessageDataItem::Flags(flags::flags(keywords)),
+        ];
+        if self.condstore {
+            items.push(MessageDataItem::ModSeq(nz64(modseq)));
+        }
+        let items = Vec1::try_from(items).expect("two items");
+        self.data(Data::Fetch {
+            seq: nz(seq),
+            items,
+        });
+    }
+}
+
+impl Session {
+    /// `* n FETCH (UID u MODSEQ (m))`: a .SILENT STORE's new modseq under CONDSTORE.
+    pub(crate) fn fetch_modseq(&mut self, seq: u32, uid: u32, modseq: i64) {
+        let items = Vec1::try_from(vec![
+            MessageDataItem::Uid(nz(uid)),
+            MessageDataItem::ModSeq(nz64(modseq)),
         ])
         .expect("two items");
         self.data(Data::Fetch {

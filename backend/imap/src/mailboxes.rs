@@ -329,6 +329,12 @@ impl Session {
                 StatusDataItemName::Size => StatusDataItem::Size(
                     self.shared.core.mailbox_size(account, f.mailbox.id).await?,
                 ),
+                StatusDataItemName::HighestModSeq => {
+                    self.condstore = true;
+                    StatusDataItem::HighestModSeq(
+                        self.shared.core.state(account).await?.max(1) as u64
+                    )
+                }
                 other => {
                     return Err(Reply::Bad(
                         None,

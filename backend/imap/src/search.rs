@@ -9,7 +9,20 @@ use imap_codec::imap_types::response::{Code, Data};
 use imap_codec::imap_types::search::SearchKey;
 use mailroom_core::filter::{Cond, Filter, TextField};
 
-use crate::selected::nz;
+use crate::selected::{nz, nz64};
+
+fn criteria_use_modseq(keys: &Vec1<SearchKey<'_>>) -> bool {
+    fn uses(k: &SearchKey<'_>) -> bool {
+        match k {
+            SearchKey::ModSequence { .. } => true,
+            SearchKey::Not(k) => uses(k),
+            SearchKey::Or(a, b) => uses(a) || uses(b),
+            SearchKey::And(v) => v.as_ref().iter().any(uses),
+            _ => false,
+        }
+    }
+    keys.as_ref().iter().any(uses)
+}
 use crate::session::{Handled, Reply, Session};
 
 fn kw(k: &str) -> Filter {
@@ -97,12 +110,9 @@ impl Session {
                     ))
                 }
             }
-            SearchKey::ModSequence { .. } => {
-                return Err(Reply::Bad(
-                    None,
-                    "MODSEQ needs CONDSTORE, not offered".into(),
-                ));
-            }
+            // Per-flag entries (RFC 7162 §3.1.5) name the modseq of one flag's change; this
+            // server keeps one modseq per message, which bounds every entry.
+            SearchKey::ModSequence { modseq, .. } => Filter::Cond(Cond::MinModseq(*modseq as i64)),
         })
     }
 
@@ -146,7 +156,21 @@ impl Session {
             .map(|&i| if uid { sel.view.uids[i] } else { i as u32 + 1 })
             .collect();
         found.sort_unstable();
-        self.data(Data::Search(found.into_iter().map(nz).collect(), None));
+        // RFC 7162 §3.1.5: a search with MODSEQ answers with the highest modseq found.
+        let highest = criteria_use_modseq(&criteria)
+            .then(|| {
+                let sel = self.selected.as_ref().expect("selected");
+                ids.iter()
+                    .filter_map(|id| at.get(id))
+                    .map(|&i| sel.modseq(i))
+                    .max()
+            })
+            .flatten()
+            .map(nz64);
+        if highest.is_some() {
+            self.condstore = true;
+        }
+        self.data(Data::Search(found.into_iter().map(nz).collect(), highest));
         Ok(Reply::Ok(None, "SEARCH completed".into()))
     }
 }

@@ -7,7 +7,7 @@ use imap_codec::imap_types::sequence::SequenceSet;
 use mailroom_core::filter::{Cond, Filter, Query, SortKey, Window};
 
 use crate::flags;
-use crate::selected::{Selected, nz};
+use crate::selected::{Selected, nz, nz64};
 use crate::session::{Handled, Reply, Session, code};
 
 impl Session {
@@ -30,7 +30,7 @@ impl Session {
             .iter()
             .any(|p| matches!(p, SelectParameter::CondStore))
         {
-            return Err(Reply::Bad(None, "CONDSTORE is not supported yet".into()));
+            self.condstore = true;
         }
         let f = self.folder(&mailbox).await?;
         let account = self.user.as_ref().expect("authenticated").id;
@@ -63,6 +63,12 @@ impl Session {
         self.untagged_ok(Some(Code::PermanentFlags(permanent)), "flags allowed");
         self.untagged_ok(Some(Code::UidValidity(nz(sel.uid_validity))), "UIDs valid");
         self.untagged_ok(Some(Code::UidNext(nz(uid_next))), "predicted next UID");
+        // RFC 7162 §3.1.2.1: every SELECT names the highest modseq (the account's change
+        // seq: no member's modseq is above it).
+        self.untagged_ok(
+            Some(Code::HighestModSeq(nz64(sel.view.seq))),
+            "highest modseq",
+        );
         self.selected = Some(sel);
         Ok(if read_only {
             Reply::Ok(Some(Code::ReadOnly), "EXAMINE completed".into())

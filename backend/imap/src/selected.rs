@@ -20,6 +20,8 @@ pub(crate) struct Selected {
     /// Flags this session stored since `view` (uid → keywords): shown by FETCH, and not
     /// reported again as a change from elsewhere when the view catches up.
     pub own_flags: HashMap<u32, String>,
+    /// The modseqs those changes got.
+    pub own_modseqs: HashMap<u32, i64>,
 }
 
 /// What changed since the last look, for the session to report.
@@ -41,6 +43,7 @@ impl Selected {
             uid_validity: mailbox.uid_validity,
             view,
             own_flags: HashMap::new(),
+            own_modseqs: HashMap::new(),
         }
     }
 
@@ -54,6 +57,14 @@ impl Selected {
             .get(&self.view.uids[i])
             .map(String::as_str)
             .unwrap_or(&self.view.keywords[i])
+    }
+
+    /// The modseq of the message at index `i`, as this session knows it.
+    pub fn modseq(&self, i: usize) -> i64 {
+        self.own_modseqs
+            .get(&self.view.uids[i])
+            .copied()
+            .unwrap_or(self.view.modseqs[i])
     }
 
     /// Brings the view up to date. `expunge_allowed` is false while answering a FETCH,
@@ -122,6 +133,7 @@ impl Selected {
         }
         let max_old = old.uids.last().copied().unwrap_or(0);
         let own = std::mem::take(&mut self.own_flags);
+        self.own_modseqs.clear();
         for uid in changed {
             if uid > max_old {
                 continue; // new: announced by EXISTS, fetched by the client
@@ -195,6 +207,10 @@ fn bounds(s: &Sequence, largest: u32) -> (u32, u32) {
         Sequence::Single(x) => (v(x), v(x)),
         Sequence::Range(x, y) => (v(x).min(v(y)), v(x).max(v(y))),
     }
+}
+
+pub(crate) fn nz64(n: i64) -> std::num::NonZeroU64 {
+    std::num::NonZeroU64::new(n.max(1) as u64).expect("at least one")
 }
 
 pub(crate) fn nz(n: u32) -> NonZeroU32 {

@@ -70,6 +70,7 @@ impl From<mailroom_core::Error> for Reply {
             E::NotFound(_) => ("NONEXISTENT", e.to_string()),
             E::Invalid(_) => ("CANNOT", e.to_string()),
             E::AlreadyExists(_) => ("ALREADYEXISTS", e.to_string()),
+            E::Modified(_) => ("MODIFIED", e.to_string()),
             E::Forbidden(_) => ("NOPERM", e.to_string()),
             E::RateLimited(_) => ("LIMIT", e.to_string()),
             E::Unavailable(_) => {
@@ -91,6 +92,9 @@ pub(crate) struct Session {
     pub tls: bool,
     pub user: Option<Account>,
     pub selected: Option<Selected>,
+    /// CONDSTORE is on (RFC 7162 §3.1: ENABLE, or a command that uses it): FETCH responses
+    /// carry MODSEQ.
+    pub condstore: bool,
     out: Vec<u8>,
     /// The write half of the connection (the serve loop reads the other half), so a long
     /// response (FETCH 1:* BODY[]) goes out as it is made instead of piling up in memory.
@@ -123,6 +127,7 @@ pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         tls,
         user: None,
         selected: None,
+        condstore: false,
         out: Vec::new(),
         writer: None,
         broken: false,
@@ -169,6 +174,7 @@ impl Session {
                 Capability::Unselect,
                 Capability::Enable,
                 Capability::StatusSize,
+                Capability::CondStore,
             ]);
             for other in ["CHILDREN", "SPECIAL-USE"] {
                 c.push(Capability::try_from(other).expect("valid capability"));
@@ -679,11 +685,17 @@ impl Session {
         &mut self,
         capabilities: Vec1<imap_codec::imap_types::extensions::enable::CapabilityEnable<'static>>,
     ) -> Handled {
-        // Nothing this server offers through ENABLE yet (CONDSTORE, QRESYNC, UTF8=ACCEPT
-        // are not advertised); RFC 5161: unknown ones are ignored.
-        let _ = capabilities;
+        use imap_codec::imap_types::extensions::enable::CapabilityEnable;
+        // RFC 5161: what is not offered (QRESYNC, UTF8=ACCEPT yet) is ignored.
+        let mut enabled = vec![];
+        for c in capabilities.into_iter() {
+            if matches!(c, CapabilityEnable::CondStore) && !self.condstore {
+                self.condstore = true;
+                enabled.push(c);
+            }
+        }
         self.data(Data::Enabled {
-            capabilities: vec![],
+            capabilities: enabled,
         });
         Ok(Reply::Ok(None, "ENABLE completed".into()))
     }

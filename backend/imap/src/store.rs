@@ -27,11 +27,14 @@ impl Session {
         uid: bool,
         modifiers: Vec<StoreModifier>,
     ) -> Handled {
-        if !modifiers.is_empty() {
-            return Err(Reply::Bad(
-                None,
-                "UNCHANGEDSINCE needs CONDSTORE, not offered".into(),
-            ));
+        // RFC 7162 §3.1.3: UNCHANGEDSINCE stores only where nothing changed after it (checked
+        // in the store's transaction); the others are named in [MODIFIED].
+        let unchanged_since = modifiers
+            .iter()
+            .map(|StoreModifier::UnchangedSince(u)| *u as i64)
+            .next();
+        if unchanged_since.is_some() {
+            self.condstore = true;
         }
         let account = self.user.as_ref().expect("authenticated").id;
         let sel = self.selected.as_ref().expect("selected");
@@ -46,6 +49,7 @@ impl Session {
         };
         let given: BTreeSet<String> = flags_given.iter().filter_map(flags::keyword).collect();
         let core = self.shared.core.clone();
+        let mut modified: Vec<u32> = Vec::new();
         for chunk in indexes.chunks(1000) {
             let sel = self.selected.as_ref().expect("selected");
             let wanted: Vec<(usize, i64, u32)> = chunk
@@ -74,28 +78,80 @@ impl Session {
                 }
                 after.insert(*id, new);
             }
+            let mut refused: BTreeSet<i64> = BTreeSet::new();
             if !changes.is_empty() {
-                for r in core.set_keywords(account, changes).await? {
-                    r?;
+                let changed_ids: Vec<i64> = changes.iter().map(|c| c.0).collect();
+                let results = core.set_keywords(account, changes, unchanged_since).await?;
+                for (id, r) in changed_ids.iter().zip(results) {
+                    match r {
+                        Ok(()) => {}
+                        Err(mailroom_core::Error::Modified(_)) => {
+                            refused.insert(*id);
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            // With UNCHANGEDSINCE, messages that needed no change count too (§3.1.3).
+            let modseqs = if self.condstore {
+                core.email_modseqs(account, &ids).await?
+            } else {
+                HashMap::new()
+            };
+            if let Some(u) = unchanged_since {
+                for (id, m) in &modseqs {
+                    if *m > u && !changes_made(&after, &states, *id) {
+                        refused.insert(*id);
+                    }
                 }
             }
             let sel = self.selected.as_mut().expect("selected");
-            for (_, id, uid) in &wanted {
+            for (i, id, uid_of) in &wanted {
+                if refused.contains(id) {
+                    modified.push(if uid { *uid_of } else { *i as u32 + 1 });
+                    continue;
+                }
                 if let Some(k) = after.get(id) {
                     // Reported here (or asked not to be): not again as a change from elsewhere.
-                    sel.own_flags.insert(*uid, k.clone());
+                    sel.own_flags.insert(*uid_of, k.clone());
+                    if let Some(m) = modseqs.get(id) {
+                        sel.own_modseqs.insert(*uid_of, *m);
+                    }
                 }
             }
-            if response == StoreResponse::Answer {
-                for (i, id, uid) in wanted {
+            // RFC 7162 §3.1.3: with CONDSTORE the new MODSEQ goes out even with .SILENT.
+            if response == StoreResponse::Answer || self.condstore {
+                for (i, id, uid_of) in wanted {
+                    if refused.contains(&id) {
+                        continue;
+                    }
                     if let Some(k) = after.get(&id) {
                         let k = k.clone();
-                        self.fetch_flags(i as u32 + 1, uid, &k, 0);
+                        let m = modseqs.get(&id).copied().unwrap_or(0);
+                        if response == StoreResponse::Answer {
+                            self.fetch_flags(i as u32 + 1, uid_of, &k, m);
+                        } else {
+                            self.fetch_modseq(i as u32 + 1, uid_of, m);
+                        }
                     }
                 }
             }
         }
-        Ok(Reply::Ok(None, "STORE completed".into()))
+        if modified.is_empty() {
+            return Ok(Reply::Ok(None, "STORE completed".into()));
+        }
+        modified.sort_unstable();
+        let set = SequenceSet::try_from(
+            modified
+                .iter()
+                .map(|n| nz(*n))
+                .collect::<Vec<std::num::NonZeroU32>>(),
+        )
+        .expect("not empty");
+        Ok(Reply::Ok(
+            Some(Code::Modified(set)),
+            "conditional STORE failed for some".into(),
+        ))
     }
 
     pub(crate) async fn copy(
@@ -163,6 +219,12 @@ impl Session {
         }
         Ok(Reply::Ok(None, "MOVE completed".into()))
     }
+}
+
+/// Whether the STORE changed `id`'s keywords (a refused change is reported as MODIFIED
+/// already; an unchanged message is MODIFIED only if it changed after UNCHANGEDSINCE).
+fn changes_made(after: &HashMap<i64, String>, before: &HashMap<i64, String>, id: i64) -> bool {
+    after.get(&id) != before.get(&id)
 }
 
 /// COPYUID's two sets, in the same order.

@@ -104,7 +104,7 @@ impl From<mailroom_core::Error> for MethodError {
     fn from(e: mailroom_core::Error) -> MethodError {
         use mailroom_core::Error as E;
         match e {
-            E::NotFound(s) | E::Invalid(s) | E::AlreadyExists(s) => {
+            E::NotFound(s) | E::Invalid(s) | E::AlreadyExists(s) | E::Modified(s) => {
                 MethodError::InvalidArguments(s)
             }
             E::Forbidden(_) => MethodError::AccountNotFound,

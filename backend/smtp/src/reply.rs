@@ -119,6 +119,7 @@ pub fn for_recipient_error(e: &Error) -> &'static str {
         Error::Invalid(_) => BAD_RECIPIENT,
         Error::Forbidden(_) => RELAY_DENIED,
         Error::AlreadyExists(_)
+        | Error::Modified(_)
         | Error::Unavailable(_)
         | Error::RateLimited(_)
         | Error::Internal(_) => TEMP_LOOKUP_FAILED,

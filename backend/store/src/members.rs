@@ -69,6 +69,22 @@ impl Store {
         Ok(out)
     }
 
+    /// `(email id, modseq)` of the account's emails among `ids`.
+    pub async fn email_modseqs(&self, account_id: i64, ids: &[i64]) -> Result<Vec<(i64, i64)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql =
+                format!("SELECT id, modseq FROM emails WHERE account_id = ? AND id IN ({marks})");
+            let mut values: Vec<Value> = vec![account_id.into()];
+            values.extend(chunk.iter().map(|&i| Value::from(i)));
+            for r in self.db.query_all_raw(self.stmt(&sql, values)).await? {
+                out.push((r.try_get_by_index::<i64>(0)?, r.try_get_by_index::<i64>(1)?));
+            }
+        }
+        Ok(out)
+    }
+
     /// The total size of the mailbox's messages, in octets.
     pub async fn member_size(&self, mailbox_id: i64) -> Result<u64> {
         let sql = "SELECT CAST(COALESCE(SUM(e.size), 0) AS BIGINT) FROM mailbox_emails x \

@@ -31,6 +31,8 @@ pub enum Cond {
     SentAfter(i64),
     /// One of these emails (an IMAP UID or sequence set, resolved by the session).
     IdIn(Vec<i64>),
+    /// Changed at or after this seq (IMAP SEARCH MODSEQ).
+    MinModseq(i64),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,6 +142,10 @@ fn cond_sql(c: &Cond, values: &mut Vec<Value>) -> String {
         Cond::SentAfter(t) => {
             values.push((*t).into());
             "COALESCE(m.sent_at, e.received_at) >= ?".into()
+        }
+        Cond::MinModseq(m) => {
+            values.push((*m).into());
+            "e.modseq >= ?".into()
         }
         Cond::IdIn(ids) if ids.is_empty() => "1 = 0".into(),
         Cond::IdIn(ids) => {

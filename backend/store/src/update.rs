@@ -20,20 +20,38 @@ pub struct EmailPatch {
     pub keywords: Option<String>,
     /// The complete set of mailboxes (non-empty, the account's own: checked by the caller).
     pub mailboxes: Option<BTreeSet<i64>>,
+    /// Apply only if the email's modseq is at most this (IMAP STORE UNCHANGEDSINCE);
+    /// checked inside the transaction.
+    pub unchanged_since: Option<i64>,
 }
 
 impl Store {
-    /// Applies the patches of emails that belong to the account; returns the new state.
-    pub async fn update_emails(&self, account_id: i64, patches: &[EmailPatch]) -> Result<i64> {
+    /// Applies the patches of emails that belong to the account; returns the new state (or
+    /// `None` when nothing was written) and the ids of emails left alone because they
+    /// changed after their patch's `unchanged_since`.
+    pub async fn update_emails(
+        &self,
+        account_id: i64,
+        patches: &[EmailPatch],
+    ) -> Result<(Option<i64>, Vec<i64>)> {
         let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
         let mut current: BTreeMap<i64, (email::Model, BTreeSet<i64>)> = BTreeMap::new();
         for p in patches {
             current.insert(p.email_id, load(&tx, account_id, p.email_id).await?);
         }
+        let (patches, skipped): (Vec<&EmailPatch>, Vec<&EmailPatch>) =
+            patches.iter().partition(|p| {
+                p.unchanged_since
+                    .is_none_or(|u| current[&p.email_id].0.modseq <= u)
+            });
+        let skipped: Vec<i64> = skipped.iter().map(|p| p.email_id).collect();
+        if patches.is_empty() {
+            return Ok((None, skipped));
+        }
         // Lock order: mailboxes that gain a message (UIDs), then the account (seq).
         let mut gaining: BTreeMap<i64, i64> = BTreeMap::new();
-        for p in patches {
+        for p in &patches {
             if let Some(new) = &p.mailboxes {
                 for m in new.difference(&current[&p.email_id].1) {
                     *gaining.entry(*m).or_default() += 1;
@@ -57,7 +75,7 @@ impl Store {
         let end = reserve_seqs(&tx, account_id, n).await?;
         let mut seq = end - n;
         let mut changes = Vec::new();
-        for p in patches {
+        for p in &patches {
             seq += 1;
             let (e, boxes) = &current[&p.email_id];
             let mut touched: BTreeSet<i64> = BTreeSet::new();
@@ -124,7 +142,7 @@ impl Store {
         }
         crate::delivery::insert_changes(&tx, changes).await?;
         tx.commit().await?;
-        Ok(end)
+        Ok((Some(end), skipped))
     }
 
     /// Destroys emails of the account (their memberships go with them); returns the new state.
