@@ -103,6 +103,14 @@ async fn imap_condstore(b: Backend) {
     run(&s, "condstore");
 }
 
+backends!(imap_qresync);
+async fn imap_qresync(b: Backend) {
+    let Some(s) = with_mail(b, "").await else {
+        return;
+    };
+    run(&s, "qresync");
+}
+
 backends!(imap_tls_and_logindisabled);
 async fn imap_tls_and_logindisabled(b: Backend) {
     let Some(s) = with_mail(b, "[imap]\nloopback_is_secure = false\n").await else {

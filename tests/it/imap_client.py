@@ -476,6 +476,42 @@ def scenario_condstore():
     print("ok")
 
 
+def scenario_qresync():
+    # RFC 7162 QRESYNC: VANISHED instead of EXPUNGE, SELECT (QRESYNC …) replaying what
+    # changed and what vanished since the client's modseq, UID FETCH (CHANGEDSINCE … VANISHED).
+    a, b = Raw(), Raw()
+    _, done = a.cmd("SELECT INBOX (QRESYNC (1 1))")
+    check(b" BAD " in done, f"QRESYNC before ENABLE: {done}")
+    check(a.ok("ENABLE QRESYNC") == ["* ENABLED QRESYNC"], "enable")
+    sel = " ".join(a.ok("SELECT INBOX"))
+    v = int(re.search(r"UIDVALIDITY (\d+)", sel).group(1))
+    h = int(re.search(r"HIGHESTMODSEQ (\d+)", sel).group(1))
+    uids = [int(re.search(r"UID (\d+)", l).group(1)) for l in a.ok("FETCH 1:* (UID)")]
+    b.ok("SELECT INBOX")
+    b.ok("STORE 1 +FLAGS (\\Flagged)")
+    b.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    b.ok("EXPUNGE")
+    got = a.ok("NOOP")
+    check("* VANISHED %d" % uids[1] in got and not any("EXPUNGE" in l for l in got), got)
+    check(any(l.startswith("* 1 FETCH") and "\\Flagged" in l and "MODSEQ" in l for l in got), got)
+    # A client that was away: one SELECT brings it up to date.
+    c = Raw()
+    c.ok("ENABLE QRESYNC")
+    got = c.ok("SELECT INBOX (QRESYNC (%d %d))" % (v, h))
+    check("* VANISHED (EARLIER) %d" % uids[1] in got, got)
+    fetched = [l for l in got if " FETCH " in l]
+    check(len(fetched) == 1 and "UID %d" % uids[0] in fetched[0] and "\\Flagged" in fetched[0], got)
+    # A wrong UIDVALIDITY: nothing replayed.
+    got = c.ok("SELECT INBOX (QRESYNC (%d %d))" % (v + 1, h))
+    check(not any("VANISHED" in l or " FETCH " in l for l in got), got)
+    got = c.ok("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % h)
+    check(got[0] == "* VANISHED (EARLIER) %d" % uids[1], got)
+    check(len([l for l in got if " FETCH " in l]) == 1, got)
+    _, done = c.cmd("FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % h)
+    check(b" BAD " in done, f"VANISHED without UID: {done}")
+    print("ok")
+
+
 def scenario_tls():
     # Loopback is not trusted in this configuration: no password before STARTTLS.
     m = imaplib.IMAP4(*IMAP)
@@ -496,4 +532,5 @@ def scenario_tls():
 
 
 {"session": scenario_session, "idle": scenario_idle, "tls": scenario_tls,
- "two_sessions": scenario_two_sessions, "condstore": scenario_condstore}[scenario]()
+ "two_sessions": scenario_two_sessions, "condstore": scenario_condstore,
+ "qresync": scenario_qresync}[scenario]()

@@ -50,15 +50,11 @@ impl Session {
         modifiers: Vec<FetchModifier>,
     ) -> Handled {
         let mut changed_since = None;
+        let mut vanished = false;
         for m in &modifiers {
             match m {
                 FetchModifier::ChangedSince(n) => changed_since = Some(n.get() as i64),
-                FetchModifier::Vanished => {
-                    return Err(Reply::Bad(
-                        None,
-                        "VANISHED needs QRESYNC, not offered".into(),
-                    ));
-                }
+                FetchModifier::Vanished => vanished = true,
             }
         }
         let mut names: Vec<MessageDataItemName<'static>> = match items {
@@ -93,6 +89,28 @@ impl Session {
         let Some(mut indexes) = sel.resolve(&set, uid) else {
             return Err(Reply::Bad(None, "no such message sequence number".into()));
         };
+        if vanished {
+            // RFC 7162 §3.2.6: UID FETCH … (CHANGEDSINCE n VANISHED) with QRESYNC enabled.
+            if !uid || changed_since.is_none() || !self.qresync {
+                return Err(Reply::Bad(
+                    None,
+                    "VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC".into(),
+                ));
+            }
+            let max = sel
+                .uid_next
+                .saturating_sub(1)
+                .max(sel.view.uids.last().copied().unwrap_or(0));
+            if max > 0
+                && let Some(gone) = crate::selected::missing(&set, &sel.view.uids, max)
+            {
+                self.data(Data::Vanished {
+                    earlier: true,
+                    known_uids: gone,
+                });
+            }
+        }
+        let sel = self.selected.as_ref().expect("selected");
         if let Some(since) = changed_since {
             indexes.retain(|&i| sel.modseq(i) > since);
         }

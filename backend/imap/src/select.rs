@@ -7,7 +7,7 @@ use imap_codec::imap_types::sequence::SequenceSet;
 use mailroom_core::filter::{Cond, Filter, Query, SortKey, Window};
 
 use crate::flags;
-use crate::selected::{Selected, nz, nz64};
+use crate::selected::{Selected, missing, nz, nz64};
 use crate::session::{Handled, Reply, Session, code};
 
 impl Session {
@@ -20,11 +20,22 @@ impl Session {
         if self.selected.take().is_some() {
             self.untagged_ok(Some(code("CLOSED")), "previous mailbox closed");
         }
-        if parameters
-            .iter()
-            .any(|p| matches!(p, SelectParameter::QResync { .. }))
-        {
-            return Err(Reply::Bad(None, "QRESYNC is not enabled".into()));
+        // RFC 7162 §3.2.5: what the client knew (UIDVALIDITY, modseq, its UIDs).
+        let resync = parameters.iter().find_map(|p| match p {
+            SelectParameter::QResync {
+                uid_validity,
+                mod_sequence_value,
+                known_uids,
+                ..
+            } => Some((
+                uid_validity.get(),
+                mod_sequence_value.get() as i64,
+                known_uids.clone(),
+            )),
+            _ => None,
+        });
+        if resync.is_some() && !self.qresync {
+            return Err(Reply::Bad(None, "ENABLE QRESYNC first".into()));
         }
         if parameters
             .iter()
@@ -48,7 +59,8 @@ impl Session {
             .mailbox
             .uid_next
             .max(view.uids.last().map_or(1, |u| u + 1));
-        let sel = Selected::new(&f.mailbox, read_only, view);
+        let mut sel = Selected::new(&f.mailbox, read_only, view);
+        sel.uid_next = uid_next;
         self.data(Data::Flags(flags::defined()));
         self.data(Data::Exists(sel.exists()));
         self.data(Data::Recent(0));
@@ -70,11 +82,49 @@ impl Session {
             "highest modseq",
         );
         self.selected = Some(sel);
+        if let Some((uid_validity, since, known)) = resync {
+            self.resync(uid_validity, since, known);
+        }
         Ok(if read_only {
             Reply::Ok(Some(Code::ReadOnly), "EXAMINE completed".into())
         } else {
             Reply::Ok(Some(Code::ReadWrite), "SELECT completed".into())
         })
+    }
+
+    /// QRESYNC's part of SELECT: what vanished among the client's UIDs (all UIDs below
+    /// UIDNEXT when it names none: no expunged UIDs are kept, and RFC 7162 §3.2.5.2 lets
+    /// the list name UIDs the client never had), then every message changed after its modseq.
+    fn resync(&mut self, uid_validity: u32, since: i64, known: Option<SequenceSet>) {
+        let sel = self.selected.as_ref().expect("selected");
+        if uid_validity != sel.uid_validity {
+            return; // a different mailbox than the client's: a full sync follows
+        }
+        let all = SequenceSet::try_from("1:*").expect("valid set");
+        let max = sel.uid_next.saturating_sub(1);
+        if max > 0
+            && let Some(set) = missing(known.as_ref().unwrap_or(&all), &sel.view.uids, max)
+        {
+            self.data(Data::Vanished {
+                earlier: true,
+                known_uids: set,
+            });
+        }
+        let sel = self.selected.as_ref().expect("selected");
+        let changed: Vec<(u32, u32, String, i64)> = (0..sel.view.len())
+            .filter(|&i| sel.modseq(i) > since)
+            .map(|i| {
+                (
+                    i as u32 + 1,
+                    sel.view.uids[i],
+                    sel.keywords(i).to_string(),
+                    sel.modseq(i),
+                )
+            })
+            .collect();
+        for (seq, uid, keywords, modseq) in changed {
+            self.fetch_flags(seq, uid, &keywords, modseq);
+        }
     }
 
     /// CLOSE (`expunge`: messages marked \Deleted go, silently) or UNSELECT.

@@ -15,6 +15,8 @@ pub(crate) struct Selected {
     pub mailbox_id: i64,
     pub read_only: bool,
     pub uid_validity: u32,
+    /// UIDNEXT as SELECT announced it: UIDs below it may have existed (QRESYNC's VANISHED).
+    pub uid_next: u32,
     /// What the client has been told: its sequence numbers are this snapshot's.
     pub view: Arc<Snapshot>,
     /// Flags this session stored since `view` (uid → keywords): shown by FETCH, and not
@@ -29,6 +31,8 @@ pub(crate) struct Selected {
 pub(crate) struct Delta {
     /// Sequence numbers to report as EXPUNGE, in the order to send them.
     pub expunged: Vec<u32>,
+    /// The same messages' UIDs, ascending (VANISHED under QRESYNC).
+    pub vanished: Vec<u32>,
     /// The new message count, when messages were added.
     pub exists: Option<u32>,
     /// `(seq, uid, keywords, modseq)` of messages whose flags may have changed.
@@ -41,6 +45,7 @@ impl Selected {
             mailbox_id: mailbox.id,
             read_only,
             uid_validity: mailbox.uid_validity,
+            uid_next: mailbox.uid_next,
             view,
             own_flags: HashMap::new(),
             own_modseqs: HashMap::new(),
@@ -122,6 +127,7 @@ impl Selected {
         // Only what this client was shown can be expunged; highest first, so no number
         // shifts before it is sent.
         removed.retain(|u| old.index_of(*u).is_some());
+        delta.vanished = removed.clone();
         for uid in removed.iter().rev() {
             delta
                 .expunged
@@ -207,6 +213,70 @@ fn bounds(s: &Sequence, largest: u32) -> (u32, u32) {
         Sequence::Single(x) => (v(x), v(x)),
         Sequence::Range(x, y) => (v(x).min(v(y)), v(x).max(v(y))),
     }
+}
+
+/// A UID set (ascending, no duplicates) as ranges, for VANISHED and MODIFIED.
+pub(crate) fn uid_ranges(uids: &[u32]) -> Option<SequenceSet> {
+    let mut seqs: Vec<Sequence> = Vec::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
+            i += 1;
+            end = uids[i];
+        }
+        seqs.push(if start == end {
+            Sequence::Single(SeqOrUid::Value(nz(start)))
+        } else {
+            Sequence::Range(SeqOrUid::Value(nz(start)), SeqOrUid::Value(nz(end)))
+        });
+        i += 1;
+    }
+    Some(SequenceSet(seqs.try_into().ok()?))
+}
+
+/// The UIDs in `set` (each range at most up to `max`) that are not in `present` (sorted),
+/// as ranges: what a QRESYNC client is told has vanished.
+pub(crate) fn missing(set: &SequenceSet, present: &[u32], max: u32) -> Option<SequenceSet> {
+    let mut ranges: Vec<(u32, u32)> = set
+        .0
+        .as_ref()
+        .iter()
+        .map(|s| bounds(s, max))
+        .map(|(a, b)| (a, b.min(max)))
+        .filter(|(a, b)| a <= b)
+        .collect();
+    ranges.sort_unstable();
+    let mut seqs: Vec<Sequence> = Vec::new();
+    let mut push = |a: u32, b: u32| {
+        seqs.push(if a == b {
+            Sequence::Single(SeqOrUid::Value(nz(a)))
+        } else {
+            Sequence::Range(SeqOrUid::Value(nz(a)), SeqOrUid::Value(nz(b)))
+        })
+    };
+    let mut covered = 0u32;
+    for (a, b) in ranges {
+        let a = a.max(covered.saturating_add(1));
+        if a > b {
+            continue;
+        }
+        covered = b;
+        // Walk the present UIDs inside [a, b]; the gaps between them are missing.
+        let mut at = a;
+        let start = present.partition_point(|&u| u < a);
+        for &u in present[start..].iter().take_while(|&&u| u <= b) {
+            if u > at {
+                push(at, u - 1);
+            }
+            at = u + 1;
+        }
+        if at <= b {
+            push(at, b);
+        }
+    }
+    Some(SequenceSet(seqs.try_into().ok()?))
 }
 
 pub(crate) fn nz64(n: i64) -> std::num::NonZeroU64 {

@@ -95,6 +95,8 @@ pub(crate) struct Session {
     /// CONDSTORE is on (RFC 7162 §3.1: ENABLE, or a command that uses it): FETCH responses
     /// carry MODSEQ.
     pub condstore: bool,
+    /// QRESYNC is enabled (RFC 7162 §3.2.3): VANISHED instead of EXPUNGE.
+    pub qresync: bool,
     out: Vec<u8>,
     /// The write half of the connection (the serve loop reads the other half), so a long
     /// response (FETCH 1:* BODY[]) goes out as it is made instead of piling up in memory.
@@ -128,6 +130,7 @@ pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         user: None,
         selected: None,
         condstore: false,
+        qresync: false,
         out: Vec::new(),
         writer: None,
         broken: false,
@@ -175,6 +178,7 @@ impl Session {
                 Capability::Enable,
                 Capability::StatusSize,
                 Capability::CondStore,
+                Capability::QResync,
             ]);
             for other in ["CHILDREN", "SPECIAL-USE"] {
                 c.push(Capability::try_from(other).expect("valid capability"));
@@ -491,8 +495,18 @@ impl Session {
                 return;
             }
         };
-        for n in delta.expunged {
-            self.data(Data::Expunge(crate::selected::nz(n)));
+        if self.qresync {
+            // RFC 7162 §3.2.10: VANISHED (by UID) instead of EXPUNGE.
+            if let Some(set) = crate::selected::uid_ranges(&delta.vanished) {
+                self.data(Data::Vanished {
+                    earlier: false,
+                    known_uids: set,
+                });
+            }
+        } else {
+            for n in delta.expunged {
+                self.data(Data::Expunge(crate::selected::nz(n)));
+            }
         }
         if let Some(n) = delta.exists {
             self.data(Data::Exists(n));
@@ -690,6 +704,11 @@ impl Session {
         let mut enabled = vec![];
         for c in capabilities.into_iter() {
             if matches!(c, CapabilityEnable::CondStore) && !self.condstore {
+                self.condstore = true;
+                enabled.push(c);
+            } else if c.to_string().eq_ignore_ascii_case("QRESYNC") && !self.qresync {
+                // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
+                self.qresync = true;
                 self.condstore = true;
                 enabled.push(c);
             }
