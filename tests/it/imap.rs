@@ -111,6 +111,14 @@ async fn imap_qresync(b: Backend) {
     run(&s, "qresync");
 }
 
+backends!(imap_sort_and_thread);
+async fn imap_sort_and_thread(b: Backend) {
+    let Some(s) = with_mail(b, "").await else {
+        return;
+    };
+    run(&s, "sort_thread");
+}
+
 backends!(imap_tls_and_logindisabled);
 async fn imap_tls_and_logindisabled(b: Backend) {
     let Some(s) = with_mail(b, "[imap]\nloopback_is_secure = false\n").await else {

@@ -512,6 +512,46 @@ def scenario_qresync():
     print("ok")
 
 
+def scenario_sort_thread():
+    # SORT (RFC 5256, RFC 5957) and THREAD=REFERENCES / ORDEREDSUBJECT on a mailbox built for it.
+    m = login()
+    ok(m.create("Threads"), "CREATE")
+    msgs = [
+        ("a", "", "plan", "Sun, 01 Nov 2026 10:00:00 +0000", "Zed <zed@x.test>"),
+        ("b", "In-Reply-To: <a@x.test>\r\n", "Re: plan", "Mon, 02 Nov 2026 10:00:00 +0000", "amy@x.test"),
+        ("c", "References: <a@x.test> <b@x.test>\r\n", "Re: plan", "Tue, 03 Nov 2026 10:00:00 +0000", "bob@x.test"),
+        ("d", "References: <a@x.test>\r\n", "RE: [team] plan", "Wed, 04 Nov 2026 10:00:00 +0000", "Al <cy@x.test>"),
+        ("e", "", "other", "Fri, 30 Oct 2026 10:00:00 +0000", "dan@x.test"),
+        ("f", "", "Re: other", "Thu, 05 Nov 2026 10:00:00 +0000", "eve@x.test"),
+    ]
+    for mid, refs, subject, date, frm in msgs:
+        raw = (f"From: {frm}\r\nTo: alice@example.test\r\nSubject: {subject}\r\nDate: {date}\r\n"
+               f"Message-ID: <{mid}@x.test>\r\n{refs}\r\nbody {mid}\r\n").encode()
+        ok(m.append("Threads", None, None, raw), "APPEND")
+    ok(m.select("Threads"), "SELECT")
+    caps = m.capability()[1][0].decode().split()
+    check("SORT" in caps and "THREAD=REFERENCES" in caps, caps)
+
+    def sort(crit):
+        return [int(x) for x in ok(m.sort(crit, "UTF-8", "ALL"), f"SORT {crit}")[0].split()]
+    check(sort("(SUBJECT)") == [5, 6, 1, 2, 3, 4], sort("(SUBJECT)"))
+    check(sort("(REVERSE DATE)") == [6, 4, 3, 2, 1, 5], sort("(REVERSE DATE)"))
+    check(sort("(ARRIVAL)") == [1, 2, 3, 4, 5, 6], sort("(ARRIVAL)"))
+    check(sort("(FROM)") == [2, 3, 4, 5, 6, 1], sort("(FROM)"))  # amy bob cy dan eve zed
+    check(sort("(DISPLAYFROM)") == [4, 2, 3, 5, 6, 1], sort("(DISPLAYFROM)"))  # al amy bob dan eve zed
+    check(sort("(SUBJECT REVERSE DATE)") == [6, 5, 4, 3, 2, 1], sort("(SUBJECT REVERSE DATE)"))
+    uids = [int(x) for x in ok(m.uid("SORT", "(SIZE)", "UTF-8", "ALL"), "UID SORT")[0].split()]
+    check(len(uids) == 6, uids)
+    t = ok(m.thread("REFERENCES", "UTF-8", "ALL"), "THREAD")[0]
+    check(t == b"(5 6)(1 (2 3)(4))", t)
+    t = ok(m.thread("ORDEREDSUBJECT", "UTF-8", "ALL"), "THREAD")[0]
+    check(t == b"(5 6)(1 (2)(3)(4))", t)
+    t = ok(m.thread("REFERENCES", "UTF-8", "SUBJECT", "plan"), "THREAD subset")[0]
+    check(t == b"(1 (2 3)(4))", t)
+    m.logout()
+    print("ok")
+
+
 def scenario_tls():
     # Loopback is not trusted in this configuration: no password before STARTTLS.
     m = imaplib.IMAP4(*IMAP)
@@ -533,4 +573,4 @@ def scenario_tls():
 
 {"session": scenario_session, "idle": scenario_idle, "tls": scenario_tls,
  "two_sessions": scenario_two_sessions, "condstore": scenario_condstore,
- "qresync": scenario_qresync}[scenario]()
+ "qresync": scenario_qresync, "sort_thread": scenario_sort_thread}[scenario]()

@@ -28,6 +28,7 @@ mod search;
 mod select;
 mod selected;
 mod session;
+mod sort;
 mod store;
 
 use std::sync::Arc;

@@ -46,7 +46,7 @@ fn day(d: &NaiveDate) -> i64 {
 }
 
 impl Session {
-    fn filter(&self, k: &SearchKey<'_>) -> Result<Filter, Reply> {
+    pub(crate) fn filter(&self, k: &SearchKey<'_>) -> Result<Filter, Reply> {
         let sel = self.selected.as_ref().expect("selected");
         Ok(match k {
             SearchKey::All | SearchKey::Old => Filter::And(vec![]),

@@ -179,6 +179,16 @@ impl Session {
                 Capability::StatusSize,
                 Capability::CondStore,
                 Capability::QResync,
+                Capability::Sort(None),
+                Capability::Sort(Some(
+                    imap_codec::imap_types::extensions::sort::SortAlgorithm::Display,
+                )),
+                Capability::Thread(
+                    imap_codec::imap_types::extensions::thread::ThreadingAlgorithm::References,
+                ),
+                Capability::Thread(
+                    imap_codec::imap_types::extensions::thread::ThreadingAlgorithm::OrderedSubject,
+                ),
             ]);
             for other in ["CHILDREN", "SPECIAL-USE"] {
                 c.push(Capability::try_from(other).expect("valid capability"));
@@ -667,6 +677,21 @@ impl Session {
                 uid,
             } => self.copy(sequence_set, mailbox, uid, true).await,
             CommandBody::Idle => self.idle(&tag).await,
+            CommandBody::Sort {
+                sort_criteria,
+                charset,
+                search_criteria,
+                uid,
+            } => {
+                self.sort(sort_criteria, charset, search_criteria, uid)
+                    .await
+            }
+            CommandBody::Thread {
+                algorithm,
+                charset,
+                search_criteria,
+                uid,
+            } => self.thread(algorithm, charset, search_criteria, uid).await,
             _ => Err(Reply::Bad(None, format!("{name} is not supported"))),
         };
         let reply = match handled {
