@@ -425,8 +425,8 @@ fn references(facts: &[Facts]) -> Vec<Node> {
     let n = message.len();
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut roots = Vec::new();
-    for c in 0..n {
-        match parent[c] {
+    for (c, p) in parent.iter().enumerate().take(n) {
+        match *p {
             Some(p) => children[p].push(c),
             None => roots.push(c),
         }
@@ -492,6 +492,9 @@ fn references(facts: &[Facts]) -> Vec<Node> {
         m.map(|m| (facts[m].subject.clone(), facts[m].is_reply))
             .unwrap_or_default()
     };
+    // Grouped in date order (step 4 before 5), so the earliest message of a subject is the
+    // one the others meet in the table.
+    top.sort_by_key(|t| first_date(t, facts));
     let mut merged: Vec<Node> = Vec::new();
     let mut by_subject: HashMap<String, usize> = HashMap::new();
     for t in top {
@@ -519,6 +522,9 @@ fn references(facts: &[Facts]) -> Vec<Node> {
             *other = t;
         } else if reply && !other_reply {
             other.children.push(t);
+        } else if other_reply && !reply {
+            let old = std::mem::replace(other, t);
+            other.children.push(old);
         } else {
             let old = std::mem::replace(
                 other,
