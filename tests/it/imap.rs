@@ -119,6 +119,14 @@ async fn imap_sort_and_thread(b: Backend) {
     run(&s, "sort_thread");
 }
 
+backends!(imap_compress_deflate);
+async fn imap_compress_deflate(b: Backend) {
+    let Some(s) = with_mail(b, "").await else {
+        return;
+    };
+    run(&s, "compress");
+}
+
 backends!(imap_tls_and_logindisabled);
 async fn imap_tls_and_logindisabled(b: Backend) {
     let Some(s) = with_mail(b, "[imap]\nloopback_is_secure = false\n").await else {

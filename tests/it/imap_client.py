@@ -552,6 +552,44 @@ def scenario_sort_thread():
     print("ok")
 
 
+def scenario_compress():
+    # COMPRESS=DEFLATE (RFC 4978): raw DEFLATE both ways after the tagged OK.
+    import zlib
+    r = Raw()
+    check(r.ok("SELECT INBOX")[0].startswith("* FLAGS"), "select")
+    plain = r.ok("FETCH 1 (BODY.PEEK[])")
+    untagged, done = r.cmd("COMPRESS DEFLATE")
+    check(done.split()[1] == b"OK", done)
+    z = zlib.compressobj(6, zlib.DEFLATED, -15)
+    unz = zlib.decompressobj(-15)
+    pending = b""
+
+    def zcmd(tag, line):
+        nonlocal pending
+        r.s.sendall(z.compress(tag + b" " + line + b"\r\n") + z.flush(zlib.Z_SYNC_FLUSH))
+        lines = []
+        while True:
+            while b"\r\n" not in pending:
+                chunk = r.s.recv(65536)
+                check(chunk, "closed while compressed")
+                pending += unz.decompress(chunk)
+            line, pending = pending.split(b"\r\n", 1)
+            lines.append(line)
+            if line.startswith(tag + b" "):
+                return lines
+    got = zcmd(b"z1", b"NOOP")
+    check(got[-1].startswith(b"z1 OK"), got)
+    got = zcmd(b"z2", b"FETCH 1 (BODY.PEEK[])")
+    check(got[-1].startswith(b"z2 OK") and len(got) >= 2, got)
+    # The literal's bytes, line by line, match the uncompressed FETCH's.
+    check(b"Subject: one" in b"\r\n".join(got), got)
+    got = zcmd(b"z3", b"COMPRESS DEFLATE")
+    check(got[-1].startswith(b"z3 NO [COMPRESSIONACTIVE]"), got)
+    got = zcmd(b"z4", b"LOGOUT")
+    check(got[0].startswith(b"* BYE"), got)
+    print("ok")
+
+
 def scenario_tls():
     # Loopback is not trusted in this configuration: no password before STARTTLS.
     m = imaplib.IMAP4(*IMAP)
@@ -573,4 +611,5 @@ def scenario_tls():
 
 {"session": scenario_session, "idle": scenario_idle, "tls": scenario_tls,
  "two_sessions": scenario_two_sessions, "condstore": scenario_condstore,
- "qresync": scenario_qresync, "sort_thread": scenario_sort_thread}[scenario]()
+ "qresync": scenario_qresync, "sort_thread": scenario_sort_thread,
+ "compress": scenario_compress}[scenario]()

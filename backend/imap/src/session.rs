@@ -43,6 +43,8 @@ pub(crate) enum Next {
     Continue,
     Close,
     StartTls,
+    /// COMPRESS: deflate both directions from now on.
+    Compress,
     /// IDLE: reading `DONE` next.
     Idle(Tag<'static>),
     /// AUTHENTICATE: reading a SASL response next.
@@ -103,6 +105,8 @@ pub(crate) struct Session {
     writer: Option<WriteHalf<Conn>>,
     /// A write failed: the connection is gone; what follows is not sent.
     broken: bool,
+    /// COMPRESS=DEFLATE is active.
+    deflate: Option<Box<crate::compress::Deflate>>,
     errors: u32,
 }
 
@@ -134,6 +138,7 @@ pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         out: Vec::new(),
         writer: None,
         broken: false,
+        deflate: None,
         errors: 0,
     };
     let caps = s.capabilities();
@@ -179,6 +184,10 @@ impl Session {
                 Capability::StatusSize,
                 Capability::CondStore,
                 Capability::QResync,
+                Capability::Compress {
+                    algorithm:
+                        imap_codec::imap_types::extensions::compress::CompressionAlgorithm::Deflate,
+                },
                 Capability::Sort(None),
                 Capability::Sort(Some(
                     imap_codec::imap_types::extensions::sort::SortAlgorithm::Display,
@@ -250,10 +259,21 @@ impl Session {
     /// Sends what is pending; returns false once the connection is gone.
     async fn flush(&mut self) -> bool {
         if !self.out.is_empty() && !self.broken {
+            let compressed = match self.deflate.as_mut() {
+                Some(d) => match d.compress(&self.out) {
+                    Ok(z) => Some(z),
+                    Err(_) => {
+                        self.broken = true;
+                        return false;
+                    }
+                },
+                None => None,
+            };
             let Some(w) = self.writer.as_mut() else {
                 return false;
             };
-            if w.write_all(&self.out).await.is_err() || w.flush().await.is_err() {
+            let bytes = compressed.as_deref().unwrap_or(&self.out);
+            if w.write_all(bytes).await.is_err() || w.flush().await.is_err() {
                 self.broken = true;
             }
         }
@@ -381,7 +401,7 @@ impl Session {
                         next = Next::Continue;
                     }
                     Next::Continue => {}
-                    Next::Close | Next::StartTls => break,
+                    Next::Close | Next::StartTls | Next::Compress => break,
                 }
             }
             if !self.flush().await {
@@ -393,6 +413,13 @@ impl Session {
                         let _ = w.shutdown().await;
                     }
                     return;
+                }
+                Next::Compress => {
+                    // The OK went out uncompressed; everything after it is deflated, and the
+                    // client sends nothing before reading the OK.
+                    self.deflate = Some(Box::new(crate::compress::Deflate::new()));
+                    fz = self.fragmentizer();
+                    continue;
                 }
                 Next::StartTls => {
                     let Some(writer) = self.writer.take() else {
@@ -435,7 +462,13 @@ impl Session {
                 r = tokio::time::timeout(wait, reader.read(&mut buf)) => match r {
                     Ok(Ok(0)) | Ok(Err(_)) => return,
                     Ok(Ok(n)) => {
-                        fz.enqueue_bytes(&buf[..n]);
+                        match self.deflate.as_mut() {
+                            None => fz.enqueue_bytes(&buf[..n]),
+                            Some(d) => match d.decompress(&buf[..n]) {
+                                Ok(plain) => fz.enqueue_bytes(&plain),
+                                Err(_) => return,
+                            },
+                        }
                         if n == buf.len() && buf.len() < LARGE_READ {
                             buf = vec![0u8; LARGE_READ];
                         }
@@ -592,6 +625,17 @@ impl Session {
                 return Next::Close;
             }
             CommandBody::Id { .. } => self.id(),
+            CommandBody::Compress { .. } => {
+                if self.deflate.is_some() {
+                    Err(Reply::No(
+                        Some(Code::CompressionActive),
+                        "compression is already active".into(),
+                    ))
+                } else {
+                    self.tagged(tag, Reply::Ok(None, "DEFLATE active".into()));
+                    return Next::Compress;
+                }
+            }
             CommandBody::StartTLS => match self.starttls() {
                 Ok(()) => {
                     self.tagged(tag, Reply::Ok(None, "Begin TLS negotiation now".into()));
