@@ -127,6 +127,14 @@ async fn imap_compress_deflate(b: Backend) {
     run(&s, "compress");
 }
 
+backends!(imap_binary);
+async fn imap_binary(b: Backend) {
+    let Some(s) = with_mail(b, "").await else {
+        return;
+    };
+    run(&s, "binary");
+}
+
 backends!(imap_tls_and_logindisabled);
 async fn imap_tls_and_logindisabled(b: Backend) {
     let Some(s) = with_mail(b, "[imap]\nloopback_is_secure = false\n").await else {

@@ -590,6 +590,57 @@ def scenario_compress():
     print("ok")
 
 
+def scenario_binary():
+    # BINARY (RFC 3516): parts with their transfer encoding undone, sizes, literal8 APPEND.
+    import base64 as b64
+    blob = bytes(range(256)) * 3
+    msg = (b"From: a@x.test\r\nSubject: bin\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+           b"--b\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+           b"caf=E9 au lait, a long line that is soft=\r\n broken\r\n"
+           b"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + b"\r\n".join(b64.encodebytes(blob).split(b"\n")) +
+           b"\r\n--b\r\nContent-Type: application/x-thing\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n--b--\r\n")
+    r = Raw()
+    r.s.sendall(b"b1 APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n")
+    line = r.f.readline()
+    check(line.startswith(b"b1 OK"), line)
+    n = int([l for l in r.ok("SELECT INBOX") if l.endswith("EXISTS")][0].split()[1])
+
+    def fetch(what):
+        r.n += 1
+        tag = b"t%d" % r.n
+        r.s.sendall(tag + b" FETCH %d %s\r\n" % (n, what))
+        head = r.f.readline()
+        m = re.search(rb"~?\{(\d+)\}\r\n$", head)
+        data = r.f.read(int(m.group(1))) if m else None
+        rest = head if not m else r.f.readline()
+        while not rest.startswith(tag):
+            rest = r.f.readline()
+        return head, data, rest
+    head, data, done = fetch(b"(BINARY.PEEK[2])")
+    check(b"BINARY[2] ~{" in head and data == blob, (head, data[:40] if data else None))
+    head, data, done = fetch(b"(BINARY.PEEK[1])")
+    check(data == b"caf\xe9 au lait, a long line that is soft broken", data)
+    head, _, done = fetch(b"(BINARY.SIZE[2] BINARY.SIZE[1])")
+    check(b"BINARY.SIZE[2] %d" % len(blob) in head, head)
+    head, _, done = fetch(b"(BINARY.PEEK[3])")
+    check(b"NO [UNKNOWN-CTE]" in done, (head, done))
+    head, _, done = fetch(b"(BINARY.PEEK[2]<0.10>)")
+    check(b" BAD " in done, done)
+    # An APPEND as literal8: bytes a literal may not carry (NUL) arrive intact.
+    raw = b"From: a@x.test\r\nSubject: nul\r\n\r\nA\x00B\r\n"
+    r.s.sendall(b"b2 APPEND INBOX ~{%d+}\r\n" % len(raw) + raw + b"\r\n")
+    line = r.f.readline()
+    while not line.startswith(b"b2 "):
+        line = r.f.readline()
+    check(line.startswith(b"b2 OK"), line)
+    n += 1
+    head, data, done = fetch(b"(BINARY.PEEK[])")
+    check(data == raw, data)
+    print("ok")
+
+
 def scenario_tls():
     # Loopback is not trusted in this configuration: no password before STARTTLS.
     m = imaplib.IMAP4(*IMAP)
@@ -612,4 +663,4 @@ def scenario_tls():
 {"session": scenario_session, "idle": scenario_idle, "tls": scenario_tls,
  "two_sessions": scenario_two_sessions, "condstore": scenario_condstore,
  "qresync": scenario_qresync, "sort_thread": scenario_sort_thread,
- "compress": scenario_compress}[scenario]()
+ "compress": scenario_compress, "binary": scenario_binary}[scenario]()

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use chrono::TimeZone;
 use imap_codec::imap_types::command::FetchModifier;
-use imap_codec::imap_types::core::{IString, Literal, NString, Vec1};
+use imap_codec::imap_types::core::{IString, Literal, NString, NString8, Vec1};
 use imap_codec::imap_types::datetime::DateTime;
+use imap_codec::imap_types::extensions::binary::Literal8;
 use imap_codec::imap_types::fetch::{
     MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName,
 };
@@ -66,11 +67,16 @@ impl Session {
             MacroOrMessageDataItemNames::MessageDataItemNames(v) => v,
         };
         for n in &names {
+            // imap-codec cannot write BINARY[…]<origin>, so a partial BINARY is refused
+            // rather than answered without its origin.
             if matches!(
                 n,
-                MessageDataItemName::Binary { .. } | MessageDataItemName::BinarySize { .. }
+                MessageDataItemName::Binary {
+                    partial: Some(_),
+                    ..
+                }
             ) {
-                return Err(Reply::Bad(None, "BINARY is not offered".into()));
+                return Err(Reply::Bad(None, "partial BINARY is not offered".into()));
             }
         }
         // RFC 7162 §3.1: MODSEQ or CHANGEDSINCE turn CONDSTORE on.
@@ -136,6 +142,8 @@ impl Session {
                         section: Some(_),
                         ..
                     }
+                    | MessageDataItemName::Binary { .. }
+                    | MessageDataItemName::BinarySize { .. }
             )
         });
         let sets_seen = !read_only
@@ -143,6 +151,7 @@ impl Session {
                 matches!(
                     n,
                     MessageDataItemName::BodyExt { peek: false, .. }
+                        | MessageDataItemName::Binary { peek: false, .. }
                         | MessageDataItemName::Rfc822
                         | MessageDataItemName::Rfc822Text
                 )
@@ -299,7 +308,31 @@ impl Session {
                                 data,
                             }
                         }
-                        _ => continue,
+                        MessageDataItemName::Binary { section, .. } => {
+                            let p = parsed.as_ref().expect("parsed");
+                            let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
+                            match p.binary(&path) {
+                                Ok(b) => MessageDataItem::Binary {
+                                    section: section.clone(),
+                                    value: NString8::Literal8(Literal8 {
+                                        data: std::borrow::Cow::Owned(b.unwrap_or_default()),
+                                        mode: imap_codec::imap_types::core::LiteralMode::Sync,
+                                    }),
+                                },
+                                Err(()) => return Err(unknown_cte()),
+                            }
+                        }
+                        MessageDataItemName::BinarySize { section } => {
+                            let p = parsed.as_ref().expect("parsed");
+                            let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
+                            match p.binary(&path) {
+                                Ok(b) => MessageDataItem::BinarySize {
+                                    section: section.clone(),
+                                    size: b.map_or(0, |b| b.len() as u32),
+                                },
+                                Err(()) => return Err(unknown_cte()),
+                            }
+                        }
                     });
                 }
                 if sets_seen && !flags_sent {
@@ -359,6 +392,14 @@ pub(crate) fn internal_date(secs: i64) -> DateTime {
     DateTime::try_from(t).unwrap_or_else(|_| {
         DateTime::try_from(utc.timestamp_opt(0, 0).single().expect("epoch")).expect("epoch")
     })
+}
+
+/// RFC 3516 §4.3: a part whose transfer encoding cannot be undone.
+fn unknown_cte() -> Reply {
+    Reply::No(
+        Some(imap_codec::imap_types::response::Code::UnknownCte),
+        "unknown Content-Transfer-Encoding".into(),
+    )
 }
 
 /// The `<start.length>` slice of a section (RFC 9051 §6.4.5), and the origin to report.

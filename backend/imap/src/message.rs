@@ -107,6 +107,47 @@ impl<'a> Parsed<'a> {
         })
     }
 
+    /// BINARY[part] (RFC 3516): the part's content with its transfer encoding undone (the
+    /// whole message for no part). `Err(())` for an encoding this server cannot undo
+    /// ([UNKNOWN-CTE]); `Ok(None)` when the part does not exist.
+    pub fn binary(&self, path: &[u32]) -> Result<Option<Vec<u8>>, ()> {
+        if path.is_empty() {
+            return Ok(Some(self.raw.to_vec()));
+        }
+        let Some(msg) = &self.msg else {
+            return Ok((path == [1]).then(|| self.raw.to_vec()));
+        };
+        let Some(l) = locate(msg, path) else {
+            return Ok(None);
+        };
+        let body = slice(self.raw, l.body());
+        let encoding = l
+            .part
+            .content_transfer_encoding()
+            .unwrap_or("7bit")
+            .trim()
+            .to_ascii_lowercase();
+        match encoding.as_str() {
+            "7bit" | "8bit" | "binary" => Ok(Some(body)),
+            "base64" => {
+                let text: Vec<u8> = body
+                    .into_iter()
+                    .filter(|b| !b.is_ascii_whitespace())
+                    .collect();
+                // Padding optional and stray trailing bits tolerated, as mail clients write it.
+                let lenient = base64::engine::GeneralPurpose::new(
+                    &base64::alphabet::STANDARD,
+                    base64::engine::GeneralPurposeConfig::new()
+                        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+                        .with_decode_allow_trailing_bits(true),
+                );
+                lenient.decode(&text).map(Some).map_err(|_| ())
+            }
+            "quoted-printable" => Ok(Some(quoted_printable(&body))),
+            _ => Err(()),
+        }
+    }
+
     pub fn envelope(&self) -> Envelope<'static> {
         match &self.msg {
             Some(m) => envelope(m),
@@ -202,6 +243,37 @@ fn filter_fields<'n>(header: &[u8], names: impl Iterator<Item = &'n [u8]>, keep:
         }
     }
     out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Undoes quoted-printable (RFC 2045 §6.7): `=XX` escapes and soft line breaks; a
+/// malformed escape is kept as it is.
+fn quoted_printable(b: &[u8]) -> Vec<u8> {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' {
+            match (b.get(i + 1), b.get(i + 2)) {
+                (Some(b'\r'), Some(b'\n')) => {
+                    i += 3;
+                    continue;
+                }
+                (Some(b'\n'), _) => {
+                    i += 2;
+                    continue;
+                }
+                (Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                    out.push(hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0));
+                    i += 3;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
     out
 }
 

@@ -184,6 +184,7 @@ impl Session {
                 Capability::StatusSize,
                 Capability::CondStore,
                 Capability::QResync,
+                Capability::Binary,
                 Capability::Compress {
                     algorithm:
                         imap_codec::imap_types::extensions::compress::CompressionAlgorithm::Deflate,
