@@ -135,6 +135,22 @@ async fn imap_binary(b: Backend) {
     run(&s, "binary");
 }
 
+backends!(imap_login_limits_and_timeout);
+async fn imap_login_limits_and_timeout(b: Backend) {
+    let Some(s) = with_mail(b, "[imap]\nlogin_timeout_secs = 1\n").await else {
+        return;
+    };
+    run(&s, "limits");
+    // The lockout is the account's, over HTTP too.
+    let http = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u"])
+        .arg(format!("bob@example.test:{PASSWORD}"))
+        .arg(format!("http://{}/jmap/session", s.http))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&http.stdout), "429");
+}
+
 backends!(imap_tls_and_logindisabled);
 async fn imap_tls_and_logindisabled(b: Backend) {
     let Some(s) = with_mail(b, "[imap]\nloopback_is_secure = false\n").await else {

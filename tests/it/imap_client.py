@@ -641,6 +641,25 @@ def scenario_binary():
     print("ok")
 
 
+def scenario_limits():
+    # Guessing locks the account (every protocol shares the limiter): even the right
+    # password is refused afterwards. A silent unauthenticated session is dropped.
+    m = imaplib.IMAP4(*IMAP)
+    for _ in range(10):
+        no(m.login, BOB, "guess", code="AUTHENTICATIONFAILED")
+    no(m.login, BOB, password, code="UNAVAILABLE")
+    m.shutdown()
+    s = socket.create_connection(IMAP, timeout=10)
+    f = s.makefile("rb")
+    check(f.readline().startswith(b"* OK"), "greeting")
+    start = time.time()
+    line = f.readline()
+    check(line.startswith(b"* BYE"), f"not dropped: {line}")
+    check(f.readline() == b"", "still open after BYE")
+    print(f"unauthenticated session dropped after {time.time() - start:.1f}s", file=sys.stderr)
+    print("ok")
+
+
 def scenario_tls():
     # Loopback is not trusted in this configuration: no password before STARTTLS.
     m = imaplib.IMAP4(*IMAP)
@@ -663,4 +682,5 @@ def scenario_tls():
 {"session": scenario_session, "idle": scenario_idle, "tls": scenario_tls,
  "two_sessions": scenario_two_sessions, "condstore": scenario_condstore,
  "qresync": scenario_qresync, "sort_thread": scenario_sort_thread,
- "compress": scenario_compress, "binary": scenario_binary}[scenario]()
+ "compress": scenario_compress, "binary": scenario_binary,
+ "limits": scenario_limits}[scenario]()
