@@ -151,6 +151,31 @@ async fn imap_login_limits_and_timeout(b: Backend) {
     assert_eq!(String::from_utf8_lossy(&http.stdout), "429");
 }
 
+backends!(imap_utf8_accept);
+async fn imap_utf8_accept(b: Backend) {
+    let Some(s) = with_mail(b, "").await else {
+        return;
+    };
+    run(&s, "utf8");
+    let core = s.core().await;
+    let alice = core
+        .authenticate("alice@example.test", PASSWORD)
+        .await
+        .unwrap()
+        .unwrap();
+    let names: Vec<String> = core
+        .mailbox_list(alice.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert!(
+        names.contains(&"Überweisungen".to_string()) && names.contains(&"A&B".to_string()),
+        "{names:?}"
+    );
+}
+
 backends!(imap_tls_and_logindisabled);
 async fn imap_tls_and_logindisabled(b: Backend) {
     let Some(s) = with_mail(b, "[imap]\nloopback_is_secure = false\n").await else {

@@ -660,6 +660,29 @@ def scenario_limits():
     print("ok")
 
 
+def scenario_utf8():
+    # UTF8=ACCEPT (RFC 6855): names in UTF-8 for a client that enabled it, modified UTF-7
+    # for one that did not; the stored name is the same.
+    u, o = Raw(), Raw()
+    check(u.ok("ENABLE UTF8=ACCEPT") == ["* ENABLED UTF8=ACCEPT"], "enable")
+    u.s.sendall('t90 CREATE "Überweisungen/A&B"\r\n'.encode())
+    line = u.f.readline()
+    check(line.startswith(b"t90 OK"), line)
+    got = u.ok('LIST "" "Über*"')
+    check('* LIST (\\HasChildren) "/" "Überweisungen"' in got, got)
+    check('* LIST (\\HasNoChildren) "/" "Überweisungen/A&B"' in got, got)
+    got = o.ok('LIST "" "*berweisungen*"')
+    check('* LIST (\\HasChildren) "/" &ANw-berweisungen' in got, got)
+    check('* LIST (\\HasNoChildren) "/" &ANw-berweisungen/A&-B' in got, got)
+    check(any(l.startswith("* 0 EXISTS") for l in o.ok("SELECT &ANw-berweisungen/A&-B")), "select by UTF-7")
+    u.s.sendall('t91 SELECT "Überweisungen/A&B"\r\n'.encode())
+    lines = []
+    while not (l := u.f.readline()).startswith(b"t91 "):
+        lines.append(l)
+    check(l.startswith(b"t91 OK"), (lines, l))
+    print("ok")
+
+
 def scenario_tls():
     # Loopback is not trusted in this configuration: no password before STARTTLS.
     m = imaplib.IMAP4(*IMAP)
@@ -683,4 +706,4 @@ def scenario_tls():
  "two_sessions": scenario_two_sessions, "condstore": scenario_condstore,
  "qresync": scenario_qresync, "sort_thread": scenario_sort_thread,
  "compress": scenario_compress, "binary": scenario_binary,
- "limits": scenario_limits}[scenario]()
+ "limits": scenario_limits, "utf8": scenario_utf8}[scenario]()

@@ -15,27 +15,6 @@ use crate::names::{self, DELIMITER, Folder};
 use crate::selected::nz;
 use crate::session::{Handled, Reply, Session, code};
 
-/// A mailbox name as UTF-8, from the wire's modified UTF-7.
-pub(crate) fn name_of(m: &ImapMailbox<'_>) -> Result<String, Reply> {
-    match m {
-        ImapMailbox::Inbox => Ok("INBOX".into()),
-        ImapMailbox::Other(o) => {
-            let s = std::str::from_utf8(o.as_ref())
-                .map_err(|_| Reply::Bad(None, "mailbox names are UTF-7 (or UTF-8)".into()))?;
-            // Names with 8-bit characters are taken as UTF-8 as they are.
-            if !s.is_ascii() {
-                return Ok(s.to_string());
-            }
-            names::from_utf7(s)
-                .ok_or_else(|| Reply::Bad(None, "bad modified UTF-7 in mailbox name".into()))
-        }
-    }
-}
-
-pub(crate) fn wire_name(name: &str) -> ImapMailbox<'static> {
-    ImapMailbox::try_from(names::to_utf7(name)).unwrap_or(ImapMailbox::Inbox)
-}
-
 fn refusal(r: MailboxRefusal) -> Reply {
     let (c, text) = match r {
         MailboxRefusal::NotFound => ("NONEXISTENT", "no such mailbox"),
@@ -69,6 +48,39 @@ fn attr(name: &str) -> FlagNameAttribute<'static> {
 }
 
 impl Session {
+    /// A mailbox name as UTF-8: from the wire's modified UTF-7, or as it is once the client
+    /// enabled UTF8=ACCEPT (RFC 6855). Names with 8-bit characters are UTF-8 either way.
+    pub(crate) fn name_of(&self, m: &ImapMailbox<'_>) -> Result<String, Reply> {
+        match m {
+            ImapMailbox::Inbox => Ok("INBOX".into()),
+            ImapMailbox::Other(o) => {
+                let s = std::str::from_utf8(o.as_ref())
+                    .map_err(|_| Reply::Bad(None, "mailbox names are UTF-7 or UTF-8".into()))?;
+                if self.utf8 || !s.is_ascii() {
+                    return Ok(s.to_string());
+                }
+                names::from_utf7(s)
+                    .ok_or_else(|| Reply::Bad(None, "bad modified UTF-7 in mailbox name".into()))
+            }
+        }
+    }
+
+    /// A name as the client reads it: modified UTF-7, or UTF-8 under UTF8=ACCEPT.
+    pub(crate) fn wire_name(&self, name: &str) -> ImapMailbox<'static> {
+        use imap_codec::imap_types::core::AString;
+        use imap_codec::imap_types::extensions::utf8::QuotedUtf8;
+        use imap_codec::imap_types::mailbox::MailboxOther;
+        if self.utf8 && !name.is_ascii() {
+            let quoted = QuotedUtf8::try_from(name.to_string())
+                .ok()
+                .and_then(|q| MailboxOther::try_from(AString::String(IString::QuotedUtf8(q))).ok());
+            if let Some(m) = quoted {
+                return ImapMailbox::Other(m);
+            }
+        }
+        ImapMailbox::try_from(names::to_utf7(name)).unwrap_or(ImapMailbox::Inbox)
+    }
+
     fn account_id(&self) -> i64 {
         self.user.as_ref().expect("authenticated").id
     }
@@ -80,7 +92,7 @@ impl Session {
 
     /// The folder a name names, or `NO [NONEXISTENT]`.
     pub(crate) async fn folder(&self, m: &ImapMailbox<'_>) -> Result<Folder, Reply> {
-        let name = name_of(m)?;
+        let name = self.name_of(m)?;
         names::find(&self.folders().await?, &name)
             .cloned()
             .ok_or_else(|| Reply::No(Some(code("NONEXISTENT")), format!("no mailbox {name}")))
@@ -119,7 +131,7 @@ impl Session {
     }
 
     pub(crate) async fn create(&mut self, mailbox: ImapMailbox<'static>) -> Handled {
-        let name = names::normalise(&name_of(&mailbox)?);
+        let name = names::normalise(&self.name_of(&mailbox)?);
         if let Some(p) = names::problem(&name) {
             return Err(Reply::No(Some(code("CANNOT")), p));
         }
@@ -159,7 +171,7 @@ impl Session {
         to: ImapMailbox<'static>,
     ) -> Handled {
         let source = self.folder(&from).await?;
-        let to = names::normalise(&name_of(&to)?);
+        let to = names::normalise(&self.name_of(&to)?);
         if let Some(p) = names::problem(&to) {
             return Err(Reply::No(Some(code("CANNOT")), p));
         }
@@ -249,13 +261,17 @@ impl Session {
         let what = if lsub { "LSUB" } else { "LIST" };
         let reference = match &reference {
             ImapMailbox::Inbox => "INBOX".to_string(),
-            other => name_of(other)?,
+            other => self.name_of(other)?,
         };
         let pattern = match &pattern {
             ListMailbox::Token(t) => String::from_utf8_lossy(t.as_ref()).into_owned(),
             ListMailbox::String(s) => String::from_utf8_lossy(s.as_ref()).into_owned(),
         };
-        let pattern = names::from_utf7(&pattern).unwrap_or(pattern);
+        let pattern = if self.utf8 {
+            pattern
+        } else {
+            names::from_utf7(&pattern).unwrap_or(pattern)
+        };
         let delimiter = QuotedChar::try_from(DELIMITER).expect("valid delimiter");
         if pattern.is_empty() {
             // The hierarchy delimiter and the root (RFC 9051 §6.3.9).
@@ -282,7 +298,7 @@ impl Session {
             if let Some(u) = special_use(f.mailbox.role.as_deref()) {
                 items.push(attr(u));
             }
-            let mailbox = wire_name(&f.name);
+            let mailbox = self.wire_name(&f.name);
             let delimiter = Some(delimiter);
             self.data(if lsub {
                 Data::Lsub {
@@ -344,7 +360,7 @@ impl Session {
             });
         }
         self.data(Data::Status {
-            mailbox: wire_name(&f.name),
+            mailbox: self.wire_name(&f.name),
             items: items.into(),
         });
         Ok(Reply::Ok(None, "STATUS completed".into()))

@@ -99,6 +99,8 @@ pub(crate) struct Session {
     pub condstore: bool,
     /// QRESYNC is enabled (RFC 7162 §3.2.3): VANISHED instead of EXPUNGE.
     pub qresync: bool,
+    /// UTF8=ACCEPT is enabled (RFC 6855): mailbox names in UTF-8, not modified UTF-7.
+    pub utf8: bool,
     out: Vec<u8>,
     /// The write half of the connection (the serve loop reads the other half), so a long
     /// response (FETCH 1:* BODY[]) goes out as it is made instead of piling up in memory.
@@ -135,6 +137,7 @@ pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         selected: None,
         condstore: false,
         qresync: false,
+        utf8: false,
         out: Vec::new(),
         writer: None,
         broken: false,
@@ -185,6 +188,7 @@ impl Session {
                 Capability::CondStore,
                 Capability::QResync,
                 Capability::Binary,
+                Capability::Utf8(imap_codec::imap_types::extensions::utf8::Utf8Kind::Accept),
                 Capability::Compress {
                     algorithm:
                         imap_codec::imap_types::extensions::compress::CompressionAlgorithm::Deflate,
@@ -775,6 +779,13 @@ impl Session {
         for c in capabilities.into_iter() {
             if matches!(c, CapabilityEnable::CondStore) && !self.condstore {
                 self.condstore = true;
+                enabled.push(c);
+            } else if matches!(
+                c,
+                CapabilityEnable::Utf8(imap_codec::imap_types::extensions::utf8::Utf8Kind::Accept)
+            ) && !self.utf8
+            {
+                self.utf8 = true;
                 enabled.push(c);
             } else if c.to_string().eq_ignore_ascii_case("QRESYNC") && !self.qresync {
                 // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
