@@ -104,6 +104,7 @@ impl Core {
             return Ok(None);
         };
         let Some(acc) = self.store().account_by_address(addr.as_str()).await? else {
+            self.inner.passwords.check_nobody(password).await;
             return Ok(None);
         };
         let ok = self

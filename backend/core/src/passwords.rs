@@ -99,6 +99,31 @@ impl Passwords {
     }
 }
 
+impl Passwords {
+    /// The same work as a check, for an address that has no account: answering at once
+    /// would tell a guesser which addresses exist.
+    pub(crate) async fn check_nobody(&self, password: &str) {
+        static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let hash = match DUMMY.get() {
+            Some(h) => h.clone(),
+            None => {
+                let made = tokio::task::spawn_blocking(|| {
+                    use argon2::password_hash::PasswordHasher;
+                    argon2::Argon2::default()
+                        .hash_password(b"no such account")
+                        .map(|h| h.to_string())
+                        .unwrap_or_default()
+                })
+                .await
+                .unwrap_or_default();
+                DUMMY.get_or_init(|| made).clone()
+            }
+        };
+        // Account id -1 is never cached as verified (the check against it fails).
+        let _ = self.check(-1, &hash, password).await;
+    }
+}
+
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -128,6 +128,7 @@ impl Session {
                     | MessageDataItemName::Uid
                     | MessageDataItemName::InternalDate
                     | MessageDataItemName::Rfc822Size
+                    | MessageDataItemName::ModSeq
             )
         });
         let needs_parse = names.iter().any(|n| {
@@ -196,6 +197,13 @@ impl Session {
                     .collect();
                 if !unseen.is_empty() {
                     core.set_keywords(account, unseen.clone(), None).await?;
+                    // Under CONDSTORE the FETCH shows the modseq the change got.
+                    let modseqs = if self.condstore {
+                        let ids: Vec<i64> = unseen.iter().map(|u| u.0).collect();
+                        core.email_modseqs(account, &ids).await?
+                    } else {
+                        HashMap::new()
+                    };
                     let uid_of: HashMap<i64, u32> =
                         wanted.iter().map(|(_, id, uid)| (*id, *uid)).collect();
                     let sel = self.selected.as_mut().expect("selected");
@@ -205,6 +213,9 @@ impl Session {
                             // Reported with this FETCH: not again as a change from elsewhere.
                             if let Some(uid) = uid_of.get(&id) {
                                 sel.own_flags.insert(*uid, e.keywords.clone());
+                                if let Some(m) = modseqs.get(&id) {
+                                    sel.own_modseqs.insert(*uid, *m);
+                                }
                             }
                         }
                     }
@@ -337,6 +348,9 @@ impl Session {
                 }
                 if sets_seen && !flags_sent {
                     out.push(MessageDataItem::Flags(flags::flags(&keywords)));
+                }
+                if sets_seen && self.condstore && !names.contains(&MessageDataItemName::ModSeq) {
+                    out.push(MessageDataItem::ModSeq(nz64(modseq)));
                 }
                 if let Ok(items) = Vec1::try_from(out) {
                     self.data(Data::Fetch {

@@ -421,6 +421,28 @@ fn plain_text(size: usize, lines: u32, extended: bool) -> BodyStructure<'static>
     }
 }
 
+fn opaque(size: usize, extended: bool) -> BodyStructure<'static> {
+    BodyStructure::Single {
+        body: Body {
+            basic: BasicFields {
+                parameter_list: vec![],
+                id: NString(None),
+                description: NString(None),
+                content_transfer_encoding: istr("7BIT"),
+                size: size as u32,
+            },
+            specific: SpecificFields::Basic {
+                r#type: istr("APPLICATION"),
+                subtype: istr("OCTET-STREAM"),
+            },
+        },
+        extension_data: extended.then_some(SinglePartExtensionData {
+            md5: NString(None),
+            tail: None,
+        }),
+    }
+}
+
 fn params(p: &MessagePart<'_>, default_charset: bool) -> Vec<(IString<'static>, IString<'static>)> {
     let mut out: Vec<(IString<'static>, IString<'static>)> = p
         .content_type()
@@ -467,6 +489,10 @@ fn disposition(p: &MessagePart<'_>) -> Disposition<'static> {
     }
 }
 
+/// MIME nesting shown in BODYSTRUCTURE; deeper parts are shown as opaque data (a crafted
+/// message nested thousands deep must not exhaust the stack).
+const MAX_DEPTH: usize = 32;
+
 fn structure(
     m: &Message<'_>,
     index: u32,
@@ -475,9 +501,25 @@ fn structure(
     extended: bool,
     in_digest: bool,
 ) -> BodyStructure<'static> {
+    structure_at(m, index, raw, base, extended, in_digest, 0)
+}
+
+fn structure_at(
+    m: &Message<'_>,
+    index: u32,
+    raw: &[u8],
+    base: usize,
+    extended: bool,
+    in_digest: bool,
+    depth: usize,
+) -> BodyStructure<'static> {
     let Some(p) = m.part(index) else {
         return plain_text(0, 0, extended);
     };
+    if depth >= MAX_DEPTH {
+        let size = (p.offset_end.saturating_sub(p.offset_body)) as usize;
+        return opaque(size, extended);
+    }
     let body_range = base + p.offset_body as usize..(base + p.offset_end as usize).min(raw.len());
     let body_bytes = raw.get(body_range.clone()).unwrap_or_default();
     let (ctype, subtype) = match p
@@ -492,7 +534,7 @@ fn structure(
         let digest = subtype.eq_ignore_ascii_case("digest");
         let bodies: Vec<BodyStructure<'static>> = children
             .iter()
-            .map(|c| structure(m, *c, raw, base, extended, digest))
+            .map(|c| structure_at(m, *c, raw, base, extended, digest, depth + 1))
             .collect();
         let Ok(bodies) = Vec1::try_from(bodies) else {
             return plain_text(body_bytes.len(), lines(body_bytes), extended);
@@ -522,7 +564,15 @@ fn structure(
         PartType::Message(inner) if subtype.eq_ignore_ascii_case("rfc822") => {
             SpecificFields::Message {
                 envelope: Box::new(envelope(inner)),
-                body_structure: Box::new(structure(inner, 0, raw, base, extended, false)),
+                body_structure: Box::new(structure_at(
+                    inner,
+                    0,
+                    raw,
+                    base,
+                    extended,
+                    false,
+                    depth + 1,
+                )),
                 number_of_lines: lines(body_bytes),
             }
         }

@@ -87,15 +87,41 @@ fn normalise_pattern(p: &str) -> String {
     }
 }
 
+/// Pattern matching in O(|p|·|n|) (a table of which pattern prefixes match which name
+/// prefixes), so no pattern a client sends can make it backtrack exponentially.
 fn wildcard(p: &[char], n: &[char]) -> bool {
-    match p.first() {
-        None => n.is_empty(),
-        Some('*') => (0..=n.len()).any(|i| wildcard(&p[1..], &n[i..])),
-        Some('%') => (0..=n.len())
-            .take_while(|&i| i == 0 || n[i - 1] != DELIMITER)
-            .any(|i| wildcard(&p[1..], &n[i..])),
-        Some(c) => n.first() == Some(c) && wildcard(&p[1..], &n[1..]),
+    // ok[j]: the pattern so far matches the first j characters of the name.
+    let mut ok = vec![false; n.len() + 1];
+    ok[0] = true;
+    for &c in p {
+        let mut next = vec![false; n.len() + 1];
+        match c {
+            '*' => {
+                let mut any = false;
+                for j in 0..=n.len() {
+                    any |= ok[j];
+                    next[j] = any;
+                }
+            }
+            '%' => {
+                let mut any = false;
+                for j in 0..=n.len() {
+                    if j > 0 && n[j - 1] == DELIMITER {
+                        any = false;
+                    }
+                    any |= ok[j];
+                    next[j] = any;
+                }
+            }
+            c => {
+                for j in 1..=n.len() {
+                    next[j] = ok[j - 1] && n[j - 1] == c;
+                }
+            }
+        }
+        ok = next;
     }
+    ok[n.len()]
 }
 
 /// Why a name given to CREATE or RENAME cannot be used, or `None`.
@@ -195,6 +221,11 @@ mod tests {
         assert!(matches("inbox", "INBOX"));
         assert!(matches("Inbox/*", "INBOX/x/y"));
         assert!(!matches("a", "ab"));
+        assert!(matches("a%c", "abc") && !matches("a%c", "a/c"));
+        assert!(matches("*/%", "x/y/z") && !matches("%/%", "x/y/z"));
+        // No backtracking blow-up.
+        let p = format!("{}x", "*".repeat(40));
+        assert!(!matches(&p, &"a".repeat(200)));
     }
 
     #[test]

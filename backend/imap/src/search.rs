@@ -105,9 +105,21 @@ impl Session {
                 if idx.len() == sel.view.len() {
                     Filter::And(vec![])
                 } else {
-                    Filter::Cond(Cond::IdIn(
-                        idx.into_iter().map(|i| sel.view.ids[i]).collect(),
-                    ))
+                    // Runs of consecutive messages are UID ranges of the mailbox.
+                    let mut ranges: Vec<(u32, u32)> = Vec::new();
+                    let mut k = 0;
+                    while k < idx.len() {
+                        let mut j = k;
+                        while j + 1 < idx.len() && idx[j + 1] == idx[j] + 1 {
+                            j += 1;
+                        }
+                        ranges.push((sel.view.uids[idx[k]], sel.view.uids[idx[j]]));
+                        k = j + 1;
+                    }
+                    Filter::Cond(Cond::UidRanges {
+                        mailbox_id: sel.mailbox_id,
+                        ranges,
+                    })
                 }
             }
             // Per-flag entries (RFC 7162 §3.1.5) name the modseq of one flag's change; this

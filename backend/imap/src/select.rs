@@ -75,12 +75,17 @@ impl Session {
         self.untagged_ok(Some(Code::PermanentFlags(permanent)), "flags allowed");
         self.untagged_ok(Some(Code::UidValidity(nz(sel.uid_validity))), "UIDs valid");
         self.untagged_ok(Some(Code::UidNext(nz(uid_next))), "predicted next UID");
-        // RFC 7162 §3.1.2.1: every SELECT names the highest modseq (the account's change
-        // seq: no member's modseq is above it).
-        self.untagged_ok(
-            Some(Code::HighestModSeq(nz64(sel.view.seq))),
-            "highest modseq",
-        );
+        // RFC 7162 §3.1.2.1: every SELECT names the highest modseq: the view's seq, or a
+        // member's when the members were read after a change newer than that seq.
+        let highest = sel
+            .view
+            .modseqs
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(sel.view.seq);
+        self.untagged_ok(Some(Code::HighestModSeq(nz64(highest))), "highest modseq");
         self.selected = Some(sel);
         if let Some((uid_validity, since, known)) = resync {
             self.resync(uid_validity, since, known);

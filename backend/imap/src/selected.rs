@@ -166,26 +166,25 @@ impl Selected {
     }
 
     /// The 0-based indexes a set names: UIDs (only those present; `*` is the highest) or
-    /// sequence numbers (each must exist: `None` otherwise).
+    /// sequence numbers (each must exist: `None` otherwise). Ranges are merged before they
+    /// are expanded, so a set repeating `1:*` costs no more than one `1:*`.
     pub fn resolve(&self, set: &SequenceSet, uid: bool) -> Option<Vec<usize>> {
         let uids = &self.view.uids;
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
         if uid {
             let Some(&largest) = uids.last() else {
                 return Some(vec![]);
             };
-            let mut out: Vec<usize> = Vec::new();
             for s in set.0.as_ref() {
                 let (a, b) = bounds(s, largest);
                 let start = uids.partition_point(|&u| u < a);
                 let end = uids.partition_point(|&u| u <= b);
-                out.extend(start..end);
+                if start < end {
+                    ranges.push((start, end));
+                }
             }
-            out.sort_unstable();
-            out.dedup();
-            Some(out)
         } else {
             let n = self.exists();
-            let mut out: Vec<usize> = Vec::new();
             for s in set.0.as_ref() {
                 if n == 0 {
                     return None;
@@ -194,12 +193,20 @@ impl Selected {
                 if a == 0 || b > n {
                     return None;
                 }
-                out.extend((a as usize - 1)..(b as usize));
+                ranges.push((a as usize - 1, b as usize));
             }
-            out.sort_unstable();
-            out.dedup();
-            Some(out)
         }
+        ranges.sort_unstable();
+        let mut out: Vec<usize> = Vec::new();
+        let mut covered = 0;
+        for (a, b) in ranges {
+            let a = a.max(covered);
+            if a < b {
+                out.extend(a..b);
+                covered = b;
+            }
+        }
+        Some(out)
     }
 }
 

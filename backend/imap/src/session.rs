@@ -59,6 +59,8 @@ enum Mode {
 
 /// Read buffer sizes: between commands, and while a large literal arrives.
 const SMALL_READ: usize = 1024;
+/// The longest command line accepted, literals not counted.
+const MAX_LINE: usize = 64 * 1024;
 const LARGE_READ: usize = 64 * 1024;
 
 pub(crate) fn code(name: &'static str) -> Code<'static> {
@@ -314,6 +316,13 @@ impl Session {
         loop {
             let mut next = Next::Continue;
             while let Some(info) = fz.progress() {
+                // A command line (literals aside) is short; a huge one is refused instead of
+                // being parsed (RFC 9051 §4: servers may limit line length).
+                if let FragmentInfo::Line { start, end, .. } = info
+                    && end - start > MAX_LINE
+                {
+                    fz.poison_message();
+                }
                 if let FragmentInfo::Line {
                     announcement:
                         Some(LiteralAnnouncement {
@@ -360,6 +369,13 @@ impl Session {
                             // allocated while a command runs, not for the session's life.
                             Box::pin(self.command(cmd)).await
                         }
+                        Err(DecodeMessageError::MessagePoisoned { .. }) => match fz.decode_tag() {
+                            Some(tag) => self.tagged(
+                                tag.into_static(),
+                                Reply::Bad(Some(Code::TooBig), "command line too long".into()),
+                            ),
+                            None => self.untagged_bad("command line too long"),
+                        },
                         Err(DecodeMessageError::MessageTooLong { .. }) => match fz.decode_tag() {
                             Some(tag) => self.tagged(
                                 tag.into_static(),
@@ -396,9 +412,11 @@ impl Session {
                 match next {
                     Next::Idle(ref tag) => {
                         mode = Mode::Idle(tag.clone());
-                        // Changes notified before the IDLE were reported with the last
-                        // command; start from now.
+                        // Notifications queued so far are dropped, then the view catches up
+                        // once more: a change committed while IDLE's own catch-up ran is
+                        // reported now, not at the next poll.
                         while events.try_recv().is_ok() {}
+                        Box::pin(self.report(true)).await;
                         next = Next::Continue;
                     }
                     Next::Sasl(ref tag, ref m) => {
@@ -451,6 +469,17 @@ impl Session {
                     continue;
                 }
                 _ => {}
+            }
+            // Compressed input not inflated yet (it is inflated a bounded piece at a time):
+            // parse what is there before reading more.
+            if let Some(d) = self.deflate.as_mut()
+                && d.has_more()
+            {
+                match d.decompress(&[]) {
+                    Ok(plain) => fz.enqueue_bytes(&plain),
+                    Err(_) => return,
+                }
+                continue;
             }
             let idling = matches!(mode, Mode::Idle(_));
             let wait = if idling {

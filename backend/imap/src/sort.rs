@@ -18,6 +18,11 @@ use mailroom_core::mail::AddressField;
 use crate::selected::nz;
 use crate::session::{Handled, Reply, Session};
 
+/// Levels of a thread tree kept nested (every walk of the tree recurses once per level).
+const MAX_THREAD_DEPTH: usize = 100;
+/// References of one message used for threading (the nearest ancestors).
+const MAX_REFERENCES: usize = 100;
+
 /// What ordering and threading read of one message.
 struct Facts {
     /// Index in the selected view (sequence number − 1).
@@ -181,6 +186,9 @@ impl Session {
                 let mut references = id_list(&m.references);
                 if references.is_empty() {
                     references = id_list(&m.in_reply_to).into_iter().take(1).collect();
+                }
+                if references.len() > MAX_REFERENCES {
+                    references.drain(..references.len() - MAX_REFERENCES);
                 }
                 out.push(Facts {
                     index,
@@ -384,7 +392,10 @@ fn references(facts: &[Facts]) -> Vec<Node> {
                 return true;
             }
             match parent[b] {
-                Some(p) if hops < 10_000 => {
+                // Past this, assume a loop (and do not link): bounded work per link on
+                // any chain a sender can craft.
+                _ if hops > 256 => return true,
+                Some(p) => {
                     b = p;
                     hops += 1;
                 }
@@ -431,11 +442,33 @@ fn references(facts: &[Facts]) -> Vec<Node> {
             None => roots.push(c),
         }
     }
-    fn build(c: usize, message: &[Option<usize>], children: &[Vec<usize>]) -> Vec<Node> {
-        let kids: Vec<Node> = children[c]
-            .iter()
-            .flat_map(|&k| build(k, message, children))
-            .collect();
+    fn build(
+        c: usize,
+        message: &[Option<usize>],
+        children: &[Vec<usize>],
+        depth: usize,
+    ) -> Vec<Node> {
+        let kids: Vec<Node> = if depth < MAX_THREAD_DEPTH {
+            children[c]
+                .iter()
+                .flat_map(|&k| build(k, message, children, depth + 1))
+                .collect()
+        } else {
+            // Deeper than any real conversation (a crafted References chain): the rest of
+            // the branch hangs flat here, walked without recursion.
+            let mut flat = Vec::new();
+            let mut stack: Vec<usize> = children[c].clone();
+            while let Some(k) = stack.pop() {
+                if let Some(m) = message[k] {
+                    flat.push(Node {
+                        message: Some(m),
+                        children: vec![],
+                    });
+                }
+                stack.extend(children[k].iter().copied());
+            }
+            flat
+        };
         match message[c] {
             Some(m) => vec![Node {
                 message: Some(m),
@@ -450,7 +483,7 @@ fn references(facts: &[Facts]) -> Vec<Node> {
     for r in roots {
         let kids: Vec<Node> = children[r]
             .iter()
-            .flat_map(|&k| build(k, &message, &children))
+            .flat_map(|&k| build(k, &message, &children, 1))
             .collect();
         match message[r] {
             Some(m) => top.push(Node {

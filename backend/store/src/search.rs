@@ -29,8 +29,13 @@ pub enum Cond {
     SentBefore(i64),
     /// … at or after.
     SentAfter(i64),
-    /// One of these emails (an IMAP UID or sequence set, resolved by the session).
-    IdIn(Vec<i64>),
+    /// In the mailbox with a UID in one of the ranges (inclusive; an IMAP UID or sequence
+    /// set resolved by the session). Written into the SQL as numbers: a set may have more
+    /// ranges than a statement may have parameters.
+    UidRanges {
+        mailbox_id: i64,
+        ranges: Vec<(u32, u32)>,
+    },
     /// Changed at or after this seq (IMAP SEARCH MODSEQ).
     MinModseq(i64),
 }
@@ -147,10 +152,17 @@ fn cond_sql(c: &Cond, values: &mut Vec<Value>) -> String {
             values.push((*m).into());
             "e.modseq >= ?".into()
         }
-        Cond::IdIn(ids) if ids.is_empty() => "1 = 0".into(),
-        Cond::IdIn(ids) => {
-            values.extend(ids.iter().map(|&i| Value::from(i)));
-            format!("e.id IN ({})", vec!["?"; ids.len()].join(","))
+        Cond::UidRanges { ranges, .. } if ranges.is_empty() => "1 = 0".into(),
+        Cond::UidRanges { mailbox_id, ranges } => {
+            let any = ranges
+                .iter()
+                .map(|(a, b)| format!("x.uid BETWEEN {a} AND {b}"))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            format!(
+                "EXISTS (SELECT 1 FROM mailbox_emails x WHERE x.email_id = e.id \
+                 AND x.mailbox_id = {mailbox_id} AND ({any}))"
+            )
         }
     }
 }
