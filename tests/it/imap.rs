@@ -176,6 +176,14 @@ async fn imap_utf8_accept(b: Backend) {
     );
 }
 
+backends!(imap_concurrent_changes_all_stay);
+async fn imap_concurrent_changes_all_stay(b: Backend) {
+    let Some(s) = with_mail(b, "").await else {
+        return;
+    };
+    run(&s, "concurrent_store");
+}
+
 backends!(imap_tls_and_logindisabled);
 async fn imap_tls_and_logindisabled(b: Backend) {
     let Some(s) = with_mail(b, "[imap]\nloopback_is_secure = false\n").await else {

@@ -683,6 +683,47 @@ def scenario_utf8():
     print("ok")
 
 
+def scenario_concurrent_store():
+    # Two sessions adding different flags to one message at the same time: every addition
+    # stays (each is applied to the message as the write finds it), and an EXPUNGE racing a
+    # COPY never destroys the copy.
+    import threading
+    a, b = Raw(), Raw()
+    a.ok("SELECT INBOX")
+    b.ok("SELECT INBOX")
+    errors = []
+
+    def add(r, prefix):
+        try:
+            for i in range(40):
+                r.ok("STORE 1 +FLAGS.SILENT (%s%d)" % (prefix, i))
+        except SystemExit as e:
+            errors.append(e)
+    ts = [threading.Thread(target=add, args=(a, "$a")), threading.Thread(target=add, args=(b, "$b"))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    check(not errors, errors)
+    c = Raw()
+    c.ok("SELECT INBOX")
+    flags = " ".join(c.ok("FETCH 1 (FLAGS)"))
+    missing = [f"${p}{i}" for p in "ab" for i in range(40) if f"${p}{i}" not in flags]
+    check(not missing, f"lost flag updates: {missing}")
+    # EXPUNGE in one session while another copies the same message away: the copy survives.
+    uid = int(re.search(r"UID (\d+)", a.ok("FETCH 2 (UID)")[0]).group(1))
+    a.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    results = []
+    t1 = threading.Thread(target=lambda: results.append(a.cmd("EXPUNGE")))
+    t2 = threading.Thread(target=lambda: results.append(b.cmd("UID COPY %d Archive" % uid)))
+    t1.start(); t2.start(); t1.join(); t2.join()
+    copied = any(b"[COPYUID" in done for _, done in results)
+    st = a.ok("STATUS Archive (MESSAGES)")[0]
+    if copied:
+        check("MESSAGES 1" in st, f"the copy was destroyed by the expunge: {st}")
+    print("ok")
+
+
 def scenario_tls():
     # Loopback is not trusted in this configuration: no password before STARTTLS.
     m = imaplib.IMAP4(*IMAP)
@@ -706,4 +747,5 @@ def scenario_tls():
  "two_sessions": scenario_two_sessions, "condstore": scenario_condstore,
  "qresync": scenario_qresync, "sort_thread": scenario_sort_thread,
  "compress": scenario_compress, "binary": scenario_binary,
- "limits": scenario_limits, "utf8": scenario_utf8}[scenario]()
+ "limits": scenario_limits, "utf8": scenario_utf8,
+ "concurrent_store": scenario_concurrent_store}[scenario]()

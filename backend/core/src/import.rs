@@ -71,7 +71,7 @@ impl Core {
                     email_id: d.email_id,
                     keywords: None,
                     mailbox_ids: Some(boxes),
-                    unchanged_since: None,
+                    ..Default::default()
                 }],
             )
             .await?

@@ -123,27 +123,31 @@ impl Core {
         to: i64,
     ) -> Result<Vec<(i64, u32)>> {
         self.own_mailbox(account_id, to).await?;
-        let states = self.email_states(account_id, ids).await?;
-        let updates: Vec<EmailUpdate> = states
+        // Additions and removals, applied to each email as the write finds it: a move racing
+        // another client's copy keeps both effects.
+        let existing: BTreeSet<i64> = self
+            .store()
+            .account_email_ids(account_id, ids)
+            .await?
             .into_iter()
-            .filter_map(|(e, boxes)| {
-                let mut set: BTreeSet<i64> = boxes.iter().copied().collect();
-                let before = set.clone();
-                if let Some(f) = from {
-                    set.remove(&f);
-                }
-                set.insert(to);
-                (set != before).then(|| EmailUpdate {
-                    email_id: e.id,
-                    keywords: None,
-                    mailbox_ids: Some(set.into_iter().collect()),
-                    unchanged_since: None,
-                })
+            .collect();
+        let updates: Vec<EmailUpdate> = ids
+            .iter()
+            .filter(|id| existing.contains(id))
+            .map(|&email_id| EmailUpdate {
+                email_id,
+                add_mailboxes: vec![to],
+                remove_mailboxes: from.into_iter().collect(),
+                ..EmailUpdate::default()
             })
             .collect();
         for chunk in updates.chunks(1000) {
             for r in self.update_emails(account_id, chunk.to_vec()).await? {
-                r?;
+                match r {
+                    // Destroyed meanwhile: nothing to file.
+                    Ok(()) | Err(Error::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         let mut placed = self.store().member_uids_of(to, ids).await?;
@@ -155,36 +159,28 @@ impl Core {
     }
 
     /// Takes the account's emails among `ids` out of `mailbox` (IMAP EXPUNGE): an email in
-    /// other mailboxes stays there, one in no other is destroyed.
+    /// other mailboxes stays there, one in no other is destroyed — decided in the write's
+    /// transaction, so a copy made meanwhile is never destroyed with it.
     pub async fn expunge(&self, account_id: i64, mailbox_id: i64, ids: &[i64]) -> Result<()> {
         self.own_mailbox(account_id, mailbox_id).await?;
-        let states = self.email_states(account_id, ids).await?;
-        let mut destroy = Vec::new();
-        let mut updates = Vec::new();
-        for (e, boxes) in states {
-            if !boxes.contains(&mailbox_id) {
-                continue;
-            }
-            let rest: Vec<i64> = boxes.into_iter().filter(|b| *b != mailbox_id).collect();
-            if rest.is_empty() {
-                destroy.push(e.id);
-            } else {
-                updates.push(EmailUpdate {
-                    email_id: e.id,
-                    keywords: None,
-                    mailbox_ids: Some(rest),
-                    unchanged_since: None,
-                });
-            }
-        }
+        let existing: BTreeSet<i64> = self
+            .store()
+            .account_email_ids(account_id, ids)
+            .await?
+            .into_iter()
+            .collect();
+        let updates: Vec<EmailUpdate> = ids
+            .iter()
+            .filter(|id| existing.contains(id))
+            .map(|&email_id| EmailUpdate {
+                email_id,
+                remove_mailboxes: vec![mailbox_id],
+                destroy_if_unfiled: true,
+                ..EmailUpdate::default()
+            })
+            .collect();
         for chunk in updates.chunks(1000) {
             for r in self.update_emails(account_id, chunk.to_vec()).await? {
-                r?;
-            }
-        }
-        for chunk in destroy.chunks(1000) {
-            for r in self.destroy_emails(account_id, chunk).await? {
-                // Destroyed meanwhile by someone else: the outcome wanted.
                 match r {
                     Ok(()) | Err(Error::NotFound(_)) => {}
                     Err(e) => return Err(e),
@@ -192,6 +188,34 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// Adds and removes keywords of the account's emails, each applied to the email as the
+    /// write finds it (IMAP STORE +FLAGS / -FLAGS); one result each: `Error::Modified` for
+    /// an email changed after `unchanged_since`, left as it was.
+    pub async fn change_keywords(
+        &self,
+        account_id: i64,
+        ids: &[i64],
+        add: &[String],
+        remove: &[String],
+        unchanged_since: Option<i64>,
+    ) -> Result<Vec<Result<()>>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1000) {
+            let updates = chunk
+                .iter()
+                .map(|&email_id| EmailUpdate {
+                    email_id,
+                    add_keywords: add.to_vec(),
+                    remove_keywords: remove.to_vec(),
+                    unchanged_since,
+                    ..EmailUpdate::default()
+                })
+                .collect();
+            out.extend(self.update_emails(account_id, updates).await?);
+        }
+        Ok(out)
     }
 
     /// Sets the keywords of the account's emails (each a complete set); one result each:
@@ -209,8 +233,8 @@ impl Core {
                 .map(|(id, k)| EmailUpdate {
                     email_id: *id,
                     keywords: Some(k.clone()),
-                    mailbox_ids: None,
                     unchanged_since,
+                    ..EmailUpdate::default()
                 })
                 .collect();
             out.extend(self.update_emails(account_id, updates).await?);

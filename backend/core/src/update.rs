@@ -17,6 +17,16 @@ pub struct EmailUpdate {
     pub keywords: Option<Vec<String>>,
     /// The complete new set of mailboxes.
     pub mailbox_ids: Option<Vec<i64>>,
+    /// Keywords to add and to remove, applied to the email as it is when the write has it
+    /// (so concurrent additions of different keywords both stay).
+    pub add_keywords: Vec<String>,
+    pub remove_keywords: Vec<String>,
+    /// Mailboxes to add and to remove, likewise.
+    pub add_mailboxes: Vec<i64>,
+    pub remove_mailboxes: Vec<i64>,
+    /// When the removals leave the email in no mailbox, destroy it (IMAP EXPUNGE);
+    /// otherwise such an update leaves its mailboxes as they are.
+    pub destroy_if_unfiled: bool,
     /// Apply only if the email has not changed after this modseq (its last change's seq);
     /// otherwise the result is `Error::Modified`.
     pub unchanged_since: Option<i64>,
@@ -69,10 +79,24 @@ impl Core {
                         Some(m.into_iter().collect())
                     }
                 };
+                let list = |k: &[String]| -> Result<Vec<String>> {
+                    Ok(crate::delivery::normalise_keywords(k)?
+                        .split_whitespace()
+                        .map(str::to_string)
+                        .collect())
+                };
+                if let Some(bad) = u.add_mailboxes.iter().find(|x| !own_boxes.contains(x)) {
+                    return Err(Error::Invalid(format!("mailbox {bad} does not exist")));
+                }
                 Ok(EmailPatch {
                     email_id: u.email_id,
                     keywords,
+                    add_keywords: list(&u.add_keywords)?,
+                    remove_keywords: list(&u.remove_keywords)?,
                     mailboxes,
+                    add_mailboxes: u.add_mailboxes,
+                    remove_mailboxes: u.remove_mailboxes,
+                    destroy_if_unfiled: u.destroy_if_unfiled,
                     unchanged_since: u.unchanged_since,
                 })
             })();

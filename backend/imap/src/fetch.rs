@@ -196,7 +196,11 @@ impl Session {
                     })
                     .collect();
                 if !unseen.is_empty() {
-                    core.set_keywords(account, unseen.clone(), None).await?;
+                    // Added to the keywords as the write finds them (not a complete set
+                    // read earlier, which could undo a concurrent change).
+                    let ids: Vec<i64> = unseen.iter().map(|u| u.0).collect();
+                    core.change_keywords(account, &ids, &["$seen".to_string()], &[], None)
+                        .await?;
                     // Under CONDSTORE the FETCH shows the modseq the change got.
                     let modseqs = if self.condstore {
                         let ids: Vec<i64> = unseen.iter().map(|u| u.0).collect();

@@ -50,6 +50,7 @@ impl Session {
         let given: BTreeSet<String> = flags_given.iter().filter_map(flags::keyword).collect();
         let core = self.shared.core.clone();
         let mut modified: Vec<u32> = Vec::new();
+        let given: Vec<String> = given.into_iter().collect();
         for chunk in indexes.chunks(1000) {
             let sel = self.selected.as_ref().expect("selected");
             let wanted: Vec<(usize, i64, u32)> = chunk
@@ -57,54 +58,44 @@ impl Session {
                 .map(|&i| (i, sel.view.ids[i], sel.view.uids[i]))
                 .collect();
             let ids: Vec<i64> = wanted.iter().map(|w| w.1).collect();
-            let states: HashMap<i64, String> = core
+            // +FLAGS / -FLAGS are applied to each email as the write finds it, so another
+            // client's concurrent change to other flags is kept.
+            let results = match kind {
+                StoreType::Replace => {
+                    let all = ids.iter().map(|id| (*id, given.clone())).collect();
+                    core.set_keywords(account, all, unchanged_since).await?
+                }
+                StoreType::Add => {
+                    core.change_keywords(account, &ids, &given, &[], unchanged_since)
+                        .await?
+                }
+                StoreType::Remove => {
+                    core.change_keywords(account, &ids, &[], &given, unchanged_since)
+                        .await?
+                }
+            };
+            let mut refused: BTreeSet<i64> = BTreeSet::new();
+            for (id, r) in ids.iter().zip(results) {
+                match r {
+                    // Expunged meanwhile: reported when the view catches up.
+                    Ok(()) | Err(mailroom_core::Error::NotFound(_)) => {}
+                    Err(mailroom_core::Error::Modified(_)) => {
+                        refused.insert(*id);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let after: HashMap<i64, String> = core
                 .email_states(account, &ids)
                 .await?
                 .into_iter()
                 .map(|(e, _)| (e.id, e.keywords))
                 .collect();
-            let mut changes = Vec::new();
-            let mut after: HashMap<i64, String> = HashMap::new();
-            for (id, old) in &states {
-                let mut k: BTreeSet<String> = old.split_whitespace().map(str::to_string).collect();
-                match kind {
-                    StoreType::Replace => k = given.clone(),
-                    StoreType::Add => k.extend(given.iter().cloned()),
-                    StoreType::Remove => k.retain(|x| !given.contains(x)),
-                }
-                let new = k.iter().cloned().collect::<Vec<_>>().join(" ");
-                if new != *old {
-                    changes.push((*id, k.into_iter().collect::<Vec<_>>()));
-                }
-                after.insert(*id, new);
-            }
-            let mut refused: BTreeSet<i64> = BTreeSet::new();
-            if !changes.is_empty() {
-                let changed_ids: Vec<i64> = changes.iter().map(|c| c.0).collect();
-                let results = core.set_keywords(account, changes, unchanged_since).await?;
-                for (id, r) in changed_ids.iter().zip(results) {
-                    match r {
-                        Ok(()) => {}
-                        Err(mailroom_core::Error::Modified(_)) => {
-                            refused.insert(*id);
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
-            // With UNCHANGEDSINCE, messages that needed no change count too (§3.1.3).
             let modseqs = if self.condstore {
                 core.email_modseqs(account, &ids).await?
             } else {
                 HashMap::new()
             };
-            if let Some(u) = unchanged_since {
-                for (id, m) in &modseqs {
-                    if *m > u && !changes_made(&after, &states, *id) {
-                        refused.insert(*id);
-                    }
-                }
-            }
             let sel = self.selected.as_mut().expect("selected");
             for (i, id, uid_of) in &wanted {
                 if refused.contains(id) {
@@ -219,12 +210,6 @@ impl Session {
         }
         Ok(Reply::Ok(None, "MOVE completed".into()))
     }
-}
-
-/// Whether the STORE changed `id`'s keywords (a refused change is reported as MODIFIED
-/// already; an unchanged message is MODIFIED only if it changed after UNCHANGEDSINCE).
-fn changes_made(after: &HashMap<i64, String>, before: &HashMap<i64, String>, id: i64) -> bool {
-    after.get(&id) != before.get(&id)
 }
 
 /// COPYUID's two sets, in the same order.

@@ -6,29 +6,74 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 
 use crate::entity::{account, change, email, mailbox, mailbox_email};
 use crate::model::{ChangeOp, ObjectType};
 use crate::{Result, Store, StoreError};
 
-/// The new state of one email: each field `None` leaves it as it is.
+/// The new state of one email: each field `None` (or empty) leaves it as it is. Changes
+/// given as additions and removals apply to the email as it is when the transaction has it
+/// locked, so two writers adding different keywords both take effect.
 #[derive(Clone, Debug, Default)]
 pub struct EmailPatch {
     pub email_id: i64,
-    /// Space-separated, normalised keywords.
+    /// Space-separated, normalised keywords: the complete set.
     pub keywords: Option<String>,
+    /// Normalised keywords to add and to remove (after `keywords`).
+    pub add_keywords: Vec<String>,
+    pub remove_keywords: Vec<String>,
     /// The complete set of mailboxes (non-empty, the account's own: checked by the caller).
     pub mailboxes: Option<BTreeSet<i64>>,
+    /// Mailboxes (the account's own) to add and to remove (after `mailboxes`).
+    pub add_mailboxes: Vec<i64>,
+    pub remove_mailboxes: Vec<i64>,
+    /// When the removals leave the email in no mailbox: destroy it (IMAP EXPUNGE). Without
+    /// this, such a patch leaves the mailboxes as they were.
+    pub destroy_if_unfiled: bool,
     /// Apply only if the email's modseq is at most this (IMAP STORE UNCHANGEDSINCE);
     /// checked inside the transaction.
     pub unchanged_since: Option<i64>,
 }
 
+/// What a patch does to an email as it is now.
+struct Outcome {
+    keywords: String,
+    mailboxes: BTreeSet<i64>,
+    destroy: bool,
+}
+
+fn outcome(p: &EmailPatch, e: &email::Model, boxes: &BTreeSet<i64>) -> Outcome {
+    let mut kw: BTreeSet<String> = p
+        .keywords
+        .as_deref()
+        .unwrap_or(&e.keywords)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    kw.extend(p.add_keywords.iter().cloned());
+    kw.retain(|k| !p.remove_keywords.contains(k));
+    let mut mailboxes = p.mailboxes.clone().unwrap_or_else(|| boxes.clone());
+    mailboxes.extend(p.add_mailboxes.iter().copied());
+    mailboxes.retain(|m| !p.remove_mailboxes.contains(m));
+    let destroy = mailboxes.is_empty() && p.destroy_if_unfiled;
+    if mailboxes.is_empty() && !destroy {
+        mailboxes = boxes.clone();
+    }
+    Outcome {
+        keywords: kw.into_iter().collect::<Vec<_>>().join(" "),
+        mailboxes,
+        destroy,
+    }
+}
+
 impl Store {
     /// Applies the patches of emails that belong to the account; returns the new state (or
     /// `None` when nothing was written) and the ids of emails left alone because they
-    /// changed after their patch's `unchanged_since`.
+    /// changed after their patch's `unchanged_since`. Patches that change nothing write
+    /// nothing.
     pub async fn update_emails(
         &self,
         account_id: i64,
@@ -36,24 +81,35 @@ impl Store {
     ) -> Result<(Option<i64>, Vec<i64>)> {
         let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
+        // Emails locked in id order (Postgres), so what is read here is what is changed.
+        let mut ids: Vec<i64> = patches.iter().map(|p| p.email_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
         let mut current: BTreeMap<i64, (email::Model, BTreeSet<i64>)> = BTreeMap::new();
-        for p in patches {
-            current.insert(p.email_id, load(&tx, account_id, p.email_id).await?);
+        for id in ids {
+            current.insert(id, load(&tx, self.kind, account_id, id).await?);
         }
-        let (patches, skipped): (Vec<&EmailPatch>, Vec<&EmailPatch>) =
-            patches.iter().partition(|p| {
-                p.unchanged_since
-                    .is_none_or(|u| current[&p.email_id].0.modseq <= u)
-            });
-        let skipped: Vec<i64> = skipped.iter().map(|p| p.email_id).collect();
-        if patches.is_empty() {
+        let mut skipped = Vec::new();
+        let mut work: Vec<(&EmailPatch, Outcome)> = Vec::new();
+        for p in patches {
+            let (e, boxes) = &current[&p.email_id];
+            if p.unchanged_since.is_some_and(|u| e.modseq > u) {
+                skipped.push(p.email_id);
+                continue;
+            }
+            let o = outcome(p, e, boxes);
+            if o.destroy || o.keywords != e.keywords || o.mailboxes != *boxes {
+                work.push((p, o));
+            }
+        }
+        if work.is_empty() {
             return Ok((None, skipped));
         }
         // Lock order: mailboxes that gain a message (UIDs), then the account (seq).
         let mut gaining: BTreeMap<i64, i64> = BTreeMap::new();
-        for p in &patches {
-            if let Some(new) = &p.mailboxes {
-                for m in new.difference(&current[&p.email_id].1) {
+        for (p, o) in &work {
+            if !o.destroy {
+                for m in o.mailboxes.difference(&current[&p.email_id].1) {
                     *gaining.entry(*m).or_default() += 1;
                 }
             }
@@ -71,50 +127,51 @@ impl Store {
             .await?;
             next_uid.insert(m, end - n);
         }
-        let n = patches.len() as i64;
+        let n = work.len() as i64;
         let end = reserve_seqs(&tx, account_id, n).await?;
         let mut seq = end - n;
         let mut changes = Vec::new();
-        for p in &patches {
+        for (p, o) in &work {
             seq += 1;
             let (e, boxes) = &current[&p.email_id];
+            if o.destroy {
+                destroy_one(&tx, account_id, seq, e, boxes, &mut changes).await?;
+                continue;
+            }
             let mut touched: BTreeSet<i64> = BTreeSet::new();
-            if let Some(k) = &p.keywords
-                && *k != e.keywords
-            {
+            if o.keywords != e.keywords {
                 email::Entity::update_many()
-                    .col_expr(email::Column::Keywords, Expr::value(k.clone()))
+                    .col_expr(email::Column::Keywords, Expr::value(o.keywords.clone()))
                     .filter(email::Column::Id.eq(e.id))
                     .exec(&tx)
                     .await?;
                 // Unread counts of every mailbox holding it may move.
                 touched.extend(boxes.iter().copied());
             }
-            if let Some(new) = &p.mailboxes {
-                let gone: Vec<i64> = boxes.difference(new).copied().collect();
-                if !gone.is_empty() {
-                    mailbox_email::Entity::delete_many()
-                        .filter(mailbox_email::Column::EmailId.eq(e.id))
-                        .filter(mailbox_email::Column::MailboxId.is_in(gone.clone()))
-                        .exec(&tx)
-                        .await?;
-                }
-                for m in new.difference(boxes) {
-                    let uid = next_uid.get_mut(m).expect("reserved above");
-                    mailbox_email::Entity::insert(mailbox_email::ActiveModel {
-                        mailbox_id: Set(*m),
-                        uid: Set(*uid),
-                        email_id: Set(e.id),
-                        modseq: Set(seq),
-                        received_at: Set(e.received_at),
-                    })
-                    .exec_without_returning(&tx)
+            let new = &o.mailboxes;
+            let gone: Vec<i64> = boxes.difference(new).copied().collect();
+            if !gone.is_empty() {
+                mailbox_email::Entity::delete_many()
+                    .filter(mailbox_email::Column::EmailId.eq(e.id))
+                    .filter(mailbox_email::Column::MailboxId.is_in(gone.clone()))
+                    .exec(&tx)
                     .await?;
-                    *uid += 1;
-                    touched.insert(*m);
-                }
-                touched.extend(gone);
             }
+            for m in new.difference(boxes) {
+                let uid = next_uid.get_mut(m).expect("reserved above");
+                mailbox_email::Entity::insert(mailbox_email::ActiveModel {
+                    mailbox_id: Set(*m),
+                    uid: Set(*uid),
+                    email_id: Set(e.id),
+                    modseq: Set(seq),
+                    received_at: Set(e.received_at),
+                })
+                .exec_without_returning(&tx)
+                .await?;
+                *uid += 1;
+                touched.insert(*m);
+            }
+            touched.extend(gone);
             email::Entity::update_many()
                 .col_expr(email::Column::Modseq, Expr::value(seq))
                 .filter(email::Column::Id.eq(e.id))
@@ -149,9 +206,12 @@ impl Store {
     pub async fn destroy_emails(&self, account_id: i64, ids: &[i64]) -> Result<i64> {
         let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
+        let mut sorted: Vec<i64> = ids.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
         let mut found = Vec::new();
-        for &id in ids {
-            found.push(load(&tx, account_id, id).await?);
+        for id in sorted {
+            found.push(load(&tx, self.kind, account_id, id).await?);
         }
         let n = found.len() as i64;
         let end = reserve_seqs(&tx, account_id, n).await?;
@@ -159,36 +219,7 @@ impl Store {
         let mut changes = Vec::new();
         for (e, boxes) in &found {
             seq += 1;
-            email::Entity::delete_by_id(e.id).exec(&tx).await?;
-            let left = email::Entity::find()
-                .filter(email::Column::AccountId.eq(account_id))
-                .filter(email::Column::ThreadId.eq(e.thread_id))
-                .one(&tx)
-                .await?;
-            let thread_op = if left.is_some() {
-                ChangeOp::Updated
-            } else {
-                ChangeOp::Destroyed
-            };
-            changes.push(log(
-                account_id,
-                seq,
-                ObjectType::Email,
-                e.id,
-                ChangeOp::Destroyed,
-            ));
-            changes.push(log(
-                account_id,
-                seq,
-                ObjectType::Thread,
-                e.thread_id,
-                thread_op,
-            ));
-            changes.extend(
-                boxes
-                    .iter()
-                    .map(|&m| log(account_id, seq, ObjectType::Mailbox, m, ChangeOp::Updated)),
-            );
+            destroy_one(&tx, account_id, seq, e, boxes, &mut changes).await?;
         }
         crate::delivery::insert_changes(&tx, changes).await?;
         tx.commit().await?;
@@ -196,14 +227,62 @@ impl Store {
     }
 }
 
+/// Deletes one email (its memberships go with it) and logs it, its thread and mailboxes.
+async fn destroy_one(
+    tx: &DatabaseTransaction,
+    account_id: i64,
+    seq: i64,
+    e: &email::Model,
+    boxes: &BTreeSet<i64>,
+    changes: &mut Vec<change::ActiveModel>,
+) -> Result<()> {
+    email::Entity::delete_by_id(e.id).exec(tx).await?;
+    let left = email::Entity::find()
+        .filter(email::Column::AccountId.eq(account_id))
+        .filter(email::Column::ThreadId.eq(e.thread_id))
+        .one(tx)
+        .await?;
+    let thread_op = if left.is_some() {
+        ChangeOp::Updated
+    } else {
+        ChangeOp::Destroyed
+    };
+    changes.push(log(
+        account_id,
+        seq,
+        ObjectType::Email,
+        e.id,
+        ChangeOp::Destroyed,
+    ));
+    changes.push(log(
+        account_id,
+        seq,
+        ObjectType::Thread,
+        e.thread_id,
+        thread_op,
+    ));
+    changes.extend(
+        boxes
+            .iter()
+            .map(|&m| log(account_id, seq, ObjectType::Mailbox, m, ChangeOp::Updated)),
+    );
+    Ok(())
+}
+
 /// The account's email `id` with the mailboxes it is in; `NotFound` if it is not the account's.
+/// On Postgres the row is locked until commit (`FOR UPDATE`): a concurrent writer of the
+/// same email waits and then reads what this one wrote. (SQLite has one writer at a time.)
 async fn load(
     tx: &DatabaseTransaction,
+    kind: crate::DbKind,
     account_id: i64,
     id: i64,
 ) -> Result<(email::Model, BTreeSet<i64>)> {
-    let e = email::Entity::find_by_id(id)
-        .filter(email::Column::AccountId.eq(account_id))
+    let mut q = email::Entity::find_by_id(id).filter(email::Column::AccountId.eq(account_id));
+    if kind == crate::DbKind::Postgres {
+        q = q.lock_exclusive();
+    }
+    let e = q
         .one(tx)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("email {id}")))?;

@@ -376,7 +376,7 @@ pub async fn update(
             email_id: v.row.id,
             keywords,
             mailbox_ids,
-            unchanged_since: None,
+            ..Default::default()
         },
     )
     .await?;
@@ -417,7 +417,7 @@ pub async fn move_to(
             email_id: v.row.id,
             keywords: None,
             mailbox_ids: Some(vec![target]),
-            unchanged_since: None,
+            ..Default::default()
         },
     )
     .await?;

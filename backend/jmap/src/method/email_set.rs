@@ -154,7 +154,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, args: Map<String, Value>) -> Result<Value
                     email_id: e.row.id,
                     keywords: kw_changed.then(|| keywords.into_iter().collect()),
                     mailbox_ids: boxes_changed.then(|| boxes.into_iter().collect()),
-                    unchanged_since: None,
+                    ..Default::default()
                 },
             ));
         }
