@@ -18,7 +18,7 @@ use crate::{Core, Result};
 
 /// Deltas kept per mailbox.
 pub const MAX_DELTAS: usize = 256;
-/// Members held over all cached mailboxes (about 60 bytes each); past this the least
+/// Members held over all cached mailboxes (about 90 bytes each); past this the least
 /// recently used mailboxes are dropped.
 const MAX_MEMBERS: usize = 4_000_000;
 
@@ -48,6 +48,8 @@ pub struct Members {
     pub keywords: Vec<Arc<str>>,
     pub received_at: Vec<i64>,
     pub sizes: Vec<u32>,
+    /// The message bytes' ids (SHA-256), so readers need not ask the database for them.
+    pub blobs: Vec<[u8; 32]>,
 }
 
 impl Members {
@@ -57,6 +59,11 @@ impl Members {
 
     pub fn is_empty(&self) -> bool {
         self.uids.is_empty()
+    }
+
+    /// The blob id of the member at `i`, as the blob store names it.
+    pub fn blob_id(&self, i: usize) -> String {
+        hex::encode(self.blobs[i])
     }
 
     /// The index of a UID.
@@ -167,6 +174,13 @@ impl MailboxIndex {
     }
 }
 
+/// A blob id (64 hex digits) as its 32 bytes.
+fn blob_bytes(hex_id: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let _ = hex::decode_to_slice(hex_id, &mut out);
+    out
+}
+
 fn intern(cache: &mut HashMap<String, Arc<str>>, k: String) -> Arc<str> {
     if let Some(a) = cache.get(&k) {
         return a.clone();
@@ -248,6 +262,7 @@ impl Core {
                     s.keywords.push(intern(&mut kw, m.keywords));
                     s.received_at.push(m.received_at);
                     s.sizes.push(m.size as u32);
+                    s.blobs.push(blob_bytes(&m.blob_id));
                 }
                 (s, None)
             }
@@ -289,6 +304,7 @@ impl Core {
                             s.keywords.push(intern(&mut kw, m.keywords));
                             s.received_at.push(m.received_at);
                             s.sizes.push(m.size as u32);
+                            s.blobs.push(blob_bytes(&m.blob_id));
                         }
                         None => {
                             s.ids.push(old.ids[i]);
@@ -296,6 +312,7 @@ impl Core {
                             s.keywords.push(old.keywords[i].clone());
                             s.received_at.push(old.received_at[i]);
                             s.sizes.push(old.sizes[i]);
+                            s.blobs.push(old.blobs[i]);
                         }
                     }
                 }
@@ -318,6 +335,7 @@ impl Core {
                     s.keywords.push(intern(&mut kw, m.keywords));
                     s.received_at.push(m.received_at);
                     s.sizes.push(m.size as u32);
+                    s.blobs.push(blob_bytes(&m.blob_id));
                 }
                 (s, Some(delta))
             }

@@ -157,6 +157,25 @@ impl Session {
                         | MessageDataItemName::Rfc822Text
                 )
             });
+        // Items from the view and from the message's structure only (what clients ask when
+        // listing a mailbox): served from the encoded-item cache.
+        let structural = names.iter().all(|n| {
+            matches!(
+                n,
+                MessageDataItemName::Uid
+                    | MessageDataItemName::Flags
+                    | MessageDataItemName::InternalDate
+                    | MessageDataItemName::Rfc822Size
+                    | MessageDataItemName::ModSeq
+                    | MessageDataItemName::Envelope
+                    | MessageDataItemName::BodyStructure
+                    | MessageDataItemName::Body
+            )
+        }) && needs_row;
+        if structural {
+            self.fetch_structure(&indexes, &names).await?;
+            return Ok(Reply::Ok(None, "FETCH completed".into()));
+        }
         let core = self.shared.core.clone();
         let chunk_sizes: Vec<usize> = {
             let sizes = &self.selected.as_ref().expect("selected").view.sizes;
@@ -387,6 +406,120 @@ impl Session {
 }
 
 impl Session {
+    /// FETCH of view items and ENVELOPE / BODYSTRUCTURE / BODY: the structural items come
+    /// from the cache by blob id; only messages missing there are read (in batches) and
+    /// parsed, and their items kept.
+    async fn fetch_structure(
+        &mut self,
+        indexes: &[usize],
+        names: &[MessageDataItemName<'static>],
+    ) -> Result<(), Reply> {
+        use crate::items::{self, Kind};
+        let kinds: Vec<Kind> = names
+            .iter()
+            .filter_map(|n| match n {
+                MessageDataItemName::Envelope => Some(Kind::Envelope),
+                MessageDataItemName::BodyStructure => Some(Kind::BodyStructure),
+                MessageDataItemName::Body => Some(Kind::Body),
+                _ => None,
+            })
+            .collect();
+        let core = self.shared.core.clone();
+        // FLAGS encoded once per distinct keyword set (a mailbox has few).
+        let mut flag_items: HashMap<String, Vec<u8>> = HashMap::new();
+        for chunk in indexes.chunks(CHUNK) {
+            let view = self.selected.as_ref().expect("selected").view.clone();
+            // The misses, read together and parsed once each.
+            let missing: Vec<usize> = chunk
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    kinds
+                        .iter()
+                        .any(|k| items::get(&view.blobs[i], *k).is_none())
+                })
+                .collect();
+            if !missing.is_empty() {
+                let blobs: Vec<String> = missing.iter().map(|&i| view.blob_id(i)).collect();
+                let bytes = match core.emails_bytes(blobs).await {
+                    Ok(b) => b,
+                    // Gone meanwhile (garbage-collected after an expunge elsewhere): those
+                    // messages are skipped below, as a vanished row is on the other path.
+                    Err(mailroom_core::Error::NotFound(_)) => Vec::new(),
+                    Err(e) => return Err(e.into()),
+                };
+                for (&i, raw) in missing.iter().zip(bytes.iter()) {
+                    let p = message::parse(raw);
+                    for k in &kinds {
+                        let item = match k {
+                            Kind::Envelope => MessageDataItem::Envelope(p.envelope()),
+                            Kind::BodyStructure => {
+                                MessageDataItem::BodyStructure(p.body_structure(true))
+                            }
+                            Kind::Body => MessageDataItem::Body(p.body_structure(false)),
+                        };
+                        items::put(&view.blobs[i], *k, items::encode(item).into());
+                    }
+                }
+            }
+            for &i in chunk {
+                let sel = self.selected.as_ref().expect("selected");
+                let mut line: Vec<u8> = format!("* {} FETCH (", i + 1).into_bytes();
+                let mut complete = true;
+                for (n, name) in names.iter().enumerate() {
+                    if n > 0 {
+                        line.push(b' ');
+                    }
+                    let part: Vec<u8> = match name {
+                        // Numbers need no codec.
+                        MessageDataItemName::Uid => format!("UID {}", view.uids[i]).into_bytes(),
+                        MessageDataItemName::Rfc822Size => {
+                            format!("RFC822.SIZE {}", view.sizes[i]).into_bytes()
+                        }
+                        MessageDataItemName::ModSeq => {
+                            format!("MODSEQ ({})", sel.modseq(i).max(1)).into_bytes()
+                        }
+                        MessageDataItemName::Flags => {
+                            let k = sel.keywords(i);
+                            match flag_items.get(k) {
+                                Some(b) => b.clone(),
+                                None => {
+                                    let b = items::encode(MessageDataItem::Flags(flags::flags(k)));
+                                    flag_items.insert(k.to_string(), b.clone());
+                                    b
+                                }
+                            }
+                        }
+                        MessageDataItemName::InternalDate => items::encode(
+                            MessageDataItem::InternalDate(internal_date(view.received_at[i])),
+                        ),
+                        other => {
+                            let kind = match other {
+                                MessageDataItemName::Envelope => Kind::Envelope,
+                                MessageDataItemName::BodyStructure => Kind::BodyStructure,
+                                _ => Kind::Body,
+                            };
+                            match items::get(&view.blobs[i], kind) {
+                                Some(b) => b.to_vec(),
+                                None => {
+                                    complete = false;
+                                    break;
+                                }
+                            }
+                        }
+                    };
+                    line.extend_from_slice(&part);
+                }
+                if complete {
+                    line.extend_from_slice(b")\r\n");
+                    self.push_raw(&line);
+                }
+            }
+            self.flush_if_large().await;
+        }
+        Ok(())
+    }
+
     /// `* n FETCH (UID u MODSEQ (m))`: a .SILENT STORE's new modseq under CONDSTORE.
     pub(crate) fn fetch_modseq(&mut self, seq: u32, uid: u32, modseq: i64) {
         let items = Vec1::try_from(vec![

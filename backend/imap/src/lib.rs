@@ -21,6 +21,7 @@ mod conn;
 mod fetch;
 mod flags;
 mod idle;
+mod items;
 mod listener;
 mod mailboxes;
 mod message;

@@ -225,6 +225,11 @@ impl Session {
         }
     }
 
+    /// Bytes already encoded (a FETCH line built around cached items).
+    pub fn push_raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
     pub fn data(&mut self, d: Data<'_>) {
         self.send(&Response::Data(d));
     }

@@ -16,12 +16,13 @@ pub struct Member {
     pub keywords: String,
     pub received_at: i64,
     pub size: i64,
+    pub blob_id: String,
 }
 
 impl Store {
     /// The mailbox's members changed (or added) after `since`, in UID order.
     pub async fn members_since(&self, mailbox_id: i64, since: i64) -> Result<Vec<Member>> {
-        let sql = "SELECT x.uid, x.email_id, x.modseq, e.keywords, e.received_at, e.size FROM mailbox_emails x \
+        let sql = "SELECT x.uid, x.email_id, x.modseq, e.keywords, e.received_at, e.size, e.blob_id FROM mailbox_emails x \
                    JOIN emails e ON e.id = x.email_id \
                    WHERE x.mailbox_id = ? AND x.modseq > ? ORDER BY x.uid";
         let rows = self
