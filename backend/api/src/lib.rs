@@ -12,6 +12,7 @@
 //! - `problem.rs`: every error is RFC 7807 problem JSON, mapped once.
 
 mod auth;
+pub mod autoconfig;
 mod health;
 mod jmap;
 mod listen;
@@ -59,6 +60,8 @@ pub struct HttpConfig {
     pub registration: Registration,
     /// Origins allowed to call the API from a browser (CORS); empty: same origin only.
     pub cors_origins: Vec<String>,
+    /// What mail clients are told by autoconfiguration.
+    pub mail_ports: autoconfig::MailPorts,
 }
 
 /// Shared by every request.
@@ -98,6 +101,19 @@ pub fn router(
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jmap", get(jmap::well_known))
         .route("/.well-known/mta-sts.txt", get(mta_sts::policy))
+        .route(
+            "/.well-known/autoconfig/mail/config-v1.1.xml",
+            get(autoconfig::thunderbird),
+        )
+        .route("/mail/config-v1.1.xml", get(autoconfig::thunderbird))
+        .route(
+            "/autodiscover/autodiscover.xml",
+            post(autoconfig::autodiscover),
+        )
+        .route(
+            "/Autodiscover/Autodiscover.xml",
+            post(autoconfig::autodiscover),
+        )
         .route("/jmap/session", get(jmap::session))
         .route("/jmap/api", post(jmap::api))
         .route(

@@ -82,6 +82,10 @@ impl Core {
             format!("_submissions._tcp.{d}. {TTL} IN SRV 0 1 465 {hostname}."),
             format!("_submission._tcp.{d}. {TTL} IN SRV 0 1 587 {hostname}."),
             format!("_imaps._tcp.{d}. {TTL} IN SRV 0 1 993 {hostname}."),
+            format!("_imap._tcp.{d}. {TTL} IN SRV 0 1 143 {hostname}."),
+            // Thunderbird's and Outlook's autoconfiguration, served by our HTTP listener.
+            format!("autoconfig.{d}. {TTL} IN CNAME {hostname}."),
+            format!("autodiscover.{d}. {TTL} IN CNAME {hostname}."),
             format!("_jmap._tcp.{d}. {TTL} IN SRV 0 1 443 {hostname}."),
         ]);
         Ok(out)

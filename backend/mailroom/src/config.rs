@@ -441,6 +441,8 @@ impl Config {
                 hostname: hostname.clone(),
                 registration,
                 cors_origins,
+                // `serve` fills in the ports it bound.
+                mail_ports: Default::default(),
             },
             data_dir,
             core: CoreConfig {

@@ -75,6 +75,8 @@ pub async fn run(config: Config) -> Result<()> {
             stop_rx.clone(),
         )));
     }
+    // Autoconfiguration tells mail clients the ports actually bound.
+    let mut mail_ports = mailroom_api::autoconfig::MailPorts::default();
     for (key, addr, implicit_tls) in [
         ("submission", config.listen_submission, false),
         ("submissions", config.listen_submissions, true),
@@ -85,6 +87,12 @@ pub async fn run(config: Config) -> Result<()> {
             .with_context(|| format!("listen.{key}: cannot listen on {addr}"))?;
         // Printed in this exact form; tests and scripts read the bound port from it.
         println!("{key} listening on {}", l.local_addr()?);
+        let port = Some(l.local_addr()?.port());
+        if implicit_tls {
+            mail_ports.submissions = port;
+        } else {
+            mail_ports.submission = port;
+        }
         tasks.push(tokio::spawn(mailroom_smtp::serve_submission(
             l,
             core.clone(),
@@ -103,6 +111,12 @@ pub async fn run(config: Config) -> Result<()> {
             .with_context(|| format!("listen.{key}: cannot listen on {addr}"))?;
         // Printed in this exact form; tests and scripts read the bound port from it.
         println!("{key} listening on {}", l.local_addr()?);
+        let port = Some(l.local_addr()?.port());
+        if implicit_tls {
+            mail_ports.imaps = port;
+        } else {
+            mail_ports.imap = port;
+        }
         let imap_config = mailroom_imap::ImapConfig {
             tls: Some(tls.config.clone()),
             // An APPENDed message may be as large as one received over SMTP.
@@ -142,7 +156,8 @@ pub async fn run(config: Config) -> Result<()> {
     }
     if http.is_some() || https.is_some() {
         let (core, stop, dir) = (core.clone(), stop_rx.clone(), config.data_dir.clone());
-        let settings = config.http.clone();
+        let mut settings = config.http.clone();
+        settings.mail_ports = mail_ports.clone();
         tasks.push(tokio::spawn(async move {
             if let Err(e) = mailroom_api::serve(http, https, core, settings, &dir, stop).await {
                 tracing::error!(error = %e, "http server stopped");
