@@ -11,6 +11,7 @@ mod m0005_queue;
 mod m0006_mta_sts;
 mod m0007_queue_leases;
 mod m0008_member_modseq;
+mod m0009_derived;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_mta_sts::Migration),
             Box::new(m0007_queue_leases::Migration),
             Box::new(m0008_member_modseq::Migration),
+            Box::new(m0009_derived::Migration),
         ]
     }
 }

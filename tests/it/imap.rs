@@ -77,6 +77,21 @@ async fn imap_session_with_imaplib(b: Backend) {
     let left = core.members_since(alice.id, inbox.id, -1).await.unwrap();
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0].keywords, "$flagged");
+    // ENVELOPE and BODYSTRUCTURE fetched were kept in the database, for the next process.
+    let db = sea_orm::Database::connect(&s.db_url).await.unwrap();
+    let kept = sea_orm::ConnectionTrait::query_one_raw(
+        &db,
+        sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) FROM derived WHERE kind IN (1, 2)",
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get_by_index::<i64>(0)
+    .unwrap();
+    assert!(kept >= 2, "{kept} derived rows");
 }
 
 backends!(imap_idle_and_cross_protocol);

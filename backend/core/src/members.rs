@@ -43,6 +43,22 @@ impl Core {
             .collect())
     }
 
+    /// Data a gateway derived from message bytes and kept (`kind` is the gateway's own
+    /// number), for the blobs among `blob_ids` that have some. Blob ids come from rows the
+    /// caller read for the account.
+    pub async fn derived_get(
+        &self,
+        kind: i16,
+        blob_ids: &[String],
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        Ok(self.store().derived_get(kind, blob_ids).await?)
+    }
+
+    /// Keeps derived data (rebuildable: losing it costs only the work of deriving again).
+    pub async fn derived_put(&self, kind: i16, rows: Vec<(String, Vec<u8>)>) -> Result<()> {
+        Ok(self.store().derived_put(kind, rows).await?)
+    }
+
     /// The total size of one of the account's mailboxes' messages, in octets.
     pub async fn mailbox_size(&self, account_id: i64, mailbox_id: i64) -> Result<u64> {
         self.own_mailbox(account_id, mailbox_id).await?;

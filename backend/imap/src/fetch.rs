@@ -429,16 +429,33 @@ impl Session {
         let mut flag_items: HashMap<String, Vec<u8>> = HashMap::new();
         for chunk in indexes.chunks(CHUNK) {
             let view = self.selected.as_ref().expect("selected").view.clone();
-            // The misses, read together and parsed once each.
-            let missing: Vec<usize> = chunk
-                .iter()
-                .copied()
-                .filter(|&i| {
-                    kinds
-                        .iter()
-                        .any(|k| items::get(&view.blobs[i], *k).is_none())
-                })
-                .collect();
+            // Misses: first from the database (kept by an earlier FETCH, maybe by another
+            // process), then read and parsed once each, and kept there too.
+            let missing = |kinds: &[Kind]| -> Vec<usize> {
+                chunk
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        kinds
+                            .iter()
+                            .any(|k| items::get(&view.blobs[i], *k).is_none())
+                    })
+                    .collect()
+            };
+            let first = missing(&kinds);
+            if !first.is_empty() {
+                let blobs: Vec<String> = first.iter().map(|&i| view.blob_id(i)).collect();
+                for k in &kinds {
+                    for (blob, data) in core.derived_get(k.stored(), &blobs).await? {
+                        let mut id = [0u8; 32];
+                        if hex_decode(&blob, &mut id) {
+                            items::put(&id, *k, data.into());
+                        }
+                    }
+                }
+            }
+            let missing = missing(&kinds);
+            let mut keep: HashMap<i16, Vec<(String, Vec<u8>)>> = HashMap::new();
             if !missing.is_empty() {
                 let blobs: Vec<String> = missing.iter().map(|&i| view.blob_id(i)).collect();
                 let bytes = match core.emails_bytes(blobs).await {
@@ -458,8 +475,18 @@ impl Session {
                             }
                             Kind::Body => MessageDataItem::Body(p.body_structure(false)),
                         };
-                        items::put(&view.blobs[i], *k, items::encode(item).into());
+                        let encoded = items::encode(item);
+                        keep.entry(k.stored())
+                            .or_default()
+                            .push((view.blob_id(i), encoded.clone()));
+                        items::put(&view.blobs[i], *k, encoded.into());
                     }
+                }
+            }
+            for (kind, rows) in keep {
+                // Only a cache: a failure to keep costs the parse again next time.
+                if let Err(e) = core.derived_put(kind, rows).await {
+                    tracing::debug!(error = %e, "imap items not kept");
                 }
             }
             for &i in chunk {
@@ -543,6 +570,22 @@ pub(crate) fn internal_date(secs: i64) -> DateTime {
     DateTime::try_from(t).unwrap_or_else(|_| {
         DateTime::try_from(utc.timestamp_opt(0, 0).single().expect("epoch")).expect("epoch")
     })
+}
+
+/// 64 hex digits into 32 bytes; false if they are not.
+fn hex_decode(hex: &str, out: &mut [u8; 32]) -> bool {
+    let b = hex.as_bytes();
+    if b.len() != 64 {
+        return false;
+    }
+    let val = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    for (i, o) in out.iter_mut().enumerate() {
+        match (val(b[2 * i]), val(b[2 * i + 1])) {
+            (Some(h), Some(l)) => *o = h * 16 + l,
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// RFC 3516 §4.3: a part whose transfer encoding cannot be undone.

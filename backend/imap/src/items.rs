@@ -2,6 +2,9 @@
 //! encoded by blob id: the bytes never change, so neither does the item. A warm
 //! `FETCH 1:* (ENVELOPE BODYSTRUCTURE)` then reads no message and parses nothing.
 //!
+//! Items are also kept in the database (core's derived data, by blob id), so the first
+//! listing after a restart reads them instead of every message.
+//!
 //! Each item is encoded by imap-codec (as the one item of a FETCH response, from which the
 //! item's own bytes are cut); a response made of cached items is the FETCH line around them.
 
@@ -20,6 +23,17 @@ pub(crate) enum Kind {
     Envelope,
     BodyStructure,
     Body,
+}
+
+impl Kind {
+    /// Its number among the derived data core keeps (the IMAP gateway's are 1–3).
+    pub fn stored(self) -> i16 {
+        match self {
+            Kind::Envelope => 1,
+            Kind::BodyStructure => 2,
+            Kind::Body => 3,
+        }
+    }
 }
 
 type Key = ([u8; 32], Kind);

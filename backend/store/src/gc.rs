@@ -63,7 +63,20 @@ impl Store {
             let values = ids.iter().map(|i| Value::from(i.as_str())).collect();
             let _turn = self.write_turn().await;
             match self.db.execute_raw(self.stmt(&sql, values)).await {
-                Ok(_) => forgotten.extend(ids),
+                Ok(_) => {
+                    // Data derived from those bytes goes with their facts (only where the
+                    // facts did go: a message in use again keeps both).
+                    let sql = format!(
+                        "DELETE FROM derived WHERE blob_id IN ({}) AND NOT EXISTS \
+                         (SELECT 1 FROM messages m WHERE m.blob_id = derived.blob_id)",
+                        vec!["?"; ids.len()].join(",")
+                    );
+                    let values = ids.iter().map(|i| Value::from(i.as_str())).collect();
+                    if let Err(e) = self.db.execute_raw(self.stmt(&sql, values)).await {
+                        tracing::info!(error = %e, "derived data kept for the next collection");
+                    }
+                    forgotten.extend(ids)
+                }
                 Err(e) => tracing::info!(error = %e, "message facts in use again; kept"),
             }
         }

@@ -16,6 +16,7 @@ mod blob_gc;
 mod change;
 mod connect;
 pub mod delivery;
+mod derived;
 pub mod dkim;
 mod domain;
 mod entity;

@@ -1,0 +1,58 @@
+//! Data derived from message bytes, kept by blob id and kind (see migration m0009): read in
+//! batches, written once (a second writer of the same bytes finds the row and skips it).
+
+use sea_orm::{ConnectionTrait, Value};
+
+use crate::{DbKind, Result, Store};
+
+impl Store {
+    /// `(blob id, data)` of those of `blob_ids` that have data of `kind`.
+    pub async fn derived_get(
+        &self,
+        kind: i16,
+        blob_ids: &[String],
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut out = Vec::with_capacity(blob_ids.len());
+        for chunk in blob_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT blob_id, data FROM derived WHERE kind = ? AND blob_id IN ({marks})"
+            );
+            let mut values: Vec<Value> = vec![kind.into()];
+            values.extend(chunk.iter().map(|b| Value::from(b.clone())));
+            for r in self.db.query_all_raw(self.stmt(&sql, values)).await? {
+                out.push((
+                    r.try_get_by_index::<String>(0)?,
+                    r.try_get_by_index::<Vec<u8>>(1)?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Keeps data of `kind` for blobs; rows already there stay as they are.
+    pub async fn derived_put(&self, kind: i16, rows: Vec<(String, Vec<u8>)>) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let _turn = self.write_turn().await;
+        let tx = self.begin_write().await?;
+        for chunk in rows.chunks(200) {
+            let marks = vec!["(?, ?, ?)"; chunk.len()].join(",");
+            let conflict = match self.kind {
+                DbKind::Sqlite | DbKind::Postgres => "ON CONFLICT (blob_id, kind) DO NOTHING",
+            };
+            let sql =
+                format!("INSERT INTO derived (blob_id, kind, data) VALUES {marks} {conflict}");
+            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 3);
+            for (b, d) in chunk {
+                values.push(b.clone().into());
+                values.push(kind.into());
+                values.push(d.clone().into());
+            }
+            tx.execute_raw(self.stmt(&sql, values)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
