@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # IMAP benchmark (issue 6): a ~100,000-message INBOX (the mailbox corpus imported COPIES
 # times), then `mailroom bench imap`: LOGIN+SELECT latency, UID FETCH 1:* (UID FLAGS),
-# FETCH 1:* (ENVELOPE BODYSTRUCTURE) first after a restart (page cache dropped when
+# FETCH 1:* (ENVELOPE BODYSTRUCTURE) and BODY.PEEK[] first after a restart (page cache dropped when
 # possible) and warm, FETCH 1:* BODY.PEEK[] throughput, UID SEARCH FROM, APPEND one at a
 # time, and IDLERS sessions in IDLE (server memory per connection, time until all saw one
 # SMTP delivery).
@@ -49,7 +49,7 @@ bench() { MAILROOM_BENCH_PASSWORD=benchpass1 "$R" bench imap --addr 127.0.0.1:11
 sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "(page cache not dropped: not root)"
 start
 echo "== first after a restart"
-bench --only headers
+bench --only headers,bodies
 echo "== warm"
 bench --only login,flags,headers,bodies,search,append --appends "$APPENDS"
 echo "== IDLE (a fresh server process, so its memory before is a baseline)"
