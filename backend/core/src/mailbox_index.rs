@@ -26,6 +26,9 @@ const MAX_MEMBERS: usize = 4_000_000;
 /// change the mailbox) are reached through `Deref`.
 #[derive(Debug, Default)]
 pub struct Snapshot {
+    /// The account the mailbox belongs to (checked when the snapshot was made): another
+    /// account's caller never gets it.
+    pub account_id: i64,
     pub mailbox_id: i64,
     pub seq: i64,
     pub members: Arc<Members>,
@@ -200,8 +203,18 @@ impl Core {
         seq: Option<i64>,
     ) -> Result<Arc<Snapshot>> {
         let index = &self.inner.mailbox_index;
+        let fresh = |s: &Snapshot, want: i64| s.account_id == account_id && s.seq >= want;
         if let (Some(s), Some(want)) = (index.cached(mailbox_id), seq)
-            && s.seq >= want
+            && fresh(&s, want)
+        {
+            return Ok(s);
+        }
+        // One at a time per mailbox; those told of the same change (thousands of IDLE
+        // sessions) wait here for the first one's update and then find it, without a query.
+        let turn = index.turn(mailbox_id);
+        let _turn = turn.lock().await;
+        if let (Some(s), Some(want)) = (index.cached(mailbox_id), seq)
+            && fresh(&s, want)
         {
             return Ok(s);
         }
@@ -210,15 +223,10 @@ impl Core {
             Some(s) => s,
             None => self.state(account_id).await?,
         };
-        if let Some(s) = index.cached(mailbox_id)
-            && s.seq >= want
-        {
-            return Ok(s);
-        }
-        let turn = index.turn(mailbox_id);
-        let _turn = turn.lock().await;
-        // Someone may have brought it up to date while this one waited.
-        let old = index.cached(mailbox_id);
+        // Someone may have brought it up to date meanwhile.
+        let old = index
+            .cached(mailbox_id)
+            .filter(|s| s.account_id == account_id);
         if let Some(s) = &old
             && s.seq >= want
         {
@@ -236,6 +244,7 @@ impl Core {
                 .await?
         {
             let s = Arc::new(Snapshot {
+                account_id,
                 mailbox_id,
                 seq: now,
                 members: old.members.clone(),
@@ -341,6 +350,7 @@ impl Core {
             }
         };
         let snapshot = Arc::new(Snapshot {
+            account_id,
             mailbox_id,
             seq: now,
             members: Arc::new(snapshot),
