@@ -193,16 +193,16 @@ impl Session {
                 .map(|&i| (i, sel.view.ids[i], sel.view.uids[i]))
                 .collect();
             let ids: Vec<i64> = wanted.iter().map(|w| w.1).collect();
-            let mut states: HashMap<i64, mailroom_core::members::EmailState> =
-                if needs_row || sets_seen {
-                    core.email_states(account, &ids)
-                        .await?
-                        .into_iter()
-                        .map(|(e, _)| (e.id, e))
-                        .collect()
-                } else {
-                    HashMap::new()
-                };
+            // Rows are read only to set \Seen; the bytes' ids are in the view.
+            let mut states: HashMap<i64, mailroom_core::members::EmailState> = if sets_seen {
+                core.email_states(account, &ids)
+                    .await?
+                    .into_iter()
+                    .map(|(e, _)| (e.id, e))
+                    .collect()
+            } else {
+                HashMap::new()
+            };
             if sets_seen {
                 let unseen: Vec<(i64, Vec<String>)> = states
                     .values()
@@ -247,18 +247,32 @@ impl Session {
             // The chunk's bytes in one read.
             let mut bytes: HashMap<i64, bytes::Bytes> = HashMap::new();
             if needs_row {
+                let view = self.selected.as_ref().expect("selected").view.clone();
                 let (ids, blobs): (Vec<i64>, Vec<String>) = wanted
                     .iter()
-                    .filter_map(|w| states.get(&w.1))
-                    .map(|e| (e.id, e.blob_id.clone()))
+                    .map(|&(i, id, _)| (id, view.blob_id(i)))
                     .unzip();
-                let got = core.emails_bytes(blobs).await?;
-                bytes.extend(ids.into_iter().zip(got));
+                match core.emails_bytes(blobs.clone()).await {
+                    Ok(got) => bytes.extend(ids.into_iter().zip(got)),
+                    // A message expunged elsewhere may have had its bytes collected: read
+                    // one by one, and show only those still there.
+                    Err(mailroom_core::Error::NotFound(_)) => {
+                        for (id, blob) in ids.into_iter().zip(blobs) {
+                            if let Ok(mut got) = core.emails_bytes(vec![blob]).await
+                                && let Some(b) = got.pop()
+                            {
+                                bytes.insert(id, b);
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             for (i, id, uid) in wanted {
-                let row = states.get(&id);
                 // Gone meanwhile (expunged elsewhere, not yet reported): nothing to show.
-                if (needs_row || sets_seen) && row.is_none() {
+                if (sets_seen && !states.contains_key(&id))
+                    || (needs_row && !bytes.contains_key(&id))
+                {
                     continue;
                 }
                 let raw = bytes.remove(&id);
