@@ -297,6 +297,23 @@ impl Session {
         !self.broken
     }
 
+    /// Bytes for the output: copied if small, else written to the socket straight after
+    /// what is pending (no copy of a large message into the output buffer).
+    pub async fn push_large(&mut self, bytes: &[u8]) {
+        if bytes.len() < 16 * 1024 || self.deflate.is_some() {
+            self.out.extend_from_slice(bytes);
+            return;
+        }
+        if !self.flush().await {
+            return;
+        }
+        if let Some(w) = self.writer.as_mut()
+            && w.write_all(bytes).await.is_err()
+        {
+            self.broken = true;
+        }
+    }
+
     /// Sends pending output once it is large: for handlers that produce a lot.
     pub async fn flush_if_large(&mut self) {
         if self.out.len() >= 256 * 1024 {
