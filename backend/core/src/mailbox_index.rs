@@ -157,12 +157,22 @@ impl MailboxIndex {
                 .collect();
             by_use.sort();
             let mut over = total - MAX_MEMBERS;
+            let mut dropped = Vec::new();
             for (_, k, n) in by_use {
                 if over == 0 || k == id {
                     break;
                 }
                 map.remove(&k);
+                dropped.push(k);
                 over = over.saturating_sub(n);
+            }
+            drop(map);
+            // Their update locks go too, unless someone is waiting on one.
+            let mut turns = self.updating.lock().expect("index lock");
+            for k in dropped {
+                if turns.get(&k).is_some_and(|t| Arc::strong_count(t) == 1) {
+                    turns.remove(&k);
+                }
             }
         }
     }

@@ -500,21 +500,40 @@ impl Session {
                     Err(mailroom_core::Error::NotFound(_)) => Vec::new(),
                     Err(e) => return Err(e.into()),
                 };
-                for (&i, raw) in missing.iter().zip(bytes.iter()) {
-                    let p = message::parse(raw);
-                    for k in &kinds {
-                        let item = match k {
-                            Kind::Envelope => MessageDataItem::Envelope(p.envelope()),
-                            Kind::BodyStructure => {
-                                MessageDataItem::BodyStructure(p.body_structure(true))
-                            }
-                            Kind::Body => MessageDataItem::Body(p.body_structure(false)),
-                        };
-                        let encoded = items::encode(item);
+                // Parsing is CPU work: off the runtime's threads, so one client's first
+                // listing of a large mailbox does not stall every other session.
+                let kinds_owned = kinds.clone();
+                let made: Vec<Vec<(Kind, Vec<u8>)>> = tokio::task::spawn_blocking(move || {
+                    bytes
+                        .iter()
+                        .map(|raw| {
+                            let p = message::parse(raw);
+                            kinds_owned
+                                .iter()
+                                .map(|k| {
+                                    let item = match k {
+                                        Kind::Envelope => MessageDataItem::Envelope(p.envelope()),
+                                        Kind::BodyStructure => {
+                                            MessageDataItem::BodyStructure(p.body_structure(true))
+                                        }
+                                        Kind::Body => {
+                                            MessageDataItem::Body(p.body_structure(false))
+                                        }
+                                    };
+                                    (*k, items::encode(item))
+                                })
+                                .collect()
+                        })
+                        .collect()
+                })
+                .await
+                .map_err(|e| Reply::from(mailroom_core::Error::Internal(e.to_string())))?;
+                for (&i, encoded) in missing.iter().zip(made) {
+                    for (k, encoded) in encoded {
                         keep.entry(k.stored())
                             .or_default()
                             .push((view.blob_id(i), encoded.clone()));
-                        items::put(&view.blobs[i], *k, encoded.into());
+                        items::put(&view.blobs[i], k, encoded.into());
                     }
                 }
             }
