@@ -199,6 +199,14 @@ async fn imap_concurrent_changes_all_stay(b: Backend) {
     run(&s, "concurrent_store");
 }
 
+backends!(deeply_nested_mime_crashes_nothing);
+async fn deeply_nested_mime_crashes_nothing(b: Backend) {
+    let Some(s) = with_mail(b, "").await else {
+        return;
+    };
+    run(&s, "deep_mime");
+}
+
 backends!(imap_tls_and_logindisabled);
 async fn imap_tls_and_logindisabled(b: Backend) {
     let Some(s) = with_mail(b, "[imap]\nloopback_is_secure = false\n").await else {

@@ -724,6 +724,32 @@ def scenario_concurrent_store():
     print("ok")
 
 
+def scenario_deep_mime():
+    # A message nested 3,000 multiparts deep (one email anyone can send) is shown, over IMAP
+    # and JMAP, with its nesting cut short — and the server keeps running.
+    depth = 3000
+    body = "".join(f"--b{i}\r\nContent-Type: multipart/mixed; boundary=\"b{i + 1}\"\r\n\r\n" for i in range(depth))
+    body += f"--b{depth}\r\nContent-Type: text/plain\r\n\r\nbottom\r\n--b{depth}--\r\n"
+    body += "".join(f"--b{i}--\r\n" for i in range(depth - 1, -1, -1))
+    raw = ("From: a@x.test\r\nTo: alice@example.test\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
+           'Content-Type: multipart/mixed; boundary="b0"\r\n\r\n' + body).encode()
+    s = smtplib.SMTP(*hp(smtp_hp), timeout=30)
+    s.sendmail("a@x.test", [ALICE], raw)
+    s.quit()
+    m = login()
+    n = int(ok(m.select("INBOX"), "SELECT")[0])
+    bs = ok(m.fetch(str(n), "(BODYSTRUCTURE BODY)"), "FETCH BODYSTRUCTURE")[0].decode()
+    check("OCTET-STREAM" in bs, bs[:300])
+    acc = account_id()
+    got = jmap([["Email/query", {"accountId": acc, "filter": {"subject": "deep"}}, "q"],
+                ["Email/get", {"accountId": acc, "#ids": {"resultOf": "q", "name": "Email/query", "path": "/ids"},
+                               "properties": ["bodyStructure", "textBody", "attachments"]}, "g"]])
+    check(got[1][0] == "Email/get" and len(got[1][1]["list"]) == 1, str(got)[:300])
+    check(ok(m.noop(), "NOOP after") is not None, "server alive")
+    m.logout()
+    print("ok")
+
+
 def scenario_tls():
     # Loopback is not trusted in this configuration: no password before STARTTLS.
     m = imaplib.IMAP4(*IMAP)
@@ -748,4 +774,4 @@ def scenario_tls():
  "qresync": scenario_qresync, "sort_thread": scenario_sort_thread,
  "compress": scenario_compress, "binary": scenario_binary,
  "limits": scenario_limits, "utf8": scenario_utf8,
- "concurrent_store": scenario_concurrent_store}[scenario]()
+ "concurrent_store": scenario_concurrent_store, "deep_mime": scenario_deep_mime}[scenario]()

@@ -80,7 +80,23 @@ pub fn structure(raw: &[u8]) -> MimePart {
     }
 }
 
+/// MIME nesting kept in the tree; a multipart deeper than this is one opaque part. Every
+/// walk of the tree (JMAP bodyStructure, textBody, serialisation) recurses once per level,
+/// and a crafted message thousands of levels deep must not exhaust a thread's stack.
+pub const MAX_DEPTH: usize = 32;
+
 fn part(msg: &Message<'_>, raw: &[u8], index: u32, prefix: &str, in_digest: bool) -> MimePart {
+    part_at(msg, raw, index, prefix, in_digest, 0)
+}
+
+fn part_at(
+    msg: &Message<'_>,
+    raw: &[u8],
+    index: u32,
+    prefix: &str,
+    in_digest: bool,
+    depth: usize,
+) -> MimePart {
     let Some(p) = msg.part(index) else {
         return MimePart::default();
     };
@@ -136,6 +152,11 @@ fn part(msg: &Message<'_>, raw: &[u8], index: u32, prefix: &str, in_digest: bool
         ..MimePart::default()
     };
     match &p.body {
+        PartType::Multipart(_) if depth >= MAX_DEPTH => {
+            out.media_type = "application/octet-stream".into();
+            out.charset = None;
+            out.size = (p.offset_end.saturating_sub(p.offset_body)) as u64;
+        }
         PartType::Multipart(children) => {
             let digest = out.media_type == "multipart/digest";
             out.size = (p.offset_end.saturating_sub(p.offset_body)) as u64;
@@ -148,7 +169,7 @@ fn part(msg: &Message<'_>, raw: &[u8], index: u32, prefix: &str, in_digest: bool
                     } else {
                         format!("{prefix}.{}", i + 1)
                     };
-                    part(msg, raw, *c, &id, digest)
+                    part_at(msg, raw, *c, &id, digest, depth + 1)
                 })
                 .collect();
             // A multipart container has no number of its own.
