@@ -141,31 +141,13 @@ impl Core {
         self.own_mailbox(account_id, to).await?;
         // Additions and removals, applied to each email as the write finds it: a move racing
         // another client's copy keeps both effects.
-        let existing: BTreeSet<i64> = self
-            .store()
-            .account_email_ids(account_id, ids)
-            .await?
-            .into_iter()
-            .collect();
-        let updates: Vec<EmailUpdate> = ids
-            .iter()
-            .filter(|id| existing.contains(id))
-            .map(|&email_id| EmailUpdate {
-                email_id,
-                add_mailboxes: vec![to],
-                remove_mailboxes: from.into_iter().collect(),
-                ..EmailUpdate::default()
-            })
-            .collect();
-        for chunk in updates.chunks(1000) {
-            for r in self.update_emails(account_id, chunk.to_vec()).await? {
-                match r {
-                    // Destroyed meanwhile: nothing to file.
-                    Ok(()) | Err(Error::NotFound(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
+        self.update_existing(account_id, ids, |email_id| EmailUpdate {
+            email_id,
+            add_mailboxes: vec![to],
+            remove_mailboxes: from.into_iter().collect(),
+            ..EmailUpdate::default()
+        })
+        .await?;
         let mut placed = self.store().member_uids_of(to, ids).await?;
         // In the order asked, as COPYUID pairs them.
         let order: std::collections::HashMap<i64, usize> =
@@ -179,6 +161,23 @@ impl Core {
     /// transaction, so a copy made meanwhile is never destroyed with it.
     pub async fn expunge(&self, account_id: i64, mailbox_id: i64, ids: &[i64]) -> Result<()> {
         self.own_mailbox(account_id, mailbox_id).await?;
+        self.update_existing(account_id, ids, |email_id| EmailUpdate {
+            email_id,
+            remove_mailboxes: vec![mailbox_id],
+            destroy_if_unfiled: true,
+            ..EmailUpdate::default()
+        })
+        .await
+    }
+
+    /// Applies `update(id)` to those of `ids` that are the account's emails, a thousand at a
+    /// time; an email destroyed meanwhile is no error (there is nothing left to change).
+    async fn update_existing(
+        &self,
+        account_id: i64,
+        ids: &[i64],
+        update: impl Fn(i64) -> EmailUpdate,
+    ) -> Result<()> {
         let existing: BTreeSet<i64> = self
             .store()
             .account_email_ids(account_id, ids)
@@ -188,12 +187,7 @@ impl Core {
         let updates: Vec<EmailUpdate> = ids
             .iter()
             .filter(|id| existing.contains(id))
-            .map(|&email_id| EmailUpdate {
-                email_id,
-                remove_mailboxes: vec![mailbox_id],
-                destroy_if_unfiled: true,
-                ..EmailUpdate::default()
-            })
+            .map(|&id| update(id))
             .collect();
         for chunk in updates.chunks(1000) {
             for r in self.update_emails(account_id, chunk.to_vec()).await? {

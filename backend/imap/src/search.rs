@@ -45,7 +45,32 @@ fn day(d: &NaiveDate) -> i64 {
         .timestamp()
 }
 
+/// Only UTF-8 (and its subset US-ASCII) are searched in (RFC 9051 §6.4.4: [BADCHARSET]).
+pub(crate) fn charset_ok(charset: &Charset<'_>) -> Result<(), Reply> {
+    let c = charset.as_ref();
+    if c.eq_ignore_ascii_case("utf-8") || c.eq_ignore_ascii_case("us-ascii") {
+        return Ok(());
+    }
+    Err(Reply::No(
+        Some(Code::badcharset(vec![
+            Charset::try_from("UTF-8").expect("valid charset"),
+            Charset::try_from("US-ASCII").expect("valid charset"),
+        ])),
+        "unsupported charset".into(),
+    ))
+}
+
 impl Session {
+    /// The search keys (ANDed, as at the top of SEARCH) as one filter.
+    pub(crate) fn criteria(&self, keys: &Vec1<SearchKey<'_>>) -> Result<Filter, Reply> {
+        Ok(Filter::And(
+            keys.as_ref()
+                .iter()
+                .map(|k| self.filter(k))
+                .collect::<Result<_, _>>()?,
+        ))
+    }
+
     pub(crate) fn filter(&self, k: &SearchKey<'_>) -> Result<Filter, Reply> {
         let sel = self.selected.as_ref().expect("selected");
         Ok(match k {
@@ -135,25 +160,9 @@ impl Session {
         uid: bool,
     ) -> Handled {
         if let Some(c) = &charset {
-            let c = c.as_ref();
-            if !c.eq_ignore_ascii_case("utf-8") && !c.eq_ignore_ascii_case("us-ascii") {
-                return Err(Reply::No(
-                    Some(Code::badcharset(vec![
-                        Charset::try_from("UTF-8").expect("valid charset"),
-                        Charset::try_from("US-ASCII").expect("valid charset"),
-                    ])),
-                    "unsupported charset".into(),
-                ));
-            }
+            charset_ok(c)?;
         }
-        let filter = Filter::And(
-            criteria
-                .as_ref()
-                .iter()
-                .map(|k| self.filter(k))
-                .collect::<Result<_, _>>()?,
-        );
-        let ids = self.search_ids(filter).await?;
+        let ids = self.search_ids(self.criteria(&criteria)?).await?;
         let sel = self.selected.as_ref().expect("selected");
         let at: HashMap<i64, usize> = sel
             .view

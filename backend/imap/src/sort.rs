@@ -12,7 +12,6 @@ use imap_codec::imap_types::extensions::sort::{SortCriterion, SortKey};
 use imap_codec::imap_types::extensions::thread::{Thread, ThreadingAlgorithm};
 use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::search::SearchKey;
-use mailroom_core::filter::Filter;
 use mailroom_core::mail::AddressField;
 
 use crate::selected::nz;
@@ -138,30 +137,9 @@ fn id_list(json: &str) -> Vec<String> {
 }
 
 impl Session {
-    fn charset_ok(charset: &Charset<'_>) -> Result<(), Reply> {
-        let c = charset.as_ref();
-        if c.eq_ignore_ascii_case("utf-8") || c.eq_ignore_ascii_case("us-ascii") {
-            Ok(())
-        } else {
-            Err(Reply::No(
-                Some(imap_codec::imap_types::response::Code::badcharset(vec![
-                    Charset::try_from("UTF-8").expect("valid charset"),
-                ])),
-                "unsupported charset".into(),
-            ))
-        }
-    }
-
     /// The facts of the selected mailbox's messages matching `criteria`.
     async fn facts(&mut self, criteria: &Vec1<SearchKey<'static>>) -> Result<Vec<Facts>, Reply> {
-        let filter = Filter::And(
-            criteria
-                .as_ref()
-                .iter()
-                .map(|k| self.filter(k))
-                .collect::<Result<_, _>>()?,
-        );
-        let ids = self.search_ids(filter).await?;
+        let ids = self.search_ids(self.criteria(criteria)?).await?;
         let account = self.user.as_ref().expect("authenticated").id;
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(1000) {
@@ -218,7 +196,7 @@ impl Session {
         search: Vec1<SearchKey<'static>>,
         uid: bool,
     ) -> Handled {
-        Self::charset_ok(&charset)?;
+        crate::search::charset_ok(&charset)?;
         let mut facts = self.facts(&search).await?;
         facts.sort_by(|a, b| {
             for c in criteria.as_ref() {
@@ -256,7 +234,7 @@ impl Session {
         search: Vec1<SearchKey<'static>>,
         uid: bool,
     ) -> Handled {
-        Self::charset_ok(&charset)?;
+        crate::search::charset_ok(&charset)?;
         let facts = self.facts(&search).await?;
         let tree = match algorithm {
             ThreadingAlgorithm::References => references(&facts),
