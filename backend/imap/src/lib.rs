@@ -17,7 +17,6 @@
 mod append;
 mod auth;
 mod compress;
-mod conn;
 mod fetch;
 mod flags;
 mod idle;

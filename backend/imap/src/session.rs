@@ -25,8 +25,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
 use tokio::net::TcpStream;
 
 use crate::Shared;
-use crate::conn::Conn;
 use crate::selected::Selected;
+use mailroom_net::Conn;
 
 /// How a command ended, for the tagged response.
 pub(crate) enum Reply {

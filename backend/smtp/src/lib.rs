@@ -13,7 +13,6 @@
 //! The one rule this crate exists to keep: 250 after DATA is sent only once core reports the
 //! message durably stored.
 
-mod conn;
 pub mod dkim;
 mod inbound;
 pub mod outbound;

@@ -23,7 +23,7 @@ use smtp_proto::{Error as ProtoError, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::conn::Conn;
+use mailroom_net::Conn;
 use tracing::Instrument;
 
 use crate::Shared;
