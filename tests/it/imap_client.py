@@ -222,6 +222,9 @@ def scenario_session():
     check(search("NOT", "SUBJECT", "one") == [2, 3, 4], "NOT")
     check(search("2:3") == [2, 3] and search("UID", f"{appended_uid}") == [4], "sets")
     check(search("HEADER", "Message-ID", "report-1") == [4], "HEADER")
+    # TEXT looks in every header field and the body.
+    check(search("TEXT", "report-1@other") == [4], search("TEXT", "report-1@other"))
+    check(search("TEXT", '"Numbers attached"') == [4], "TEXT in the body")
     check(search("BODY", '"second LINE"') == [4], "BODY")
     check(search("SENTBEFORE", "3-Nov-2026", "SENTSINCE", "1-Nov-2026") == [4], "SENT*")
     check(search("LARGER", str(len(MESSAGE) - 1)) == [4], "LARGER")

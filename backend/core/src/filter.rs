@@ -25,6 +25,8 @@ pub enum TextField {
     Body,
     /// A header field by name: present at all (`value` empty) or containing the value.
     Header(String),
+    /// Any header field (name or value) or the body (IMAP SEARCH TEXT).
+    HeadersOrBody,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -357,6 +359,12 @@ impl Core {
             TextField::Header(name) => header_has(name),
             TextField::Body => body_has(root, &has),
             TextField::Any => bcc() || body_has(root, &has),
+            TextField::HeadersOrBody => {
+                root.headers
+                    .iter()
+                    .any(|h| has(&h.name) || has(&crate::mime::as_text(&h.value)))
+                    || body_has(root, &has)
+            }
             _ => false,
         })
     }

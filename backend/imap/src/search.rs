@@ -109,7 +109,7 @@ impl Session {
             SearchKey::Bcc(s) => text(TextField::Bcc, s),
             SearchKey::Subject(s) => text(TextField::Subject, s),
             SearchKey::Body(s) => text(TextField::Body, s),
-            SearchKey::Text(s) => text(TextField::Any, s),
+            SearchKey::Text(s) => text(TextField::HeadersOrBody, s),
             SearchKey::Header(name, value) => text(
                 TextField::Header(String::from_utf8_lossy(name.as_ref()).into_owned()),
                 value,
