@@ -96,6 +96,9 @@ struct Entry {
 pub(crate) struct MailboxIndex {
     entries: Mutex<HashMap<i64, Entry>>,
     updating: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// IMAP \Recent: per mailbox, the UID below which every message has been shown as
+    /// recent to some session (in this process).
+    recent: Mutex<HashMap<i64, u32>>,
 }
 
 impl MailboxIndex {
@@ -367,6 +370,45 @@ impl Core {
         });
         index.put(snapshot.clone(), delta);
         Ok(snapshot)
+    }
+
+    /// Claims the messages of a mailbox below `upto` that no session has been shown as
+    /// recent yet (IMAP4rev1 \Recent: the first session to see a message gets it). Returns
+    /// the UID range `[from, upto)` now this caller's. Messages that were there before this
+    /// process first looked at the mailbox are recent to nobody.
+    pub async fn claim_recent(
+        &self,
+        account_id: i64,
+        mailbox_id: i64,
+        upto: u32,
+    ) -> Result<Option<(u32, u32)>> {
+        let known = self
+            .inner
+            .mailbox_index
+            .cached(mailbox_id)
+            .is_some_and(|s| s.account_id == account_id);
+        if !known {
+            self.own_mailbox(account_id, mailbox_id).await?;
+        }
+        let mut map = self.inner.mailbox_index.recent.lock().expect("recent lock");
+        let mark = map.entry(mailbox_id).or_insert(upto);
+        if *mark >= upto {
+            return Ok(None);
+        }
+        let from = *mark;
+        *mark = upto;
+        Ok(Some((from, upto)))
+    }
+
+    /// The UID from which a mailbox's messages are still recent to nobody, if known.
+    pub fn recent_mark(&self, mailbox_id: i64) -> Option<u32> {
+        self.inner
+            .mailbox_index
+            .recent
+            .lock()
+            .expect("recent lock")
+            .get(&mailbox_id)
+            .copied()
     }
 
     /// Catching up from the snapshot of `seq`: the newest snapshot (see

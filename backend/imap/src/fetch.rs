@@ -299,6 +299,7 @@ impl Session {
                 let raw = bytes.remove(&id);
                 let sel = self.selected.as_ref().expect("selected");
                 let keywords = sel.keywords(i).to_string();
+                let recent = sel.is_recent(uid);
                 let (received_at, size) = (sel.view.received_at[i], sel.view.sizes[i]);
                 let modseq = sel.modseq(i);
                 // Parsed only when an item needs the structure (not for BODY[] alone).
@@ -314,7 +315,7 @@ impl Session {
                         MessageDataItemName::Uid => MessageDataItem::Uid(nz(uid)),
                         MessageDataItemName::Flags => {
                             flags_sent = true;
-                            MessageDataItem::Flags(flags::flags(&keywords))
+                            MessageDataItem::Flags(flags::flags_of(&keywords, recent))
                         }
                         MessageDataItemName::InternalDate => {
                             MessageDataItem::InternalDate(internal_date(received_at))
@@ -405,7 +406,7 @@ impl Session {
                     });
                 }
                 if sets_seen && !flags_sent {
-                    out.push(MessageDataItem::Flags(flags::flags(&keywords)));
+                    out.push(MessageDataItem::Flags(flags::flags_of(&keywords, recent)));
                 }
                 if sets_seen && self.condstore && !names.contains(&MessageDataItemName::ModSeq) {
                     out.push(MessageDataItem::ModSeq(nz64(modseq)));
@@ -427,7 +428,10 @@ impl Session {
     pub(crate) fn fetch_flags(&mut self, seq: u32, uid: u32, keywords: &str, modseq: i64) {
         let mut items = vec![
             MessageDataItem::Uid(nz(uid)),
-            MessageDataItem::Flags(flags::flags(keywords)),
+            MessageDataItem::Flags(flags::flags_of(
+                keywords,
+                self.selected.as_ref().is_some_and(|s| s.is_recent(uid)),
+            )),
         ];
         if self.condstore {
             items.push(MessageDataItem::ModSeq(nz64(modseq)));
@@ -461,7 +465,7 @@ impl Session {
             .collect();
         let core = self.shared.core.clone();
         // FLAGS encoded once per distinct keyword set (a mailbox has few).
-        let mut flag_items: HashMap<String, Vec<u8>> = HashMap::new();
+        let mut flag_items: HashMap<(String, bool), Vec<u8>> = HashMap::new();
         for chunk in indexes.chunks(CHUNK) {
             let view = self.selected.as_ref().expect("selected").view.clone();
             // Misses: first from the database (kept by an earlier FETCH, maybe by another
@@ -561,12 +565,14 @@ impl Session {
                             format!("MODSEQ ({})", sel.modseq(i).max(1)).into_bytes()
                         }
                         MessageDataItemName::Flags => {
-                            let k = sel.keywords(i);
-                            match flag_items.get(k) {
+                            let key = (sel.keywords(i).to_string(), sel.is_recent(view.uids[i]));
+                            match flag_items.get(&key) {
                                 Some(b) => b.clone(),
                                 None => {
-                                    let b = items::encode(MessageDataItem::Flags(flags::flags(k)));
-                                    flag_items.insert(k.to_string(), b.clone());
+                                    let b = items::encode(MessageDataItem::Flags(flags::flags_of(
+                                        &key.0, key.1,
+                                    )));
+                                    flag_items.insert(key, b.clone());
                                     b
                                 }
                             }
@@ -652,7 +658,7 @@ impl Session {
                             format!("MODSEQ ({})", sel.modseq(i).max(1)).into_bytes()
                         }
                         MessageDataItemName::Flags => crate::items::encode(MessageDataItem::Flags(
-                            flags::flags(sel.keywords(i)),
+                            flags::flags_of(sel.keywords(i), sel.is_recent(view.uids[i])),
                         )),
                         MessageDataItemName::InternalDate => crate::items::encode(
                             MessageDataItem::InternalDate(internal_date(view.received_at[i])),

@@ -28,6 +28,15 @@ pub(crate) fn flags(keywords: &str) -> Vec<FlagFetch<'static>> {
         .collect()
 }
 
+/// [`flags`] and, for a message recent to this session, `\Recent`.
+pub(crate) fn flags_of(keywords: &str, recent: bool) -> Vec<FlagFetch<'static>> {
+    let mut v = flags(keywords);
+    if recent {
+        v.push(FlagFetch::Recent);
+    }
+    v
+}
+
 fn flag(k: &str) -> Option<Flag<'static>> {
     Some(match k {
         "$seen" => Flag::Seen,

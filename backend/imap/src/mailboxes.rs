@@ -337,7 +337,20 @@ impl Session {
                     StatusDataItem::Messages(counts.total_emails as u32)
                 }
                 StatusDataItemName::Unseen => StatusDataItem::Unseen(counts.unread_emails as u32),
-                StatusDataItemName::Recent => StatusDataItem::Recent(0),
+                // Messages no session has been shown yet.
+                StatusDataItemName::Recent => {
+                    StatusDataItem::Recent(match self.shared.core.recent_mark(f.mailbox.id) {
+                        Some(mark) => {
+                            let view = self
+                                .shared
+                                .core
+                                .mailbox_snapshot(account, f.mailbox.id, None)
+                                .await?;
+                            (view.len() - view.uids.partition_point(|&u| u < mark)) as u32
+                        }
+                        None => 0,
+                    })
+                }
                 StatusDataItemName::UidNext => StatusDataItem::UidNext(nz(f.mailbox.uid_next)),
                 StatusDataItemName::UidValidity => {
                     StatusDataItem::UidValidity(nz(f.mailbox.uid_validity))

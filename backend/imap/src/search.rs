@@ -71,12 +71,28 @@ impl Session {
         ))
     }
 
+    /// The messages \Recent in this session.
+    fn recent_filter(&self) -> Filter {
+        let sel = self.selected.as_ref().expect("selected");
+        let ranges: Vec<(u32, u32)> = sel
+            .recent
+            .iter()
+            .filter(|(a, b)| a < b)
+            .map(|&(a, b)| (a, b - 1))
+            .collect();
+        Filter::Cond(Cond::UidRanges {
+            mailbox_id: sel.mailbox_id,
+            ranges,
+        })
+    }
+
     pub(crate) fn filter(&self, k: &SearchKey<'_>) -> Result<Filter, Reply> {
         let sel = self.selected.as_ref().expect("selected");
         Ok(match k {
-            SearchKey::All | SearchKey::Old => Filter::And(vec![]),
-            // No session is shown \Recent messages (RFC 9051 drops \Recent).
-            SearchKey::New | SearchKey::Recent => Filter::Or(vec![]),
+            SearchKey::All => Filter::And(vec![]),
+            SearchKey::Old => not(self.recent_filter()),
+            SearchKey::Recent => self.recent_filter(),
+            SearchKey::New => Filter::And(vec![self.recent_filter(), not(kw("$seen"))]),
             SearchKey::Answered => kw("$answered"),
             SearchKey::Unanswered => not(kw("$answered")),
             SearchKey::Deleted => kw("$deleted"),

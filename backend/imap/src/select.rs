@@ -61,9 +61,19 @@ impl Session {
             .max(view.uids.last().map_or(1, |u| u + 1));
         let mut sel = Selected::new(&f.mailbox, read_only, view);
         sel.uid_next = uid_next;
+        // IMAP4rev1 \Recent: what no session has seen yet is this one's (not EXAMINE's).
+        if !read_only
+            && let Some(r) = self
+                .shared
+                .core
+                .claim_recent(account, f.mailbox.id, uid_next)
+                .await?
+        {
+            sel.recent.push(r);
+        }
         self.data(Data::Flags(flags::defined()));
         self.data(Data::Exists(sel.exists()));
-        self.data(Data::Recent(0));
+        self.data(Data::Recent(sel.recent_count()));
         if let Some(n) = first_unseen {
             self.untagged_ok(Some(Code::Unseen(nz(n))), "first unseen");
         }

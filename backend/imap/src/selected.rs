@@ -24,6 +24,8 @@ pub(crate) struct Selected {
     pub own_flags: HashMap<u32, String>,
     /// The modseqs those changes got.
     pub own_modseqs: HashMap<u32, i64>,
+    /// UID ranges `[from, to)` this session was the first to see (IMAP4rev1 \Recent).
+    pub recent: Vec<(u32, u32)>,
 }
 
 /// What changed since the last look, for the session to report.
@@ -35,6 +37,8 @@ pub(crate) struct Delta {
     pub vanished: Vec<u32>,
     /// The new message count, when messages were added.
     pub exists: Option<u32>,
+    /// The new \Recent count, sent with `exists`.
+    pub recent: Option<u32>,
     /// `(seq, uid, keywords, modseq)` of messages whose flags may have changed.
     pub changed: Vec<(u32, u32, String, i64)>,
 }
@@ -49,6 +53,7 @@ impl Selected {
             view,
             own_flags: HashMap::new(),
             own_modseqs: HashMap::new(),
+            recent: Vec::new(),
         }
     }
 
@@ -62,6 +67,22 @@ impl Selected {
             .get(&self.view.uids[i])
             .map(String::as_str)
             .unwrap_or(&self.view.keywords[i])
+    }
+
+    /// Whether the message with `uid` is \Recent in this session.
+    pub fn is_recent(&self, uid: u32) -> bool {
+        self.recent.iter().any(|&(a, b)| a <= uid && uid < b)
+    }
+
+    /// How many of the view's messages are \Recent in this session.
+    pub fn recent_count(&self) -> u32 {
+        self.recent
+            .iter()
+            .map(|&(a, b)| {
+                let uids = &self.view.uids;
+                (uids.partition_point(|&u| u < b) - uids.partition_point(|&u| u < a)) as u32
+            })
+            .sum()
     }
 
     /// The modseq of the message at index `i`, as this session knows it.
@@ -136,6 +157,13 @@ impl Selected {
         let remaining = old.len() - removed.len();
         if new.len() > remaining {
             delta.exists = Some(new.len() as u32);
+            // New arrivals nobody has seen are this session's \Recent ones.
+            let upto = new.uids.last().map_or(0, |u| u + 1);
+            if !self.read_only
+                && let Some(r) = core.claim_recent(account_id, self.mailbox_id, upto).await?
+            {
+                self.recent.push(r);
+            }
         }
         let max_old = old.uids.last().copied().unwrap_or(0);
         let own = std::mem::take(&mut self.own_flags);
@@ -162,6 +190,9 @@ impl Selected {
             ));
         }
         self.view = new;
+        if delta.exists.is_some() {
+            delta.recent = Some(self.recent_count());
+        }
         Ok(delta)
     }
 

@@ -610,6 +610,9 @@ impl Session {
         if let Some(n) = delta.exists {
             self.data(Data::Exists(n));
         }
+        if let Some(n) = delta.recent {
+            self.data(Data::Recent(n));
+        }
         for (seq, uid, keywords, modseq) in delta.changed {
             self.fetch_flags(seq, uid, &keywords, modseq);
         }
