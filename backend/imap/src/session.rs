@@ -120,7 +120,9 @@ pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         let Some(config) = shared.config.tls.clone() else {
             return;
         };
-        let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+        // Boxed: a TLS handshake's state is large, and an unboxed await would size every
+        // session's future (for its whole life) by it.
+        let accept = Box::pin(tokio_rustls::TlsAcceptor::from(config).accept(stream));
         match tokio::time::timeout(shared.config.login_timeout, accept).await {
             Ok(Ok(s)) => {
                 tls = true;
@@ -290,8 +292,9 @@ impl Session {
             }
         }
         self.out.clear();
-        // An idle session keeps no large buffer.
-        if self.out.capacity() > 16 * 1024 {
+        // A session between commands keeps no output buffer of any size (thousands of IDLE
+        // sessions each would): the next response allocates again.
+        if self.out.capacity() > 4 * 1024 {
             self.out = Vec::new();
         }
         !self.broken
@@ -439,6 +442,7 @@ impl Session {
                         // reported now, not at the next poll.
                         while events.try_recv().is_ok() {}
                         Box::pin(self.report(true)).await;
+                        // Idling: nothing pending is kept (flushed just below).
                         next = Next::Continue;
                     }
                     Next::Sasl(ref tag, ref m) => {
@@ -451,6 +455,9 @@ impl Session {
             }
             if !self.flush().await {
                 return;
+            }
+            if matches!(mode, Mode::Idle(_)) {
+                self.out = Vec::new();
             }
             match next {
                 Next::Close => {
@@ -475,7 +482,7 @@ impl Session {
                     else {
                         return;
                     };
-                    let accept = tokio_rustls::TlsAcceptor::from(config).accept(tcp);
+                    let accept = Box::pin(tokio_rustls::TlsAcceptor::from(config).accept(tcp));
                     let conn = match tokio::time::timeout(self.shared.config.login_timeout, accept)
                         .await
                     {
@@ -883,5 +890,43 @@ fn syntax_hint(bytes: &[u8]) -> String {
             format!("unknown command or bad arguments for {n}")
         }
         _ => "unknown command or bad arguments".into(),
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// The session's future is allocated for each connection's whole life: keep it small
+    /// (commands run in a boxed future of their own).
+    #[tokio::test]
+    async fn session_future_is_small() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (stream, peer) = l.accept().await.unwrap();
+        let dir = std::env::temp_dir().join(format!("mailroom-size-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let config = mailroom_core::CoreConfig {
+            database_url: format!("sqlite://{}/t.db?mode=rwc", dir.display()),
+            blobs: mailroom_core::BlobConfig::Local {
+                root: dir.join("blobs"),
+                sync: mailroom_core::BlobSync::File,
+            },
+            max_messages_per_hour: 0,
+            remote_delivery: false,
+        };
+        let core = mailroom_core::Core::open(&config).await.unwrap();
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let shared = std::sync::Arc::new(crate::Shared {
+            core,
+            config: crate::ImapConfig::default(),
+            implicit_tls: false,
+            shutdown: rx,
+        });
+        let fut = super::run(stream, peer, shared);
+        let size = std::mem::size_of_val(&fut);
+        eprintln!("session future: {size} bytes");
+        assert!(size < 4096, "session future is {size} bytes");
+        drop(fut);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
