@@ -8,8 +8,9 @@ use imap_codec::imap_types::mailbox::Mailbox as ImapMailbox;
 use imap_codec::imap_types::response::Code;
 
 use crate::flags;
+use crate::reply::{Handled, Reply, code};
 use crate::selected::nz;
-use crate::session::{Handled, Reply, Session, code};
+use crate::session::Session;
 
 impl Session {
     pub(crate) async fn append(

@@ -10,7 +10,8 @@ use imap_codec::imap_types::core::AString;
 use imap_codec::imap_types::response::Code;
 use imap_codec::imap_types::secret::Secret;
 
-use crate::session::{Handled, Next, Reply, Session, code};
+use crate::reply::{Handled, Reply, code};
+use crate::session::{Next, Session};
 
 impl Session {
     /// Checks STARTTLS may start; the caller answers OK in plain text, then the handshake.

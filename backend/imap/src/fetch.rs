@@ -17,8 +17,9 @@ use imap_codec::imap_types::sequence::SequenceSet;
 
 use crate::flags;
 use crate::message;
+use crate::reply::{Handled, Reply};
 use crate::selected::{nz, nz64};
-use crate::session::{Handled, Reply, Session};
+use crate::session::Session;
 
 /// Messages read per round trip to the database, and bytes of messages read at once.
 const CHUNK: usize = 256;

@@ -3,7 +3,8 @@
 
 use imap_codec::imap_types::core::Tag;
 
-use crate::session::{Handled, Next, Reply, Session};
+use crate::reply::{Handled, Reply};
+use crate::session::{Next, Session};
 
 impl Session {
     pub(crate) async fn idle(&mut self, tag: &Tag<'static>) -> Handled {

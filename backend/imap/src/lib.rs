@@ -9,6 +9,8 @@
 //!   AUTHENTICATE, STARTTLS), `mailboxes.rs` (CREATE … LIST, STATUS), `select.rs` (SELECT,
 //!   EXAMINE, CLOSE, UNSELECT, EXPUNGE), `fetch.rs`, `store.rs` (STORE, COPY, MOVE),
 //!   `search.rs`, `append.rs`, `idle.rs`.
+//! - `dispatch.rs` sends each command to its handler; `output.rs` writes responses; `reply.rs`
+//!   holds the tagged replies and core errors as response codes.
 //! - `selected.rs` is the selected mailbox (sequence numbers ↔ UIDs) and follows changes
 //!   made by anyone into untagged EXPUNGE / EXISTS / FETCH responses.
 //! - `message.rs` shows a stored message as IMAP does: sections, ENVELOPE, BODYSTRUCTURE.
@@ -17,6 +19,7 @@
 mod append;
 mod auth;
 mod compress;
+mod dispatch;
 mod fetch;
 mod flags;
 mod idle;
@@ -25,6 +28,8 @@ mod listener;
 mod mailboxes;
 mod message;
 mod names;
+mod output;
+mod reply;
 mod search;
 mod select;
 mod selected;

@@ -12,8 +12,9 @@ use imap_codec::imap_types::status::{StatusDataItem, StatusDataItemName};
 use mailroom_core::mailboxes::{MailboxPatch, MailboxRefusal};
 
 use crate::names::{self, DELIMITER, Folder};
+use crate::reply::{Handled, Reply, code};
 use crate::selected::nz;
-use crate::session::{Handled, Reply, Session, code};
+use crate::session::Session;
 
 fn refusal(r: MailboxRefusal) -> Reply {
     let (c, text) = match r {

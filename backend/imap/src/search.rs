@@ -23,7 +23,8 @@ fn criteria_use_modseq(keys: &Vec1<SearchKey<'_>>) -> bool {
     }
     keys.as_ref().iter().any(uses)
 }
-use crate::session::{Handled, Reply, Session};
+use crate::reply::{Handled, Reply};
+use crate::session::Session;
 
 fn kw(k: &str) -> Filter {
     Filter::Cond(Cond::HasKeyword(k.into()))

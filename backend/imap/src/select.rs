@@ -7,8 +7,9 @@ use imap_codec::imap_types::sequence::SequenceSet;
 use mailroom_core::filter::{Cond, Filter, Query, SortKey, Window};
 
 use crate::flags;
+use crate::reply::{Handled, Reply, code};
 use crate::selected::{Selected, missing, nz, nz64};
-use crate::session::{Handled, Reply, Session, code};
+use crate::session::Session;
 
 impl Session {
     pub(crate) async fn select(

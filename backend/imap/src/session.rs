@@ -1,7 +1,7 @@
-//! One IMAP connection: framing (imap-codec's Fragmentizer: lines, literals and the `+`
-//! continuation a synchronising literal waits for, the size cap), the session's state, and
-//! dispatching each command to the file that handles it. Every handler returns a [`Reply`];
-//! the tagged answer is written here, after the untagged reports of changes made elsewhere.
+//! One IMAP connection: its state, framing (imap-codec's Fragmentizer: lines, literals and
+//! the `+` continuation a synchronising literal waits for, the size cap), the read loop
+//! (commands, SASL responses, IDLE), and reporting changes made elsewhere. Commands are
+//! dispatched in `dispatch.rs`, output is written by `output.rs`, replies are `reply.rs`'s.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,32 +12,17 @@ use imap_codec::fragmentizer::{
 };
 use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::auth::AuthMechanism;
-use imap_codec::imap_types::command::{Command, CommandBody};
 use imap_codec::imap_types::core::{LiteralMode, Tag, Vec1};
-use imap_codec::imap_types::response::{
-    Capability, Code, CodeOther, CommandContinuationRequest, Data, Greeting, Response, Status,
-};
-use imap_codec::{
-    AuthenticateDataCodec, CommandCodec, GreetingCodec, IdleDoneCodec, ResponseCodec,
-};
+use imap_codec::imap_types::response::{Capability, Code, Data, Greeting};
+use imap_codec::{AuthenticateDataCodec, CommandCodec, GreetingCodec, IdleDoneCodec};
 use mailroom_core::Account;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
 use tokio::net::TcpStream;
 
 use crate::Shared;
+use crate::reply::{Reply, code, syntax_hint};
 use crate::selected::Selected;
 use mailroom_net::Conn;
-
-/// How a command ended, for the tagged response.
-pub(crate) enum Reply {
-    Ok(Option<Code<'static>>, String),
-    No(Option<Code<'static>>, String),
-    Bad(Option<Code<'static>>, String),
-    /// The handler answered already (or will, later); what the connection does next.
-    Then(Next),
-}
-
-pub(crate) type Handled = std::result::Result<Reply, Reply>;
 
 pub(crate) enum Next {
     Continue,
@@ -63,33 +48,6 @@ const SMALL_READ: usize = 1024;
 const MAX_LINE: usize = 64 * 1024;
 const LARGE_READ: usize = 64 * 1024;
 
-pub(crate) fn code(name: &'static str) -> Code<'static> {
-    Code::Other(CodeOther::unvalidated(name.as_bytes()))
-}
-
-impl From<mailroom_core::Error> for Reply {
-    fn from(e: mailroom_core::Error) -> Reply {
-        use mailroom_core::Error as E;
-        let (c, text) = match &e {
-            E::NotFound(_) => ("NONEXISTENT", e.to_string()),
-            E::Invalid(_) => ("CANNOT", e.to_string()),
-            E::AlreadyExists(_) => ("ALREADYEXISTS", e.to_string()),
-            E::Modified(_) => ("MODIFIED", e.to_string()),
-            E::Forbidden(_) => ("NOPERM", e.to_string()),
-            E::RateLimited(_) => ("LIMIT", e.to_string()),
-            E::Unavailable(_) => {
-                tracing::warn!(error = %e, "imap command failed");
-                ("UNAVAILABLE", "temporarily unavailable, try again".into())
-            }
-            E::Internal(_) => {
-                tracing::error!(error = %e, "imap command failed");
-                ("SERVERBUG", "internal error".into())
-            }
-        };
-        Reply::No(Some(code(c)), text)
-    }
-}
-
 pub(crate) struct Session {
     pub shared: Arc<Shared>,
     pub peer: SocketAddr,
@@ -103,15 +61,15 @@ pub(crate) struct Session {
     pub qresync: bool,
     /// UTF8=ACCEPT is enabled (RFC 6855): mailbox names in UTF-8, not modified UTF-7.
     pub utf8: bool,
-    out: Vec<u8>,
+    pub(crate) out: Vec<u8>,
     /// The write half of the connection (the serve loop reads the other half), so a long
     /// response (FETCH 1:* BODY[]) goes out as it is made instead of piling up in memory.
-    writer: Option<WriteHalf<Conn>>,
+    pub(crate) writer: Option<WriteHalf<Conn>>,
     /// A write failed: the connection is gone; what follows is not sent.
-    broken: bool,
+    pub(crate) broken: bool,
     /// COMPRESS=DEFLATE is active.
-    deflate: Option<Box<crate::compress::Deflate>>,
-    errors: u32,
+    pub(crate) deflate: Option<Box<crate::compress::Deflate>>,
+    pub(crate) errors: u32,
 }
 
 pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
@@ -214,114 +172,6 @@ impl Session {
         }
         c.push(Capability::Id);
         Vec1::try_from(c).expect("not empty")
-    }
-
-    pub fn send(&mut self, r: &Response<'_>) {
-        for f in ResponseCodec::new().encode(r) {
-            match f {
-                imap_codec::encode::Fragment::Line { data }
-                | imap_codec::encode::Fragment::Literal { data, .. } => {
-                    self.out.extend_from_slice(&data)
-                }
-            }
-        }
-    }
-
-    /// Bytes already encoded (a FETCH line built around cached items).
-    pub fn push_raw(&mut self, bytes: &[u8]) {
-        self.out.extend_from_slice(bytes);
-    }
-
-    pub fn data(&mut self, d: Data<'_>) {
-        self.send(&Response::Data(d));
-    }
-
-    pub fn continue_req(&mut self, text: &str) {
-        let r = CommandContinuationRequest::basic(None, text).expect("valid continuation");
-        self.send(&Response::CommandContinuationRequest(r));
-    }
-
-    pub fn untagged_ok(&mut self, code: Option<Code<'static>>, text: &str) {
-        let s = Status::ok(None, code, clean(text)).expect("clean text");
-        self.send(&Response::Status(s));
-    }
-
-    fn tagged(&mut self, tag: Tag<'static>, reply: Reply) -> Next {
-        let status = match reply {
-            Reply::Then(next) => return next,
-            Reply::Ok(code, text) => Status::ok(Some(tag), code, clean(&text)),
-            Reply::No(code, text) => Status::no(Some(tag), code, clean(&text)),
-            Reply::Bad(code, text) => {
-                self.errors += 1;
-                Status::bad(Some(tag), code, clean(&text))
-            }
-        }
-        .expect("clean text");
-        self.send(&Response::Status(status));
-        if self.errors > self.shared.config.max_errors {
-            self.bye("Too many bad commands");
-            return Next::Close;
-        }
-        Next::Continue
-    }
-
-    pub fn bye(&mut self, text: &str) {
-        let s = Status::bye(None, clean(text)).expect("clean text");
-        self.send(&Response::Status(s));
-    }
-
-    /// Sends what is pending; returns false once the connection is gone.
-    async fn flush(&mut self) -> bool {
-        if !self.out.is_empty() && !self.broken {
-            let compressed = match self.deflate.as_mut() {
-                Some(d) => match d.compress(&self.out) {
-                    Ok(z) => Some(z),
-                    Err(_) => {
-                        self.broken = true;
-                        return false;
-                    }
-                },
-                None => None,
-            };
-            let Some(w) = self.writer.as_mut() else {
-                return false;
-            };
-            let bytes = compressed.as_deref().unwrap_or(&self.out);
-            if w.write_all(bytes).await.is_err() || w.flush().await.is_err() {
-                self.broken = true;
-            }
-        }
-        self.out.clear();
-        // A session between commands keeps no output buffer of any size (thousands of IDLE
-        // sessions each would): the next response allocates again.
-        if self.out.capacity() > 4 * 1024 {
-            self.out = Vec::new();
-        }
-        !self.broken
-    }
-
-    /// Bytes for the output: copied if small, else written to the socket straight after
-    /// what is pending (no copy of a large message into the output buffer).
-    pub async fn push_large(&mut self, bytes: &[u8]) {
-        if bytes.len() < 16 * 1024 || self.deflate.is_some() {
-            self.out.extend_from_slice(bytes);
-            return;
-        }
-        if !self.flush().await {
-            return;
-        }
-        if let Some(w) = self.writer.as_mut()
-            && w.write_all(bytes).await.is_err()
-        {
-            self.broken = true;
-        }
-    }
-
-    /// Sends pending output once it is large: for handlers that produce a lot.
-    pub async fn flush_if_large(&mut self) {
-        if self.out.len() >= 256 * 1024 {
-            self.flush().await;
-        }
     }
 
     fn fragmentizer(&self) -> Fragmentizer {
@@ -565,17 +415,6 @@ impl Session {
         }
     }
 
-    fn untagged_bad(&mut self, text: &str) -> Next {
-        self.errors += 1;
-        let s = Status::bad(None, None, clean(text)).expect("clean text");
-        self.send(&Response::Status(s));
-        if self.errors > self.shared.config.max_errors {
-            self.bye("Too many bad commands");
-            return Next::Close;
-        }
-        Next::Continue
-    }
-
     /// Reports changes to the selected mailbox made elsewhere as untagged responses.
     /// `expunge_allowed`: see [`Selected::sync`].
     pub async fn report(&mut self, expunge_allowed: bool) {
@@ -623,273 +462,6 @@ impl Session {
         for (seq, uid, keywords, modseq) in delta.changed {
             self.fetch_flags(seq, uid, &keywords, modseq);
         }
-    }
-
-    async fn command(&mut self, cmd: Command<'static>) -> Next {
-        let Command { tag, body } = cmd;
-        let authenticated = self.user.is_some();
-        let selected = self.selected.is_some();
-        let needs = match &body {
-            CommandBody::Capability
-            | CommandBody::Noop
-            | CommandBody::Logout
-            | CommandBody::Id { .. } => None,
-            CommandBody::StartTLS
-            | CommandBody::Login { .. }
-            | CommandBody::Authenticate { .. } => Some("not authenticated"),
-            CommandBody::Check
-            | CommandBody::Close
-            | CommandBody::Unselect
-            | CommandBody::Expunge
-            | CommandBody::ExpungeUid { .. }
-            | CommandBody::Search { .. }
-            | CommandBody::Fetch { .. }
-            | CommandBody::Store { .. }
-            | CommandBody::Copy { .. }
-            | CommandBody::Move { .. }
-            | CommandBody::Sort { .. }
-            | CommandBody::Thread { .. } => Some("selected"),
-            _ => Some("authenticated"),
-        };
-        let allowed = match needs {
-            None => true,
-            Some("not authenticated") => !authenticated,
-            Some("selected") => selected,
-            _ => authenticated,
-        };
-        if !allowed {
-            let text = match needs {
-                Some("not authenticated") => "already authenticated",
-                Some("selected") if authenticated => "no mailbox selected",
-                _ => "log in first",
-            };
-            return self.tagged(tag, Reply::Bad(None, text.into()));
-        }
-        // EXPUNGE responses may not be sent while answering FETCH, STORE or SEARCH by
-        // sequence number (RFC 9051 §7.5.1).
-        let expunge_allowed = !matches!(
-            body,
-            CommandBody::Fetch { uid: false, .. }
-                | CommandBody::Store { uid: false, .. }
-                | CommandBody::Search { uid: false, .. }
-                | CommandBody::Sort { uid: false, .. }
-                | CommandBody::Thread { uid: false, .. }
-        );
-        let name = body.name();
-        let handled: Handled = match body {
-            CommandBody::Capability => {
-                let caps = self.capabilities();
-                self.data(Data::Capability(caps));
-                Ok(Reply::Ok(None, "CAPABILITY completed".into()))
-            }
-            CommandBody::Noop | CommandBody::Check => {
-                Ok(Reply::Ok(None, format!("{name} completed")))
-            }
-            CommandBody::Logout => {
-                self.bye("Logging out");
-                self.tagged(tag, Reply::Ok(None, "LOGOUT completed".into()));
-                return Next::Close;
-            }
-            CommandBody::Id { .. } => self.id(),
-            CommandBody::Compress { .. } => {
-                if self.deflate.is_some() {
-                    Err(Reply::No(
-                        Some(Code::CompressionActive),
-                        "compression is already active".into(),
-                    ))
-                } else {
-                    self.tagged(tag, Reply::Ok(None, "DEFLATE active".into()));
-                    return Next::Compress;
-                }
-            }
-            CommandBody::StartTLS => match self.starttls() {
-                Ok(()) => {
-                    self.tagged(tag, Reply::Ok(None, "Begin TLS negotiation now".into()));
-                    return Next::StartTls;
-                }
-                Err(r) => Err(r),
-            },
-            CommandBody::Login { username, password } => self.login(username, password).await,
-            CommandBody::Authenticate {
-                mechanism,
-                initial_response,
-            } => self.authenticate(&tag, mechanism, initial_response).await,
-            CommandBody::Enable { capabilities } => self.enable(capabilities),
-            CommandBody::Namespace => self.namespace(),
-            CommandBody::Select {
-                mailbox,
-                parameters,
-            } => self.select(mailbox, parameters, false).await,
-            CommandBody::Examine {
-                mailbox,
-                parameters,
-            } => self.select(mailbox, parameters, true).await,
-            CommandBody::Create { mailbox } => self.create(mailbox).await,
-            CommandBody::Delete { mailbox } => self.delete(mailbox).await,
-            CommandBody::Rename { from, to } => self.rename(from, to).await,
-            CommandBody::Subscribe { mailbox } => self.subscribe(mailbox, true).await,
-            CommandBody::Unsubscribe { mailbox } => self.subscribe(mailbox, false).await,
-            CommandBody::List {
-                reference,
-                mailbox_wildcard,
-            } => self.list(reference, mailbox_wildcard, false).await,
-            CommandBody::Lsub {
-                reference,
-                mailbox_wildcard,
-            } => self.list(reference, mailbox_wildcard, true).await,
-            CommandBody::Status {
-                mailbox,
-                item_names,
-            } => self.status(mailbox, &item_names).await,
-            CommandBody::Append {
-                mailbox,
-                flags,
-                date,
-                message,
-            } => self.append(mailbox, flags, date, message).await,
-            CommandBody::Close => self.close(true).await,
-            CommandBody::Unselect => self.close(false).await,
-            CommandBody::Expunge => self.expunge(None).await,
-            CommandBody::ExpungeUid { sequence_set } => self.expunge(Some(sequence_set)).await,
-            CommandBody::Search {
-                charset,
-                criteria,
-                uid,
-            } => self.search(charset, criteria, uid).await,
-            CommandBody::Fetch {
-                sequence_set,
-                macro_or_item_names,
-                uid,
-                modifiers,
-            } => {
-                self.fetch(sequence_set, macro_or_item_names, uid, modifiers)
-                    .await
-            }
-            CommandBody::Store {
-                sequence_set,
-                kind,
-                response,
-                flags,
-                uid,
-                modifiers,
-            } => {
-                self.store(sequence_set, kind, response, flags, uid, modifiers)
-                    .await
-            }
-            CommandBody::Copy {
-                sequence_set,
-                mailbox,
-                uid,
-            } => self.copy(sequence_set, mailbox, uid, false).await,
-            CommandBody::Move {
-                sequence_set,
-                mailbox,
-                uid,
-            } => self.copy(sequence_set, mailbox, uid, true).await,
-            CommandBody::Idle => self.idle(&tag).await,
-            CommandBody::Sort {
-                sort_criteria,
-                charset,
-                search_criteria,
-                uid,
-            } => {
-                self.sort(sort_criteria, charset, search_criteria, uid)
-                    .await
-            }
-            CommandBody::Thread {
-                algorithm,
-                charset,
-                search_criteria,
-                uid,
-            } => self.thread(algorithm, charset, search_criteria, uid).await,
-            _ => Err(Reply::Bad(None, format!("{name} is not supported"))),
-        };
-        let reply = match handled {
-            Ok(r) | Err(r) => r,
-        };
-        if matches!(reply, Reply::Ok(..) | Reply::No(..)) {
-            self.report(expunge_allowed).await;
-        }
-        self.tagged(tag, reply)
-    }
-
-    fn id(&mut self) -> Handled {
-        use imap_codec::imap_types::core::{IString, NString};
-        let pair = |k: &str, v: &str| {
-            (
-                IString::try_from(k.to_string()).expect("ascii"),
-                NString(Some(IString::try_from(v.to_string()).expect("ascii"))),
-            )
-        };
-        self.data(Data::Id {
-            parameters: Some(vec![
-                pair("name", "mailroom"),
-                pair("version", env!("CARGO_PKG_VERSION")),
-            ]),
-        });
-        Ok(Reply::Ok(None, "ID completed".into()))
-    }
-
-    fn enable(
-        &mut self,
-        capabilities: Vec1<imap_codec::imap_types::extensions::enable::CapabilityEnable<'static>>,
-    ) -> Handled {
-        use imap_codec::imap_types::extensions::enable::CapabilityEnable;
-        // RFC 5161: what is not offered (QRESYNC, UTF8=ACCEPT yet) is ignored.
-        let mut enabled = vec![];
-        for c in capabilities.into_iter() {
-            if matches!(c, CapabilityEnable::CondStore) && !self.condstore {
-                self.condstore = true;
-                enabled.push(c);
-            } else if matches!(
-                c,
-                CapabilityEnable::Utf8(imap_codec::imap_types::extensions::utf8::Utf8Kind::Accept)
-            ) && !self.utf8
-            {
-                self.utf8 = true;
-                enabled.push(c);
-            } else if c.to_string().eq_ignore_ascii_case("QRESYNC") && !self.qresync {
-                // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
-                self.qresync = true;
-                self.condstore = true;
-                enabled.push(c);
-            }
-        }
-        self.data(Data::Enabled {
-            capabilities: enabled,
-        });
-        Ok(Reply::Ok(None, "ENABLE completed".into()))
-    }
-}
-
-/// Response text: ASCII without CR/LF, never empty, never starting with `[`.
-pub(crate) fn clean(s: &str) -> String {
-    let t: String = s
-        .chars()
-        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
-        .collect();
-    let t = t.trim_start_matches('[').trim();
-    if t.is_empty() {
-        "-".into()
-    } else {
-        t.to_string()
-    }
-}
-
-/// A hint for a command that did not parse.
-fn syntax_hint(bytes: &[u8]) -> String {
-    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    let words: Vec<&[u8]> = line.split(|&b| b == b' ').take(3).collect();
-    let name = String::from_utf8_lossy(words.get(1).copied().unwrap_or_default()).to_uppercase();
-    match name.as_str() {
-        "" => "missing command".into(),
-        "UID" => {
-            "UID needs COPY, MOVE, FETCH, SEARCH, STORE or EXPUNGE with valid arguments".into()
-        }
-        n if n.chars().all(|c| c.is_ascii_alphanumeric()) && n.len() < 20 => {
-            format!("unknown command or bad arguments for {n}")
-        }
-        _ => "unknown command or bad arguments".into(),
     }
 }
 

@@ -14,8 +14,9 @@ use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::search::SearchKey;
 use mailroom_core::mail::AddressField;
 
+use crate::reply::{Handled, Reply};
 use crate::selected::nz;
-use crate::session::{Handled, Reply, Session};
+use crate::session::Session;
 
 /// Levels of a thread tree kept nested (every walk of the tree recurses once per level).
 const MAX_THREAD_DEPTH: usize = 100;

@@ -14,8 +14,9 @@ use imap_codec::imap_types::response::Code;
 use imap_codec::imap_types::sequence::SequenceSet;
 
 use crate::flags;
+use crate::reply::{Handled, Reply, code};
 use crate::selected::nz;
-use crate::session::{Handled, Reply, Session, code};
+use crate::session::Session;
 
 impl Session {
     pub(crate) async fn store(
