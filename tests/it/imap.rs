@@ -51,6 +51,26 @@ async fn with_mail(b: Backend, extra: &str) -> Option<TestServer> {
     Some(s)
 }
 
+/// The service layer on the server's storage, and alice's account.
+async fn alice(s: &TestServer) -> (mailroom_core::Core, mailroom_core::Account) {
+    let core = s.core().await;
+    let alice = core
+        .authenticate("alice@example.test", PASSWORD)
+        .await
+        .unwrap()
+        .unwrap();
+    (core, alice)
+}
+
+async fn mailbox_names(core: &mailroom_core::Core, account: i64) -> Vec<String> {
+    core.mailbox_list(account)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect()
+}
+
 backends!(imap_session_with_imaplib);
 async fn imap_session_with_imaplib(b: Backend) {
     let Some(s) = with_mail(b, "").await else {
@@ -58,19 +78,8 @@ async fn imap_session_with_imaplib(b: Backend) {
     };
     run(&s, "session");
     // What IMAP stored is what the service layer (and so JMAP) sees.
-    let core = s.core().await;
-    let alice = core
-        .authenticate("alice@example.test", PASSWORD)
-        .await
-        .unwrap()
-        .unwrap();
-    let names: Vec<String> = core
-        .mailbox_list(alice.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
+    let (core, alice) = alice(&s).await;
+    let names = mailbox_names(&core, alice.id).await;
     assert!(names.contains(&"Entwürfe".to_string()), "{names:?}");
     assert!(!names.contains(&"Done".to_string()), "{names:?}");
     let inbox = core.mailbox_find(alice.id, "INBOX").await.unwrap();
@@ -172,19 +181,8 @@ async fn imap_utf8_accept(b: Backend) {
         return;
     };
     run(&s, "utf8");
-    let core = s.core().await;
-    let alice = core
-        .authenticate("alice@example.test", PASSWORD)
-        .await
-        .unwrap()
-        .unwrap();
-    let names: Vec<String> = core
-        .mailbox_list(alice.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
+    let (core, alice) = alice(&s).await;
+    let names = mailbox_names(&core, alice.id).await;
     assert!(
         names.contains(&"Überweisungen".to_string()) && names.contains(&"A&B".to_string()),
         "{names:?}"

@@ -64,6 +64,28 @@ impl Members {
         self.uids.is_empty()
     }
 
+    /// Appends a member read from the store (its keywords interned in `kw`).
+    fn push(&mut self, m: crate::members::Member, kw: &mut HashMap<String, Arc<str>>) {
+        self.uids.push(m.uid as u32);
+        self.ids.push(m.email_id);
+        self.modseqs.push(m.modseq);
+        self.received_at.push(m.received_at);
+        self.sizes.push(m.size as u32);
+        self.blobs.push(blob_bytes(&m.blob_id));
+        self.keywords.push(intern(kw, m.keywords));
+    }
+
+    /// Appends member `i` of `old` unchanged.
+    fn push_from(&mut self, old: &Members, i: usize) {
+        self.uids.push(old.uids[i]);
+        self.ids.push(old.ids[i]);
+        self.modseqs.push(old.modseqs[i]);
+        self.keywords.push(old.keywords[i].clone());
+        self.received_at.push(old.received_at[i]);
+        self.sizes.push(old.sizes[i]);
+        self.blobs.push(old.blobs[i]);
+    }
+
     /// The blob id of the member at `i`, as the blob store names it.
     pub fn blob_id(&self, i: usize) -> String {
         hex::encode(self.blobs[i])
@@ -278,13 +300,7 @@ impl Core {
             None => {
                 let mut s = Members::default();
                 for m in changed {
-                    s.uids.push(m.uid as u32);
-                    s.ids.push(m.email_id);
-                    s.modseqs.push(m.modseq);
-                    s.keywords.push(intern(&mut kw, m.keywords));
-                    s.received_at.push(m.received_at);
-                    s.sizes.push(m.size as u32);
-                    s.blobs.push(blob_bytes(&m.blob_id));
+                    s.push(m, &mut kw);
                 }
                 (s, None)
             }
@@ -317,24 +333,13 @@ impl Core {
                         by_uid.remove(&uid);
                         continue;
                     }
-                    s.uids.push(uid);
                     match by_uid.remove(&uid) {
                         Some(m) => {
                             delta.changed.push(uid);
-                            s.ids.push(m.email_id);
-                            s.modseqs.push(m.modseq);
-                            s.keywords.push(intern(&mut kw, m.keywords));
-                            s.received_at.push(m.received_at);
-                            s.sizes.push(m.size as u32);
-                            s.blobs.push(blob_bytes(&m.blob_id));
+                            s.push(m, &mut kw);
                         }
                         None => {
-                            s.ids.push(old.ids[i]);
-                            s.modseqs.push(old.modseqs[i]);
-                            s.keywords.push(old.keywords[i].clone());
-                            s.received_at.push(old.received_at[i]);
-                            s.sizes.push(old.sizes[i]);
-                            s.blobs.push(old.blobs[i]);
+                            s.push_from(&old, i);
                         }
                     }
                 }
@@ -351,13 +356,7 @@ impl Core {
                         continue;
                     }
                     delta.changed.push(m.uid as u32);
-                    s.uids.push(m.uid as u32);
-                    s.ids.push(m.email_id);
-                    s.modseqs.push(m.modseq);
-                    s.keywords.push(intern(&mut kw, m.keywords));
-                    s.received_at.push(m.received_at);
-                    s.sizes.push(m.size as u32);
-                    s.blobs.push(blob_bytes(&m.blob_id));
+                    s.push(m, &mut kw);
                 }
                 (s, Some(delta))
             }

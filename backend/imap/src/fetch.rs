@@ -21,6 +21,18 @@ use crate::reply::{Handled, Reply};
 use crate::selected::{nz, nz64};
 use crate::session::Session;
 
+/// Items the selected view answers (no message row or bytes needed).
+fn from_view(n: &MessageDataItemName<'_>) -> bool {
+    matches!(
+        n,
+        MessageDataItemName::Uid
+            | MessageDataItemName::Flags
+            | MessageDataItemName::InternalDate
+            | MessageDataItemName::Rfc822Size
+            | MessageDataItemName::ModSeq
+    )
+}
+
 /// Messages read per round trip to the database, and bytes of messages read at once.
 const CHUNK: usize = 256;
 const CHUNK_BYTES: usize = 8 << 20;
@@ -122,16 +134,7 @@ impl Session {
             indexes.retain(|&i| sel.modseq(i) > since);
         }
         // Flags, dates and sizes are in the view; anything else reads the email's row.
-        let needs_row = names.iter().any(|n| {
-            !matches!(
-                n,
-                MessageDataItemName::Flags
-                    | MessageDataItemName::Uid
-                    | MessageDataItemName::InternalDate
-                    | MessageDataItemName::Rfc822Size
-                    | MessageDataItemName::ModSeq
-            )
-        });
+        let needs_row = !names.iter().all(from_view);
         let needs_parse = names.iter().any(|n| {
             matches!(
                 n,
@@ -161,17 +164,13 @@ impl Session {
         // Items from the view and from the message's structure only (what clients ask when
         // listing a mailbox): served from the encoded-item cache.
         let structural = names.iter().all(|n| {
-            matches!(
-                n,
-                MessageDataItemName::Uid
-                    | MessageDataItemName::Flags
-                    | MessageDataItemName::InternalDate
-                    | MessageDataItemName::Rfc822Size
-                    | MessageDataItemName::ModSeq
-                    | MessageDataItemName::Envelope
-                    | MessageDataItemName::BodyStructure
-                    | MessageDataItemName::Body
-            )
+            from_view(n)
+                || matches!(
+                    n,
+                    MessageDataItemName::Envelope
+                        | MessageDataItemName::BodyStructure
+                        | MessageDataItemName::Body
+                )
         }) && needs_row;
         if structural {
             self.fetch_structure(&indexes, &names).await?;
@@ -180,19 +179,15 @@ impl Session {
         // Whole messages (what sync tools ask: BODY.PEEK[] with view items): the bytes go
         // from the blob store to the socket without being copied into responses.
         let whole = names.iter().all(|n| {
-            matches!(
-                n,
-                MessageDataItemName::Uid
-                    | MessageDataItemName::Flags
-                    | MessageDataItemName::InternalDate
-                    | MessageDataItemName::Rfc822Size
-                    | MessageDataItemName::ModSeq
-                    | MessageDataItemName::BodyExt {
+            from_view(n)
+                || matches!(
+                    n,
+                    MessageDataItemName::BodyExt {
                         section: None,
                         partial: None,
                         peek: true,
                     }
-            )
+                )
         }) && needs_row;
         if whole {
             self.fetch_whole(&indexes, &names).await?;

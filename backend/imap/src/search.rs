@@ -1,8 +1,6 @@
 //! SEARCH and UID SEARCH: the IMAP search keys as core's filter (stored facts in SQL, text
 //! checked exactly), restricted to the selected mailbox; results as sequence numbers or UIDs.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
 use imap_codec::imap_types::core::{AString, Charset, Vec1};
 use imap_codec::imap_types::response::{Code, Data};
@@ -181,13 +179,7 @@ impl Session {
         }
         let ids = self.search_ids(self.criteria(&criteria)?).await?;
         let sel = self.selected.as_ref().expect("selected");
-        let at: HashMap<i64, usize> = sel
-            .view
-            .ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (*id, i))
-            .collect();
+        let at = sel.positions();
         let mut found: Vec<u32> = ids
             .iter()
             .filter_map(|id| at.get(id))

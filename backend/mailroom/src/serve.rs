@@ -63,11 +63,7 @@ pub async fn run(config: Config) -> Result<()> {
     let mut smtp_config = config.smtp.clone();
     smtp_config.tls = Some(tls.config.clone());
     if let Some(addr) = config.listen_smtp {
-        let l = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listen.smtp: cannot listen on {addr}"))?;
-        // Printed in this exact form; tests and scripts read the bound port from it.
-        println!("smtp listening on {}", l.local_addr()?);
+        let l = bind("smtp", addr).await?;
         tasks.push(tokio::spawn(mailroom_smtp::serve(
             l,
             core.clone(),
@@ -82,11 +78,7 @@ pub async fn run(config: Config) -> Result<()> {
         ("submissions", config.listen_submissions, true),
     ] {
         let Some(addr) = addr else { continue };
-        let l = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listen.{key}: cannot listen on {addr}"))?;
-        // Printed in this exact form; tests and scripts read the bound port from it.
-        println!("{key} listening on {}", l.local_addr()?);
+        let l = bind(key, addr).await?;
         let port = Some(l.local_addr()?.port());
         if implicit_tls {
             mail_ports.submissions = port;
@@ -106,11 +98,7 @@ pub async fn run(config: Config) -> Result<()> {
         ("imaps", config.listen_imaps, true),
     ] {
         let Some(addr) = addr else { continue };
-        let l = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listen.{key}: cannot listen on {addr}"))?;
-        // Printed in this exact form; tests and scripts read the bound port from it.
-        println!("{key} listening on {}", l.local_addr()?);
+        let l = bind(key, addr).await?;
         let port = Some(l.local_addr()?.port());
         if implicit_tls {
             mail_ports.imaps = port;
@@ -134,22 +122,15 @@ pub async fn run(config: Config) -> Result<()> {
     // https first: tests and scripts read every other address before the `http` line.
     let mut https = None;
     if let Some(addr) = config.listen_https {
-        let l = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listen.https: cannot listen on {addr}"))?;
+        let l = bind("https", addr).await?;
         let bound = l.local_addr()?;
-        println!("https listening on {bound}");
         println!("JMAP session: https://{bound}/jmap/session");
         https = Some((l, tls.config.clone()));
     }
     let mut http = None;
     if let Some(addr) = config.listen_http {
-        let l = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listen.http: cannot listen on {addr}"))?;
+        let l = bind("http", addr).await?;
         let bound = l.local_addr()?;
-        // Printed in this exact form; tests and scripts read the bound port from it.
-        println!("http listening on {bound}");
         println!("JMAP session: http://{bound}/jmap/session (HTTP Basic: address and password)");
         println!("API docs: http://{bound}/api/docs");
         http = Some(l);
@@ -242,4 +223,14 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// Binds a listener and announces it. Printed in this exact form: tests and scripts read the
+/// bound port from `KEY listening on ADDR`.
+async fn bind(key: &str, addr: std::net::SocketAddr) -> Result<TcpListener> {
+    let l = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listen.{key}: cannot listen on {addr}"))?;
+    println!("{key} listening on {}", l.local_addr()?);
+    Ok(l)
 }
