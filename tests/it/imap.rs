@@ -127,6 +127,14 @@ async fn imap_condstore(b: Backend) {
     run(&s, "condstore");
 }
 
+backends!(imap4rev2_esearch_searchres_list_extended);
+async fn imap4rev2_esearch_searchres_list_extended(b: Backend) {
+    let Some(s) = with_mail(b, "").await else {
+        return;
+    };
+    run(&s, "rev2");
+}
+
 backends!(imap_qresync);
 async fn imap_qresync(b: Backend) {
     let Some(s) = with_mail(b, "").await else {

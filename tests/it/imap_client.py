@@ -780,8 +780,98 @@ def scenario_tls():
     m.logout()
     print("ok")
 
+def scenario_rev2():
+    # IMAP4rev2 (RFC 9051) and the extensions it folds in that imap-codec does not parse:
+    # ESEARCH (RFC 4731), SEARCHRES (RFC 5182), LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819).
+    a = Raw()
+    caps = " ".join(a.ok("CAPABILITY")).upper()
+    for c in ["IMAP4REV1", "IMAP4REV2", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS"]:
+        check(" " + c in caps, f"{c} not in {caps}")
+    a.ok("SELECT INBOX")
+    tag = lambda: f"t{a.n + 1}"
+    t = tag()
+    check(a.ok("SEARCH RETURN (MIN MAX COUNT) ALL") == [f'* ESEARCH (TAG "{t}") MIN 1 MAX 3 COUNT 3'], "esearch")
+    uids = [int(re.search(r"UID (\d+)", l).group(1)) for l in a.ok("FETCH 1:* (UID)")]
+    t = tag()
+    got = a.ok("UID SEARCH RETURN () ALL")
+    check(got == [f'* ESEARCH (TAG "{t}") UID ALL {uids[0]}:{uids[2]}'], got)
+    t = tag()
+    check(a.ok("SEARCH RETURN (MIN COUNT) SUBJECT no-such-subject") == [f'* ESEARCH (TAG "{t}") COUNT 0'], "count 0")
+    _, done = a.cmd("SEARCH RETURN (BOGUS) ALL")
+    check(b" BAD " in done, done)
+    # SEARCHRES: `$` names what SEARCH RETURN (SAVE) found.
+    check(a.ok("SEARCH RETURN (SAVE) 2:3") == [], "SAVE alone answers nothing")
+    got = a.ok("FETCH $ (UID)")
+    check([l.split()[1] for l in got] == ["2", "3"], got)
+    got = a.ok("UID STORE $ +FLAGS.SILENT (\\Flagged)")
+    check(got == [], got)
+    t = tag()
+    check(a.ok("SEARCH RETURN (ALL) FLAGGED NOT $") == [f'* ESEARCH (TAG "{t}")'], "nothing else flagged")
+    t = tag()
+    check(a.ok("UID SEARCH RETURN (ALL) UID $") == [f'* ESEARCH (TAG "{t}") UID ALL {uids[1]}:{uids[2]}'], "UID $")
+    # SAVE with MIN alone keeps the lowest only.
+    a.ok("SEARCH RETURN (SAVE MIN) ALL")
+    check([l.split()[1] for l in a.ok("FETCH $ (FLAGS)")] == ["1"], "SAVE MIN")
+    # An expunged message leaves the saved set; an empty set acts on nothing.
+    a.ok("SEARCH RETURN (SAVE) 1")
+    a.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    a.ok("EXPUNGE")
+    check(a.ok("FETCH $ (FLAGS)") == [], "expunged message left $")
+    check(a.ok("UID MOVE $ Trash") == [], "empty $ moves nothing")
+    a.ok("SEARCH RETURN (SAVE) SUBJECT no-such-subject")
+    check(a.ok("SEARCH $") == ["* SEARCH"], "empty $ in SEARCH")
+    _, done = a.cmd("FETCH $ (FLAGS")
+    check(b" BAD " in done, done)
+    a.ok("NOOP")
+    # LIST-EXTENDED and LIST-STATUS.
+    for name in ["Proj", "Proj/A", "Proj/B"]:
+        a.ok(f'CREATE "{name}"')
+    a.ok('UNSUBSCRIBE "Proj"')
+    a.ok('UNSUBSCRIBE "Proj/B"')
+    a.ok('SUBSCRIBE "Proj/A"')
+    got = a.ok('LIST (SUBSCRIBED) "" "Proj*"')
+    check(len(got) == 1 and "Proj/A" in got[0] and "\\Subscribed" in got[0], got)
+    got = a.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"')
+    proj = [l for l in got if l.endswith('"/" Proj ("CHILDINFO" ("SUBSCRIBED"))')]
+    check(len(proj) == 1 and "\\Subscribed" not in proj[0], got)
+    _, done = a.cmd('LIST (RECURSIVEMATCH) "" "*"')
+    check(b" BAD " in done, done)
+    got = a.ok('LIST "" ("INBOX" "Proj/%") RETURN (SUBSCRIBED STATUS (MESSAGES UNSEEN DELETED))')
+    check(len(got) == 6, got)
+    check(got[0].startswith("* LIST") and got[0].endswith("INBOX"), got)
+    check(re.match(r"\* STATUS INBOX \(MESSAGES 2 UNSEEN \d+ DELETED 0\)$", got[1]), got)
+    check('"/" Proj/A' in got[2] and "\\Subscribed" in got[2], got)
+    check(got[3].startswith('* STATUS Proj/A (MESSAGES 0'), got)
+    check(got[4].endswith('"/" Proj/B') and "\\Subscribed" not in got[4], got)
+    got = a.ok('LIST (SPECIAL-USE) "" "*"')
+    check(got and all("\\" in l.split(")")[0] for l in got) and any("\\Trash" in l for l in got), got)
+    check(not any("Proj" in l for l in got), got)
+    # IMAP4rev2 on: SELECT names the mailbox with LIST, no RECENT, SEARCH answers ESEARCH,
+    # STATUS DELETED, UTF-8 mailbox names.
+    b = Raw()
+    check(b.ok("ENABLE IMAP4rev2") == ["* ENABLED IMAP4rev2"], "enable")
+    sel = b.ok("SELECT INBOX")
+    check(any(l.startswith("* LIST (") and l.endswith('"/" INBOX') for l in sel), sel)
+    check(not any("RECENT" in l for l in sel), sel)
+    t = f"t{b.n + 1}"
+    check(b.ok("SEARCH ALL") == [f'* ESEARCH (TAG "{t}") ALL 1:2'], "rev2 search")
+    b.s.sendall(b"x1 APPEND INBOX {30+}\r\nFrom: x@y.test\r\nSubject: n\r\n\r\n\r\n")
+    line = b.f.readline()
+    check(line == b"* 3 EXISTS\r\n", line)
+    line = b.f.readline()
+    check(line.startswith(b"x1 OK [APPENDUID"), f"no RECENT under rev2: {line}")
+    check(not any("\\Recent" in l for l in b.ok("FETCH 1:* (FLAGS)")), "no \\Recent under rev2")
+    b.ok("STORE 3 +FLAGS.SILENT (\\Deleted)")
+    got = b.ok("STATUS INBOX (DELETED MESSAGES)")
+    check(got == ["* STATUS INBOX (DELETED 1 MESSAGES 3)"], got)
+    b.ok('CREATE "Grüße"')
+    got = b.ok('LIST "" "Gr*"')
+    check(got == ['* LIST (\\HasNoChildren) "/" "Grüße"'], got)
+    check(any("Gr&APwA3w-e" in l for l in a.ok('LIST "" "Gr*"')), "rev1 sessions see modified UTF-7")
+    print("ok")
 
-{"session": scenario_session, "idle": scenario_idle, "tls": scenario_tls,
+
+{"session": scenario_session, "rev2": scenario_rev2, "idle": scenario_idle, "tls": scenario_tls,
  "two_sessions": scenario_two_sessions, "condstore": scenario_condstore,
  "qresync": scenario_qresync, "sort_thread": scenario_sort_thread,
  "compress": scenario_compress, "binary": scenario_binary,

@@ -92,6 +92,13 @@ pub(crate) fn starts_with_header_field(raw: &[u8]) -> bool {
     }
 }
 
+impl Core {
+    /// Tells the database a bulk import just ended (see `Store::after_bulk_load`).
+    pub async fn after_bulk_import(&self) -> Result<()> {
+        Ok(self.store().after_bulk_load().await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -104,12 +111,5 @@ mod tests {
         ));
         assert!(!super::starts_with_header_field(b": nothing"));
         assert!(!super::starts_with_header_field(b""));
-    }
-}
-
-impl Core {
-    /// Tells the database a bulk import just ended (see `Store::after_bulk_load`).
-    pub async fn after_bulk_import(&self) -> Result<()> {
-        Ok(self.store().after_bulk_load().await?)
     }
 }

@@ -1,11 +1,16 @@
 //! Which state each command needs, and the command handed to the file that handles it; the
 //! tagged answer goes out after the untagged reports of changes made elsewhere.
 
+use imap_codec::CommandCodec;
+use imap_codec::decode::Decoder;
+use imap_codec::fragmentizer::Fragmentizer;
+use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::command::{Command, CommandBody};
-use imap_codec::imap_types::core::Vec1;
+use imap_codec::imap_types::core::{Tag, Vec1};
 use imap_codec::imap_types::response::{Code, Data};
 
-use crate::reply::{Handled, Reply};
+use crate::extended::{Pre, Saved, SearchReturn};
+use crate::reply::{Handled, Reply, syntax_hint};
 use crate::session::{Next, Session};
 
 impl Session {
@@ -60,6 +65,10 @@ impl Session {
                 | CommandBody::Thread { uid: false, .. }
         );
         let name = body.name();
+        if self.rev2 && self.search_return.is_none() && matches!(body, CommandBody::Search { .. }) {
+            // RFC 9051 §6.4.4: IMAP4rev2 answers SEARCH with ESEARCH.
+            self.search_return = Some(SearchReturn::all(tag.inner()));
+        }
         let handled: Handled = match body {
             CommandBody::Capability => {
                 let caps = self.capabilities();
@@ -197,6 +206,71 @@ impl Session {
         self.tagged(tag, reply)
     }
 
+    /// Reads the syntaxes the codec does not know yet (see `extended.rs`).
+    pub(crate) fn preparse(&self, fz: &Fragmentizer) -> Pre {
+        if fz.is_message_poisoned() || fz.is_max_message_size_exceeded() {
+            return Pre::Plain;
+        }
+        let saved = self.selected.as_ref().map(|s| s as &dyn Saved);
+        crate::extended::preparse(fz.message_bytes(), saved)
+    }
+
+    /// Runs a command `extended.rs` read.
+    pub(crate) async fn preparsed(&mut self, pre: Pre) -> Next {
+        let tag_of = |t: &str| Tag::try_from(t.to_string()).ok();
+        match pre {
+            Pre::Plain => Next::Continue,
+            Pre::Rewritten {
+                bytes,
+                search_return,
+            } => match CommandCodec::new().decode(&bytes) {
+                Ok((_, cmd)) => {
+                    self.search_return = search_return;
+                    let next = self.command(cmd.into_static()).await;
+                    self.search_return = None;
+                    next
+                }
+                Err(_) => match bytes
+                    .split(|&b| b == b' ')
+                    .next()
+                    .and_then(|t| std::str::from_utf8(t).ok())
+                    .and_then(tag_of)
+                {
+                    Some(tag) => self.tagged(tag, Reply::Bad(None, syntax_hint(&bytes))),
+                    None => self.untagged_bad("unreadable command"),
+                },
+            },
+            Pre::List(l) => {
+                let Some(tag) = tag_of(&l.tag) else {
+                    return self.untagged_bad("unreadable command");
+                };
+                if self.user.is_none() {
+                    return self.tagged(tag, Reply::Bad(None, "log in first".into()));
+                }
+                let reply = match self.list_extended(l).await {
+                    Ok(r) | Err(r) => r,
+                };
+                self.report(true).await;
+                self.tagged(tag, reply)
+            }
+            Pre::Nothing { tag, name, bytes } => match tag_of(&tag) {
+                Some(tag) if CommandCodec::new().decode(&bytes).is_err() => {
+                    self.tagged(tag, Reply::Bad(None, syntax_hint(&bytes)))
+                }
+                Some(tag) if self.selected.is_some() => self.tagged(
+                    tag,
+                    Reply::Ok(None, format!("{name} completed (no saved messages)")),
+                ),
+                Some(tag) => self.tagged(tag, Reply::Bad(None, "no mailbox selected".into())),
+                None => self.untagged_bad("unreadable command"),
+            },
+            Pre::Bad { tag, text } => match tag_of(&tag) {
+                Some(tag) => self.tagged(tag, Reply::Bad(None, text)),
+                None => self.untagged_bad("unreadable command"),
+            },
+        }
+    }
+
     fn id(&mut self) -> Handled {
         use imap_codec::imap_types::core::{IString, NString};
         let pair = |k: &str, v: &str| {
@@ -230,6 +304,11 @@ impl Session {
                 CapabilityEnable::Utf8(imap_codec::imap_types::extensions::utf8::Utf8Kind::Accept)
             ) && !self.utf8
             {
+                self.utf8 = true;
+                enabled.push(c);
+            } else if c.to_string().eq_ignore_ascii_case("IMAP4rev2") && !self.rev2 {
+                // RFC 9051: UTF-8 mailbox names, ESEARCH for SEARCH, no \Recent.
+                self.rev2 = true;
                 self.utf8 = true;
                 enabled.push(c);
             } else if c.to_string().eq_ignore_ascii_case("QRESYNC") && !self.qresync {

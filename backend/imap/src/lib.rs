@@ -20,6 +20,7 @@ mod append;
 mod auth;
 mod compress;
 mod dispatch;
+mod extended;
 mod fetch;
 mod flags;
 mod idle;

@@ -9,8 +9,10 @@ use imap_codec::imap_types::flag::FlagNameAttribute;
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox as ImapMailbox};
 use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::status::{StatusDataItem, StatusDataItemName};
+use mailroom_core::mail::MailboxView;
 use mailroom_core::mailboxes::{MailboxPatch, MailboxRefusal};
 
+use crate::extended::{ListExtended, ListReturn, ListSelect};
 use crate::names::{self, DELIMITER, Folder};
 use crate::reply::{Handled, Reply, code};
 use crate::selected::nz;
@@ -42,6 +44,35 @@ fn special_use(role: Option<&str>) -> Option<&'static str> {
         "flagged" => "Flagged",
         _ => return None,
     })
+}
+
+/// What a LIST asks for, whichever syntax it came in.
+struct ListQuery {
+    reference: String,
+    patterns: Vec<String>,
+    lsub: bool,
+    select: ListSelect,
+    returns: ListReturn,
+}
+
+/// STATUS item names given as words (LIST's RETURN (STATUS (...))).
+fn status_names(items: &[String]) -> Result<Vec<StatusDataItemName>, Reply> {
+    items
+        .iter()
+        .map(|i| {
+            Ok(match i.as_str() {
+                "MESSAGES" => StatusDataItemName::Messages,
+                "RECENT" => StatusDataItemName::Recent,
+                "UIDNEXT" => StatusDataItemName::UidNext,
+                "UIDVALIDITY" => StatusDataItemName::UidValidity,
+                "UNSEEN" => StatusDataItemName::Unseen,
+                "DELETED" => StatusDataItemName::Deleted,
+                "SIZE" => StatusDataItemName::Size,
+                "HIGHESTMODSEQ" => StatusDataItemName::HighestModSeq,
+                _ => return Err(Reply::Bad(None, format!("unknown STATUS item {i}"))),
+            })
+        })
+        .collect()
 }
 
 fn attr(name: &str) -> FlagNameAttribute<'static> {
@@ -253,42 +284,114 @@ impl Session {
         ))
     }
 
+    /// LIST and LSUB as RFC 3501 has them.
     pub(crate) async fn list(
         &mut self,
         reference: ImapMailbox<'static>,
         pattern: ListMailbox<'static>,
         lsub: bool,
     ) -> Handled {
-        let what = if lsub { "LSUB" } else { "LIST" };
         let reference = match &reference {
             ImapMailbox::Inbox => "INBOX".to_string(),
             other => self.name_of(other)?,
         };
         let pattern = match &pattern {
-            ListMailbox::Token(t) => String::from_utf8_lossy(t.as_ref()).into_owned(),
-            ListMailbox::String(s) => String::from_utf8_lossy(s.as_ref()).into_owned(),
+            ListMailbox::Token(t) => t.as_ref().to_vec(),
+            ListMailbox::String(s) => s.as_ref().to_vec(),
         };
-        let pattern = if self.utf8 {
-            pattern
+        let query = ListQuery {
+            reference,
+            patterns: vec![self.pattern_of(&pattern)?],
+            lsub,
+            select: ListSelect::default(),
+            returns: ListReturn::default(),
+        };
+        self.run_list(query).await
+    }
+
+    /// LIST with RFC 5258 selection and return options, several patterns, RFC 5819 STATUS.
+    pub(crate) async fn list_extended(&mut self, l: ListExtended) -> Handled {
+        let reference = if l.reference.eq_ignore_ascii_case(b"INBOX") {
+            "INBOX".to_string()
         } else {
-            names::from_utf7(&pattern).unwrap_or(pattern)
+            self.pattern_of(&l.reference)?
         };
+        let patterns = l
+            .patterns
+            .iter()
+            .map(|p| self.pattern_of(p))
+            .collect::<Result<_, _>>()?;
+        if let Some(items) = &l.returns.status {
+            status_names(items)?;
+        }
+        let query = ListQuery {
+            reference,
+            patterns,
+            lsub: false,
+            select: l.select,
+            returns: l.returns,
+        };
+        self.run_list(query).await
+    }
+
+    /// A name or pattern from the wire as UTF-8 (modified UTF-7 decoded unless the client
+    /// uses UTF-8 names).
+    fn pattern_of(&self, bytes: &[u8]) -> Result<String, Reply> {
+        let s = std::str::from_utf8(bytes)
+            .map_err(|_| Reply::Bad(None, "mailbox names are UTF-7 or UTF-8".into()))?;
+        Ok(if self.utf8 || !s.is_ascii() {
+            s.to_string()
+        } else {
+            names::from_utf7(s).unwrap_or_else(|| s.to_string())
+        })
+    }
+
+    async fn run_list(&mut self, q: ListQuery) -> Handled {
+        let what = if q.lsub { "LSUB" } else { "LIST" };
         let delimiter = QuotedChar::try_from(DELIMITER).expect("valid delimiter");
-        if pattern.is_empty() {
+        if q.patterns.len() == 1 && q.patterns[0].is_empty() {
             // The hierarchy delimiter and the root (RFC 9051 §6.3.9).
             let data = Data::List {
                 items: vec![FlagNameAttribute::Noselect],
                 delimiter: Some(delimiter),
                 mailbox: ImapMailbox::try_from("").expect("empty name"),
             };
-            if !lsub {
+            if !q.lsub {
                 self.data(data);
             }
             return Ok(Reply::Ok(None, format!("{what} completed")));
         }
-        let full = format!("{reference}{pattern}");
-        for f in self.folders().await? {
-            if !names::matches(&full, &f.name) || (lsub && !f.mailbox.subscribed) {
+        let folders = self.folders().await?;
+        let status = match &q.returns.status {
+            Some(items) => {
+                let views = self.shared.core.mailboxes(self.account_id()).await?;
+                Some((status_names(items)?, views))
+            }
+            None => None,
+        };
+        let full: Vec<String> = q
+            .patterns
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| format!("{}{p}", q.reference))
+            .collect();
+        let subscribed_only = q.lsub || q.select.subscribed;
+        for f in &folders {
+            if !full.iter().any(|p| names::matches(p, &f.name)) {
+                continue;
+            }
+            let special = special_use(f.mailbox.role.as_deref());
+            if q.select.special_use && special.is_none() {
+                continue;
+            }
+            // RECURSIVEMATCH: a parent is listed for its subscribed descendants (RFC 5258
+            // §3.5), marked with CHILDINFO.
+            let prefix = format!("{}{DELIMITER}", f.name);
+            let child_subscribed = q.select.recursive_match
+                && folders
+                    .iter()
+                    .any(|c| c.mailbox.subscribed && c.name.starts_with(&prefix));
+            if subscribed_only && !f.mailbox.subscribed && !child_subscribed {
                 continue;
             }
             let mut items = vec![attr(if f.has_children {
@@ -296,12 +399,15 @@ impl Session {
             } else {
                 "HasNoChildren"
             })];
-            if let Some(u) = special_use(f.mailbox.role.as_deref()) {
+            if let Some(u) = special {
                 items.push(attr(u));
+            }
+            if (q.select.subscribed || q.returns.subscribed) && f.mailbox.subscribed {
+                items.push(attr("Subscribed"));
             }
             let mailbox = self.wire_name(&f.name);
             let delimiter = Some(delimiter);
-            self.data(if lsub {
+            let data = if q.lsub {
                 Data::Lsub {
                     items,
                     delimiter,
@@ -313,9 +419,38 @@ impl Session {
                     delimiter,
                     mailbox,
                 }
-            });
+            };
+            if child_subscribed {
+                self.data_with(data, b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            } else {
+                self.data(data);
+            }
+            if let Some((names, views)) = &status {
+                let items = self.status_items(f, views, names).await?;
+                self.data(Data::Status {
+                    mailbox: self.wire_name(&f.name),
+                    items: items.into(),
+                });
+            }
         }
         Ok(Reply::Ok(None, format!("{what} completed")))
+    }
+
+    /// The mailbox's LIST line (IMAP4rev2 SELECT).
+    pub(crate) fn list_one(&mut self, f: &Folder) {
+        let mut items = vec![attr(if f.has_children {
+            "HasChildren"
+        } else {
+            "HasNoChildren"
+        })];
+        if let Some(u) = special_use(f.mailbox.role.as_deref()) {
+            items.push(attr(u));
+        }
+        self.data(Data::List {
+            items,
+            delimiter: Some(QuotedChar::try_from(DELIMITER).expect("valid delimiter")),
+            mailbox: self.wire_name(&f.name),
+        });
     }
 
     pub(crate) async fn status(
@@ -324,8 +459,22 @@ impl Session {
         names: &[StatusDataItemName],
     ) -> Handled {
         let f = self.folder(&mailbox).await?;
+        let views = self.shared.core.mailboxes(self.account_id()).await?;
+        let items = self.status_items(&f, &views, names).await?;
+        self.data(Data::Status {
+            mailbox: self.wire_name(&f.name),
+            items: items.into(),
+        });
+        Ok(Reply::Ok(None, "STATUS completed".into()))
+    }
+
+    async fn status_items(
+        &mut self,
+        f: &Folder,
+        views: &[MailboxView],
+        names: &[StatusDataItemName],
+    ) -> Result<Vec<StatusDataItem>, Reply> {
         let account = self.account_id();
-        let views = self.shared.core.mailboxes(account).await?;
         let counts = views
             .iter()
             .find(|v| v.mailbox.id == f.mailbox.id)
@@ -352,6 +501,20 @@ impl Session {
                         None => 0,
                     })
                 }
+                // Messages marked \Deleted (RFC 9051 §6.3.11).
+                StatusDataItemName::Deleted => {
+                    let view = self
+                        .shared
+                        .core
+                        .mailbox_snapshot(account, f.mailbox.id, None)
+                        .await?;
+                    let n = view
+                        .keywords
+                        .iter()
+                        .filter(|k| crate::flags::has(k, "$deleted"))
+                        .count();
+                    StatusDataItem::Deleted(n as u32)
+                }
                 StatusDataItemName::UidNext => StatusDataItem::UidNext(nz(f.mailbox.uid_next)),
                 StatusDataItemName::UidValidity => {
                     StatusDataItem::UidValidity(nz(f.mailbox.uid_validity))
@@ -373,11 +536,7 @@ impl Session {
                 }
             });
         }
-        self.data(Data::Status {
-            mailbox: self.wire_name(&f.name),
-            items: items.into(),
-        });
-        Ok(Reply::Ok(None, "STATUS completed".into()))
+        Ok(items)
     }
 
     pub(crate) fn namespace(&mut self) -> Handled {

@@ -31,6 +31,19 @@ impl Session {
         self.send(&Response::Data(d));
     }
 
+    /// A data response with more appended before its line end (extended data items the
+    /// codec's types do not carry yet, e.g. LIST's CHILDINFO).
+    pub fn data_with(&mut self, d: Data<'_>, extra: &[u8]) {
+        let start = self.out.len();
+        self.data(d);
+        if self.out.ends_with(b"\r\n") && self.out.len() >= start + 2 {
+            let end = self.out.len() - 2;
+            self.out.truncate(end);
+            self.out.extend_from_slice(extra);
+            self.out.extend_from_slice(b"\r\n");
+        }
+    }
+
     pub fn continue_req(&mut self, text: &str) {
         let r = CommandContinuationRequest::basic(None, text).expect("valid continuation");
         self.send(&Response::CommandContinuationRequest(r));

@@ -21,6 +21,7 @@ fn criteria_use_modseq(keys: &Vec1<SearchKey<'_>>) -> bool {
     }
     keys.as_ref().iter().any(uses)
 }
+use crate::extended::SearchReturn;
 use crate::reply::{Handled, Reply};
 use crate::session::Session;
 
@@ -174,18 +175,24 @@ impl Session {
         criteria: Vec1<SearchKey<'static>>,
         uid: bool,
     ) -> Handled {
+        let ret = self.search_return.take();
+        if ret.as_ref().is_some_and(|r| r.save) {
+            // RFC 5182 §2.1: a failed SEARCH leaves `$` empty.
+            self.selected.as_mut().expect("selected").saved.clear();
+        }
         if let Some(c) = &charset {
             charset_ok(c)?;
         }
         let ids = self.search_ids(self.criteria(&criteria)?).await?;
         let sel = self.selected.as_ref().expect("selected");
         let at = sel.positions();
-        let mut found: Vec<u32> = ids
+        // Indexes into the view, ascending (the same order for sequence numbers and UIDs).
+        let mut hits: Vec<usize> = ids.iter().filter_map(|id| at.get(id)).copied().collect();
+        hits.sort_unstable();
+        let found: Vec<u32> = hits
             .iter()
-            .filter_map(|id| at.get(id))
             .map(|&i| if uid { sel.view.uids[i] } else { i as u32 + 1 })
             .collect();
-        found.sort_unstable();
         // RFC 7162 §3.1.5: a search with MODSEQ answers with the highest modseq found.
         let highest = criteria_use_modseq(&criteria)
             .then(|| {
@@ -200,7 +207,67 @@ impl Session {
         if highest.is_some() {
             self.condstore = true;
         }
-        self.data(Data::Search(found.into_iter().map(nz).collect(), highest));
+        match ret {
+            None => self.data(Data::Search(found.into_iter().map(nz).collect(), highest)),
+            Some(r) => {
+                if r.save {
+                    let sel = self.selected.as_mut().expect("selected");
+                    // SAVE with MIN and/or MAX alone keeps just those (RFC 5182 §2.4).
+                    let picked: Vec<usize> = if (r.min || r.max) && !r.all && !r.count {
+                        let mut p: Vec<usize> = [
+                            r.min.then(|| hits.first()).flatten(),
+                            r.max.then(|| hits.last()).flatten(),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .copied()
+                        .collect();
+                        p.dedup();
+                        p
+                    } else {
+                        hits.clone()
+                    };
+                    sel.saved = picked.iter().map(|&i| sel.view.uids[i]).collect();
+                }
+                if r.min || r.max || r.count || r.all {
+                    let line = esearch(&r, uid, &found, highest.map(|h| h.get()));
+                    self.push_raw(line.as_bytes());
+                }
+            }
+        }
         Ok(Reply::Ok(None, "SEARCH completed".into()))
     }
+}
+
+/// `* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [COUNT n] [ALL set] [MODSEQ n]` (RFC 4731 §3.1;
+/// results that do not exist, MIN of nothing, are left out).
+fn esearch(r: &SearchReturn, uid: bool, found: &[u32], modseq: Option<u64>) -> String {
+    use std::fmt::Write;
+    let mut line = format!("* ESEARCH (TAG \"{}\")", r.tag);
+    if uid {
+        line.push_str(" UID");
+    }
+    if r.min
+        && let Some(n) = found.first()
+    {
+        let _ = write!(line, " MIN {n}");
+    }
+    if r.max
+        && let Some(n) = found.last()
+    {
+        let _ = write!(line, " MAX {n}");
+    }
+    if r.count {
+        let _ = write!(line, " COUNT {}", found.len());
+    }
+    if r.all
+        && let Some(set) = crate::extended::set_text(found)
+    {
+        let _ = write!(line, " ALL {set}");
+    }
+    if let Some(m) = modseq {
+        let _ = write!(line, " MODSEQ {m}");
+    }
+    line.push_str("\r\n");
+    line
 }

@@ -62,8 +62,10 @@ impl Session {
             .max(view.uids.last().map_or(1, |u| u + 1));
         let mut sel = Selected::new(&f.mailbox, read_only, view);
         sel.uid_next = uid_next;
-        // IMAP4rev1 \Recent: what no session has seen yet is this one's (not EXAMINE's).
-        if !read_only
+        // IMAP4rev1 \Recent: what no session has seen yet is this one's (not EXAMINE's);
+        // IMAP4rev2 has no \Recent.
+        sel.claims_recent = !read_only && !self.rev2;
+        if sel.claims_recent
             && let Some(r) = self
                 .shared
                 .core
@@ -74,9 +76,14 @@ impl Session {
         }
         self.data(Data::Flags(flags::defined()));
         self.data(Data::Exists(sel.exists()));
-        self.data(Data::Recent(sel.recent_count()));
-        if let Some(n) = first_unseen {
-            self.untagged_ok(Some(Code::Unseen(nz(n))), "first unseen");
+        if self.rev2 {
+            // RFC 9051 §6.3.2: the mailbox's LIST response, in place of RECENT and UNSEEN.
+            self.list_one(&f);
+        } else {
+            self.data(Data::Recent(sel.recent_count()));
+            if let Some(n) = first_unseen {
+                self.untagged_ok(Some(Code::Unseen(nz(n))), "first unseen");
+            }
         }
         let permanent = if read_only {
             vec![]

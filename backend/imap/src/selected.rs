@@ -26,6 +26,10 @@ pub(crate) struct Selected {
     pub own_modseqs: HashMap<u32, i64>,
     /// UID ranges `[from, to)` this session was the first to see (IMAP4rev1 \Recent).
     pub recent: Vec<(u32, u32)>,
+    /// New arrivals become \Recent to this session (SELECT under IMAP4rev1, not EXAMINE).
+    pub claims_recent: bool,
+    /// The UIDs SEARCH RETURN (SAVE) kept, ascending (`$`, RFC 5182).
+    pub saved: Vec<u32>,
 }
 
 /// What changed since the last look, for the session to report.
@@ -54,6 +58,8 @@ impl Selected {
             own_flags: HashMap::new(),
             own_modseqs: HashMap::new(),
             recent: Vec::new(),
+            claims_recent: !read_only,
+            saved: Vec::new(),
         }
     }
 
@@ -169,7 +175,7 @@ impl Selected {
             delta.exists = Some(new.len() as u32);
             // New arrivals nobody has seen are this session's \Recent ones.
             let upto = new.uids.last().map_or(0, |u| u + 1);
-            if !self.read_only
+            if self.claims_recent
                 && let Some(r) = core.claim_recent(account_id, self.mailbox_id, upto).await?
             {
                 self.recent.push(r);
@@ -333,4 +339,17 @@ pub(crate) fn nz64(n: i64) -> std::num::NonZeroU64 {
 
 pub(crate) fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+impl crate::extended::Saved for Selected {
+    /// The saved messages still here (RFC 5182 §2.1: expunged ones leave the set).
+    fn text(&self, uid: bool) -> Option<String> {
+        let mut nums: Vec<u32> = Vec::with_capacity(self.saved.len());
+        for &u in &self.saved {
+            if let Some(i) = self.view.index_of(u) {
+                nums.push(if uid { u } else { i as u32 + 1 });
+            }
+        }
+        crate::extended::set_text(&nums)
+    }
 }

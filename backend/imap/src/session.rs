@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
 use tokio::net::TcpStream;
 
 use crate::Shared;
+use crate::extended::{Pre, SearchReturn};
 use crate::reply::{Reply, code, syntax_hint};
 use crate::selected::Selected;
 use mailroom_net::Conn;
@@ -70,6 +71,10 @@ pub(crate) struct Session {
     /// COMPRESS=DEFLATE is active.
     pub(crate) deflate: Option<Box<crate::compress::Deflate>>,
     pub(crate) errors: u32,
+    /// IMAP4rev2 is enabled (RFC 9051): ESEARCH answers, UTF-8 names, no \Recent.
+    pub rev2: bool,
+    /// SEARCH's RETURN options for the command being run (read by `extended.rs`).
+    pub(crate) search_return: Option<SearchReturn>,
 }
 
 pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
@@ -105,6 +110,8 @@ pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         broken: false,
         deflate: None,
         errors: 0,
+        rev2: false,
+        search_return: None,
     };
     let caps = s.capabilities();
     let greeting =
@@ -123,7 +130,11 @@ impl Session {
     }
 
     pub fn capabilities(&self) -> Vec1<Capability<'static>> {
-        let mut c = vec![Capability::Imap4Rev1, Capability::LiteralPlus];
+        let mut c = vec![
+            Capability::Imap4Rev1,
+            Capability::try_from("IMAP4rev2").expect("valid capability"),
+            Capability::LiteralPlus,
+        ];
         if self.shared.config.tls.is_some()
             && !self.tls
             && !self.shared.implicit_tls
@@ -166,7 +177,14 @@ impl Session {
                     imap_codec::imap_types::extensions::thread::ThreadingAlgorithm::OrderedSubject,
                 ),
             ]);
-            for other in ["CHILDREN", "SPECIAL-USE"] {
+            for other in [
+                "CHILDREN",
+                "SPECIAL-USE",
+                "ESEARCH",
+                "SEARCHRES",
+                "LIST-EXTENDED",
+                "LIST-STATUS",
+            ] {
                 c.push(Capability::try_from(other).expect("valid capability"));
             }
         }
@@ -237,34 +255,46 @@ impl Session {
                     continue;
                 }
                 next = match std::mem::replace(&mut mode, Mode::Command) {
-                    Mode::Command => match fz.decode_message(&CommandCodec::new()) {
-                        Ok(cmd) => {
-                            let cmd = cmd.into_static();
-                            // Boxed: the largest state machine (every handler's) is
-                            // allocated while a command runs, not for the session's life.
-                            Box::pin(self.command(cmd)).await
-                        }
-                        Err(DecodeMessageError::MessagePoisoned { .. }) => match fz.decode_tag() {
-                            Some(tag) => self.tagged(
-                                tag.into_static(),
-                                Reply::Bad(Some(Code::TooBig), "command line too long".into()),
-                            ),
-                            None => self.untagged_bad("command line too long"),
-                        },
-                        Err(DecodeMessageError::MessageTooLong { .. }) => match fz.decode_tag() {
-                            Some(tag) => self.tagged(
-                                tag.into_static(),
-                                Reply::Bad(Some(Code::TooBig), "command too large".into()),
-                            ),
-                            None => self.untagged_bad("command too large"),
-                        },
-                        Err(_) => match fz.decode_tag() {
-                            Some(tag) => {
-                                let tag = tag.into_static();
-                                self.tagged(tag, Reply::Bad(None, syntax_hint(fz.message_bytes())))
+                    Mode::Command => match self.preparse(&fz) {
+                        Pre::Plain => match fz.decode_message(&CommandCodec::new()) {
+                            Ok(cmd) => {
+                                let cmd = cmd.into_static();
+                                // Boxed: the largest state machine (every handler's) is
+                                // allocated while a command runs, not for the session's life.
+                                Box::pin(self.command(cmd)).await
                             }
-                            None => self.untagged_bad("unreadable command"),
+                            Err(DecodeMessageError::MessagePoisoned { .. }) => {
+                                match fz.decode_tag() {
+                                    Some(tag) => self.tagged(
+                                        tag.into_static(),
+                                        Reply::Bad(
+                                            Some(Code::TooBig),
+                                            "command line too long".into(),
+                                        ),
+                                    ),
+                                    None => self.untagged_bad("command line too long"),
+                                }
+                            }
+                            Err(DecodeMessageError::MessageTooLong { .. }) => match fz.decode_tag()
+                            {
+                                Some(tag) => self.tagged(
+                                    tag.into_static(),
+                                    Reply::Bad(Some(Code::TooBig), "command too large".into()),
+                                ),
+                                None => self.untagged_bad("command too large"),
+                            },
+                            Err(_) => match fz.decode_tag() {
+                                Some(tag) => {
+                                    let tag = tag.into_static();
+                                    self.tagged(
+                                        tag,
+                                        Reply::Bad(None, syntax_hint(fz.message_bytes())),
+                                    )
+                                }
+                                None => self.untagged_bad("unreadable command"),
+                            },
                         },
+                        other => Box::pin(self.preparsed(other)).await,
                     },
                     Mode::Sasl(tag, mechanism) => {
                         match fz.decode_message(&AuthenticateDataCodec::new()) {
@@ -456,7 +486,9 @@ impl Session {
         if let Some(n) = delta.exists {
             self.data(Data::Exists(n));
         }
-        if let Some(n) = delta.recent {
+        if let Some(n) = delta.recent
+            && !self.rev2
+        {
             self.data(Data::Recent(n));
         }
         for (seq, uid, keywords, modseq) in delta.changed {
