@@ -12,6 +12,7 @@ mod m0006_mta_sts;
 mod m0007_queue_leases;
 mod m0008_member_modseq;
 mod m0009_derived;
+mod m0010_quota;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_queue_leases::Migration),
             Box::new(m0008_member_modseq::Migration),
             Box::new(m0009_derived::Migration),
+            Box::new(m0010_quota::Migration),
         ]
     }
 }

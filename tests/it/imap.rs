@@ -135,6 +135,50 @@ async fn imap4rev2_esearch_searchres_list_extended(b: Backend) {
     run(&s, "rev2");
 }
 
+backends!(quota_reported_and_enforced);
+async fn quota_reported_and_enforced(b: Backend) {
+    let Some(s) = with_mail(b, "").await else {
+        return;
+    };
+    let (core, alice) = alice(&s).await;
+    let used = core.quota(alice.id).await.unwrap().used;
+    assert!(used > 0, "three messages use bytes");
+    core.user_set_quota(&alice.address, Some(used + 4096))
+        .await
+        .unwrap();
+    run(&s, "quota");
+    core.user_set_quota(&alice.address, Some(used))
+        .await
+        .unwrap();
+    run(&s, "quota_full");
+    // Lifted: mail flows again.
+    core.user_set_quota(&alice.address, None).await.unwrap();
+    deliver(s.smtp, "alice@example.test", "after").await;
+    // The kept count is the emails' sizes, after deliveries, APPENDs, an EXPUNGE and a JMAP
+    // destroy.
+    let inbox = core.mailbox_find(alice.id, "INBOX").await.unwrap();
+    let ids = core.members_since(alice.id, inbox.id, -1).await.unwrap();
+    core.destroy_emails(alice.id, &[ids[0].email_id])
+        .await
+        .unwrap();
+    let db = sea_orm::Database::connect(&s.db_url).await.unwrap();
+    let row = sea_orm::ConnectionTrait::query_one_raw(
+        &db,
+        sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT a.used_bytes, CAST((SELECT COALESCE(SUM(size), 0) FROM emails e WHERE e.account_id = a.id) AS BIGINT) \
+             FROM accounts a WHERE a.address = 'alice@example.test'",
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let kept: i64 = row.try_get_by_index(0).unwrap();
+    let summed: i64 = row.try_get_by_index(1).unwrap();
+    assert_eq!(kept, summed);
+    assert_eq!(core.quota(alice.id).await.unwrap().used, summed);
+}
+
 backends!(imap_qresync);
 async fn imap_qresync(b: Backend) {
     let Some(s) = with_mail(b, "").await else {

@@ -870,8 +870,71 @@ def scenario_rev2():
     check(any("Gr&APwA3w-e" in l for l in a.ok('LIST "" "Gr*"')), "rev1 sessions see modified UTF-7")
     print("ok")
 
+def filler(size):
+    head = "From: x@y.test\r\nSubject: filler\r\n\r\n"
+    return head + "x" * (size - len(head) - 2) + "\r\n"
 
-{"session": scenario_session, "rev2": scenario_rev2, "idle": scenario_idle, "tls": scenario_tls,
+
+def scenario_quota():
+    # QUOTA (RFC 9208) with a limit 4 KiB above alice's use: the root "" reports STORAGE in
+    # KiB; a message that does not fit is refused with [OVERQUOTA], one that fits is filed;
+    # STATUS DELETED-STORAGE; EXPUNGE gives the bytes back.
+    a = Raw()
+    caps = " ".join(a.ok("CAPABILITY")).upper().split()
+    check("QUOTA" in caps and "QUOTA=RES-STORAGE" in caps, caps)
+
+    def quota():
+        got = a.ok("GETQUOTAROOT INBOX")
+        check(got[0] == '* QUOTAROOT INBOX ""', got)
+        m = re.fullmatch(r'\* QUOTA "" \(STORAGE (\d+) (\d+)\)', got[1])
+        check(m and len(got) == 2, got)
+        check(a.ok('GETQUOTA ""') == [got[1]], "GETQUOTA agrees")
+        return int(m[1]), int(m[2])
+
+    used, limit = quota()
+    check(limit - used in (3, 4), (used, limit))
+    _, done = a.cmd('GETQUOTA "elsewhere"')
+    check(done.split()[1:3] == [b"NO", b"[NONEXISTENT]"], done)
+    _, done = a.cmd('SETQUOTA "" (STORAGE 1)')
+    check(done.split()[1:3] == [b"NO", b"[NOPERM]"], done)
+    big = filler(8000)
+    _, done = a.cmd(f"APPEND INBOX {{{len(big)}+}}\r\n{big}")
+    check(done.split()[1:3] == [b"NO", b"[OVERQUOTA]"], done)
+    small = filler(1500)
+    _, done = a.cmd(f"APPEND INBOX {{{len(small)}+}}\r\n{small}")
+    check(b" OK [APPENDUID" in done, done)
+    check(quota()[0] in (used + 1, used + 2), "1500 bytes more")
+    a.ok("SELECT INBOX")
+    a.ok("STORE 4 +FLAGS.SILENT (\\Deleted)")
+    got = a.ok("STATUS INBOX (DELETED DELETED-STORAGE)")
+    check(got == ["* STATUS INBOX (DELETED 1 DELETED-STORAGE 1500)"], got)
+    a.ok("EXPUNGE")
+    check(quota()[0] == used, "EXPUNGE gave the bytes back")
+    print("ok")
+
+
+def scenario_quota_full():
+    # alice's limit is what she uses: SMTP refuses her at RCPT with 452 4.2.2 (the sender
+    # keeps the message), IMAP APPEND with [OVERQUOTA], JMAP Email/set with overQuota; bob,
+    # on the same transaction, still gets his copy.
+    a = Raw()
+    msg = filler(200)
+    _, done = a.cmd(f"APPEND INBOX {{{len(msg)}+}}\r\n{msg}")
+    check(done.split()[1:3] == [b"NO", b"[OVERQUOTA]"], done)
+    s = smtplib.SMTP(*hp(smtp_hp), timeout=10)
+    refused = s.sendmail("carol@other.example", [ALICE, BOB], msg.encode())
+    check(refused.get(ALICE, (0,))[0] == 452 and b"4.2.2" in refused[ALICE][1], refused)
+    s.quit()
+    acc = account_id()
+    inbox = jmap([["Mailbox/query", {"accountId": acc, "filter": {"role": "inbox"}}, "q"]])[0][1]["ids"][0]
+    got = jmap([["Email/set", {"accountId": acc, "create": {"n": {
+        "mailboxIds": {inbox: True}, "subject": "s", "from": [{"email": ALICE}],
+        "bodyValues": {"b": {"value": "hello"}}, "textBody": [{"partId": "b", "type": "text/plain"}]}}}, "s"]])
+    check(got[0][1]["notCreated"]["n"]["type"] == "overQuota", got)
+    print("ok")
+
+
+{"session": scenario_session, "quota": scenario_quota, "quota_full": scenario_quota_full, "rev2": scenario_rev2, "idle": scenario_idle, "tls": scenario_tls,
  "two_sessions": scenario_two_sessions, "condstore": scenario_condstore,
  "qresync": scenario_qresync, "sort_thread": scenario_sort_thread,
  "compress": scenario_compress, "binary": scenario_binary,

@@ -130,6 +130,13 @@ impl From<mailroom_core::Error> for Problem {
                 "Modified meanwhile",
                 s,
             ),
+            // RFC 9110 §15.5.21 (413) is about one request's size; 507 says the space is gone.
+            E::OverQuota(s) => Problem::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "https://mailroom.dev/problems/over-quota",
+                "Over quota",
+                s,
+            ),
             E::AlreadyExists(s) => Problem::new(
                 StatusCode::CONFLICT,
                 "https://mailroom.dev/problems/conflict",

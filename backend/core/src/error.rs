@@ -22,6 +22,9 @@ pub enum Error {
     /// The object changed after the version the caller named (IMAP UNCHANGEDSINCE).
     #[error("{0} was modified meanwhile")]
     Modified(String),
+    /// The account's storage quota does not leave room for this.
+    #[error("over quota: {0}")]
+    OverQuota(String),
     /// A transient failure: storage unreachable, shutting down. Try again later.
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),

@@ -40,6 +40,7 @@ mod parse;
 mod passwords;
 pub mod query_changes;
 pub mod queue;
+pub mod quota;
 pub mod submit;
 pub mod update;
 pub mod vacation;

@@ -180,6 +180,9 @@ impl Session {
                 uid,
             } => self.copy(sequence_set, mailbox, uid, true).await,
             CommandBody::Idle => self.idle(&tag).await,
+            CommandBody::GetQuotaRoot { mailbox } => self.get_quota_root(mailbox).await,
+            CommandBody::GetQuota { root } => self.get_quota(root).await,
+            CommandBody::SetQuota { .. } => self.set_quota(),
             CommandBody::Sort {
                 sort_criteria,
                 charset,
@@ -195,7 +198,6 @@ impl Session {
                 search_criteria,
                 uid,
             } => self.thread(algorithm, charset, search_criteria, uid).await,
-            _ => Err(Reply::Bad(None, format!("{name} is not supported"))),
         };
         let reply = match handled {
             Ok(r) | Err(r) => r,

@@ -30,6 +30,7 @@ mod mailboxes;
 mod message;
 mod names;
 mod output;
+mod quota;
 mod reply;
 mod search;
 mod select;

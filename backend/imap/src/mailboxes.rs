@@ -67,6 +67,7 @@ fn status_names(items: &[String]) -> Result<Vec<StatusDataItemName>, Reply> {
                 "UIDVALIDITY" => StatusDataItemName::UidValidity,
                 "UNSEEN" => StatusDataItemName::Unseen,
                 "DELETED" => StatusDataItemName::Deleted,
+                "DELETED-STORAGE" => StatusDataItemName::DeletedStorage,
                 "SIZE" => StatusDataItemName::Size,
                 "HIGHESTMODSEQ" => StatusDataItemName::HighestModSeq,
                 _ => return Err(Reply::Bad(None, format!("unknown STATUS item {i}"))),
@@ -515,6 +516,22 @@ impl Session {
                         .count();
                     StatusDataItem::Deleted(n as u32)
                 }
+                // Bytes of the messages marked \Deleted (RFC 9208 §4.2.2).
+                StatusDataItemName::DeletedStorage => {
+                    let view = self
+                        .shared
+                        .core
+                        .mailbox_snapshot(account, f.mailbox.id, None)
+                        .await?;
+                    let bytes: u64 = view
+                        .keywords
+                        .iter()
+                        .zip(view.sizes.iter())
+                        .filter(|(k, _)| crate::flags::has(k, "$deleted"))
+                        .map(|(_, &s)| s as u64)
+                        .sum();
+                    StatusDataItem::DeletedStorage(bytes)
+                }
                 StatusDataItemName::UidNext => StatusDataItem::UidNext(nz(f.mailbox.uid_next)),
                 StatusDataItemName::UidValidity => {
                     StatusDataItem::UidValidity(nz(f.mailbox.uid_validity))
@@ -527,12 +544,6 @@ impl Session {
                     StatusDataItem::HighestModSeq(
                         self.shared.core.state(account).await?.max(1) as u64
                     )
-                }
-                other => {
-                    return Err(Reply::Bad(
-                        None,
-                        format!("STATUS {other:?} is not supported"),
-                    ));
                 }
             });
         }

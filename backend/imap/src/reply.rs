@@ -29,6 +29,7 @@ impl From<mailroom_core::Error> for Reply {
             E::AlreadyExists(_) => ("ALREADYEXISTS", e.to_string()),
             E::Modified(_) => ("MODIFIED", e.to_string()),
             E::Forbidden(_) => ("NOPERM", e.to_string()),
+            E::OverQuota(_) => ("OVERQUOTA", e.to_string()),
             E::RateLimited(_) => ("LIMIT", e.to_string()),
             E::Unavailable(_) => {
                 tracing::warn!(error = %e, "imap command failed");

@@ -184,6 +184,8 @@ impl Session {
                 "SEARCHRES",
                 "LIST-EXTENDED",
                 "LIST-STATUS",
+                "QUOTA",
+                "QUOTA=RES-STORAGE",
             ] {
                 c.push(Capability::try_from(other).expect("valid capability"));
             }

@@ -108,6 +108,8 @@ impl From<mailroom_core::Error> for MethodError {
                 MethodError::InvalidArguments(s)
             }
             E::Forbidden(_) => MethodError::AccountNotFound,
+            // Where a SetError fits, the methods map it themselves (overQuota).
+            E::OverQuota(s) => MethodError::Forbidden(format!("over quota: {s}")),
             E::Unavailable(s) => MethodError::ServerUnavailable(s),
             e @ E::RateLimited(_) => MethodError::ServerUnavailable(e.to_string()),
             E::Internal(s) => MethodError::ServerFail(s),

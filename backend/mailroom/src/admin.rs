@@ -134,6 +134,30 @@ pub async fn user(config: &Config, cmd: UserCmd) -> Result<()> {
             core.user_remove(&address).await?;
             println!("removed user {address} and all their mail");
         }
+        UserCmd::Quota { address, limit } => {
+            if let Some(limit) = limit {
+                let bytes = match limit {
+                    crate::cli::QuotaLimit::Unlimited => None,
+                    crate::cli::QuotaLimit::Bytes(b) => Some(b),
+                };
+                core.user_set_quota(&address, bytes).await?;
+            }
+            let account = core.user_get(&address).await?;
+            let q = core.quota(account.id).await?;
+            match q.limit {
+                Some(l) => println!(
+                    "{address}: {} of {} used ({} of {l} bytes)",
+                    human(q.used),
+                    human(l),
+                    q.used
+                ),
+                None => println!(
+                    "{address}: {} used ({} bytes), no limit",
+                    human(q.used),
+                    q.used
+                ),
+            }
+        }
     }
     Ok(())
 }
@@ -181,4 +205,20 @@ fn read_password(from_stdin: bool, confirm: bool) -> Result<String> {
         }
     }
     Ok(pw)
+}
+
+/// Bytes for people: 1.5 GiB, 320 KiB.
+fn human(b: i64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} bytes")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }

@@ -97,6 +97,42 @@ pub enum UserCmd {
     Remove {
         address: String,
     },
+    /// Show a user's storage use and limit, or set the limit: a size such as 500M, 2G,
+    /// 1048576 (bytes), or `none` for unlimited. Over the limit, SMTP answers 452 4.2.2,
+    /// IMAP APPEND [OVERQUOTA] and JMAP overQuota.
+    Quota {
+        address: String,
+        #[arg(value_parser = parse_quota)]
+        limit: Option<QuotaLimit>,
+    },
+}
+
+/// `mailroom user quota`'s new limit.
+#[derive(Clone, Debug)]
+pub enum QuotaLimit {
+    Unlimited,
+    Bytes(i64),
+}
+
+fn parse_quota(s: &str) -> Result<QuotaLimit, String> {
+    if s.eq_ignore_ascii_case("none") || s.eq_ignore_ascii_case("unlimited") {
+        return Ok(QuotaLimit::Unlimited);
+    }
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 500M, 2G, none)"))?;
+    let mult: i64 = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("{s:?}: the unit is K, M, G or T")),
+    };
+    n.checked_mul(mult)
+        .map(QuotaLimit::Bytes)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 #[derive(Subcommand, Debug)]

@@ -24,6 +24,8 @@ pub const STORAGE_FAILED: &str =
 pub const TEMP_LOOKUP_FAILED: &str =
     "451 4.3.0 Temporary failure looking up the recipient, try again later\r\n";
 pub const TOO_MANY_RECIPIENTS: &str = "452 4.5.3 Too many recipients\r\n";
+/// The recipient's storage quota is used up: the sender keeps the message and retries.
+pub const MAILBOX_FULL: &str = "452 4.2.2 Mailbox full, try again later\r\n";
 
 pub const LINE_TOO_LONG: &str = "500 5.5.2 Line too long\r\n";
 pub const UNKNOWN_COMMAND: &str = "500 5.5.2 Command unrecognized\r\n";
@@ -118,6 +120,7 @@ pub fn for_recipient_error(e: &Error) -> &'static str {
         Error::NotFound(_) => UNKNOWN_USER,
         Error::Invalid(_) => BAD_RECIPIENT,
         Error::Forbidden(_) => RELAY_DENIED,
+        Error::OverQuota(_) => MAILBOX_FULL,
         Error::AlreadyExists(_)
         | Error::Modified(_)
         | Error::Unavailable(_)

@@ -19,6 +19,7 @@ impl From<account::Model> for Account {
             password_hash: m.password_hash,
             change_seq: m.change_seq,
             is_admin: m.is_admin,
+            quota_bytes: m.quota_bytes,
         }
     }
 }
@@ -46,6 +47,8 @@ impl Store {
             change_seq: Set(0),
             created_at: Set(now()),
             is_admin: Set(false),
+            quota_bytes: Set(None),
+            used_bytes: Set(0),
             ..Default::default()
         }
         .insert(&tx)
@@ -109,6 +112,40 @@ impl Store {
         Ok(())
     }
 
+    /// Sets the account's storage limit in bytes (`None`: unlimited).
+    pub async fn account_set_quota(&self, id: i64, quota_bytes: Option<i64>) -> Result<()> {
+        account::ActiveModel {
+            id: Set(id),
+            quota_bytes: Set(quota_bytes),
+            ..Default::default()
+        }
+        .update(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// The bytes the account's emails use, and its limit.
+    pub async fn account_usage(&self, id: i64) -> Result<(i64, Option<i64>)> {
+        let row = account::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("account {id}")))?;
+        Ok((row.used_bytes, row.quota_bytes))
+    }
+
+    /// Whether any of the accounts has a limit its emails reach.
+    pub async fn accounts_full(&self, ids: &[i64]) -> Result<bool> {
+        let full = account::Entity::find()
+            .filter(account::Column::Id.is_in(ids.iter().copied()))
+            .filter(account::Column::QuotaBytes.is_not_null())
+            .filter(
+                Expr::col(account::Column::UsedBytes).gte(Expr::col(account::Column::QuotaBytes)),
+            )
+            .one(&self.db)
+            .await?;
+        Ok(full.is_some())
+    }
+
     /// Removes the account with its mailboxes, emails and aliases (cascading foreign keys),
     /// and clears it as any domain's catch-all. Message blobs shared with other accounts stay.
     pub async fn account_remove(&self, id: i64) -> Result<()> {
@@ -141,4 +178,27 @@ pub(crate) async fn next_uid_validity(db: &impl ConnectionTrait) -> Result<i64> 
         .await?
         .flatten();
     Ok(Ord::max(now(), max.unwrap_or(0) + 1) & 0xFFFF_FFFF)
+}
+
+/// Adds `delta` (negative when emails go) to the account's used bytes, inside the
+/// transaction that adds or deletes the emails.
+pub(crate) async fn add_used_bytes(
+    tx: &impl ConnectionTrait,
+    account_id: i64,
+    delta: i64,
+) -> Result<()> {
+    if delta == 0 {
+        return Ok(());
+    }
+    tx.execute(
+        Query::update()
+            .table(account::Entity)
+            .value(
+                account::Column::UsedBytes,
+                Expr::col(account::Column::UsedBytes).add(delta),
+            )
+            .and_where(Expr::col(account::Column::Id).eq(account_id)),
+    )
+    .await?;
+    Ok(())
 }

@@ -117,6 +117,15 @@ async fn deliver_in(
         .await?;
         next_uid.insert(id, end - n);
     }
+    let mut bytes: BTreeMap<i64, i64> = BTreeMap::new();
+    for d in batch {
+        for t in &d.targets {
+            *bytes.entry(t.account_id).or_default() += d.meta.size;
+        }
+    }
+    for (&id, &b) in &bytes {
+        crate::account::add_used_bytes(tx, id, b).await?;
+    }
     let mut next_seq: HashMap<i64, i64> = HashMap::new();
     for (&id, &n) in &per_account {
         let end = bump(

@@ -232,6 +232,7 @@ impl Store {
         let mut seq = end - n;
         let mut changes = Vec::new();
         let mut touched: BTreeSet<i64> = BTreeSet::new();
+        let mut freed = 0;
         for e in &members {
             seq += 1;
             let others: Vec<i64> = mailbox_email::Entity::find()
@@ -247,6 +248,7 @@ impl Store {
             };
             if others.is_empty() {
                 email::Entity::delete_by_id(*e).exec(&tx).await?;
+                freed += row.size;
                 let left = email::Entity::find()
                     .filter(email::Column::AccountId.eq(account_id))
                     .filter(email::Column::ThreadId.eq(row.thread_id))
@@ -287,6 +289,7 @@ impl Store {
             .exec(&tx)
             .await?;
         mailbox::Entity::delete_by_id(id).exec(&tx).await?;
+        crate::account::add_used_bytes(&tx, account_id, -freed).await?;
         changes.push(log(
             account_id,
             seq,

@@ -17,6 +17,8 @@ pub struct Account {
     pub password_hash: String,
     pub change_seq: i64,
     pub is_admin: bool,
+    /// Storage limit in bytes; `None`: unlimited.
+    pub quota_bytes: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -131,11 +131,13 @@ impl Store {
         let end = reserve_seqs(&tx, account_id, n).await?;
         let mut seq = end - n;
         let mut changes = Vec::new();
+        let mut freed = 0;
         for (p, o) in &work {
             seq += 1;
             let (e, boxes) = &current[&p.email_id];
             if o.destroy {
                 destroy_one(&tx, account_id, seq, e, boxes, &mut changes).await?;
+                freed += e.size;
                 continue;
             }
             let mut touched: BTreeSet<i64> = BTreeSet::new();
@@ -197,6 +199,7 @@ impl Store {
                     .map(|m| log(account_id, seq, ObjectType::Mailbox, m, ChangeOp::Updated)),
             );
         }
+        crate::account::add_used_bytes(&tx, account_id, -freed).await?;
         crate::delivery::insert_changes(&tx, changes).await?;
         tx.commit().await?;
         Ok((Some(end), skipped))
@@ -221,6 +224,8 @@ impl Store {
             seq += 1;
             destroy_one(&tx, account_id, seq, e, boxes, &mut changes).await?;
         }
+        let freed: i64 = found.iter().map(|(e, _)| e.size).sum();
+        crate::account::add_used_bytes(&tx, account_id, -freed).await?;
         crate::delivery::insert_changes(&tx, changes).await?;
         tx.commit().await?;
         Ok(end)

@@ -130,16 +130,33 @@ pub struct UserInfo {
     pub id: String,
     pub address: String,
     pub admin: bool,
+    /// Storage limit in bytes; null: unlimited.
+    pub quota_bytes: Option<i64>,
+    /// Bytes the user's emails take (each email once, in however many mailboxes).
+    pub used_bytes: i64,
 }
 
-impl From<mailroom_core::Account> for UserInfo {
-    fn from(a: mailroom_core::Account) -> UserInfo {
-        UserInfo {
+impl UserInfo {
+    async fn of(
+        core: &mailroom_core::Core,
+        a: mailroom_core::Account,
+    ) -> Result<UserInfo, Problem> {
+        let q = core.quota(a.id).await?;
+        Ok(UserInfo {
             id: mailroom_jmap::id::account(a.id),
             address: a.address,
             admin: a.is_admin,
-        }
+            quota_bytes: q.limit,
+            used_bytes: q.used,
+        })
     }
+}
+
+/// A present field, `null` included, as `Some` (so `null` can mean "no limit").
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -156,6 +173,11 @@ pub struct NewUser {
 pub struct UserUpdate {
     pub password: Option<String>,
     pub admin: Option<bool>,
+    /// New storage limit in bytes, or null for unlimited. Over it, SMTP answers 452 4.2.2,
+    /// IMAP APPEND `[OVERQUOTA]`, JMAP `overQuota`, REST 507.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub quota_bytes: Option<Option<i64>>,
 }
 
 /// List users.
@@ -166,14 +188,11 @@ pub async fn users(
     auth: Authenticated,
 ) -> Result<axum::Json<Vec<UserInfo>>, Problem> {
     admin(&s, &auth).await?;
-    Ok(axum::Json(
-        s.core
-            .user_list()
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    ))
+    let mut out = Vec::new();
+    for a in s.core.user_list().await? {
+        out.push(UserInfo::of(&s.core, a).await?);
+    }
+    Ok(axum::Json(out))
 }
 
 /// Add a user on a local domain, with the default mailboxes.
@@ -190,10 +209,14 @@ pub async fn user_add(
         s.core.user_set_admin(&a.address, true).await?;
         a.is_admin = true;
     }
-    Ok((StatusCode::CREATED, axum::Json(UserInfo::from(a))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(UserInfo::of(&s.core, a).await?),
+    )
+        .into_response())
 }
 
-/// Change a user's password or administrator role.
+/// Change a user's password, administrator role or storage quota.
 #[utoipa::path(patch, path = "/api/v1/admin/users/{address}", tag = "admin",
     params(("address" = String, Path)), request_body = UserUpdate,
     responses((status = 200, body = UserInfo), (status = 404, body = ProblemBody, content_type = "application/problem+json")))]
@@ -217,7 +240,11 @@ pub async fn user_update(
         }
         s.core.user_set_admin(&user.address, a).await?;
     }
-    Ok(axum::Json(s.core.user_get(&user.address).await?.into()))
+    if let Some(q) = req.quota_bytes {
+        s.core.user_set_quota(&user.address, q).await?;
+    }
+    let user = s.core.user_get(&user.address).await?;
+    Ok(axum::Json(UserInfo::of(&s.core, user).await?))
 }
 
 /// Remove a user and all their mail.

@@ -96,6 +96,7 @@ async fn create_checked(ctx: &Ctx<'_>, account_id: i64, obj: &Value) -> Result<V
         .map_err(|e| match e {
             mailroom_core::Error::Invalid(d) if d.contains("mailbox") => invalid("mailboxIds", &d),
             mailroom_core::Error::Invalid(d) => invalid("keywords", &d),
+            mailroom_core::Error::OverQuota(d) => Ok(set_error("overQuota", &d, None)),
             e => Err(MethodError::from(e)),
         })?;
     Ok(json!({

@@ -117,6 +117,7 @@ async fn import_checked(ctx: &Ctx<'_>, account_id: i64, e: &Value) -> Result<Val
             mailroom_core::Error::Invalid(d) if d.contains("mailbox") => invalid("mailboxIds", &d),
             mailroom_core::Error::Invalid(d) if d.contains("keyword") => invalid("keywords", &d),
             mailroom_core::Error::Invalid(d) => Ok(set_error("invalidEmail", &d, None)),
+            mailroom_core::Error::OverQuota(d) => Ok(set_error("overQuota", &d, None)),
             other => Err(other.into()),
         })?;
     let rows = ctx

@@ -21,6 +21,14 @@ impl Session {
         }
         match self.shared.core.resolve_recipient(&to.address).await {
             Ok(Recipient::Local(accounts)) => {
+                match self.shared.core.any_full(&accounts).await {
+                    Ok(false) => {}
+                    Ok(true) => return self.error(reply::MAILBOX_FULL),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "quota lookup failed");
+                        return self.error(reply::TEMP_LOOKUP_FAILED);
+                    }
+                }
                 let tx = self.tx.as_mut().expect("checked above");
                 tx.rcpts.push(to.address);
                 tx.accounts.extend(accounts);

@@ -12,6 +12,10 @@ pub struct Model {
     pub change_seq: i64,
     pub created_at: i64,
     pub is_admin: bool,
+    /// Storage limit in bytes; `None`: unlimited.
+    pub quota_bytes: Option<i64>,
+    /// Bytes of the account's emails (each counted once, in however many mailboxes).
+    pub used_bytes: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,55 @@
+//! Storage quotas: a limit per account (none unless an administrator sets one) against the
+//! bytes its emails use, counted once per email however many mailboxes hold it.
+
+use crate::{Core, Error, Result};
+
+/// An account's storage use and limit, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    pub used: i64,
+    pub limit: Option<i64>,
+}
+
+impl Quota {
+    /// Whether `adding` more bytes would go over the limit.
+    pub fn exceeded_by(&self, adding: i64) -> bool {
+        self.limit
+            .is_some_and(|l| self.used.saturating_add(adding) > l)
+    }
+}
+
+impl Core {
+    pub async fn quota(&self, account_id: i64) -> Result<Quota> {
+        let (used, limit) = self.store().account_usage(account_id).await?;
+        Ok(Quota { used, limit })
+    }
+
+    /// `OverQuota` when `adding` bytes would not fit the account's limit (filing a message:
+    /// IMAP APPEND, JMAP Email/import and Email/set).
+    pub async fn check_quota(&self, account_id: i64, adding: i64) -> Result<()> {
+        let q = self.quota(account_id).await?;
+        if q.exceeded_by(adding) {
+            return Err(Error::OverQuota(format!(
+                "{} of {} bytes used",
+                q.used,
+                q.limit.unwrap_or_default()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether any of the accounts has used its whole quota (SMTP: 452 4.2.2 at RCPT).
+    pub async fn any_full(&self, accounts: &[i64]) -> Result<bool> {
+        Ok(self.store().accounts_full(accounts).await?)
+    }
+
+    /// Sets a user's storage limit (`None`: unlimited).
+    pub async fn user_set_quota(&self, address: &str, limit: Option<i64>) -> Result<()> {
+        if limit.is_some_and(|l| l < 0) {
+            return Err(Error::Invalid("a quota is zero or more bytes".into()));
+        }
+        let account = self.user_get(address).await?;
+        self.store().account_set_quota(account.id, limit).await?;
+        Ok(())
+    }
+}
