@@ -846,6 +846,26 @@ def scenario_rev2():
     got = a.ok('LIST (SPECIAL-USE) "" "*"')
     check(got and all("\\" in l.split(")")[0] for l in got) and any("\\Trash" in l for l in got), got)
     check(not any("Proj" in l for l in got), got)
+    # A parent listed only for a subscribed child gets no STATUS, and is not listed when
+    # the patterns list that child anyway (RFC 5258 §3.5, RFC 5819 §2).
+    got = a.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" "%" RETURN (STATUS (MESSAGES))')
+    check(any(l.endswith('"/" Proj ("CHILDINFO" ("SUBSCRIBED"))') for l in got), got)
+    check(not any(l.startswith("* STATUS Proj") for l in got), got)
+    got = a.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" "Proj*"')
+    check(len(got) == 1 and "Proj/A" in got[0], got)
+    # A pattern in a synchronising literal, options after it.
+    a.s.sendall(b'x2 LIST "" {6}\r\n')
+    check(a.f.readline().startswith(b"+ "), "continuation")
+    a.s.sendall(b"Proj/% RETURN (SUBSCRIBED)\r\n")
+    lines = [a.f.readline() for _ in range(3)]
+    check(lines[2].startswith(b"x2 OK") and b"Proj/A" in lines[0] and b"\\Subscribed" in lines[0], lines)
+    _, done = a.cmd("DELETE Proj")
+    check(done.split()[1:3] == [b"NO", b"[HASCHILDREN]"], done)
+    # `$` in SORT.
+    a.ok("SELECT INBOX")
+    a.ok("SEARCH RETURN (SAVE) 2")
+    got = a.ok("SORT (SUBJECT) UTF-8 $")
+    check(got == ["* SORT 2"], got)
     # IMAP4rev2 on: SELECT names the mailbox with LIST, no RECENT, SEARCH answers ESEARCH,
     # STATUS DELETED, UTF-8 mailbox names.
     b = Raw()
@@ -868,6 +888,11 @@ def scenario_rev2():
     got = b.ok('LIST "" "Gr*"')
     check(got == ['* LIST (\\HasNoChildren) "/" "Grüße"'], got)
     check(any("Gr&APwA3w-e" in l for l in a.ok('LIST "" "Gr*"')), "rev1 sessions see modified UTF-7")
+    # An ASCII name with "&" is itself under UTF-8 names, "&-" in modified UTF-7.
+    b.ok('CREATE "R&D"')
+    check(b.ok('LIST "" "R*"') == ['* LIST (\\HasNoChildren) "/" R&D'], "R&D in UTF-8")
+    b.ok('EXAMINE "R&D"')
+    check(a.ok('LIST "" "R*"') == ['* LIST (\\HasNoChildren) "/" R&-D'], "R&D in UTF-7")
     print("ok")
 
 def filler(size):

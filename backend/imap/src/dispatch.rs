@@ -312,6 +312,10 @@ impl Session {
                 // RFC 9051: UTF-8 mailbox names, ESEARCH for SEARCH, no \Recent.
                 self.rev2 = true;
                 self.utf8 = true;
+                if let Some(sel) = self.selected.as_mut() {
+                    sel.claims_recent = false;
+                    sel.recent.clear();
+                }
                 enabled.push(c);
             } else if c.to_string().eq_ignore_ascii_case("QRESYNC") && !self.qresync {
                 // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).

@@ -73,7 +73,8 @@ fn tokens(msg: &[u8]) -> Option<Vec<Token>> {
                 let mut depth = 0u32;
                 while i < n {
                     match msg[i] {
-                        b'[' => depth += 1,
+                        // Only FETCH's section names hold spaces inside brackets.
+                        b'[' if depth > 0 || is_section_item(&msg[start..i]) => depth += 1,
                         b']' => depth = depth.saturating_sub(1),
                         b'\r' | b'\n' => break,
                         b' ' | b'(' | b')' if depth == 0 => break,
@@ -112,6 +113,12 @@ fn tokens(msg: &[u8]) -> Option<Vec<Token>> {
         }
     }
     Some(out)
+}
+
+fn is_section_item(word: &[u8]) -> bool {
+    ["BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE"]
+        .iter()
+        .any(|w| word.eq_ignore_ascii_case(w.as_bytes()))
 }
 
 /// A string token's value: an atom as it is, a quoted string unescaped, a literal's bytes.
@@ -270,9 +277,11 @@ pub(crate) fn preparse(msg: &[u8], saved: Option<&dyn Saved>) -> Pre {
         .to_ascii_uppercase();
     let takes_set =
         matches!(&name[..], b"FETCH" | b"STORE" | b"COPY" | b"MOVE") || (uid && name == b"EXPUNGE");
+    // SEARCH and LIST are read whole: with a synchronising literal the first line does not
+    // show what follows it.
     let interesting = match &name[..] {
-        b"SEARCH" => true,
-        b"LIST" => !uid && (head.contains(&b'(') || contains_ci(head, b" RETURN ")),
+        b"SEARCH" | b"SORT" | b"THREAD" => true,
+        b"LIST" => !uid,
         _ => takes_set && head.contains(&b'$'),
     };
     if !interesting {
@@ -284,7 +293,8 @@ pub(crate) fn preparse(msg: &[u8], saved: Option<&dyn Saved>) -> Pre {
     let tag = String::from_utf8_lossy(words[0]).into_owned();
     let name_at = if uid { 2 } else { 1 };
     match &name[..] {
-        b"SEARCH" => search(msg, &toks, name_at, uid, tag, saved),
+        b"SEARCH" => search(msg, &toks, name_at, tag, saved, true),
+        b"SORT" | b"THREAD" => search(msg, &toks, name_at, tag, saved, false),
         b"LIST" => list(msg, &toks, tag),
         _ => {
             let Some(set) = toks.get(name_at + 1) else {
@@ -309,11 +319,6 @@ pub(crate) fn preparse(msg: &[u8], saved: Option<&dyn Saved>) -> Pre {
     }
 }
 
-fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
 /// The message with `edits` (start, end, replacement; ascending, disjoint) applied.
 fn splice(msg: &[u8], edits: &[(usize, usize, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(msg.len());
@@ -327,19 +332,19 @@ fn splice(msg: &[u8], edits: &[(usize, usize, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
+/// SEARCH (RETURN options and `$`), SORT and THREAD (`$`).
 fn search(
     msg: &[u8],
     toks: &[Token],
     name_at: usize,
-    uid: bool,
     tag: String,
     saved: Option<&dyn Saved>,
+    returns: bool,
 ) -> Pre {
-    let _ = uid;
     let mut edits: Vec<(usize, usize, Vec<u8>)> = Vec::new();
     let mut i = name_at + 1;
     let mut search_return = None;
-    if is(msg, toks.get(i), "RETURN") {
+    if returns && is(msg, toks.get(i), "RETURN") {
         let Some(open) = toks.get(i + 1).filter(|t| t.kind == Kind::Open) else {
             return Pre::Bad {
                 tag,
@@ -444,7 +449,10 @@ fn list(msg: &[u8], toks: &[Token], tag: String) -> Pre {
     let mut i = 2;
     let mut select = ListSelect::default();
     let mut remote = false;
+    // Selection options, a pattern list or RETURN: otherwise the codec reads it.
+    let mut extended = false;
     if toks.get(i).is_some_and(|t| t.kind == Kind::Open) {
+        extended = true;
         i += 1;
         loop {
             let Some(t) = toks.get(i) else {
@@ -476,6 +484,7 @@ fn list(msg: &[u8], toks: &[Token], tag: String) -> Pre {
     let mut patterns = Vec::new();
     match toks.get(i) {
         Some(t) if t.kind == Kind::Open => {
+            extended = true;
             i += 1;
             loop {
                 let Some(t) = toks.get(i) else {
@@ -505,6 +514,7 @@ fn list(msg: &[u8], toks: &[Token], tag: String) -> Pre {
     }
     let mut returns = ListReturn::default();
     if is(msg, toks.get(i), "RETURN") {
+        extended = true;
         if !toks.get(i + 1).is_some_and(|t| t.kind == Kind::Open) {
             return bad("RETURN needs a list of options");
         }
@@ -550,6 +560,9 @@ fn list(msg: &[u8], toks: &[Token], tag: String) -> Pre {
     }
     if i != toks.len() {
         return bad("unexpected text after LIST");
+    }
+    if !extended {
+        return Pre::Plain;
     }
     Pre::List(ListExtended {
         tag,
@@ -677,6 +690,24 @@ mod tests {
             preparse(b"t LIST \"\" * RETURN (NOPE)\r\n", None),
             Pre::Bad { .. }
         ));
+    }
+
+    #[test]
+    fn literals_and_brackets() {
+        // A synchronising literal ends the first line; what follows still counts.
+        let p = preparse(
+            b"t LIST \"\" {9}\r\nEntw\xc3\xbcrfe RETURN (STATUS (UNSEEN))\r\n",
+            None,
+        );
+        let Pre::List(l) = p else { panic!("{p:?}") };
+        assert_eq!(l.patterns, vec!["Entwürfe".as_bytes().to_vec()]);
+        assert_eq!(preparse(b"t LIST \"\" {1}\r\n*\r\n", None), Pre::Plain);
+        // `[` in a search string is not a section.
+        let saved = Fixed(Some("4"));
+        let (b, _) = rewritten(preparse(b"t SEARCH SUBJECT [wip UID $\r\n", Some(&saved)));
+        assert_eq!(b, "t SEARCH SUBJECT [wip (UID u4)\r\n");
+        let (b, _) = rewritten(preparse(b"t UID SORT (DATE) UTF-8 $\r\n", Some(&saved)));
+        assert_eq!(b, "t UID SORT (DATE) UTF-8 (UID u4)\r\n");
     }
 
     #[test]

@@ -24,7 +24,7 @@ fn refusal(r: MailboxRefusal) -> Reply {
         MailboxRefusal::BadParent => ("CANNOT", "no such parent mailbox"),
         MailboxRefusal::NameTaken => ("ALREADYEXISTS", "a mailbox with that name exists"),
         MailboxRefusal::HasChild => (
-            "INUSE",
+            "HASCHILDREN",
             "the mailbox has child mailboxes; delete them first",
         ),
         MailboxRefusal::HasEmail => ("INUSE", "the mailbox is not empty"),
@@ -111,7 +111,13 @@ impl Session {
                 return ImapMailbox::Other(m);
             }
         }
-        ImapMailbox::try_from(names::to_utf7(name)).unwrap_or(ImapMailbox::Inbox)
+        // Under UTF-8 names an ASCII name goes as it is (`&` stays `&`).
+        let wire = if self.utf8 {
+            name.to_string()
+        } else {
+            names::to_utf7(name)
+        };
+        ImapMailbox::try_from(wire).unwrap_or(ImapMailbox::Inbox)
     }
 
     fn account_id(&self) -> i64 {
@@ -387,12 +393,20 @@ impl Session {
             }
             // RECURSIVEMATCH: a parent is listed for its subscribed descendants (RFC 5258
             // §3.5), marked with CHILDINFO.
+            // A parent that is not itself selected is listed only for descendants the
+            // patterns leave out (RFC 5258 §3.5: they would be listed anyway).
             let prefix = format!("{}{DELIMITER}", f.name);
-            let child_subscribed = q.select.recursive_match
-                && folders
-                    .iter()
-                    .any(|c| c.mailbox.subscribed && c.name.starts_with(&prefix));
-            if subscribed_only && !f.mailbox.subscribed && !child_subscribed {
+            let subscribed_below = |unlisted_only: bool| {
+                folders.iter().any(|c| {
+                    c.mailbox.subscribed
+                        && c.name.starts_with(&prefix)
+                        && !(unlisted_only && full.iter().any(|p| names::matches(p, &c.name)))
+                })
+            };
+            let selected = !subscribed_only || f.mailbox.subscribed;
+            let child_subscribed =
+                q.select.recursive_match && subscribed_below(!f.mailbox.subscribed);
+            if !selected && !child_subscribed {
                 continue;
             }
             let mut items = vec![attr(if f.has_children {
@@ -426,8 +440,12 @@ impl Session {
             } else {
                 self.data(data);
             }
-            if let Some((names, views)) = &status {
-                let items = self.status_items(f, views, names).await?;
+            // RFC 5819 §2: STATUS for the mailboxes the selection matched; one that cannot
+            // be read (deleted meanwhile) goes without.
+            if let Some((names, views)) = &status
+                && selected
+                && let Ok(items) = self.status_items(f, views, names).await
+            {
                 self.data(Data::Status {
                     mailbox: self.wire_name(&f.name),
                     items: items.into(),
@@ -488,6 +506,10 @@ impl Session {
                     StatusDataItem::Messages(counts.total_emails as u32)
                 }
                 StatusDataItemName::Unseen => StatusDataItem::Unseen(counts.unread_emails as u32),
+                // IMAP4rev2 has no \Recent (RFC 9051 Appendix E).
+                StatusDataItemName::Recent if self.rev2 => {
+                    return Err(Reply::Bad(None, "IMAP4rev2 has no RECENT".into()));
+                }
                 // Messages no session has been shown yet.
                 StatusDataItemName::Recent => {
                     StatusDataItem::Recent(match self.shared.core.recent_mark(f.mailbox.id) {

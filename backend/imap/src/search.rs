@@ -194,13 +194,24 @@ impl Session {
             .map(|&i| if uid { sel.view.uids[i] } else { i as u32 + 1 })
             .collect();
         // RFC 7162 §3.1.5: a search with MODSEQ answers with the highest modseq found.
+        // With MIN and/or MAX alone, of the messages returned (RFC 7162 §3.1.5).
+        let returned: Vec<usize> = match &ret {
+            Some(r) if (r.min || r.max) && !r.all && !r.count => {
+                let mut v: Vec<usize> = [r.min.then(|| hits.first()), r.max.then(|| hits.last())]
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .copied()
+                    .collect();
+                v.dedup();
+                v
+            }
+            _ => hits.clone(),
+        };
         let highest = criteria_use_modseq(&criteria)
             .then(|| {
                 let sel = self.selected.as_ref().expect("selected");
-                ids.iter()
-                    .filter_map(|id| at.get(id))
-                    .map(|&i| sel.modseq(i))
-                    .max()
+                returned.iter().map(|&i| sel.modseq(i)).max()
             })
             .flatten()
             .map(nz64);
@@ -213,21 +224,7 @@ impl Session {
                 if r.save {
                     let sel = self.selected.as_mut().expect("selected");
                     // SAVE with MIN and/or MAX alone keeps just those (RFC 5182 §2.4).
-                    let picked: Vec<usize> = if (r.min || r.max) && !r.all && !r.count {
-                        let mut p: Vec<usize> = [
-                            r.min.then(|| hits.first()).flatten(),
-                            r.max.then(|| hits.last()).flatten(),
-                        ]
-                        .into_iter()
-                        .flatten()
-                        .copied()
-                        .collect();
-                        p.dedup();
-                        p
-                    } else {
-                        hits.clone()
-                    };
-                    sel.saved = picked.iter().map(|&i| sel.view.uids[i]).collect();
+                    sel.saved = returned.iter().map(|&i| sel.view.uids[i]).collect();
                 }
                 if r.min || r.max || r.count || r.all {
                     let line = esearch(&r, uid, &found, highest.map(|h| h.get()));
