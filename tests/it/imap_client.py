@@ -638,8 +638,12 @@ def scenario_binary():
     check(b"BINARY.SIZE[2] %d" % len(blob) in head, head)
     head, _, done = fetch(b"(BINARY.PEEK[3])")
     check(b"NO [UNKNOWN-CTE]" in done, (head, done))
-    head, _, done = fetch(b"(BINARY.PEEK[2]<0.10>)")
-    check(b" BAD " in done, done)
+    # Partial BINARY (RFC 3516 §4.2): the decoded bytes from the origin, which the answer names.
+    head, data, done = fetch(b"(BINARY.PEEK[2]<300.10>)")
+    check(head.endswith(b"BINARY[2]<300> ~{10}\r\n") and data == blob[300:310], (head, data))
+    check(done.startswith(b"t") and b" OK " in done, done)
+    head, data, done = fetch(b"(UID BINARY.PEEK[2]<760.100>)")
+    check(b"UID " in head and head.endswith(b"BINARY[2]<760> ~{8}\r\n") and data == blob[760:], (head, data))
     # An APPEND as literal8: bytes a literal may not carry (NUL) arrive intact.
     raw = b"From: a@x.test\r\nSubject: nul\r\n\r\nA\x00B\r\n"
     r.s.sendall(b"b2 APPEND INBOX ~{%d+}\r\n" % len(raw) + raw + b"\r\n")

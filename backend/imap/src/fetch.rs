@@ -79,19 +79,6 @@ impl Session {
                 .collect(),
             MacroOrMessageDataItemNames::MessageDataItemNames(v) => v,
         };
-        for n in &names {
-            // imap-codec cannot write BINARY[…]<origin>, so a partial BINARY is refused
-            // rather than answered without its origin.
-            if matches!(
-                n,
-                MessageDataItemName::Binary {
-                    partial: Some(_),
-                    ..
-                }
-            ) {
-                return Err(Reply::Bad(None, "partial BINARY is not offered".into()));
-            }
-        }
         // RFC 7162 §3.1: MODSEQ or CHANGEDSINCE turn CONDSTORE on.
         if changed_since.is_some() || names.contains(&MessageDataItemName::ModSeq) {
             self.condstore = true;
@@ -305,8 +292,36 @@ impl Session {
                     None
                 };
                 let mut out: Vec<MessageDataItem<'_>> = Vec::with_capacity(names.len());
+                // Partial BINARY items, written here: imap-codec has no `BINARY[…]<origin>`.
+                let mut extra: Vec<u8> = Vec::new();
                 let mut flags_sent = false;
                 for n in &names {
+                    if let MessageDataItemName::Binary {
+                        section,
+                        partial: Some(partial),
+                        ..
+                    } = n
+                    {
+                        let p = parsed.as_ref().expect("parsed");
+                        let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
+                        let Ok(b) = p.binary(&path) else {
+                            return Err(unknown_cte());
+                        };
+                        let b = b.unwrap_or_default();
+                        let (origin, data) = cut(&b, Some(*partial));
+                        let section: Vec<String> = path.iter().map(u32::to_string).collect();
+                        extra.extend_from_slice(
+                            format!(
+                                " BINARY[{}]<{}> ~{{{}}}\r\n",
+                                section.join("."),
+                                origin.unwrap_or(0),
+                                data.len()
+                            )
+                            .as_bytes(),
+                        );
+                        extra.extend_from_slice(data);
+                        continue;
+                    }
                     out.push(match n {
                         MessageDataItemName::Uid => MessageDataItem::Uid(nz(uid)),
                         MessageDataItemName::Flags => {
@@ -407,11 +422,26 @@ impl Session {
                 if sets_seen && self.condstore && !names.contains(&MessageDataItemName::ModSeq) {
                     out.push(MessageDataItem::ModSeq(nz64(modseq)));
                 }
-                if let Ok(items) = Vec1::try_from(out) {
-                    self.data(Data::Fetch {
-                        seq: nz(i as u32 + 1),
-                        items,
-                    });
+                match Vec1::try_from(out) {
+                    Ok(items) => {
+                        self.data(Data::Fetch {
+                            seq: nz(i as u32 + 1),
+                            items,
+                        });
+                        if !extra.is_empty() && self.out.ends_with(b")\r\n") {
+                            let end = self.out.len() - 3;
+                            self.out.truncate(end);
+                            self.out.extend_from_slice(&extra);
+                            self.out.extend_from_slice(b")\r\n");
+                        }
+                    }
+                    Err(_) if !extra.is_empty() => {
+                        let head = format!("* {} FETCH (", i + 1);
+                        self.out.extend_from_slice(head.as_bytes());
+                        self.out.extend_from_slice(&extra[1..]);
+                        self.out.extend_from_slice(b")\r\n");
+                    }
+                    Err(_) => {}
                 }
                 self.flush_if_large().await;
             }
