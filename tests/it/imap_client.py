@@ -216,6 +216,10 @@ def scenario_session():
     check(search("ALL") == [1, 2, 3, 4], search("ALL"))
     check(search("SUBJECT", "two") == [2], search("SUBJECT", "two"))
     check(search("FROM", "other.example") == [4], search("FROM", "other.example"))
+    # Case does not matter; LIKE's wildcards are plain characters here.
+    check(search("FROM", '"CAROL EXAMPLE"') == [4], "FROM by name, any case")
+    check(search("FROM", '"%"') == [] and search("SUBJECT", "_") == [], "% and _ are literal")
+    check(search("TO", "alice") == [4] and search("CC", "alice") == [], "TO/CC")
     check(search("SEEN") == [4] and search("UNSEEN") == [1, 2, 3], (search("SEEN"), search("UNSEEN")))
     check(search("FLAGGED", "KEYWORD", "$Forwarded") == [4], search("FLAGGED"))
     check(search("OR", "SUBJECT", "one", "SUBJECT", "three") == [1, 3], "OR")

@@ -81,9 +81,20 @@ impl Core {
     /// Files several messages in one transaction, in order (their UIDs follow the order
     /// given), all or none. Blobs are written concurrently first.
     pub async fn deliver_many(&self, incoming: Vec<Incoming>) -> Result<Vec<Vec<Delivered>>> {
+        self.deliver_many_with(incoming, false).await
+    }
+
+    /// [`deliver_many`](Self::deliver_many); with `quota`, `OverQuota` when the messages do
+    /// not fit an account's limit (checked inside the transaction). SMTP checks at RCPT
+    /// instead: mail already accepted there is never refused afterwards.
+    pub(crate) async fn deliver_many_with(
+        &self,
+        incoming: Vec<Incoming>,
+        quota: bool,
+    ) -> Result<Vec<Vec<Delivered>>> {
         // Mail arriving in an inbox may need a vacation auto-reply once it is stored.
         let answer = self.vacation_candidates(&incoming).await;
-        let delivered = self.deliver_stored(incoming).await?;
+        let delivered = self.deliver_stored_with(incoming, quota).await?;
         for (account_id, raw) in answer {
             let core = self.clone();
             tokio::spawn(async move {
@@ -101,11 +112,19 @@ impl Core {
         &self,
         incoming: Vec<Incoming>,
     ) -> Result<Vec<Vec<Delivered>>> {
+        self.deliver_stored_with(incoming, false).await
+    }
+
+    async fn deliver_stored_with(
+        &self,
+        incoming: Vec<Incoming>,
+        quota: bool,
+    ) -> Result<Vec<Vec<Delivered>>> {
         let mut prepared = Vec::with_capacity(incoming.len());
         // account → its inbox id, and (negated mailbox id) → owner, both checked once.
         let mut inbox_of = std::collections::HashMap::new();
         for inc in incoming {
-            let targets = self.targets(&inc, &mut inbox_of).await?;
+            let targets = self.targets(&inc, &mut inbox_of, quota).await?;
             let received_at = inc.received_at.unwrap_or_else(mailroom_store::now);
             prepared.push((inc.raw, targets, received_at));
         }
@@ -147,6 +166,7 @@ impl Core {
         &self,
         inc: &Incoming,
         inbox_of: &mut std::collections::HashMap<i64, i64>,
+        quota: bool,
     ) -> Result<Vec<Target>> {
         let mut accounts = inc.accounts.clone();
         accounts.sort_unstable();
@@ -202,6 +222,7 @@ impl Core {
                 account_id,
                 mailbox_id,
                 keywords: keywords.clone(),
+                enforce_quota: quota,
             });
         }
         Ok(targets)

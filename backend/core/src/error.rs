@@ -44,6 +44,7 @@ impl From<StoreError> for Error {
             StoreError::Config(s) => Error::Invalid(s),
             StoreError::Io(s) => Error::Unavailable(s),
             StoreError::Corrupt(s) => Error::Internal(s),
+            StoreError::OverQuota(s) => Error::OverQuota(s),
             StoreError::Db(e) => Error::Unavailable(format!("database: {e}")),
             StoreError::Blob(e) => Error::Unavailable(format!("blob store: {e}")),
         }

@@ -117,7 +117,10 @@ impl Filter {
     fn sql(&self, positive: bool) -> SqlFilter {
         match self {
             Filter::Cond(c) => SqlFilter::Cond(c.clone()),
-            Filter::Text(..) if positive => SqlFilter::True,
+            Filter::Text(field, value) if positive => match prefilter(field, value) {
+                Some(c) => SqlFilter::Cond(c),
+                None => SqlFilter::True,
+            },
             Filter::Text(..) => SqlFilter::False,
             Filter::And(v) => SqlFilter::And(v.iter().map(|f| f.sql(positive)).collect()),
             Filter::Or(v) => SqlFilter::Or(v.iter().map(|f| f.sql(positive)).collect()),
@@ -135,6 +138,29 @@ impl Filter {
             Filter::And(v) | Filter::Or(v) | Filter::Not(v) => v.iter().for_each(|f| f.conds(out)),
         }
     }
+}
+
+/// What SQL can check ahead of a text condition in a positive place: the stored column
+/// holds the needle, ignoring ASCII case. Only for ASCII needles that the stored form (JSON
+/// for addresses) does not escape, so no row the exact check would keep is left out (but
+/// for the two non-ASCII letters whose lowercase is ASCII, the Kelvin sign and dotted İ).
+fn prefilter(field: &TextField, value: &str) -> Option<Cond> {
+    use mailroom_store::search::TextColumn;
+    let column = match field {
+        TextField::From => TextColumn::From,
+        TextField::To => TextColumn::To,
+        TextField::Cc => TextColumn::Cc,
+        TextField::Subject => TextColumn::Subject,
+        _ => return None,
+    };
+    let plain = |c: char| c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\';
+    if value.is_empty() || !value.chars().all(plain) {
+        return None;
+    }
+    Some(Cond::TextContains {
+        column,
+        needle: value.to_ascii_lowercase(),
+    })
 }
 
 /// A row being checked: its stored conditions' truth and, when needed, its message.
@@ -417,4 +443,30 @@ fn compare(a: &SearchRow, b: &SearchRow, sort: &[(SortKey, bool)]) -> std::cmp::
         }
     }
     b.id.cmp(&a.id)
+}
+
+#[cfg(test)]
+mod prefilter_tests {
+    use super::*;
+
+    #[test]
+    fn only_needles_the_stored_form_keeps_as_they_are() {
+        assert_eq!(
+            prefilter(&TextField::From, "Carol@X"),
+            Some(Cond::TextContains {
+                column: mailroom_store::search::TextColumn::From,
+                needle: "carol@x".into()
+            })
+        );
+        for (field, value) in [
+            (TextField::From, "Jürgen"),
+            (TextField::From, "a\"b"),
+            (TextField::To, "a\\b"),
+            (TextField::Subject, ""),
+            (TextField::Body, "x"),
+            (TextField::Any, "x"),
+        ] {
+            assert_eq!(prefilter(&field, value), None, "{field:?} {value}");
+        }
+    }
 }

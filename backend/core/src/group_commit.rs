@@ -13,7 +13,7 @@
 
 use bytes::Bytes;
 use mailroom_store::delivery::{Delivered, NewDelivery};
-use mailroom_store::{BlobId, Store};
+use mailroom_store::{BlobId, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::notify::{Notifier, StateChange};
@@ -147,6 +147,12 @@ async fn commit(store: Store, notifier: Notifier, mut rx: mpsc::Receiver<Job>) {
                     let _ = job.reply.send(Ok(mine));
                 }
             }
+            // A refusal, not a failure: the caller says so (IMAP [OVERQUOTA], JMAP overQuota).
+            Err(StoreError::OverQuota(why)) if jobs.len() == 1 => {
+                for job in jobs.drain(..) {
+                    let _ = job.reply.send(Err(Error::OverQuota(why.clone())));
+                }
+            }
             Err(e) if jobs.len() == 1 || e.is_transient() => {
                 tracing::error!(error = %e, jobs = jobs.len(), "delivery commit failed");
                 let e = Error::from(e);
@@ -162,6 +168,7 @@ async fn commit(store: Store, notifier: Notifier, mut rx: mpsc::Receiver<Job>) {
                             publish(&notifier, &v);
                             Ok(v)
                         }
+                        Err(StoreError::OverQuota(why)) => Err(Error::OverQuota(why)),
                         Err(e) => {
                             tracing::error!(error = %e, "delivery commit failed");
                             Err(e.into())

@@ -45,25 +45,29 @@ impl Core {
         let Some(&first) = boxes.first() else {
             return Err(Error::Invalid("an email needs at least one mailbox".into()));
         };
-        let own = self.store().mailbox_list(account_id).await?;
-        if let Some(bad) = boxes.iter().find(|b| !own.iter().any(|m| m.id == **b)) {
-            return Err(Error::Invalid(format!("mailbox {bad} does not exist")));
+        for &b in &boxes {
+            self.own_mailbox(account_id, b)
+                .await
+                .map_err(|_| Error::Invalid(format!("mailbox {b} does not exist")))?;
         }
         crate::delivery::normalise_keywords(&keywords)?;
-        self.check_quota(account_id, raw.len() as i64).await?;
         if !starts_with_header_field(&raw) {
             return Err(Error::Invalid("the blob is not an RFC 5322 message".into()));
         }
         let d = self
-            .deliver(Incoming {
-                raw,
-                accounts: vec![account_id],
-                folder: Folder::Mailbox(first),
-                keywords,
-                received_at,
-            })
+            .deliver_many_with(
+                vec![Incoming {
+                    raw,
+                    accounts: vec![account_id],
+                    folder: Folder::Mailbox(first),
+                    keywords,
+                    received_at,
+                }],
+                true,
+            )
             .await?
             .pop()
+            .and_then(|mut v| v.pop())
             .ok_or_else(|| Error::Internal("import filed nothing".into()))?;
         if boxes.len() > 1 {
             self.update_emails(

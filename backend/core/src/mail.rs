@@ -49,7 +49,11 @@ impl Core {
     }
 
     /// `NotFound` unless the mailbox is the account's.
+    /// Remembered once seen: a mailbox never changes owner and ids are never reused.
     pub(crate) async fn own_mailbox(&self, account_id: i64, mailbox_id: i64) -> Result<()> {
+        if self.caches().owner(mailbox_id) == Some(account_id) {
+            return Ok(());
+        }
         if self
             .store()
             .mailbox_list(account_id)
@@ -57,6 +61,7 @@ impl Core {
             .iter()
             .any(|m| m.id == mailbox_id)
         {
+            self.caches().put_owner(mailbox_id, account_id);
             Ok(())
         } else {
             Err(Error::NotFound(format!("mailbox {mailbox_id}")))

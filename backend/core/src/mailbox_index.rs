@@ -268,8 +268,12 @@ impl Core {
             return Ok(s.clone());
         }
         // Read the state before the members: a change landing in between is read again next
-        // time (its modseq is above the state recorded), never missed.
-        let now = self.state(account_id).await?;
+        // time (its modseq is above the state recorded), never missed. (Just read above
+        // when no seq was given.)
+        let now = match seq {
+            None => want,
+            Some(_) => self.state(account_id).await?,
+        };
         let since = old.as_ref().map_or(-1, |s| s.seq);
         // Most changes of an account are not to this mailbox: then only the seq moves.
         if let Some(old) = &old

@@ -24,20 +24,6 @@ impl Core {
         Ok(Quota { used, limit })
     }
 
-    /// `OverQuota` when `adding` bytes would not fit the account's limit (filing a message:
-    /// IMAP APPEND, JMAP Email/import and Email/set).
-    pub async fn check_quota(&self, account_id: i64, adding: i64) -> Result<()> {
-        let q = self.quota(account_id).await?;
-        if q.exceeded_by(adding) {
-            return Err(Error::OverQuota(format!(
-                "{} of {} bytes used",
-                q.used,
-                q.limit.unwrap_or_default()
-            )));
-        }
-        Ok(())
-    }
-
     /// Whether any of the accounts has used its whole quota (SMTP: 452 4.2.2 at RCPT).
     pub async fn any_full(&self, accounts: &[i64]) -> Result<bool> {
         Ok(self.store().accounts_full(accounts).await?)

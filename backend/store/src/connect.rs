@@ -31,7 +31,10 @@ pub(crate) async fn connect(url: &str) -> Result<(DatabaseConnection, DbKind)> {
         )));
     };
     let mut opts = ConnectOptions::new(url);
-    opts.sqlx_logging(false)
+    // MAILROOM_SQL_LOG=1 logs every statement (target sqlx::query, level info): for counting
+    // what a request costs, never on by default.
+    let log_sql = std::env::var_os("MAILROOM_SQL_LOG").is_some_and(|v| v == "1");
+    opts.sqlx_logging(log_sql)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30));
     match kind {

@@ -34,6 +34,8 @@ pub struct Target {
     pub mailbox_id: i64,
     /// Space-separated keywords the new email starts with (JMAP form, e.g. `$seen`).
     pub keywords: String,
+    /// Refuse (`StoreError::OverQuota`) if the account's emails would exceed its limit.
+    pub enforce_quota: bool,
 }
 
 /// Where a message was filed.
@@ -117,26 +119,49 @@ async fn deliver_in(
         .await?;
         next_uid.insert(id, end - n);
     }
-    let mut bytes: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut bytes: BTreeMap<i64, (i64, bool)> = BTreeMap::new();
     for d in batch {
         for t in &d.targets {
-            *bytes.entry(t.account_id).or_default() += d.meta.size;
+            let e = bytes.entry(t.account_id).or_default();
+            e.0 += d.meta.size;
+            e.1 |= t.enforce_quota;
         }
     }
-    for (&id, &b) in &bytes {
-        crate::account::add_used_bytes(tx, id, b).await?;
-    }
+    // One statement per account: its change counter, its used bytes, and the quota check.
     let mut next_seq: HashMap<i64, i64> = HashMap::new();
     for (&id, &n) in &per_account {
-        let end = bump(
-            tx,
-            account::Entity,
-            account::Column::Id,
-            account::Column::ChangeSeq,
-            id,
-            n,
-        )
-        .await?;
+        let (added, enforce) = bytes.get(&id).copied().unwrap_or_default();
+        let stmt = Query::update()
+            .table(account::Entity)
+            .value(
+                account::Column::ChangeSeq,
+                Expr::col(account::Column::ChangeSeq).add(n),
+            )
+            .value(
+                account::Column::UsedBytes,
+                Expr::col(account::Column::UsedBytes).add(added),
+            )
+            .and_where(Expr::col(account::Column::Id).eq(id))
+            .returning(Query::returning().columns([
+                account::Column::ChangeSeq,
+                account::Column::UsedBytes,
+                account::Column::QuotaBytes,
+            ]))
+            .to_owned();
+        let row = tx
+            .query_one(&stmt)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("account {id} for delivery")))?;
+        let end: i64 = row.try_get_by_index(0)?;
+        let used: i64 = row.try_get_by_index(1)?;
+        let quota: Option<i64> = row.try_get_by_index(2)?;
+        if enforce && quota.is_some_and(|q| used > q) {
+            return Err(StoreError::OverQuota(format!(
+                "{} of {} bytes used",
+                used - added,
+                quota.unwrap_or_default()
+            )));
+        }
         next_seq.insert(id, end - n + 1);
     }
 

@@ -20,6 +20,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// An account's storage limit leaves no room for what was to be added.
+    #[error("over quota: {0}")]
+    OverQuota(String),
 }
 
 impl StoreError {
@@ -38,7 +41,8 @@ impl StoreError {
             StoreError::Config(_)
             | StoreError::Conflict(_)
             | StoreError::NotFound(_)
-            | StoreError::Corrupt(_) => false,
+            | StoreError::Corrupt(_)
+            | StoreError::OverQuota(_) => false,
         }
     }
 

@@ -38,6 +38,22 @@ pub enum Cond {
     },
     /// Changed at or after this seq (IMAP SEARCH MODSEQ).
     MinModseq(i64),
+    /// The stored column contains `needle` (lowercase ASCII), ignoring ASCII case: a
+    /// necessary condition core puts before its exact text check, so SQL returns only the
+    /// rows worth checking.
+    TextContains {
+        column: TextColumn,
+        needle: String,
+    },
+}
+
+/// A stored text column of the message (addresses as their JSON list).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextColumn {
+    From,
+    To,
+    Cc,
+    Subject,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,6 +167,23 @@ fn cond_sql(c: &Cond, values: &mut Vec<Value>) -> String {
         Cond::MinModseq(m) => {
             values.push((*m).into());
             "e.modseq >= ?".into()
+        }
+        Cond::TextContains { column, needle } => {
+            let escaped: String = needle
+                .chars()
+                .flat_map(|c| match c {
+                    '%' | '_' | '\\' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            values.push(format!("%{escaped}%").into());
+            let col = match column {
+                TextColumn::From => "m.from_addr",
+                TextColumn::To => "m.to_addr",
+                TextColumn::Cc => "m.cc_addr",
+                TextColumn::Subject => "m.subject",
+            };
+            format!("LOWER({col}) LIKE ? ESCAPE '\\'")
         }
         Cond::UidRanges { ranges, .. } if ranges.is_empty() => "1 = 0".into(),
         Cond::UidRanges { mailbox_id, ranges } => {
