@@ -230,6 +230,9 @@ def scenario_session():
     check(search("TEXT", "report-1@other") == [4], search("TEXT", "report-1@other"))
     check(search("TEXT", '"Numbers attached"') == [4], "TEXT in the body")
     check(search("BODY", '"second LINE"') == [4], "BODY")
+    # Inside the attached message: its body for BODY, its header fields too for TEXT.
+    check(search("BODY", '"inner body"') == [4], "BODY in an attached message")
+    check(search("TEXT", '"forwarded inner"') == [4], "TEXT in an attached message's header")
     check(search("SENTBEFORE", "3-Nov-2026", "SENTSINCE", "1-Nov-2026") == [4], "SENT*")
     check(search("LARGER", str(len(MESSAGE) - 1)) == [4], "LARGER")
     check(search("SUBJECT", "two", uid=True) == [uids[1]], "UID SEARCH")

@@ -163,11 +163,15 @@ fn prefilter(field: &TextField, value: &str) -> Option<Cond> {
     })
 }
 
+/// How deep attached messages are searched (a message in a message in a message).
+const ATTACHED_DEPTH: u32 = 3;
+
 /// A row being checked: its stored conditions' truth and, when needed, its message.
 struct Candidate<'a> {
     row: &'a SearchRow,
     truth: &'a [bool],
-    message: Option<crate::mime::MimePart>,
+    /// The message and the messages attached to it.
+    message: Option<(crate::mime::MimePart, Vec<crate::mime::MimePart>)>,
 }
 
 impl Core {
@@ -364,9 +368,27 @@ impl Core {
         // The rest needs the message.
         if c.message.is_none() {
             let raw = self.message_bytes(&c.row.blob_id).await?;
-            c.message = Some(crate::mail::parse_structure(raw).await?);
+            c.message = Some(
+                tokio::task::spawn_blocking(move || {
+                    let root = crate::mime::structure(&raw);
+                    let attached = crate::mime::attached_messages(&raw, &root, ATTACHED_DEPTH);
+                    (root, attached)
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("parsing: {e}")))?,
+            );
         }
-        let root = c.message.as_ref().expect("read just above");
+        let (root, attached) = c.message.as_ref().expect("read just above");
+        // Text of the message and of the messages attached to it (RFC 8621 §4.4.1 allows
+        // it; IMAP's BODY and TEXT are about the whole body, attached mail included).
+        let body_has = |has: &dyn Fn(&str) -> bool| {
+            body_has(root, has) || attached.iter().any(|m| body_has(m, has))
+        };
+        let headers_have = |p: &crate::mime::MimePart| {
+            p.headers
+                .iter()
+                .any(|h| has(&h.name) || has(&crate::mime::as_text(&h.value)))
+        };
         let header_has = |name: &str| {
             root.headers_named(name).any(|h| {
                 let t = crate::mime::as_text(&h.value);
@@ -383,13 +405,10 @@ impl Core {
         Ok(match field {
             TextField::Bcc => bcc(),
             TextField::Header(name) => header_has(name),
-            TextField::Body => body_has(root, &has),
-            TextField::Any => bcc() || body_has(root, &has),
+            TextField::Body => body_has(&has),
+            TextField::Any => bcc() || body_has(&has),
             TextField::HeadersOrBody => {
-                root.headers
-                    .iter()
-                    .any(|h| has(&h.name) || has(&crate::mime::as_text(&h.value)))
-                    || body_has(root, &has)
+                headers_have(root) || attached.iter().any(headers_have) || body_has(&has)
             }
             _ => false,
         })

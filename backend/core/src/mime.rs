@@ -196,6 +196,32 @@ fn bytes_str(raw: &[u8], start: usize, end: usize) -> String {
     String::from_utf8_lossy(&raw[start..end]).into_owned()
 }
 
+/// The structures of the messages attached to this one (message/rfc822 parts, and theirs
+/// in turn, `depth` levels down), for searches that look into them.
+pub fn attached_messages(raw: &[u8], root: &MimePart, depth: u32) -> Vec<MimePart> {
+    fn walk(p: &MimePart, out: &mut Vec<String>) {
+        if matches!(p.media_type.as_str(), "message/rfc822" | "message/global")
+            && let Some(id) = &p.part_id
+        {
+            out.push(id.clone());
+        }
+        p.sub_parts.iter().for_each(|s| walk(s, out));
+    }
+    let mut ids = Vec::new();
+    walk(root, &mut ids);
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some((_, bytes)) = part_content(raw, &id) {
+            let inner = structure(&bytes);
+            if depth > 1 {
+                out.extend(attached_messages(&bytes, &inner, depth - 1));
+            }
+            out.push(inner);
+        }
+    }
+    out
+}
+
 /// The decoded content of the part with this section number (an attached message whole),
 /// with its media type and name.
 pub fn part_content(raw: &[u8], part_id: &str) -> Option<(MimePart, Vec<u8>)> {
