@@ -178,12 +178,16 @@ fn cond_sql(c: &Cond, values: &mut Vec<Value>) -> String {
                 .collect();
             values.push(format!("%{escaped}%").into());
             let col = match column {
-                TextColumn::From => "m.from_addr",
-                TextColumn::To => "m.to_addr",
-                TextColumn::Cc => "m.cc_addr",
-                TextColumn::Subject => "m.subject",
+                TextColumn::From => "from_addr",
+                TextColumn::To => "to_addr",
+                TextColumn::Cc => "cc_addr",
+                TextColumn::Subject => "subject",
             };
-            format!("LOWER({col}) LIKE ? ESCAPE '\\'")
+            // The distinct messages are scanned once (copies of a message share a row),
+            // not once per email joined to its message.
+            format!(
+                "e.blob_id IN (SELECT blob_id FROM messages WHERE LOWER({col}) LIKE ? ESCAPE '\\')"
+            )
         }
         Cond::UidRanges { ranges, .. } if ranges.is_empty() => "1 = 0".into(),
         Cond::UidRanges { mailbox_id, ranges } => {
