@@ -13,6 +13,7 @@ mod m0007_queue_leases;
 mod m0008_member_modseq;
 mod m0009_derived;
 mod m0010_quota;
+mod m0011_recent;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_member_modseq::Migration),
             Box::new(m0009_derived::Migration),
             Box::new(m0010_quota::Migration),
+            Box::new(m0011_recent::Migration),
         ]
     }
 }

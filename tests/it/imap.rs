@@ -179,6 +179,17 @@ async fn quota_reported_and_enforced(b: Backend) {
     assert_eq!(core.quota(alice.id).await.unwrap().used, summed);
 }
 
+backends!(imap_recent_survives_a_restart);
+async fn imap_recent_survives_a_restart(b: Backend) {
+    let Some(mut s) = with_mail(b, "").await else {
+        return;
+    };
+    run(&s, "recent_before");
+    s.kill();
+    s.spawn();
+    run(&s, "recent_after");
+}
+
 backends!(imap_qresync);
 async fn imap_qresync(b: Backend) {
     let Some(s) = with_mail(b, "").await else {

@@ -413,8 +413,11 @@ def scenario_two_sessions():
     # What one session does, another sees at the points RFC 9051 allows: EXPUNGE never
     # during a FETCH/STORE/SEARCH by sequence number, always by the next NOOP.
     a, b = Raw(), Raw()
-    check("* 3 EXISTS" in a.ok("SELECT INBOX"), "a select")
-    check("* 3 EXISTS" in b.ok("SELECT INBOX"), "b select")
+    # IMAP4rev1 \Recent: the first session to see a message gets it.
+    sel = a.ok("SELECT INBOX")
+    check("* 3 EXISTS" in sel and "* 3 RECENT" in sel, sel)
+    sel = b.ok("SELECT INBOX")
+    check("* 3 EXISTS" in sel and "* 0 RECENT" in sel, sel)
     a.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
     check(a.ok("EXPUNGE") == ["* 1 EXPUNGE"], "a expunge")
     got = b.ok("FETCH 1:3 (FLAGS)")
@@ -438,9 +441,9 @@ def scenario_two_sessions():
     a.s.sendall(b"t99 APPEND INBOX {30+}\r\nFrom: x@y.test\r\nSubject: n\r\n\r\n\r\n")
     line = a.f.readline()
     check(line == b"* 3 EXISTS\r\n", f"append into the selected mailbox: {line}")
-    # IMAP4rev1 \Recent: a saw it first.
+    # IMAP4rev1 \Recent: a saw it first (as it did the two older ones).
     line = a.f.readline()
-    check(line == b"* 1 RECENT\r\n", f"recent for the first to see it: {line}")
+    check(line == b"* 3 RECENT\r\n", f"recent for the first to see it: {line}")
     line = a.f.readline()
     check(line.startswith(b"t99 OK [APPENDUID"), f"append: {line}")
     got = b.ok("NOOP")
@@ -448,9 +451,9 @@ def scenario_two_sessions():
     check(any("\\Recent" in l for l in a.ok("FETCH 3 (FLAGS)")), "\\Recent in a")
     check(not any("\\Recent" in l for l in b.ok("FETCH 3 (FLAGS)")), "no \\Recent in b")
     got = a.ok("SEARCH RECENT")
-    check(got == ["* SEARCH 3"], got)
+    check(got == ["* SEARCH 1 2 3"], got)
     check(b.ok("SEARCH RECENT") == ["* SEARCH"], "b has none recent")
-    check(a.ok("SEARCH NEW") == ["* SEARCH 3"], "new = recent and unseen")
+    check(a.ok("SEARCH NEW") == ["* SEARCH 2 3"], "new = recent and unseen (b read 1)")
     check(len(b.ok("FETCH 3 (UID FLAGS)")) == 1, "fetch the new one")
     # Moved away in one session: expunged in the other.
     a.ok("MOVE 1 Trash")
@@ -911,6 +914,27 @@ def filler(size):
     return head + "x" * (size - len(head) - 2) + "\r\n"
 
 
+def scenario_recent_before():
+    a = Raw()
+    check("* 3 RECENT" in a.ok("SELECT INBOX"), "recent to the first session")
+    print("ok")
+
+
+def scenario_recent_after():
+    # After a restart: what a session was shown before is recent to nobody; new mail is
+    # recent to the first session that sees it, and STATUS counts what nobody saw.
+    b, c = Raw(), Raw()
+    sel = b.ok("SELECT INBOX")
+    check("* 3 EXISTS" in sel and "* 0 RECENT" in sel, sel)
+    check(c.ok("STATUS INBOX (RECENT)") == ["* STATUS INBOX (RECENT 0)"], "status")
+    send_smtp("after the restart")
+    check(c.ok("STATUS INBOX (RECENT)") == ["* STATUS INBOX (RECENT 1)"], "status: one new")
+    got = b.ok("NOOP")
+    check(got == ["* 4 EXISTS", "* 1 RECENT"], got)
+    check(c.ok("STATUS INBOX (RECENT)") == ["* STATUS INBOX (RECENT 0)"], "status: claimed")
+    print("ok")
+
+
 def scenario_quota():
     # QUOTA (RFC 9208) with a limit 4 KiB above alice's use: the root "" reports STORAGE in
     # KiB; a message that does not fit is refused with [OVERQUOTA], one that fits is filed;
@@ -970,7 +994,8 @@ def scenario_quota_full():
     print("ok")
 
 
-{"session": scenario_session, "quota": scenario_quota, "quota_full": scenario_quota_full, "rev2": scenario_rev2, "idle": scenario_idle, "tls": scenario_tls,
+{"session": scenario_session, "recent_before": scenario_recent_before,
+ "recent_after": scenario_recent_after, "quota": scenario_quota, "quota_full": scenario_quota_full, "rev2": scenario_rev2, "idle": scenario_idle, "tls": scenario_tls,
  "two_sessions": scenario_two_sessions, "condstore": scenario_condstore,
  "qresync": scenario_qresync, "sort_thread": scenario_sort_thread,
  "compress": scenario_compress, "binary": scenario_binary,

@@ -118,8 +118,8 @@ struct Entry {
 pub(crate) struct MailboxIndex {
     entries: Mutex<HashMap<i64, Entry>>,
     updating: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
-    /// IMAP \Recent: per mailbox, the UID below which every message has been shown as
-    /// recent to some session (in this process).
+    /// IMAP \Recent: per mailbox, how far this process has claimed (the database holds the
+    /// mark; this only saves asking it again).
     recent: Mutex<HashMap<i64, u32>>,
 }
 
@@ -377,8 +377,8 @@ impl Core {
 
     /// Claims the messages of a mailbox below `upto` that no session has been shown as
     /// recent yet (IMAP4rev1 \Recent: the first session to see a message gets it). Returns
-    /// the UID range `[from, upto)` now this caller's. Messages that were there before this
-    /// process first looked at the mailbox are recent to nobody.
+    /// the UID range `[from, upto)` now this caller's. The mark is kept in the database, so
+    /// a restart or a second process does not make old mail recent again.
     pub async fn claim_recent(
         &self,
         account_id: i64,
@@ -393,18 +393,18 @@ impl Core {
         if !known {
             self.own_mailbox(account_id, mailbox_id).await?;
         }
-        let mut map = self.inner.mailbox_index.recent.lock().expect("recent lock");
-        let mark = map.entry(mailbox_id).or_insert(upto);
-        if *mark >= upto {
+        // This process claimed up to here already: nothing to ask the database.
+        if self.recent_known(mailbox_id).is_some_and(|m| m >= upto) {
             return Ok(None);
         }
-        let from = *mark;
-        *mark = upto;
-        Ok(Some((from, upto)))
+        let claimed = self.store().mailbox_claim_recent(mailbox_id, upto).await?;
+        let mut map = self.inner.mailbox_index.recent.lock().expect("recent lock");
+        let mark = map.entry(mailbox_id).or_insert(upto);
+        *mark = (*mark).max(upto);
+        Ok(claimed.map(|from| (from, upto)))
     }
 
-    /// The UID from which a mailbox's messages are still recent to nobody, if known.
-    pub fn recent_mark(&self, mailbox_id: i64) -> Option<u32> {
+    fn recent_known(&self, mailbox_id: i64) -> Option<u32> {
         self.inner
             .mailbox_index
             .recent
@@ -412,6 +412,12 @@ impl Core {
             .expect("recent lock")
             .get(&mailbox_id)
             .copied()
+    }
+
+    /// The UID from which a mailbox's messages are still recent to nobody (kept in the
+    /// database, so across restarts and processes).
+    pub async fn recent_mark(&self, mailbox_id: i64) -> Result<u32> {
+        Ok(self.store().mailbox_recent_mark(mailbox_id).await?)
     }
 
     /// Catching up from the snapshot of `seq`: the newest snapshot (see

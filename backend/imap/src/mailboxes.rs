@@ -512,17 +512,15 @@ impl Session {
                 }
                 // Messages no session has been shown yet.
                 StatusDataItemName::Recent => {
-                    StatusDataItem::Recent(match self.shared.core.recent_mark(f.mailbox.id) {
-                        Some(mark) => {
-                            let view = self
-                                .shared
-                                .core
-                                .mailbox_snapshot(account, f.mailbox.id, None)
-                                .await?;
-                            (view.len() - view.uids.partition_point(|&u| u < mark)) as u32
-                        }
-                        None => 0,
-                    })
+                    let mark = self.shared.core.recent_mark(f.mailbox.id).await?;
+                    let view = self
+                        .shared
+                        .core
+                        .mailbox_snapshot(account, f.mailbox.id, None)
+                        .await?;
+                    StatusDataItem::Recent(
+                        (view.len() - view.uids.partition_point(|&u| u < mark)) as u32,
+                    )
                 }
                 // Messages marked \Deleted (RFC 9051 §6.3.11).
                 StatusDataItemName::Deleted => {

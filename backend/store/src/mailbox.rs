@@ -45,6 +45,39 @@ impl Store {
     }
 
     /// Number of messages in a mailbox.
+    /// IMAP \Recent: the UID from which the mailbox's messages were shown to no session.
+    pub async fn mailbox_recent_mark(&self, mailbox_id: i64) -> Result<u32> {
+        let row = mailbox::Entity::find_by_id(mailbox_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox_id}")))?;
+        Ok(row.recent_uid.clamp(0, u32::MAX as i64) as u32)
+    }
+
+    /// Claims the UIDs from the mailbox's mark up to `upto` (exclusive) as recent to the
+    /// caller: moves the mark, and returns where it was when it moved. A compare-and-set, so
+    /// of two processes claiming at once only one gets a UID.
+    pub async fn mailbox_claim_recent(&self, mailbox_id: i64, upto: u32) -> Result<Option<u32>> {
+        use sea_orm::sea_query::{Expr, ExprTrait};
+        for _ in 0..8 {
+            let mark = self.mailbox_recent_mark(mailbox_id).await?;
+            if mark >= upto {
+                return Ok(None);
+            }
+            let done = mailbox::Entity::update_many()
+                .col_expr(mailbox::Column::RecentUid, Expr::value(upto as i64))
+                .filter(mailbox::Column::Id.eq(mailbox_id))
+                .filter(Expr::col(mailbox::Column::RecentUid).eq(mark as i64))
+                .exec(&self.db)
+                .await?;
+            if done.rows_affected == 1 {
+                return Ok(Some(mark));
+            }
+        }
+        // Claimed by others all along: nothing is this caller's.
+        Ok(None)
+    }
+
     pub async fn mailbox_count(&self, mailbox_id: i64) -> Result<u64> {
         Ok(mailbox_email::Entity::find()
             .filter(mailbox_email::Column::MailboxId.eq(mailbox_id))

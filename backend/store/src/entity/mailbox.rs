@@ -14,6 +14,8 @@ pub struct Model {
     pub uid_next: i64,
     pub subscribed: bool,
     pub created_at: i64,
+    /// IMAP \Recent: UIDs from here on have been shown to no session yet.
+    pub recent_uid: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
