@@ -69,6 +69,22 @@ async fn admin_commands_and_their_errors() {
     );
 
     s.ok(&["user", "passwd", "alice@example.test", "--password-stdin"]);
+    // Quotas: shown, set with a unit, lifted; a bad size is refused with the reason.
+    assert_eq!(
+        s.ok(&["user", "quota", "alice@example.test"]),
+        "alice@example.test: 0 bytes used (0 bytes), no limit\n"
+    );
+    assert!(
+        s.ok(&["user", "quota", "alice@example.test", "2G"])
+            .contains("0 bytes of 2.0 GiB used (0 of 2147483648 bytes)")
+    );
+    assert!(
+        s.ok(&["user", "quota", "alice@example.test", "none", "--recount"])
+            .ends_with("no limit\n")
+    );
+    let bad = s.cli(&["user", "quota", "alice@example.test", "2X"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("\"2X\": the unit is K, M, G or T"));
     s.ok(&["alias", "remove", "@other.test", "bob@example.test"]);
     assert!(!s.ok(&["alias", "list"]).contains("@other.test"));
     s.ok(&["user", "remove", "bob@example.test"]);

@@ -142,8 +142,7 @@ impl Filter {
 
 /// What SQL can check ahead of a text condition in a positive place: the stored column
 /// holds the needle, ignoring ASCII case. Only for ASCII needles that the stored form (JSON
-/// for addresses) does not escape, so no row the exact check would keep is left out (but
-/// for the two non-ASCII letters whose lowercase is ASCII, the Kelvin sign and dotted İ).
+/// for addresses) does not escape, so no row the exact check would keep is left out.
 fn prefilter(field: &TextField, value: &str) -> Option<Cond> {
     use mailroom_store::search::TextColumn;
     let column = match field {
@@ -154,7 +153,8 @@ fn prefilter(field: &TextField, value: &str) -> Option<Cond> {
         _ => return None,
     };
     let plain = |c: char| c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\';
-    if value.is_empty() || !value.chars().all(plain) {
+    // A long needle is left to the exact check (SQLite refuses patterns over 50,000 bytes).
+    if value.is_empty() || value.len() > 1000 || !value.chars().all(plain) {
         return None;
     }
     Some(Cond::TextContains {
@@ -370,9 +370,7 @@ impl Core {
             let raw = self.message_bytes(&c.row.blob_id).await?;
             c.message = Some(
                 tokio::task::spawn_blocking(move || {
-                    let root = crate::mime::structure(&raw);
-                    let attached = crate::mime::attached_messages(&raw, &root, ATTACHED_DEPTH);
-                    (root, attached)
+                    crate::mime::structure_with_attached(&raw, ATTACHED_DEPTH)
                 })
                 .await
                 .map_err(|e| Error::Internal(format!("parsing: {e}")))?,

@@ -51,6 +51,7 @@ impl Core {
                 .map_err(|_| Error::Invalid(format!("mailbox {b} does not exist")))?;
         }
         crate::delivery::normalise_keywords(&keywords)?;
+        self.check_quota(account_id, raw.len() as i64).await?;
         if !starts_with_header_field(&raw) {
             return Err(Error::Invalid("the blob is not an RFC 5322 message".into()));
         }

@@ -196,31 +196,37 @@ fn bytes_str(raw: &[u8], start: usize, end: usize) -> String {
     String::from_utf8_lossy(&raw[start..end]).into_owned()
 }
 
-/// The structures of the messages attached to this one (message/rfc822 parts, and theirs
-/// in turn, `depth` levels down), for searches that look into them.
-pub fn attached_messages(raw: &[u8], root: &MimePart, depth: u32) -> Vec<MimePart> {
-    fn walk(p: &MimePart, out: &mut Vec<String>) {
-        if matches!(p.media_type.as_str(), "message/rfc822" | "message/global")
-            && let Some(id) = &p.part_id
-        {
-            out.push(id.clone());
-        }
-        p.sub_parts.iter().for_each(|s| walk(s, out));
-    }
-    let mut ids = Vec::new();
-    walk(root, &mut ids);
-    let mut out = Vec::new();
-    for id in ids {
-        if let Some((_, bytes)) = part_content(raw, &id) {
-            let inner = structure(&bytes);
-            if depth > 1 {
-                out.extend(attached_messages(&bytes, &inner, depth - 1));
+/// The structure of a raw message and those of the messages attached to it (message/rfc822
+/// parts, and theirs in turn, `depth` levels down; at most [`MAX_ATTACHED`]), for searches
+/// that look into them. One parse: mail-parser has read the attached messages already.
+pub fn structure_with_attached(raw: &[u8], depth: u32) -> (MimePart, Vec<MimePart>) {
+    fn attached(msg: &Message<'_>, depth: u32, out: &mut Vec<MimePart>) {
+        for p in &msg.parts {
+            if out.len() >= MAX_ATTACHED {
+                return;
             }
-            out.push(inner);
+            if let PartType::Message(m) = &p.body {
+                // Offsets are into `raw_message` (the outer bytes, or decoded ones).
+                out.push(part(m, &m.raw_message, 0, "", false));
+                if depth > 1 {
+                    attached(m, depth - 1, out);
+                }
+            }
         }
     }
-    out
+    match MessageParser::default().parse(raw) {
+        Some(msg) => {
+            let root = part(&msg, raw, 0, "", false);
+            let mut out = Vec::new();
+            attached(&msg, depth, &mut out);
+            (root, out)
+        }
+        None => (structure(raw), Vec::new()),
+    }
 }
+
+/// Attached messages searched per message: a digest of thousands costs no more than this.
+pub const MAX_ATTACHED: usize = 64;
 
 /// The decoded content of the part with this section number (an attached message whole),
 /// with its media type and name.

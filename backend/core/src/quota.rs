@@ -24,6 +24,28 @@ impl Core {
         Ok(Quota { used, limit })
     }
 
+    /// `OverQuota` when `adding` bytes would not fit: a cheap look before the bytes are
+    /// written (the delivery's transaction checks again, race-free), so a client repeating
+    /// an APPEND at its limit costs one read, not a blob write and a failed commit.
+    pub async fn check_quota(&self, account_id: i64, adding: i64) -> Result<()> {
+        let q = self.quota(account_id).await?;
+        if q.exceeded_by(adding) {
+            return Err(Error::OverQuota(format!(
+                "{} of {} bytes used",
+                q.used,
+                q.limit.unwrap_or_default()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts the account's used bytes again from its emails (after a repair, or an upgrade
+    /// with old processes still running).
+    pub async fn recount_usage(&self, account_id: i64) -> Result<Quota> {
+        self.store().account_recount_usage(account_id).await?;
+        self.quota(account_id).await
+    }
+
     /// Whether any of the accounts has used its whole quota (SMTP: 452 4.2.2 at RCPT).
     pub async fn any_full(&self, accounts: &[i64]) -> Result<bool> {
         Ok(self.store().accounts_full(accounts).await?)

@@ -134,7 +134,15 @@ pub async fn user(config: &Config, cmd: UserCmd) -> Result<()> {
             core.user_remove(&address).await?;
             println!("removed user {address} and all their mail");
         }
-        UserCmd::Quota { address, limit } => {
+        UserCmd::Quota {
+            address,
+            limit,
+            recount,
+        } => {
+            if recount {
+                let account = core.user_get(&address).await?;
+                core.recount_usage(account.id).await?;
+            }
             if let Some(limit) = limit {
                 let bytes = match limit {
                     crate::cli::QuotaLimit::Unlimited => None,

@@ -104,6 +104,9 @@ pub enum UserCmd {
         address: String,
         #[arg(value_parser = parse_quota)]
         limit: Option<QuotaLimit>,
+        /// Count the used bytes again from the user's emails first.
+        #[arg(long)]
+        recount: bool,
     },
 }
 

@@ -133,6 +133,25 @@ impl Store {
         Ok((row.used_bytes, row.quota_bytes))
     }
 
+    /// Sets the account's used bytes to the sum of its emails' sizes.
+    pub async fn account_recount_usage(&self, id: i64) -> Result<()> {
+        let sql = "UPDATE accounts SET used_bytes = \
+                   (SELECT COALESCE(SUM(size), 0) FROM emails WHERE emails.account_id = accounts.id) \
+                   WHERE id = $1";
+        let sql = match self.kind {
+            crate::DbKind::Sqlite => sql.replace("$1", "?"),
+            crate::DbKind::Postgres => sql.to_string(),
+        };
+        self.db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                sql,
+                [id.into()],
+            ))
+            .await?;
+        Ok(())
+    }
+
     /// Whether any of the accounts has a limit its emails reach.
     pub async fn accounts_full(&self, ids: &[i64]) -> Result<bool> {
         let full = account::Entity::find()

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set};
 
 use crate::entity::{email, mailbox, mailbox_email};
 use crate::model::{ChangeOp, Mailbox, ObjectType};
@@ -199,11 +199,14 @@ impl Store {
         remove_emails: bool,
     ) -> Result<std::result::Result<i64, MailboxRefusal>> {
         let tx = self.begin_write().await?;
-        let Some(cur) = mailbox::Entity::find_by_id(id)
-            .filter(mailbox::Column::AccountId.eq(account_id))
-            .one(&tx)
-            .await?
-        else {
+        let mut q =
+            mailbox::Entity::find_by_id(id).filter(mailbox::Column::AccountId.eq(account_id));
+        // Postgres: a delivery or move into it (which updates the row's uid_next) waits, so
+        // no membership lands between reading the members and deleting them.
+        if self.kind == crate::DbKind::Postgres {
+            q = q.lock_exclusive();
+        }
+        let Some(cur) = q.one(&tx).await? else {
             return Ok(Err(MailboxRefusal::NotFound));
         };
         if cur.role.is_some() {

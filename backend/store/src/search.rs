@@ -169,25 +169,26 @@ fn cond_sql(c: &Cond, values: &mut Vec<Value>) -> String {
             "e.modseq >= ?".into()
         }
         Cond::TextContains { column, needle } => {
-            let escaped: String = needle
+            // `i` and `k` match any one character: the letters whose lowercase is `i` or `k`
+            // in Rust's exact check but not in SQL's LOWER (İ, the Kelvin sign) or whose
+            // LOWER is not `i` under some collations (Turkish I) are not left out.
+            let pattern: String = needle
                 .chars()
-                .flat_map(|c| match c {
-                    '%' | '_' | '\\' => vec!['\\', c],
-                    c => vec![c],
+                .map(|c| match c {
+                    'i' | 'k' => "_".to_string(),
+                    c => like_literal(&c.to_string()),
                 })
                 .collect();
-            values.push(format!("%{escaped}%").into());
+            values.push(format!("%{pattern}%").into());
             let col = match column {
-                TextColumn::From => "from_addr",
-                TextColumn::To => "to_addr",
-                TextColumn::Cc => "cc_addr",
-                TextColumn::Subject => "subject",
+                TextColumn::From => "m.from_addr",
+                TextColumn::To => "m.to_addr",
+                TextColumn::Cc => "m.cc_addr",
+                TextColumn::Subject => "m.subject",
             };
-            // The distinct messages are scanned once (copies of a message share a row),
-            // not once per email joined to its message.
-            format!(
-                "e.blob_id IN (SELECT blob_id FROM messages WHERE LOWER({col}) LIKE ? ESCAPE '\\')"
-            )
+            // Per email row of the account (its message row is joined anyway): the cost
+            // follows the account's mail, not every account's.
+            format!("LOWER({col}) LIKE ? ESCAPE '\\'")
         }
         Cond::UidRanges { ranges, .. } if ranges.is_empty() => "1 = 0".into(),
         Cond::UidRanges { mailbox_id, ranges } => {

@@ -132,12 +132,15 @@ impl Store {
         let mut seq = end - n;
         let mut changes = Vec::new();
         let mut freed = 0;
+        let mut destroyed = BTreeSet::new();
         for (p, o) in &work {
             seq += 1;
             let (e, boxes) = &current[&p.email_id];
             if o.destroy {
                 destroy_one(&tx, account_id, seq, e, boxes, &mut changes).await?;
-                freed += e.size;
+                if destroyed.insert(e.id) {
+                    freed += e.size;
+                }
                 continue;
             }
             let mut touched: BTreeSet<i64> = BTreeSet::new();
