@@ -97,11 +97,11 @@ MESSAGE = (
 )
 
 
-def jmap(calls, user=ALICE):
+def jmap(calls, user=ALICE, using=("urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail")):
     c = http.client.HTTPConnection(*hp(http_hp), timeout=10)
     auth = base64.b64encode(f"{user}:{password}".encode()).decode()
     body = json.dumps({
-        "using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"],
+        "using": list(using),
         "methodCalls": calls,
     })
     c.request("POST", "/jmap/api", body=body,
@@ -970,6 +970,20 @@ def scenario_quota():
     check(got == ["* STATUS INBOX (DELETED 1 DELETED-STORAGE 1500)"], got)
     a.ok("EXPUNGE")
     check(quota()[0] == used, "EXPUNGE gave the bytes back")
+    # The same quota over JMAP (RFC 9425), in bytes.
+    q = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:quota"]
+    acc = account_id()
+    got = jmap([["Quota/get", {"accountId": acc, "ids": None}, "g"],
+                ["Quota/query", {"accountId": acc, "filter": {"type": "Mail"}}, "q"],
+                ["Quota/changes", {"accountId": acc, "sinceState": "0"}, "c"]], using=q)
+    lst = got[0][1]["list"]
+    check(len(lst) == 1 and lst[0]["resourceType"] == "octets" and lst[0]["scope"] == "account"
+          and lst[0]["types"] == ["Mail"], got)
+    check(lst[0]["hardLimit"] // 1024 == limit and -(-lst[0]["used"] // 1024) == used, (lst, used, limit))
+    check(got[1][1]["ids"] == ["storage"] and got[2][1]["updated"] == ["storage"], got)
+    state = got[0][1]["state"]
+    got = jmap([["Quota/changes", {"accountId": acc, "sinceState": state}, "c"]], using=q)
+    check(got[0][1]["updated"] == [] and got[0][1]["newState"] == state, got)
     print("ok")
 
 

@@ -27,6 +27,8 @@ pub const CORE: &str = "urn:ietf:params:jmap:core";
 pub const MAIL: &str = "urn:ietf:params:jmap:mail";
 pub const SUBMISSION: &str = "urn:ietf:params:jmap:submission";
 pub const VACATION: &str = "urn:ietf:params:jmap:vacationresponse";
+/// RFC 9425.
+pub const QUOTA: &str = "urn:ietf:params:jmap:quota";
 
 /// A method result may carry, under this key, a response to append after its own (RFC 8621
 /// §7.5: EmailSubmission/set's implicit Email/set).
@@ -74,7 +76,7 @@ pub async fn handle(core: &Core, caller: &Caller, body: &[u8]) -> Result<Respons
     let req: Request =
         serde_json::from_value(value).map_err(|e| RequestError::NotRequest(e.to_string()))?;
     for u in &req.using {
-        if ![CORE, MAIL, SUBMISSION, VACATION].contains(&u.as_str()) {
+        if ![CORE, MAIL, SUBMISSION, VACATION, QUOTA].contains(&u.as_str()) {
             return Err(RequestError::UnknownCapability(u.clone()));
         }
     }

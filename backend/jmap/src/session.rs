@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use crate::{
     CORE, Caller, MAIL, MAX_CALLS_IN_REQUEST, MAX_OBJECTS_IN_GET, MAX_OBJECTS_IN_SET,
-    MAX_SIZE_REQUEST, MAX_SIZE_UPLOAD, SUBMISSION, VACATION, id,
+    MAX_SIZE_REQUEST, MAX_SIZE_UPLOAD, QUOTA, SUBMISSION, VACATION, id,
 };
 
 /// The Session object's state (RFC 8620 §2): it changes when what the Session says changes
@@ -40,7 +40,8 @@ pub fn session(caller: &Caller, base: &str) -> Value {
             },
             MAIL: {},
             SUBMISSION: {},
-            VACATION: {}
+            VACATION: {},
+            QUOTA: {}
         },
         "accounts": {
             account.clone(): {
@@ -62,11 +63,12 @@ pub fn session(caller: &Caller, base: &str) -> Value {
                         "maxDelayedSend": 0,
                         "submissionExtensions": {}
                     },
-                    VACATION: {}
+                    VACATION: {},
+                    QUOTA: {}
                 }
             }
         },
-        "primaryAccounts": { CORE: account.clone(), MAIL: account.clone(), SUBMISSION: account.clone(), VACATION: account },
+        "primaryAccounts": { CORE: account.clone(), MAIL: account.clone(), SUBMISSION: account.clone(), VACATION: account.clone(), QUOTA: account },
         "username": caller.address,
         "apiUrl": format!("{base}/jmap/api"),
         "downloadUrl": format!("{base}/jmap/download/{{accountId}}/{{blobId}}/{{name}}?accept={{type}}"),

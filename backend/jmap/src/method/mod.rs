@@ -17,6 +17,7 @@ mod mailbox_get;
 mod mailbox_query;
 mod mailbox_set;
 mod query_changes;
+mod quota;
 mod search_snippet;
 mod set;
 mod submission_get;
@@ -29,7 +30,7 @@ use mailroom_core::Core;
 use mailroom_core::mail::EmailState;
 use serde_json::{Map, Value};
 
-use crate::{CORE, Caller, MAIL, MethodError, SUBMISSION, VACATION};
+use crate::{CORE, Caller, MAIL, MethodError, QUOTA, SUBMISSION, VACATION};
 
 /// What every method gets besides its arguments.
 pub(crate) struct Ctx<'a> {
@@ -138,6 +139,10 @@ pub(crate) async fn call(
         }
         "VacationResponse/get" if has(VACATION) => vacation::get(ctx, args).await,
         "VacationResponse/set" if has(VACATION) => vacation::set(ctx, args).await,
+        "Quota/get" if has(QUOTA) => quota::get(ctx, args).await,
+        "Quota/changes" if has(QUOTA) => quota::changes(ctx, args).await,
+        "Quota/query" if has(QUOTA) => quota::query(ctx, args).await,
+        "Quota/queryChanges" if has(QUOTA) => quota::query_changes(ctx, args).await,
         _ => Err(MethodError::UnknownMethod),
     }
 }
