@@ -459,6 +459,14 @@ def scenario_two_sessions():
     a.ok("MOVE 1 Trash")
     check(b.ok("NOOP") == ["* 1 EXPUNGE"], "b after a move")
     check("* 2 EXISTS" in b.ok("SELECT INBOX"), "b reselects")
+    # An APPEND to another mailbox answers at once; what changed meanwhile comes with the
+    # next command.
+    b.ok("STORE 1 +FLAGS.SILENT (\\Answered)")
+    a.s.sendall(b"t98 APPEND Trash {30+}\r\nFrom: x@y.test\r\nSubject: n\r\n\r\n\r\n")
+    line = a.f.readline()
+    check(line.startswith(b"t98 OK [APPENDUID"), f"append elsewhere: {line}")
+    got = a.ok("NOOP")
+    check(len(got) == 1 and got[0].startswith("* 1 FETCH") and "\\Answered" in got[0], got)
     print("ok")
 
 

@@ -47,6 +47,9 @@ impl Session {
                 received_at,
             )
             .await?;
+        // Into another mailbox: nothing the client sees changed (RFC 9051 §7 lets updates
+        // wait for the next command), so no catch-up costs this APPEND its reply time.
+        self.no_report = self.selected.as_ref().map(|s| s.mailbox_id) != Some(dest.mailbox.id);
         Ok(Reply::Ok(
             Some(Code::AppendUid {
                 uid_validity: nz(dest.mailbox.uid_validity),

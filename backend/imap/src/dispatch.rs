@@ -202,7 +202,7 @@ impl Session {
         let reply = match handled {
             Ok(r) | Err(r) => r,
         };
-        if matches!(reply, Reply::Ok(..) | Reply::No(..)) {
+        if matches!(reply, Reply::Ok(..) | Reply::No(..)) && !std::mem::take(&mut self.no_report) {
             self.report(expunge_allowed).await;
         }
         self.tagged(tag, reply)

@@ -75,6 +75,9 @@ pub(crate) struct Session {
     pub rev2: bool,
     /// SEARCH's RETURN options for the command being run (read by `extended.rs`).
     pub(crate) search_return: Option<SearchReturn>,
+    /// The command changed nothing the selected mailbox shows (an APPEND elsewhere): no
+    /// catch-up before its tagged reply; the next command reports as usual.
+    pub(crate) no_report: bool,
 }
 
 pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
@@ -112,6 +115,7 @@ pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         errors: 0,
         rev2: false,
         search_return: None,
+        no_report: false,
     };
     let caps = s.capabilities();
     let greeting =
