@@ -45,6 +45,8 @@ enum Mode {
 
 /// Read buffer sizes: between commands, and while a large literal arrives.
 const SMALL_READ: usize = 1024;
+/// While idling only `DONE` is expected: thousands of IDLE sessions each keep this much.
+const IDLE_READ: usize = 64;
 /// The longest command line accepted, literals not counted.
 const MAX_LINE: usize = 64 * 1024;
 const LARGE_READ: usize = 64 * 1024;
@@ -404,8 +406,11 @@ impl Session {
             } else {
                 self.shared.config.idle_timeout
             };
-            if fz.is_message_complete() && buf.len() > SMALL_READ {
-                buf = vec![0u8; SMALL_READ];
+            if fz.is_message_complete() {
+                let want = if idling { IDLE_READ } else { SMALL_READ };
+                if buf.len() != want {
+                    buf = vec![0u8; want];
+                }
             }
             tokio::select! {
                 r = tokio::time::timeout(wait, reader.read(&mut buf)) => match r {
