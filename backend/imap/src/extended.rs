@@ -149,6 +149,66 @@ fn is(msg: &[u8], t: Option<&Token>, word: &str) -> bool {
     })
 }
 
+/// A parenthesised list of options at `toks[*i]`: upper-cased atoms, each optionally with
+/// its own list of atoms (`STATUS (MESSAGES UNSEEN)`). Leaves `*i` after the closing `)`.
+type Options = Vec<(String, Option<Vec<String>>)>;
+
+fn options(msg: &[u8], toks: &[Token], i: &mut usize, what: &str) -> Result<Options, String> {
+    // The atoms of the list at `toks[*i]`, each with the index of the token after it.
+    let list = |i: &mut usize, nested: bool| -> Result<Vec<(String, usize)>, String> {
+        if !toks.get(*i).is_some_and(|t| t.kind == Kind::Open) {
+            return Err(format!("{what} needs a list"));
+        }
+        *i += 1;
+        let mut out = Vec::new();
+        loop {
+            match toks.get(*i) {
+                None => return Err(format!("unclosed {what}")),
+                Some(t) if t.kind == Kind::Close => {
+                    *i += 1;
+                    return Ok(out);
+                }
+                Some(t) if t.kind == Kind::Atom => {
+                    out.push((
+                        String::from_utf8_lossy(&msg[t.start..t.end]).to_ascii_uppercase(),
+                        *i + 1,
+                    ));
+                    *i += 1;
+                    // An option's own list (`STATUS (…)`) is read by the caller below.
+                    if !nested && toks.get(*i).is_some_and(|t| t.kind == Kind::Open) {
+                        let mut depth = 0;
+                        while let Some(t) = toks.get(*i) {
+                            *i += 1;
+                            match t.kind {
+                                Kind::Open => depth += 1,
+                                Kind::Close if depth == 1 => break,
+                                Kind::Close => depth -= 1,
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                Some(_) => return Err(format!("{what}: options are words")),
+            }
+        }
+    };
+    let mut out = Vec::new();
+    for (name, mut after) in list(i, false)? {
+        let sub = if toks.get(after).is_some_and(|t| t.kind == Kind::Open) {
+            Some(
+                list(&mut after, true)?
+                    .into_iter()
+                    .map(|(w, _)| w)
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        out.push((name, sub));
+    }
+    Ok(out)
+}
+
 /// SEARCH's RETURN options (RFC 4731, RFC 5182's SAVE).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct SearchReturn {
@@ -345,53 +405,39 @@ fn search(
     let mut i = name_at + 1;
     let mut search_return = None;
     if returns && is(msg, toks.get(i), "RETURN") {
-        let Some(open) = toks.get(i + 1).filter(|t| t.kind == Kind::Open) else {
-            return Pre::Bad {
-                tag,
-                text: "RETURN needs a list of options".into(),
-            };
+        let mut j = i + 1;
+        let opts = match options(msg, toks, &mut j, "RETURN options") {
+            Ok(o) => o,
+            Err(text) => return Pre::Bad { tag, text },
         };
         let mut r = SearchReturn {
             tag: tag.clone(),
             ..Default::default()
         };
-        let mut j = i + 2;
-        loop {
-            let Some(t) = toks.get(j) else {
-                return Pre::Bad {
-                    tag,
-                    text: "unclosed RETURN options".into(),
-                };
-            };
-            if t.kind == Kind::Close {
-                break;
-            }
-            let word = &msg[t.start..t.end];
-            match word.to_ascii_uppercase().as_slice() {
-                b"MIN" if t.kind == Kind::Atom => r.min = true,
-                b"MAX" if t.kind == Kind::Atom => r.max = true,
-                b"COUNT" if t.kind == Kind::Atom => r.count = true,
-                b"ALL" if t.kind == Kind::Atom => r.all = true,
-                b"SAVE" if t.kind == Kind::Atom => r.save = true,
+        for (name, sub) in opts {
+            match (name.as_str(), sub) {
+                ("MIN", None) => r.min = true,
+                ("MAX", None) => r.max = true,
+                ("COUNT", None) => r.count = true,
+                ("ALL", None) => r.all = true,
+                ("SAVE", None) => r.save = true,
                 _ => {
                     return Pre::Bad {
                         tag,
-                        text: format!("unknown RETURN option {}", String::from_utf8_lossy(word)),
+                        text: format!("unknown RETURN option {name}"),
                     };
                 }
             }
-            j += 1;
         }
         // RFC 4731 §3.1: no option means ALL.
         if !(r.min || r.max || r.count || r.all || r.save) {
             r.all = true;
         }
-        let _ = open;
         // The options and the space after them go.
-        let end = toks.get(j + 1).map_or(toks[j].end, |t| t.start);
+        let end = toks.get(j).map_or(toks[j - 1].end, |t| t.start);
         edits.push((toks[i].start, end, Vec::new()));
         search_return = Some(r);
-        i = j + 1;
+        i = j;
     }
     // `$` as a search key (or UID's argument): the saved messages, as a UID key.
     let replacement = || match saved.and_then(|s| s.text(true)) {
@@ -453,21 +499,16 @@ fn list(msg: &[u8], toks: &[Token], tag: String) -> Pre {
     let mut extended = false;
     if toks.get(i).is_some_and(|t| t.kind == Kind::Open) {
         extended = true;
-        i += 1;
-        loop {
-            let Some(t) = toks.get(i) else {
-                return bad("unclosed selection options");
-            };
-            i += 1;
-            match t.kind {
-                Kind::Close => break,
-                Kind::Atom => match msg[t.start..t.end].to_ascii_uppercase().as_slice() {
-                    b"SUBSCRIBED" => select.subscribed = true,
-                    b"REMOTE" => remote = true,
-                    b"RECURSIVEMATCH" => select.recursive_match = true,
-                    b"SPECIAL-USE" => select.special_use = true,
-                    _ => return bad("unknown LIST selection option"),
-                },
+        let opts = match options(msg, toks, &mut i, "selection options") {
+            Ok(o) => o,
+            Err(text) => return bad(&text),
+        };
+        for (name, sub) in opts {
+            match (name.as_str(), sub) {
+                ("SUBSCRIBED", None) => select.subscribed = true,
+                ("REMOTE", None) => remote = true,
+                ("RECURSIVEMATCH", None) => select.recursive_match = true,
+                ("SPECIAL-USE", None) => select.special_use = true,
                 _ => return bad("unknown LIST selection option"),
             }
         }
@@ -515,45 +556,17 @@ fn list(msg: &[u8], toks: &[Token], tag: String) -> Pre {
     let mut returns = ListReturn::default();
     if is(msg, toks.get(i), "RETURN") {
         extended = true;
-        if !toks.get(i + 1).is_some_and(|t| t.kind == Kind::Open) {
-            return bad("RETURN needs a list of options");
-        }
-        i += 2;
-        loop {
-            let Some(t) = toks.get(i) else {
-                return bad("unclosed RETURN options");
-            };
-            i += 1;
-            match t.kind {
-                Kind::Close => break,
-                Kind::Atom => match msg[t.start..t.end].to_ascii_uppercase().as_slice() {
-                    b"SUBSCRIBED" => returns.subscribed = true,
-                    // Always returned: \HasChildren / \HasNoChildren and special uses.
-                    b"CHILDREN" | b"SPECIAL-USE" => {}
-                    b"STATUS" => {
-                        if !toks.get(i).is_some_and(|t| t.kind == Kind::Open) {
-                            return bad("STATUS needs a list of items");
-                        }
-                        i += 1;
-                        let mut items = Vec::new();
-                        loop {
-                            let Some(t) = toks.get(i) else {
-                                return bad("unclosed STATUS items");
-                            };
-                            i += 1;
-                            match t.kind {
-                                Kind::Close => break,
-                                Kind::Atom => items.push(
-                                    String::from_utf8_lossy(&msg[t.start..t.end])
-                                        .to_ascii_uppercase(),
-                                ),
-                                _ => return bad("STATUS items are atoms"),
-                            }
-                        }
-                        returns.status = Some(items);
-                    }
-                    _ => return bad("unknown LIST return option"),
-                },
+        i += 1;
+        let opts = match options(msg, toks, &mut i, "RETURN options") {
+            Ok(o) => o,
+            Err(text) => return bad(&text),
+        };
+        for (name, sub) in opts {
+            match (name.as_str(), sub) {
+                ("SUBSCRIBED", None) => returns.subscribed = true,
+                // Always returned: \HasChildren / \HasNoChildren and special uses.
+                ("CHILDREN" | "SPECIAL-USE", None) => {}
+                ("STATUS", Some(items)) => returns.status = Some(items),
                 _ => return bad("unknown LIST return option"),
             }
         }

@@ -499,6 +499,24 @@ impl Session {
             .find(|v| v.mailbox.id == f.mailbox.id)
             .map(|v| v.counts.clone())
             .ok_or_else(|| Reply::No(Some(code("NONEXISTENT")), "no such mailbox".into()))?;
+        // The members, read once, for the items counted from them.
+        let view = if names.iter().any(|n| {
+            matches!(
+                n,
+                StatusDataItemName::Recent
+                    | StatusDataItemName::Deleted
+                    | StatusDataItemName::DeletedStorage
+            )
+        }) {
+            Some(
+                self.shared
+                    .core
+                    .mailbox_snapshot(account, f.mailbox.id, None)
+                    .await?,
+            )
+        } else {
+            None
+        };
         let mut items = Vec::new();
         for n in names {
             items.push(match n {
@@ -513,22 +531,14 @@ impl Session {
                 // Messages no session has been shown yet.
                 StatusDataItemName::Recent => {
                     let mark = self.shared.core.recent_mark(f.mailbox.id).await?;
-                    let view = self
-                        .shared
-                        .core
-                        .mailbox_snapshot(account, f.mailbox.id, None)
-                        .await?;
+                    let view = view.as_ref().expect("read above");
                     StatusDataItem::Recent(
                         (view.len() - view.uids.partition_point(|&u| u < mark)) as u32,
                     )
                 }
                 // Messages marked \Deleted (RFC 9051 §6.3.11).
                 StatusDataItemName::Deleted => {
-                    let view = self
-                        .shared
-                        .core
-                        .mailbox_snapshot(account, f.mailbox.id, None)
-                        .await?;
+                    let view = view.as_ref().expect("read above");
                     let n = view
                         .keywords
                         .iter()
@@ -538,11 +548,7 @@ impl Session {
                 }
                 // Bytes of the messages marked \Deleted (RFC 9208 §4.2.2).
                 StatusDataItemName::DeletedStorage => {
-                    let view = self
-                        .shared
-                        .core
-                        .mailbox_snapshot(account, f.mailbox.id, None)
-                        .await?;
+                    let view = view.as_ref().expect("read above");
                     let bytes: u64 = view
                         .keywords
                         .iter()
