@@ -723,6 +723,73 @@ mod tests {
         assert_eq!(b, "t UID SORT (DATE) UTF-8 (UID u4)\r\n");
     }
 
+    /// Whatever arrives, the reader answers (Plain, Rewritten, List, Nothing or Bad) and
+    /// never panics: random commands from the pieces these syntaxes are made of.
+    #[test]
+    fn random_input_never_panics() {
+        const PIECES: &[&str] = &[
+            "t",
+            " ",
+            "UID",
+            "SEARCH",
+            "LIST",
+            "FETCH",
+            "SORT",
+            "RETURN",
+            "(",
+            ")",
+            "$",
+            "\"",
+            "\\",
+            "{3}\r\nabc",
+            "{0}\r\n",
+            "{99}\r\n",
+            "~{2}\r\nxy",
+            "{2+}\r\n",
+            "[",
+            "]",
+            "BODY[",
+            "MIN",
+            "STATUS",
+            "UID $",
+            "*",
+            "%",
+            "\r\n",
+            "\r",
+            "\n",
+            "x",
+            "CHARSET",
+            "MODSEQ",
+            "HEADER",
+            "SUBSCRIBED",
+            "RECURSIVEMATCH",
+            "1:*",
+            "\u{e9}",
+        ];
+        let saved = Fixed(Some("1:2"));
+        let empty = Fixed(None);
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        for n in 0..20_000 {
+            let heads = [
+                "t SEARCH ",
+                "t UID SEARCH ",
+                "t LIST ",
+                "t FETCH ",
+                "t UID SORT ",
+                "t ",
+            ];
+            let mut cmd = heads[n % heads.len()].to_string();
+            for _ in 0..(n % 13) {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                cmd.push_str(PIECES[(seed >> 33) as usize % PIECES.len()]);
+            }
+            cmd.push_str("\r\n");
+            let s: &dyn Saved = if n % 2 == 0 { &saved } else { &empty };
+            let _ = preparse(cmd.as_bytes(), Some(s));
+            let _ = preparse(cmd.as_bytes(), None);
+        }
+    }
+
     #[test]
     fn sets_are_compressed() {
         assert_eq!(set_text(&[1, 2, 3, 5, 7, 8]).as_deref(), Some("1:3,5,7:8"));
