@@ -3,8 +3,6 @@
 //! copy (one more mailbox), move (from one to another) and expunge (out of one; an email in
 //! no other mailbox is destroyed).
 
-use std::collections::BTreeSet;
-
 pub use mailroom_store::members::Member;
 pub use mailroom_store::query::EmailState;
 
@@ -178,17 +176,8 @@ impl Core {
         ids: &[i64],
         update: impl Fn(i64) -> EmailUpdate,
     ) -> Result<()> {
-        let existing: BTreeSet<i64> = self
-            .store()
-            .account_email_ids(account_id, ids)
-            .await?
-            .into_iter()
-            .collect();
-        let updates: Vec<EmailUpdate> = ids
-            .iter()
-            .filter(|id| existing.contains(id))
-            .map(|&id| update(id))
-            .collect();
+        // `update_emails` answers NotFound for an id that is not (or no longer) the account's.
+        let updates: Vec<EmailUpdate> = ids.iter().map(|&id| update(id)).collect();
         for chunk in updates.chunks(1000) {
             for r in self.update_emails(account_id, chunk.to_vec()).await? {
                 match r {

@@ -70,13 +70,17 @@ impl MimePart {
 pub fn structure(raw: &[u8]) -> MimePart {
     match MessageParser::default().parse(raw) {
         Some(msg) => part(&msg, raw, 0, "", false),
-        None => MimePart {
-            part_id: Some("1".into()),
-            media_type: "text/plain".into(),
-            charset: Some("us-ascii".into()),
-            text: Some(String::new()),
-            ..MimePart::default()
-        },
+        None => unreadable(),
+    }
+}
+
+fn unreadable() -> MimePart {
+    MimePart {
+        part_id: Some("1".into()),
+        media_type: "text/plain".into(),
+        charset: Some("us-ascii".into()),
+        text: Some(String::new()),
+        ..MimePart::default()
     }
 }
 
@@ -221,7 +225,7 @@ pub fn structure_with_attached(raw: &[u8], depth: u32) -> (MimePart, Vec<MimePar
             attached(&msg, depth, &mut out);
             (root, out)
         }
-        None => (structure(raw), Vec::new()),
+        None => (unreadable(), Vec::new()),
     }
 }
 

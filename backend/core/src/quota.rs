@@ -51,6 +51,20 @@ impl Core {
         Ok(self.store().accounts_full(accounts).await?)
     }
 
+    /// Every user with their storage use and limit (one read).
+    pub async fn user_list_with_quota(&self) -> Result<Vec<(crate::Account, Quota)>> {
+        Ok(self
+            .store()
+            .account_list_with_usage()
+            .await?
+            .into_iter()
+            .map(|(a, used)| {
+                let limit = a.quota_bytes;
+                (a, Quota { used, limit })
+            })
+            .collect())
+    }
+
     /// Sets a user's storage limit (`None`: unlimited).
     pub async fn user_set_quota(&self, address: &str, limit: Option<i64>) -> Result<()> {
         if limit.is_some_and(|l| l < 0) {

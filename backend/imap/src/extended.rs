@@ -154,59 +154,59 @@ fn is(msg: &[u8], t: Option<&Token>, word: &str) -> bool {
 type Options = Vec<(String, Option<Vec<String>>)>;
 
 fn options(msg: &[u8], toks: &[Token], i: &mut usize, what: &str) -> Result<Options, String> {
-    // The atoms of the list at `toks[*i]`, each with the index of the token after it.
-    let list = |i: &mut usize, nested: bool| -> Result<Vec<(String, usize)>, String> {
-        if !toks.get(*i).is_some_and(|t| t.kind == Kind::Open) {
-            return Err(format!("{what} needs a list"));
-        }
-        *i += 1;
-        let mut out = Vec::new();
-        loop {
-            match toks.get(*i) {
-                None => return Err(format!("unclosed {what}")),
-                Some(t) if t.kind == Kind::Close => {
-                    *i += 1;
-                    return Ok(out);
-                }
-                Some(t) if t.kind == Kind::Atom => {
-                    out.push((
-                        String::from_utf8_lossy(&msg[t.start..t.end]).to_ascii_uppercase(),
-                        *i + 1,
-                    ));
-                    *i += 1;
-                    // An option's own list (`STATUS (…)`) is read by the caller below.
-                    if !nested && toks.get(*i).is_some_and(|t| t.kind == Kind::Open) {
-                        let mut depth = 0;
-                        while let Some(t) = toks.get(*i) {
-                            *i += 1;
-                            match t.kind {
-                                Kind::Open => depth += 1,
-                                Kind::Close if depth == 1 => break,
-                                Kind::Close => depth -= 1,
-                                _ => {}
-                            }
-                        }
-                    }
-                }
-                Some(_) => return Err(format!("{what}: options are words")),
-            }
-        }
-    };
+    open(toks, i, what)?;
     let mut out = Vec::new();
-    for (name, mut after) in list(i, false)? {
-        let sub = if toks.get(after).is_some_and(|t| t.kind == Kind::Open) {
-            Some(
-                list(&mut after, true)?
-                    .into_iter()
-                    .map(|(w, _)| w)
-                    .collect(),
-            )
-        } else {
-            None
-        };
-        out.push((name, sub));
+    loop {
+        match toks.get(*i) {
+            None => return Err(format!("unclosed {what}")),
+            Some(t) if t.kind == Kind::Close => {
+                *i += 1;
+                return Ok(out);
+            }
+            Some(t) if t.kind == Kind::Atom => {
+                *i += 1;
+                let sub = if toks.get(*i).is_some_and(|t| t.kind == Kind::Open) {
+                    Some(words(msg, toks, i, what)?)
+                } else {
+                    None
+                };
+                out.push((upper(msg, t), sub));
+            }
+            Some(_) => return Err(format!("{what}: options are words")),
+        }
     }
-    Ok(out)
+}
+
+/// A parenthesised list of atoms at `toks[*i]`, upper-cased.
+fn words(msg: &[u8], toks: &[Token], i: &mut usize, what: &str) -> Result<Vec<String>, String> {
+    open(toks, i, what)?;
+    let mut out = Vec::new();
+    loop {
+        match toks.get(*i) {
+            None => return Err(format!("unclosed {what}")),
+            Some(t) if t.kind == Kind::Close => {
+                *i += 1;
+                return Ok(out);
+            }
+            Some(t) if t.kind == Kind::Atom => {
+                out.push(upper(msg, t));
+                *i += 1;
+            }
+            Some(_) => return Err(format!("{what}: items are words")),
+        }
+    }
+}
+
+fn open(toks: &[Token], i: &mut usize, what: &str) -> Result<(), String> {
+    if !toks.get(*i).is_some_and(|t| t.kind == Kind::Open) {
+        return Err(format!("{what} needs a list"));
+    }
+    *i += 1;
+    Ok(())
+}
+
+fn upper(msg: &[u8], t: &Token) -> String {
+    String::from_utf8_lossy(&msg[t.start..t.end]).to_ascii_uppercase()
 }
 
 /// SEARCH's RETURN options (RFC 4731, RFC 5182's SAVE).

@@ -80,21 +80,26 @@ fn attr(name: &str) -> FlagNameAttribute<'static> {
     FlagNameAttribute::from(Atom::try_from(name.to_string()).expect("valid attribute"))
 }
 
+/// A mailbox's LIST attributes: children and special use.
+fn attrs(f: &Folder) -> Vec<FlagNameAttribute<'static>> {
+    let mut items = vec![attr(if f.has_children {
+        "HasChildren"
+    } else {
+        "HasNoChildren"
+    })];
+    if let Some(u) = special_use(f.mailbox.role.as_deref()) {
+        items.push(attr(u));
+    }
+    items
+}
+
 impl Session {
     /// A mailbox name as UTF-8: from the wire's modified UTF-7, or as it is once the client
     /// enabled UTF8=ACCEPT (RFC 6855). Names with 8-bit characters are UTF-8 either way.
     pub(crate) fn name_of(&self, m: &ImapMailbox<'_>) -> Result<String, Reply> {
         match m {
             ImapMailbox::Inbox => Ok("INBOX".into()),
-            ImapMailbox::Other(o) => {
-                let s = std::str::from_utf8(o.as_ref())
-                    .map_err(|_| Reply::Bad(None, "mailbox names are UTF-7 or UTF-8".into()))?;
-                if self.utf8 || !s.is_ascii() {
-                    return Ok(s.to_string());
-                }
-                names::from_utf7(s)
-                    .ok_or_else(|| Reply::Bad(None, "bad modified UTF-7 in mailbox name".into()))
-            }
+            ImapMailbox::Other(o) => self.utf8_name(o.as_ref(), false),
         }
     }
 
@@ -328,9 +333,6 @@ impl Session {
             .iter()
             .map(|p| self.pattern_of(p))
             .collect::<Result<_, _>>()?;
-        if let Some(items) = &l.returns.status {
-            status_names(items)?;
-        }
         let query = ListQuery {
             reference,
             patterns,
@@ -341,20 +343,33 @@ impl Session {
         self.run_list(query).await
     }
 
-    /// A name or pattern from the wire as UTF-8 (modified UTF-7 decoded unless the client
-    /// uses UTF-8 names).
+    /// A LIST pattern from the wire as UTF-8 (see [`Self::utf8_name`]; a pattern that is not
+    /// valid modified UTF-7 is taken as it is).
     fn pattern_of(&self, bytes: &[u8]) -> Result<String, Reply> {
+        self.utf8_name(bytes, true)
+    }
+
+    /// Wire bytes as a UTF-8 name: modified UTF-7 decoded unless the client uses UTF-8
+    /// names; bad UTF-7 is BAD, or (`lenient`) the text as it is.
+    fn utf8_name(&self, bytes: &[u8], lenient: bool) -> Result<String, Reply> {
         let s = std::str::from_utf8(bytes)
             .map_err(|_| Reply::Bad(None, "mailbox names are UTF-7 or UTF-8".into()))?;
-        Ok(if self.utf8 || !s.is_ascii() {
-            s.to_string()
-        } else {
-            names::from_utf7(s).unwrap_or_else(|| s.to_string())
-        })
+        if self.utf8 || !s.is_ascii() {
+            return Ok(s.to_string());
+        }
+        match names::from_utf7(s) {
+            Some(n) => Ok(n),
+            None if lenient => Ok(s.to_string()),
+            None => Err(Reply::Bad(
+                None,
+                "bad modified UTF-7 in mailbox name".into(),
+            )),
+        }
     }
 
     async fn run_list(&mut self, q: ListQuery) -> Handled {
         let what = if q.lsub { "LSUB" } else { "LIST" };
+        let status_items = q.returns.status.as_deref().map(status_names).transpose()?;
         let delimiter = QuotedChar::try_from(DELIMITER).expect("valid delimiter");
         if q.patterns.len() == 1 && q.patterns[0].is_empty() {
             // The hierarchy delimiter and the root (RFC 9051 §6.3.9).
@@ -369,11 +384,8 @@ impl Session {
             return Ok(Reply::Ok(None, format!("{what} completed")));
         }
         let folders = self.folders().await?;
-        let status = match &q.returns.status {
-            Some(items) => {
-                let views = self.shared.core.mailboxes(self.account_id()).await?;
-                Some((status_names(items)?, views))
-            }
+        let status = match status_items {
+            Some(names) => Some((names, self.shared.core.mailboxes(self.account_id()).await?)),
             None => None,
         };
         let full: Vec<String> = q
@@ -409,14 +421,7 @@ impl Session {
             if !selected && !child_subscribed {
                 continue;
             }
-            let mut items = vec![attr(if f.has_children {
-                "HasChildren"
-            } else {
-                "HasNoChildren"
-            })];
-            if let Some(u) = special {
-                items.push(attr(u));
-            }
+            let mut items = attrs(f);
             if (q.select.subscribed || q.returns.subscribed) && f.mailbox.subscribed {
                 items.push(attr("Subscribed"));
             }
@@ -457,14 +462,7 @@ impl Session {
 
     /// The mailbox's LIST line (IMAP4rev2 SELECT).
     pub(crate) fn list_one(&mut self, f: &Folder) {
-        let mut items = vec![attr(if f.has_children {
-            "HasChildren"
-        } else {
-            "HasNoChildren"
-        })];
-        if let Some(u) = special_use(f.mailbox.role.as_deref()) {
-            items.push(attr(u));
-        }
+        let items = attrs(f);
         self.data(Data::List {
             items,
             delimiter: Some(QuotedChar::try_from(DELIMITER).expect("valid delimiter")),

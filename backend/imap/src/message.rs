@@ -489,9 +489,9 @@ fn disposition(p: &MessagePart<'_>) -> Disposition<'static> {
     }
 }
 
-/// MIME nesting shown in BODYSTRUCTURE; deeper parts are shown as opaque data (a crafted
-/// message nested thousands deep must not exhaust the stack).
-const MAX_DEPTH: usize = 32;
+/// MIME nesting shown in BODYSTRUCTURE, as core keeps it; deeper parts are shown as opaque
+/// data (a crafted message nested thousands deep must not exhaust the stack).
+use mailroom_core::mime::MAX_DEPTH;
 
 fn structure(
     m: &Message<'_>,

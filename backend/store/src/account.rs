@@ -101,6 +101,20 @@ impl Store {
             .collect())
     }
 
+    /// Every account with the bytes its emails use, in one read.
+    pub async fn account_list_with_usage(&self) -> Result<Vec<(Account, i64)>> {
+        Ok(account::Entity::find()
+            .order_by_asc(account::Column::Address)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| {
+                let used = m.used_bytes;
+                (m.into(), used)
+            })
+            .collect())
+    }
+
     pub async fn account_set_password(&self, id: i64, password_hash: &str) -> Result<()> {
         account::ActiveModel {
             id: Set(id),

@@ -137,18 +137,22 @@ pub struct UserInfo {
 }
 
 impl UserInfo {
-    async fn of(
-        core: &mailroom_core::Core,
-        a: mailroom_core::Account,
-    ) -> Result<UserInfo, Problem> {
-        let q = core.quota(a.id).await?;
-        Ok(UserInfo {
+    fn new(a: mailroom_core::Account, q: mailroom_core::quota::Quota) -> UserInfo {
+        UserInfo {
             id: mailroom_jmap::id::account(a.id),
             address: a.address,
             admin: a.is_admin,
             quota_bytes: q.limit,
             used_bytes: q.used,
-        })
+        }
+    }
+
+    async fn of(
+        core: &mailroom_core::Core,
+        a: mailroom_core::Account,
+    ) -> Result<UserInfo, Problem> {
+        let q = core.quota(a.id).await?;
+        Ok(UserInfo::new(a, q))
     }
 }
 
@@ -188,11 +192,14 @@ pub async fn users(
     auth: Authenticated,
 ) -> Result<axum::Json<Vec<UserInfo>>, Problem> {
     admin(&s, &auth).await?;
-    let mut out = Vec::new();
-    for a in s.core.user_list().await? {
-        out.push(UserInfo::of(&s.core, a).await?);
-    }
-    Ok(axum::Json(out))
+    Ok(axum::Json(
+        s.core
+            .user_list_with_quota()
+            .await?
+            .into_iter()
+            .map(|(a, q)| UserInfo::new(a, q))
+            .collect(),
+    ))
 }
 
 /// Add a user on a local domain, with the default mailboxes.
