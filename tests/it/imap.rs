@@ -190,6 +190,65 @@ async fn imap_recent_survives_a_restart(b: Backend) {
     run(&s, "recent_after");
 }
 
+backends!(fetch_shows_what_is_left_when_bytes_are_gone);
+/// A session still shows a message another client removed (its numbers may not move during
+/// FETCH), but the bytes may be collected meanwhile: FETCH answers the others, not none.
+async fn fetch_shows_what_is_left_when_bytes_are_gone(b: Backend) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let Some(s) = with_mail(b, "").await else {
+        return;
+    };
+    let stream = tokio::net::TcpStream::connect(s.imap).await.unwrap();
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    // The untagged FETCH lines up to the tagged answer, which must be OK.
+    async fn until(r: &mut (impl AsyncBufReadExt + Unpin), tag: &str) -> Vec<String> {
+        let mut fetched = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert!(r.read_line(&mut line).await.unwrap() > 0, "closed");
+            if line.starts_with(&format!("{tag} ")) {
+                assert!(line.starts_with(&format!("{tag} OK")), "{line}");
+                return fetched;
+            }
+            if line.starts_with("* ") && line.contains(" FETCH ") {
+                fetched.push(line);
+            }
+        }
+    }
+    let mut greeting = String::new();
+    r.read_line(&mut greeting).await.unwrap();
+    w.write_all(
+        format!("a LOGIN alice@example.test \"{PASSWORD}\"\r\nb SELECT INBOX\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    until(&mut r, "a").await;
+    until(&mut r, "b").await;
+    let (core, alice) = alice(&s).await;
+    let inbox = core.mailbox_find(alice.id, "INBOX").await.unwrap();
+    let members = core.members_since(alice.id, inbox.id, -1).await.unwrap();
+    let second = members.iter().find(|m| m.uid == 2).unwrap().email_id;
+    core.destroy_emails(alice.id, &[second]).await.unwrap();
+    let out = s.ok(&["blobs", "gc", "--grace", "0s"]);
+    assert!(out.contains("blobs deleted: 1"), "{out}");
+    for (tag, items) in [
+        ("c", "ENVELOPE"),
+        ("d", "BODY.PEEK[]"),
+        ("e", "(UID BODY[HEADER])"),
+    ] {
+        w.write_all(format!("{tag} FETCH 1:3 {items}\r\n").as_bytes())
+            .await
+            .unwrap();
+        let got = until(&mut r, tag).await;
+        assert_eq!(got.len(), 2, "{items}: {got:?}");
+        assert!(
+            got[0].starts_with("* 1 FETCH") && got[1].starts_with("* 3 FETCH"),
+            "{got:?}"
+        );
+    }
+}
+
 backends!(imap_qresync);
 async fn imap_qresync(b: Backend) {
     let Some(s) = with_mail(b, "").await else {

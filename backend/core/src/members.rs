@@ -94,8 +94,9 @@ impl Core {
 
     /// The bytes of several emails (blob ids of rows read with
     /// [`email_states`](Self::email_states), so the account may read them), in order,
-    /// in one batch (see `BlobStore::get_many`).
-    pub async fn emails_bytes(&self, blob_ids: Vec<String>) -> Result<Vec<bytes::Bytes>> {
+    /// in one batch (see `BlobStore::get_many`); `None` for bytes gone meanwhile (the email
+    /// was removed and its blob collected).
+    pub async fn emails_bytes(&self, blob_ids: Vec<String>) -> Result<Vec<Option<bytes::Bytes>>> {
         let ids = blob_ids
             .iter()
             .map(|b| {

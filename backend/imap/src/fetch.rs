@@ -256,21 +256,14 @@ impl Session {
                     .iter()
                     .map(|&(i, id, _)| (id, view.blob_id(i)))
                     .unzip();
-                match core.emails_bytes(blobs.clone()).await {
-                    Ok(got) => bytes.extend(ids.into_iter().zip(got)),
-                    // A message expunged elsewhere may have had its bytes collected: read
-                    // one by one, and show only those still there.
-                    Err(mailroom_core::Error::NotFound(_)) => {
-                        for (id, blob) in ids.into_iter().zip(blobs) {
-                            if let Ok(mut got) = core.emails_bytes(vec![blob]).await
-                                && let Some(b) = got.pop()
-                            {
-                                bytes.insert(id, b);
-                            }
-                        }
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+                // A message expunged elsewhere may have had its bytes collected: only
+                // those still there are shown.
+                let got = core.emails_bytes(blobs).await?;
+                bytes.extend(
+                    ids.into_iter()
+                        .zip(got)
+                        .filter_map(|(id, b)| Some((id, b?))),
+                );
             }
             for (i, id, uid) in wanted {
                 // Gone meanwhile (expunged elsewhere, not yet reported): nothing to show.
@@ -523,13 +516,9 @@ impl Session {
             let mut keep: HashMap<i16, Vec<(String, Vec<u8>)>> = HashMap::new();
             if !missing.is_empty() {
                 let blobs: Vec<String> = missing.iter().map(|&i| view.blob_id(i)).collect();
-                let bytes = match core.emails_bytes(blobs).await {
-                    Ok(b) => b,
-                    // Gone meanwhile (garbage-collected after an expunge elsewhere): those
-                    // messages are skipped below, as a vanished row is on the other path.
-                    Err(mailroom_core::Error::NotFound(_)) => Vec::new(),
-                    Err(e) => return Err(e.into()),
-                };
+                // `None`: gone meanwhile (garbage-collected after an expunge elsewhere);
+                // that message is skipped below, as a vanished row is on the other path.
+                let bytes = core.emails_bytes(blobs).await?;
                 // Parsing is CPU work: off the runtime's threads, so one client's first
                 // listing of a large mailbox does not stall every other session.
                 let kinds_owned = kinds.clone();
@@ -537,6 +526,8 @@ impl Session {
                     bytes
                         .iter()
                         .map(|raw| {
+                            // Gone: no items, so its line is left out below.
+                            let Some(raw) = raw else { return Vec::new() };
                             let p = message::parse(raw);
                             kinds_owned
                                 .iter()
@@ -649,23 +640,8 @@ impl Session {
             let chunk = &indexes[range];
             let view = self.selected.as_ref().expect("selected").view.clone();
             let blobs: Vec<String> = chunk.iter().map(|&i| view.blob_id(i)).collect();
-            let bytes: Vec<Option<bytes::Bytes>> = match core.emails_bytes(blobs.clone()).await {
-                Ok(got) => got.into_iter().map(Some).collect(),
-                // Collected after an expunge elsewhere: one by one, the others shown.
-                Err(mailroom_core::Error::NotFound(_)) => {
-                    let mut out = Vec::with_capacity(blobs.len());
-                    for b in blobs {
-                        out.push(
-                            core.emails_bytes(vec![b])
-                                .await
-                                .ok()
-                                .and_then(|mut v| v.pop()),
-                        );
-                    }
-                    out
-                }
-                Err(e) => return Err(e.into()),
-            };
+            // `None`: collected after an expunge elsewhere; the others are shown.
+            let bytes = core.emails_bytes(blobs).await?;
             for (&i, raw) in chunk.iter().zip(bytes) {
                 let Some(raw) = raw else { continue };
                 let sel = self.selected.as_ref().expect("selected");

@@ -252,9 +252,16 @@ impl BlobStore {
         }
     }
 
-    /// Several blobs, in order. On local disk they are read on one blocking thread (one
-    /// hand-off for the batch instead of one per blob); on S3, 16 at a time.
-    pub async fn get_many(&self, ids: &[BlobId]) -> Result<Vec<Bytes>> {
+    /// Several blobs, in order; `None` for one that does not exist (its email was removed
+    /// and the bytes collected meanwhile), so one gone blob does not fail its neighbours.
+    /// On local disk they are read on one blocking thread (one hand-off for the batch instead
+    /// of one per blob); on S3, 16 at a time.
+    pub async fn get_many(&self, ids: &[BlobId]) -> Result<Vec<Option<Bytes>>> {
+        let found = |r: Result<Bytes>| match r {
+            Ok(b) => Ok(Some(b)),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        };
         let Some(root) = &self.local_root else {
             use futures::StreamExt;
             // Owned futures: borrowing ones in `buffered` defeat Send inference upstream.
@@ -264,7 +271,7 @@ impl BlobStore {
                 async move { store.get(&id).await }
             });
             let got: Vec<Result<Bytes>> = futures::stream::iter(gets).buffered(16).collect().await;
-            return got.into_iter().collect();
+            return got.into_iter().map(found).collect();
         };
         let paths: Vec<std::path::PathBuf> = ids
             .iter()
@@ -281,9 +288,9 @@ impl BlobStore {
         let mut out = Vec::with_capacity(ids.len());
         for (id, r) in ids.iter().zip(read) {
             out.push(match r {
-                Some(b) => b,
-                // Moved to the trash meanwhile, or unreadable: the one-by-one path says which.
-                None => self.get(id).await?,
+                Some(b) => Some(b),
+                // Moved to the trash meanwhile, gone, or unreadable: the one-by-one path says.
+                None => found(self.get(id).await)?,
             });
         }
         Ok(out)
