@@ -22,10 +22,11 @@ pub(crate) struct Parsed<'a> {
     msg: Option<Message<'a>>,
 }
 
-/// A located part: the message holding it, that message's offset in the whole, the part.
+/// A located part: the message holding it, the bytes that message's offsets are into (the
+/// whole, or an encoded attached message's decoded bytes), the part.
 struct Located<'m> {
     msg: &'m Message<'m>,
-    base: usize,
+    raw: &'m [u8],
     part: &'m MessagePart<'m>,
 }
 
@@ -66,31 +67,29 @@ impl<'a> Parsed<'a> {
         };
         let top = Located {
             msg,
-            base: 0,
+            raw,
             part: msg.part(0)?,
         };
         let (header, text) = match section {
             Section::Part(p) => {
-                let l = locate(msg, &path(p))?;
-                return Some(slice(raw, l.body()));
+                return Some(locate(msg, raw, &path(p))?.body());
             }
             Section::Mime(p) => {
-                let l = locate(msg, &path(p))?;
-                return Some(slice(raw, l.header()));
+                return Some(locate(msg, raw, &path(p))?.header());
             }
             Section::Header(p) | Section::HeaderFields(p, _) | Section::HeaderFieldsNot(p, _) => {
                 let m = match p {
                     None => top,
-                    Some(p) => locate(msg, &path(p))?.inner()?,
+                    Some(p) => locate(msg, raw, &path(p))?.inner()?,
                 };
-                (slice(raw, m.header()), false)
+                (m.header(), false)
             }
             Section::Text(p) => {
                 let m = match p {
                     None => top,
-                    Some(p) => locate(msg, &path(p))?.inner()?,
+                    Some(p) => locate(msg, raw, &path(p))?.inner()?,
                 };
-                (slice(raw, m.body()), true)
+                (m.body(), true)
             }
         };
         if text {
@@ -117,10 +116,10 @@ impl<'a> Parsed<'a> {
         let Some(msg) = &self.msg else {
             return Ok((path == [1]).then(|| self.raw.to_vec()));
         };
-        let Some(l) = locate(msg, path) else {
+        let Some(l) = locate(msg, self.raw, path) else {
             return Ok(None);
         };
-        let body = slice(self.raw, l.body());
+        let body = l.body();
         let encoding = l
             .part
             .content_transfer_encoding()
@@ -157,28 +156,35 @@ impl<'a> Parsed<'a> {
 
     pub fn body_structure(&self, extended: bool) -> BodyStructure<'static> {
         match &self.msg {
-            Some(m) => structure(m, 0, self.raw, 0, extended, false),
+            Some(m) => structure(m, 0, self.raw, extended, false, 0),
             None => plain_text(self.raw.len(), lines(self.raw), extended),
         }
     }
 }
 
 impl<'m> Located<'m> {
-    fn header(&self) -> Range<usize> {
-        self.base + self.part.offset_header as usize..self.base + self.part.offset_body as usize
+    fn header(&self) -> Vec<u8> {
+        slice(
+            self.raw,
+            self.part.offset_header as usize..self.part.offset_body as usize,
+        )
     }
 
-    fn body(&self) -> Range<usize> {
-        self.base + self.part.offset_body as usize..self.base + self.part.offset_end as usize
+    fn body(&self) -> Vec<u8> {
+        slice(
+            self.raw,
+            self.part.offset_body as usize..self.part.offset_end as usize,
+        )
     }
 
     /// The attached message of a message/rfc822 part, as its root part.
     fn inner(&self) -> Option<Located<'m>> {
         match &self.part.body {
-            // mail-parser gives an attached message's offsets in the outer message's bytes.
+            // Its offsets are into its own `raw_message`: the outer bytes, or the decoded
+            // ones when the attached message was transfer-encoded.
             PartType::Message(inner) => Some(Located {
                 msg: inner,
-                base: self.base,
+                raw: &inner.raw_message,
                 part: inner.part(0)?,
             }),
             _ => None,
@@ -196,10 +202,10 @@ fn path(p: &Part) -> Vec<u32> {
     p.0.as_ref().iter().map(|n| n.get()).collect()
 }
 
-fn locate<'m>(msg: &'m Message<'m>, path: &[u32]) -> Option<Located<'m>> {
+fn locate<'m>(msg: &'m Message<'m>, raw: &'m [u8], path: &[u32]) -> Option<Located<'m>> {
     let mut at = Located {
         msg,
-        base: 0,
+        raw,
         part: msg.part(0)?,
     };
     for (depth, &k) in path.iter().enumerate() {
@@ -497,18 +503,6 @@ fn structure(
     m: &Message<'_>,
     index: u32,
     raw: &[u8],
-    base: usize,
-    extended: bool,
-    in_digest: bool,
-) -> BodyStructure<'static> {
-    structure_at(m, index, raw, base, extended, in_digest, 0)
-}
-
-fn structure_at(
-    m: &Message<'_>,
-    index: u32,
-    raw: &[u8],
-    base: usize,
     extended: bool,
     in_digest: bool,
     depth: usize,
@@ -520,7 +514,7 @@ fn structure_at(
         let size = (p.offset_end.saturating_sub(p.offset_body)) as usize;
         return opaque(size, extended);
     }
-    let body_range = base + p.offset_body as usize..(base + p.offset_end as usize).min(raw.len());
+    let body_range = p.offset_body as usize..(p.offset_end as usize).min(raw.len());
     let body_bytes = raw.get(body_range.clone()).unwrap_or_default();
     let (ctype, subtype) = match p
         .content_type()
@@ -534,7 +528,7 @@ fn structure_at(
         let digest = subtype.eq_ignore_ascii_case("digest");
         let bodies: Vec<BodyStructure<'static>> = children
             .iter()
-            .map(|c| structure_at(m, *c, raw, base, extended, digest, depth + 1))
+            .map(|c| structure(m, *c, raw, extended, digest, depth + 1))
             .collect();
         let Ok(bodies) = Vec1::try_from(bodies) else {
             return plain_text(body_bytes.len(), lines(body_bytes), extended);
@@ -564,11 +558,11 @@ fn structure_at(
         PartType::Message(inner) if subtype.eq_ignore_ascii_case("rfc822") => {
             SpecificFields::Message {
                 envelope: Box::new(envelope(inner)),
-                body_structure: Box::new(structure_at(
+                // The attached message's offsets are into its own bytes (see `inner`).
+                body_structure: Box::new(structure(
                     inner,
                     0,
-                    raw,
-                    base,
+                    &inner.raw_message,
                     extended,
                     false,
                     depth + 1,
@@ -591,5 +585,35 @@ fn structure_at(
             md5: NString(None),
             tail: Some(disposition(p)),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use imap_codec::imap_types::core::Vec1;
+    use imap_codec::imap_types::fetch::{Part, Section};
+    use std::num::NonZeroU32;
+
+    /// An attached message sent base64-encoded: its sections come from its decoded bytes.
+    #[test]
+    fn encoded_attached_message() {
+        use base64::Engine;
+        let inner = b"From: inner@x.test\r\nSubject: inside\r\n\r\ninner body\r\n";
+        let encoded = base64::engine::general_purpose::STANDARD.encode(inner);
+        let raw = format!(
+            "From: a@x.test\r\nSubject: outer\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\nouter body\r\n\
+             --b\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+             {encoded}\r\n--b--\r\n"
+        );
+        let p = super::parse(raw.as_bytes());
+        let part = Part(Vec1::from(NonZeroU32::new(2).unwrap()));
+        let header = p
+            .section(Some(&Section::Header(Some(part.clone()))))
+            .unwrap();
+        assert_eq!(header, b"From: inner@x.test\r\nSubject: inside\r\n\r\n");
+        let text = p.section(Some(&Section::Text(Some(part)))).unwrap();
+        assert_eq!(text, b"inner body\r\n");
     }
 }
