@@ -503,11 +503,15 @@ impl Session {
             let first = missing(&kinds);
             if !first.is_empty() {
                 let blobs: Vec<String> = first.iter().map(|&i| view.blob_id(i)).collect();
+                let index: HashMap<&str, usize> = blobs
+                    .iter()
+                    .map(String::as_str)
+                    .zip(first.iter().copied())
+                    .collect();
                 for k in &kinds {
                     for (blob, data) in core.derived_get(k.stored(), &blobs).await? {
-                        let mut id = [0u8; 32];
-                        if hex_decode(&blob, &mut id) {
-                            items::put(&id, *k, data.into());
+                        if let Some(&i) = index.get(blob.as_str()) {
+                            items::put(&view.blobs[i], *k, data.into());
                         }
                     }
                 }
@@ -718,22 +722,6 @@ pub(crate) fn internal_date(secs: i64) -> DateTime {
     DateTime::try_from(t).unwrap_or_else(|_| {
         DateTime::try_from(utc.timestamp_opt(0, 0).single().expect("epoch")).expect("epoch")
     })
-}
-
-/// 64 hex digits into 32 bytes; false if they are not.
-fn hex_decode(hex: &str, out: &mut [u8; 32]) -> bool {
-    let b = hex.as_bytes();
-    if b.len() != 64 {
-        return false;
-    }
-    let val = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    for (i, o) in out.iter_mut().enumerate() {
-        match (val(b[2 * i]), val(b[2 * i + 1])) {
-            (Some(h), Some(l)) => *o = h * 16 + l,
-            _ => return false,
-        }
-    }
-    true
 }
 
 /// RFC 3516 §4.3: a part whose transfer encoding cannot be undone.

@@ -7,8 +7,9 @@ use crate::reply::{Handled, Reply};
 use crate::session::{Next, Session};
 
 impl Session {
+    /// What changed before IDLE is reported right after `+ idling`, by the session loop's
+    /// catch-up on entering IDLE (one catch-up, not one before and one after).
     pub(crate) async fn idle(&mut self, tag: &Tag<'static>) -> Handled {
-        self.report(true).await;
         self.continue_req("idling");
         Ok(Reply::Then(Next::Idle(tag.clone())))
     }

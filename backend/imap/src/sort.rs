@@ -65,12 +65,10 @@ pub(crate) fn base_subject(s: &str) -> (String, bool) {
             let lower = t.to_ascii_lowercase();
             let mut rest = None;
             for p in ["re", "fwd", "fw"] {
-                if let Some(after) = lower.strip_prefix(p) {
-                    let after_t = &t[p.len()..];
-                    let after_blob = skip_blobs(after_t);
+                if lower.starts_with(p) {
+                    let after_blob = skip_blobs(&t[p.len()..]);
                     if let Some(x) = after_blob.strip_prefix(':') {
                         rest = Some(x.to_string());
-                        let _ = after;
                         break;
                     }
                 }
