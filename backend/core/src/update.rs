@@ -46,13 +46,21 @@ impl Core {
             .await?
             .into_iter()
             .collect();
-        let own_boxes: BTreeSet<i64> = self
-            .store()
-            .mailbox_list(account_id)
-            .await?
+        // The account's mailboxes, read only when an update names some (not for a STORE of
+        // flags).
+        let names_boxes = updates
             .iter()
-            .map(|m| m.id)
-            .collect();
+            .any(|u| u.mailbox_ids.is_some() || !u.add_mailboxes.is_empty());
+        let own_boxes: BTreeSet<i64> = if names_boxes {
+            self.store()
+                .mailbox_list(account_id)
+                .await?
+                .iter()
+                .map(|m| m.id)
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
         let mut results = Vec::with_capacity(updates.len());
         let mut patches = Vec::new();
         for u in updates {
