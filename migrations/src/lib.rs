@@ -14,6 +14,7 @@ mod m0008_member_modseq;
 mod m0009_derived;
 mod m0010_quota;
 mod m0011_recent;
+mod m0012_blob_journal;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_derived::Migration),
             Box::new(m0010_quota::Migration),
             Box::new(m0011_recent::Migration),
+            Box::new(m0012_blob_journal::Migration),
         ]
     }
 }

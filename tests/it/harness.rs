@@ -71,6 +71,8 @@ pub struct TestServer {
     pub imap: SocketAddr,
     pub imaps: SocketAddr,
     pub db_url: String,
+    /// Extra environment for the server process.
+    pub env: Vec<(String, String)>,
     _pg: Option<PgDb>,
 }
 
@@ -148,6 +150,7 @@ impl TestServer {
             imap: "0.0.0.0:0".parse().unwrap(),
             imaps: "0.0.0.0:0".parse().unwrap(),
             db_url,
+            env: Vec::new(),
             _pg: pg,
         }
     }
@@ -164,6 +167,7 @@ impl TestServer {
             .arg(&self.config_path)
             .arg("serve")
             .env("MAILROOM_LOG", "debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

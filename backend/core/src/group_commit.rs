@@ -10,11 +10,18 @@
 //! load batches grow, so the cost of durability is paid once per batch; alone, a delivery waits
 //! for nothing but its own syncs. If a database batch fails, each job in it is retried alone,
 //! so one bad message cannot fail its neighbours.
+//!
+//! On local disk, small messages are not synced in the first stage at all: their bytes are
+//! journaled in the database transaction (`mailroom_store::journal`), so a delivery waits for
+//! one sync, the commit's; a flusher task syncs the files a few times a second.
 
 use bytes::Bytes;
 use mailroom_store::delivery::{Delivered, NewDelivery};
 use mailroom_store::{BlobId, Store, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use mailroom_store::journal::JOURNAL_MAX;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::notify::{Notifier, StateChange};
 use crate::{Error, Result};
@@ -28,6 +35,8 @@ struct Job {
     deliveries: Vec<NewDelivery>,
     /// The raw bytes of each delivery, until they are on disk.
     raw: Vec<Bytes>,
+    /// Bytes written without a sync, to commit in the journal with the deliveries.
+    journal: Vec<(BlobId, Bytes)>,
     reply: oneshot::Sender<Result<Vec<Vec<Delivered>>>>,
 }
 
@@ -40,8 +49,10 @@ impl GroupCommit {
     pub(crate) fn start(store: Store, notifier: Notifier) -> GroupCommit {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (db_tx, db_rx) = mpsc::channel(QUEUE);
+        let journaled = std::sync::Arc::new(tokio::sync::Notify::new());
         tokio::spawn(write_blobs(store.clone(), rx, db_tx));
-        tokio::spawn(commit(store, notifier, db_rx));
+        tokio::spawn(flush_journal(store.clone(), journaled.clone()));
+        tokio::spawn(commit(store, notifier, db_rx, journaled));
         GroupCommit { tx }
     }
 
@@ -56,6 +67,7 @@ impl GroupCommit {
             .send(Job {
                 deliveries,
                 raw,
+                journal: Vec::new(),
                 reply,
             })
             .await
@@ -70,7 +82,7 @@ impl GroupCommit {
 const BLOB_WRITERS: usize = 2;
 
 async fn write_blobs(store: Store, mut rx: mpsc::Receiver<Job>, next: mpsc::Sender<Job>) {
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(BLOB_WRITERS));
+    let slots = Arc::new(tokio::sync::Semaphore::new(BLOB_WRITERS));
     loop {
         let permit = slots.clone().acquire_owned().await.expect("never closed");
         let mut jobs = Vec::with_capacity(MAX_BATCH);
@@ -86,19 +98,28 @@ async fn write_blobs(store: Store, mut rx: mpsc::Receiver<Job>, next: mpsc::Send
 }
 
 async fn write_batch(store: &Store, mut jobs: Vec<Job>, next: &mpsc::Sender<Job>) {
-    let blobs: Vec<(BlobId, Bytes)> = jobs
-        .iter_mut()
-        .flat_map(|j| {
-            let raw = std::mem::take(&mut j.raw);
-            j.deliveries
-                .iter()
-                .map(|d| d.blob_id.clone())
-                .zip(raw)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let (n, started) = (blobs.len(), std::time::Instant::now());
-    let r = store.blobs().put_many(blobs).await;
+    let journaling = store.journaling();
+    let mut blobs: Vec<(BlobId, Bytes)> = Vec::new();
+    let mut staged: Vec<(BlobId, Bytes)> = Vec::new();
+    for j in jobs.iter_mut() {
+        let raw = std::mem::take(&mut j.raw);
+        for (id, bytes) in j.deliveries.iter().map(|d| d.blob_id.clone()).zip(raw) {
+            if journaling && bytes.len() <= JOURNAL_MAX {
+                staged.push((id.clone(), bytes.clone()));
+                j.journal.push((id, bytes));
+            } else {
+                blobs.push((id, bytes));
+            }
+        }
+    }
+    let (n, started) = (blobs.len() + staged.len(), std::time::Instant::now());
+    let mut r = Ok(());
+    if !staged.is_empty() {
+        r = store.stage_blobs(staged).await;
+    }
+    if r.is_ok() && !blobs.is_empty() {
+        r = store.blobs().put_many(blobs).await;
+    }
     tracing::debug!(
         blobs = n,
         ms = started.elapsed().as_secs_f64() * 1e3,
@@ -124,15 +145,27 @@ async fn write_batch(store: &Store, mut jobs: Vec<Job>, next: &mpsc::Sender<Job>
     }
 }
 
-async fn commit(store: Store, notifier: Notifier, mut rx: mpsc::Receiver<Job>) {
+async fn commit(
+    store: Store,
+    notifier: Notifier,
+    mut rx: mpsc::Receiver<Job>,
+    journaled: Arc<Notify>,
+) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let batch: Vec<NewDelivery> = jobs
             .iter()
             .flat_map(|j| j.deliveries.iter().cloned())
             .collect();
+        let journal: Vec<(BlobId, Bytes)> = jobs
+            .iter()
+            .flat_map(|j| j.journal.iter().cloned())
+            .collect();
         let started = std::time::Instant::now();
-        let r = store.deliver_batch(&batch).await;
+        let r = store.deliver_batch(&batch, &journal).await;
+        if !journal.is_empty() {
+            journaled.notify_one();
+        }
         tracing::debug!(
             deliveries = batch.len(),
             ms = started.elapsed().as_secs_f64() * 1e3,
@@ -163,7 +196,7 @@ async fn commit(store: Store, notifier: Notifier, mut rx: mpsc::Receiver<Job>) {
             Err(e) => {
                 tracing::warn!(error = %e, jobs = jobs.len(), "batch commit failed; retrying job by job");
                 for job in jobs.drain(..) {
-                    let r = match store.deliver_batch(&job.deliveries).await {
+                    let r = match store.deliver_batch(&job.deliveries, &job.journal).await {
                         Ok(v) => {
                             publish(&notifier, &v);
                             Ok(v)
@@ -175,6 +208,40 @@ async fn commit(store: Store, notifier: Notifier, mut rx: mpsc::Receiver<Job>) {
                         }
                     };
                     let _ = job.reply.send(r);
+                }
+            }
+        }
+    }
+}
+
+/// How long journaled bytes wait for the flusher after a commit: files written meanwhile
+/// share its sync. `MAILROOM_JOURNAL_FLUSH_MS` changes it (tests use it to leave files
+/// unsynced while they simulate a power cut).
+fn flush_delay() -> std::time::Duration {
+    let ms = std::env::var("MAILROOM_JOURNAL_FLUSH_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    std::time::Duration::from_millis(ms)
+}
+
+/// Syncs journaled blob files and forgets their rows, a moment after commits add some.
+async fn flush_journal(store: Store, journaled: Arc<Notify>) {
+    let delay = flush_delay();
+    loop {
+        journaled.notified().await;
+        tokio::time::sleep(delay).await;
+        loop {
+            match store.flush_journal().await {
+                // A full read: more are waiting.
+                Ok(n) if n >= 10_000 => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    // The rows stay; the next flush (or a restart's recovery) retries.
+                    tracing::error!(error = %e, "flushing the blob journal failed");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    journaled.notify_one();
+                    break;
                 }
             }
         }

@@ -186,7 +186,7 @@ impl BlobStore {
         if let Some(root) = self.local_root.clone() {
             let batch_sync = self.batch_sync;
             return tokio::task::spawn_blocking(move || {
-                write_local_batch(&root, &blobs, batch_sync)
+                write_local_batch(&root, &blobs, Durability::Synced { batch_sync })
             })
             .await
             .map_err(|e| StoreError::Corrupt(format!("blob writer: {e}")))?
@@ -201,6 +201,75 @@ impl BlobStore {
             r.map_err(|e| StoreError::Corrupt(format!("blob writer: {e}")))??;
         }
         Ok(())
+    }
+
+    /// Whether new blobs can be journaled (see `journal.rs`): local disk only, where a blob
+    /// file written without a sync can be rewritten from the journal after a crash.
+    pub fn journaled(&self) -> bool {
+        self.local_root.is_some()
+    }
+
+    /// Writes blobs to local disk without syncing them, for the journal: durability comes
+    /// from the journal rows committed with their emails, until `Store::flush_journal` has
+    /// synced the files. A blob already there is left alone.
+    pub(crate) async fn stage_many(&self, blobs: Vec<(BlobId, Bytes)>) -> Result<()> {
+        let root = self
+            .local_root
+            .clone()
+            .ok_or_else(|| StoreError::Config("staged blob writes need local disk".into()))?;
+        tokio::task::spawn_blocking(move || write_local_batch(&root, &blobs, Durability::Staged))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("blob writer: {e}")))?
+            .map_err(|e| StoreError::Io(format!("writing blobs: {e}")))
+    }
+
+    /// Rewrites blobs from the journal after a crash (any file may be torn or missing) and
+    /// syncs them. Existing files are replaced by the journal's bytes.
+    pub(crate) async fn restore_many(&self, blobs: Vec<(BlobId, Bytes)>) -> Result<()> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || write_local_batch(&root, &blobs, Durability::Restore))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("blob writer: {e}")))?
+            .map_err(|e| StoreError::Io(format!("restoring blobs: {e}")))
+    }
+
+    /// Makes files written by [`BlobStore::stage_many`] durable: one `syncfs`, or a sync per
+    /// file and folder where `syncfs` does not report errors.
+    pub(crate) async fn sync_staged(&self, ids: Vec<BlobId>) -> Result<()> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(());
+        };
+        let batch_sync = self.batch_sync;
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            if batch_sync {
+                return sync_fs(&std::fs::File::open(&root)?);
+            }
+            let mut dirs = std::collections::BTreeSet::new();
+            for id in ids {
+                let path = id.fs_path(&root);
+                match std::fs::File::open(&path) {
+                    Ok(f) => f.sync_all()?,
+                    // Collected meanwhile (its email went): nothing to keep.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+                dirs.insert(
+                    path.parent()
+                        .expect("blob paths have a folder")
+                        .to_path_buf(),
+                );
+            }
+            dirs.insert(root.clone());
+            for d in dirs {
+                std::fs::File::open(&d)?.sync_all()?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("blob syncer: {e}")))?
+        .map_err(|e| StoreError::Io(format!("syncing blobs: {e}")))
     }
 
     /// Removes temporary files older than an hour that a crash left in a local store (a
@@ -305,6 +374,17 @@ impl BlobStore {
     }
 }
 
+/// How [`write_local_batch`] leaves what it wrote.
+#[derive(Clone, Copy)]
+enum Durability {
+    /// On disk when it returns (`batch_sync`: with two `syncfs` calls, see below).
+    Synced { batch_sync: bool },
+    /// Written, not synced: the journal holds the bytes until a flush syncs them.
+    Staged,
+    /// Rewritten from the journal, over whatever a crash left, and synced.
+    Restore,
+}
+
 /// The local batch write described at the top of this file.
 ///
 /// On Linux 5.8 or later the batch is made durable with two `syncfs` calls instead of a sync
@@ -319,11 +399,11 @@ impl BlobStore {
 fn write_local_batch(
     root: &std::path::Path,
     blobs: &[(BlobId, Bytes)],
-    batch_sync: bool,
+    durability: Durability,
 ) -> std::io::Result<()> {
     let fs = std::fs::File::open(root)?;
     let mut staged: Vec<(std::path::PathBuf, std::path::PathBuf)> = Vec::with_capacity(blobs.len());
-    let r = stage_and_publish(root, &fs, blobs, &mut staged, batch_sync);
+    let r = stage_and_publish(root, &fs, blobs, &mut staged, durability);
     if r.is_err() {
         // Leave no temporary files behind; a final name is either whole or absent.
         for (tmp, _) in &staged {
@@ -338,9 +418,14 @@ fn stage_and_publish(
     fs: &std::fs::File,
     blobs: &[(BlobId, Bytes)],
     staged: &mut Vec<(std::path::PathBuf, std::path::PathBuf)>,
-    batch_sync: bool,
+    durability: Durability,
 ) -> std::io::Result<()> {
     use std::io::Write;
+    let (sync_each, batch_sync) = match durability {
+        Durability::Synced { batch_sync } => (!batch_sync, batch_sync),
+        Durability::Staged => (false, false),
+        Durability::Restore => (true, false),
+    };
     let mut dirs = std::collections::BTreeSet::new();
     let mut existing = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -353,7 +438,8 @@ fn stage_and_publish(
             .parent()
             .expect("blob paths have a folder")
             .to_path_buf();
-        if path.exists() {
+        // After a crash a file may exist torn: the journal's bytes replace it.
+        if !matches!(durability, Durability::Restore) && path.exists() {
             existing.push(path);
             dirs.insert(dir);
             continue;
@@ -366,7 +452,7 @@ fn stage_and_publish(
         let (mut f, tmp) = create_temp(&dir, id)?;
         staged.push((tmp, path));
         f.write_all(bytes)?;
-        if !batch_sync {
+        if sync_each {
             f.sync_data()?;
         }
         dirs.insert(dir);
@@ -387,6 +473,9 @@ fn stage_and_publish(
         std::fs::rename(tmp, path)?;
     }
     staged.clear();
+    if matches!(durability, Durability::Staged) {
+        return Ok(());
+    }
     for path in existing {
         std::fs::File::open(path)?.sync_all()?;
     }

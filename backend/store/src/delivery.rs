@@ -59,10 +59,17 @@ const ROWS_PER_INSERT: usize = 400;
 impl Store {
     /// Files every delivery of `batch` in one transaction and returns, for each, where its
     /// copies went (in the order of its targets). Either all are committed or none.
-    pub async fn deliver_batch(&self, batch: &[NewDelivery]) -> Result<Vec<Vec<Delivered>>> {
+    /// `journal` holds the bytes of blobs written without a sync (see `journal.rs`): they
+    /// commit with the emails.
+    pub async fn deliver_batch(
+        &self,
+        batch: &[NewDelivery],
+        journal: &[(BlobId, bytes::Bytes)],
+    ) -> Result<Vec<Vec<Delivered>>> {
         let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
         let out = deliver_in(&tx, batch).await?;
+        crate::journal::insert(self.kind, &tx, journal).await?;
         tx.commit().await?;
         Ok(out)
     }

@@ -23,6 +23,7 @@ mod entity;
 mod error;
 pub mod gc;
 pub mod identity;
+pub mod journal;
 mod mailbox;
 pub mod mailbox_set;
 pub mod members;
@@ -59,12 +60,20 @@ impl Store {
         let (db, kind) = connect::connect(db_url).await?;
         connect::migrate(&db, kind).await?;
         let blobs = BlobStore::open(blobs)?;
-        Ok(Store {
+        let store = Store {
             db,
             kind,
             blobs,
             writer: Default::default(),
-        })
+        };
+        let restored = store.recover_journal().await?;
+        if restored > 0 {
+            tracing::warn!(
+                blobs = restored,
+                "rewrote journaled message bytes after an unclean stop"
+            );
+        }
+        Ok(store)
     }
 
     pub fn blobs(&self) -> &BlobStore {
