@@ -11,11 +11,12 @@ use std::collections::{BTreeMap, HashMap};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    QuerySelect, QueryTrait, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::entity::{account, change, email, mailbox, mailbox_email, message, thread_ref};
 use crate::model::{ChangeOp, MessageMeta, ObjectType};
+use crate::multi::Multi;
 use crate::{BlobId, DbKind, Result, Store, StoreError};
 
 /// A message ready to be filed: its blob is stored, its metadata parsed, its recipients resolved.
@@ -68,8 +69,7 @@ impl Store {
     ) -> Result<Vec<Vec<Delivered>>> {
         let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
-        let out = deliver_in(&tx, batch).await?;
-        crate::journal::insert(self.kind, &tx, journal).await?;
+        let out = deliver_in(&tx, self.kind, batch, journal).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -98,84 +98,126 @@ impl Store {
     }
 }
 
+/// Tags in the first column of the rows [`deliver_in`]'s first round trip reads back, so
+/// each row is known whatever statement it came from.
+const TAG_MAILBOX: i64 = 0;
+const TAG_ACCOUNT: i64 = 1;
+const TAG_THREAD: i64 = 2;
+
+/// Files a batch in three round trips on SQLite (see `multi.rs`): the message rows with the
+/// UID and sequence blocks and the known threads; the email rows (their ids come back); the
+/// memberships, change log, thread references and journal.
 async fn deliver_in(
     tx: &DatabaseTransaction,
+    kind: DbKind,
     batch: &[NewDelivery],
+    journal: &[(BlobId, bytes::Bytes)],
 ) -> Result<Vec<Vec<Delivered>>> {
-    insert_messages(tx, batch).await?;
+    let mut first = Multi::new(kind);
+    insert_messages(&mut first, batch);
 
     // Reserve UIDs per mailbox and sequence numbers per account, in id order.
     let mut per_mailbox: BTreeMap<i64, i64> = BTreeMap::new();
-    let mut per_account: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut per_account: BTreeMap<i64, (i64, i64, bool)> = BTreeMap::new();
     for d in batch {
         for t in &d.targets {
             *per_mailbox.entry(t.mailbox_id).or_default() += 1;
-            *per_account.entry(t.account_id).or_default() += 1;
+            let a = per_account.entry(t.account_id).or_default();
+            a.0 += 1;
+            a.1 += d.meta.size;
+            a.2 |= t.enforce_quota;
         }
     }
-    let mut next_uid: HashMap<i64, i64> = HashMap::new();
     for (&id, &n) in &per_mailbox {
-        let end = bump(
-            tx,
-            mailbox::Entity,
-            mailbox::Column::Id,
-            mailbox::Column::UidNext,
-            id,
-            n,
-        )
-        .await?;
-        next_uid.insert(id, end - n);
-    }
-    let mut bytes: BTreeMap<i64, (i64, bool)> = BTreeMap::new();
-    for d in batch {
-        for t in &d.targets {
-            let e = bytes.entry(t.account_id).or_default();
-            e.0 += d.meta.size;
-            e.1 |= t.enforce_quota;
-        }
+        first.push(
+            &Query::update()
+                .table(mailbox::Entity)
+                .value(
+                    mailbox::Column::UidNext,
+                    Expr::col(mailbox::Column::UidNext).add(n),
+                )
+                .and_where(Expr::col(mailbox::Column::Id).eq(id))
+                .returning(Query::returning().exprs([
+                    tag(TAG_MAILBOX),
+                    Expr::col(mailbox::Column::Id),
+                    Expr::col(mailbox::Column::UidNext),
+                ]))
+                .to_owned(),
+        );
     }
     // One statement per account: its change counter, its used bytes, and the quota check.
-    let mut next_seq: HashMap<i64, i64> = HashMap::new();
-    for (&id, &n) in &per_account {
-        let (added, enforce) = bytes.get(&id).copied().unwrap_or_default();
-        let stmt = Query::update()
-            .table(account::Entity)
-            .value(
-                account::Column::ChangeSeq,
-                Expr::col(account::Column::ChangeSeq).add(n),
-            )
-            .value(
-                account::Column::UsedBytes,
-                Expr::col(account::Column::UsedBytes).add(added),
-            )
-            .and_where(Expr::col(account::Column::Id).eq(id))
-            .returning(Query::returning().columns([
-                account::Column::ChangeSeq,
-                account::Column::UsedBytes,
-                account::Column::QuotaBytes,
-            ]))
-            .to_owned();
-        let row = tx
-            .query_one(&stmt)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("account {id} for delivery")))?;
-        let end: i64 = row.try_get_by_index(0)?;
-        let used: i64 = row.try_get_by_index(1)?;
-        let quota: Option<i64> = row.try_get_by_index(2)?;
-        if enforce && quota.is_some_and(|q| used > q) {
-            return Err(StoreError::OverQuota(format!(
-                "{} of {} bytes used",
-                used - added,
-                quota.unwrap_or_default()
-            )));
-        }
-        next_seq.insert(id, end - n + 1);
+    for (&id, &(n, added, _)) in &per_account {
+        first.push(
+            &Query::update()
+                .table(account::Entity)
+                .value(
+                    account::Column::ChangeSeq,
+                    Expr::col(account::Column::ChangeSeq).add(n),
+                )
+                .value(
+                    account::Column::UsedBytes,
+                    Expr::col(account::Column::UsedBytes).add(added),
+                )
+                .and_where(Expr::col(account::Column::Id).eq(id))
+                .returning(Query::returning().exprs([
+                    tag(TAG_ACCOUNT),
+                    Expr::col(account::Column::Id),
+                    Expr::col(account::Column::ChangeSeq),
+                    Expr::col(account::Column::UsedBytes),
+                    Expr::col(account::Column::QuotaBytes),
+                ]))
+                .to_owned(),
+        );
     }
-
     // Threads: one look-up per account for every Message-ID the batch mentions; the batch's
     // own messages are added to the map as they are placed, so a reply in the same batch as
     // its parent finds it.
-    let mut threads = ThreadMap::load(tx, batch).await?;
+    ThreadMap::lookups(&mut first, batch);
+
+    let mut next_uid: HashMap<i64, i64> = HashMap::new();
+    let mut next_seq: HashMap<i64, i64> = HashMap::new();
+    let mut known = HashMap::new();
+    for row in first.query(tx).await? {
+        match row.try_get_by_index::<i64>(0)? {
+            TAG_MAILBOX => {
+                let id: i64 = row.try_get_by_index(1)?;
+                let end: i64 = row.try_get_by_index(2)?;
+                next_uid.insert(id, end - per_mailbox[&id]);
+            }
+            TAG_ACCOUNT => {
+                let id: i64 = row.try_get_by_index(1)?;
+                let end: i64 = row.try_get_by_index(2)?;
+                let used: i64 = row.try_get_by_index(3)?;
+                let quota: Option<i64> = row.try_get_by_index(4)?;
+                let (n, added, enforce) = per_account[&id];
+                if enforce && quota.is_some_and(|q| used > q) {
+                    return Err(StoreError::OverQuota(format!(
+                        "{} of {} bytes used",
+                        used - added,
+                        quota.unwrap_or_default()
+                    )));
+                }
+                next_seq.insert(id, end - n + 1);
+            }
+            _ => {
+                let account_id: i64 = row.try_get_by_index(1)?;
+                let message_id: String = row.try_get_by_index(2)?;
+                let thread_id: i64 = row.try_get_by_index(3)?;
+                known.insert((account_id, message_id), thread_id);
+            }
+        }
+    }
+    if let Some(id) = per_mailbox.keys().find(|id| !next_uid.contains_key(id)) {
+        return Err(StoreError::NotFound(format!("mailbox {id} for delivery")));
+    }
+    if let Some(id) = per_account.keys().find(|id| !next_seq.contains_key(id)) {
+        return Err(StoreError::NotFound(format!("account {id} for delivery")));
+    }
+    let mut threads = ThreadMap {
+        known,
+        new: Vec::new(),
+        subjects: HashMap::new(),
+    };
 
     // Place every copy: UID, seq, thread. Rows are written below in a few statements.
     struct Placed {
@@ -231,14 +273,25 @@ async fn deliver_in(
 
     // (account, seq) names each new email uniquely, so RETURNING rows map back whatever
     // order the database returns them in.
-    let mut email_ids: HashMap<(i64, i64), i64> = HashMap::with_capacity(emails.len());
+    let mut inserts = Multi::new(kind);
     for chunk in emails.chunks(ROWS_PER_INSERT / 8) {
-        for m in email::Entity::insert_many(chunk.to_vec())
-            .exec_with_returning(tx)
-            .await?
-        {
-            email_ids.insert((m.account_id, m.modseq), m.id);
-        }
+        inserts.push(
+            &email::Entity::insert_many(chunk.to_vec())
+                .into_query()
+                .returning(Query::returning().columns([
+                    email::Column::Id,
+                    email::Column::AccountId,
+                    email::Column::Modseq,
+                ]))
+                .to_owned(),
+        );
+    }
+    let mut email_ids: HashMap<(i64, i64), i64> = HashMap::with_capacity(emails.len());
+    for row in inserts.query(tx).await? {
+        let id: i64 = row.try_get_by_index(0)?;
+        let account_id: i64 = row.try_get_by_index(1)?;
+        let modseq: i64 = row.try_get_by_index(2)?;
+        email_ids.insert((account_id, modseq), id);
     }
 
     let mut memberships = Vec::with_capacity(placed.len());
@@ -288,14 +341,22 @@ async fn deliver_in(
         }
         out.push(filed);
     }
+    let mut last = Multi::new(kind);
     for chunk in memberships.chunks(ROWS_PER_INSERT) {
-        mailbox_email::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(tx)
-            .await?;
+        last.push(&mailbox_email::Entity::insert_many(chunk.to_vec()).into_query());
     }
-    insert_changes(tx, changes).await?;
-    threads.save(tx).await?;
+    for chunk in changes.chunks(ROWS_PER_INSERT) {
+        last.push(&change::Entity::insert_many(chunk.to_vec()).into_query());
+    }
+    threads.save(&mut last);
+    crate::journal::insert(&mut last, journal);
+    last.execute(tx).await?;
     Ok(out)
+}
+
+/// A constant first column for RETURNING (a BIGINT on both databases).
+fn tag(t: i64) -> Expr {
+    Expr::cust(format!("CAST({t} AS BIGINT)"))
 }
 
 /// Appends rows to the change log, in statements small enough for SQLite's parameter limit.
@@ -312,7 +373,7 @@ pub(crate) async fn insert_changes(
 }
 
 /// The metadata rows, once per distinct blob; a blob already known keeps its row.
-async fn insert_messages(tx: &DatabaseTransaction, batch: &[NewDelivery]) -> Result<()> {
+fn insert_messages(m: &mut Multi, batch: &[NewDelivery]) {
     // In blob-id order, so two writers inserting the same blobs take their index locks in
     // the same order and cannot deadlock (Postgres).
     let mut distinct: Vec<&NewDelivery> = batch.iter().collect();
@@ -323,12 +384,12 @@ async fn insert_messages(tx: &DatabaseTransaction, batch: &[NewDelivery]) -> Res
         .map(|d| message_row(&d.blob_id, &d.meta))
         .collect();
     for chunk in rows.chunks(ROWS_PER_INSERT / 16) {
-        message::Entity::insert_many(chunk.to_vec())
-            .on_conflict_do_nothing()
-            .exec_without_returning(tx)
-            .await?;
+        m.push(
+            &message::Entity::insert_many(chunk.to_vec())
+                .on_conflict_do_nothing()
+                .into_query(),
+        );
     }
-    Ok(())
 }
 
 fn message_row(blob_id: &BlobId, m: &MessageMeta) -> message::ActiveModel {
@@ -397,7 +458,9 @@ struct ThreadMap {
 }
 
 impl ThreadMap {
-    async fn load(tx: &DatabaseTransaction, batch: &[NewDelivery]) -> Result<ThreadMap> {
+    /// Adds the look-ups of every Message-ID the batch names, per account, to `m`: rows of
+    /// `(TAG_THREAD, account_id, message_id, thread_id)`.
+    fn lookups(m: &mut Multi, batch: &[NewDelivery]) {
         let mut wanted: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
         for d in batch {
             for t in &d.targets {
@@ -407,31 +470,27 @@ impl ThreadMap {
                     .extend(ids_of(&d.meta).map(String::as_str));
             }
         }
-        let mut known = HashMap::new();
         for (account_id, mut ids) in wanted {
             ids.sort_unstable();
             ids.dedup();
             for chunk in ids.chunks(ROWS_PER_INSERT) {
-                let rows: Vec<(String, i64)> = thread_ref::Entity::find()
-                    .select_only()
-                    .column(thread_ref::Column::MessageId)
-                    .column(thread_ref::Column::ThreadId)
-                    .filter(thread_ref::Column::AccountId.eq(account_id))
-                    .filter(thread_ref::Column::MessageId.is_in(chunk.iter().copied()))
-                    .into_tuple()
-                    .all(tx)
-                    .await?;
-                known.extend(
-                    rows.into_iter()
-                        .map(|(id, thread)| ((account_id, id), thread)),
+                m.push(
+                    &Query::select()
+                        .expr(tag(TAG_THREAD))
+                        .columns([
+                            thread_ref::Column::AccountId,
+                            thread_ref::Column::MessageId,
+                            thread_ref::Column::ThreadId,
+                        ])
+                        .from(thread_ref::Entity)
+                        .and_where(Expr::col(thread_ref::Column::AccountId).eq(account_id))
+                        .and_where(
+                            Expr::col(thread_ref::Column::MessageId).is_in(chunk.iter().copied()),
+                        )
+                        .to_owned(),
                 );
             }
         }
-        Ok(ThreadMap {
-            known,
-            new: Vec::new(),
-            subjects: HashMap::new(),
-        })
     }
 
     async fn find(
@@ -482,7 +541,7 @@ impl ThreadMap {
         }
     }
 
-    async fn save(self, tx: &DatabaseTransaction) -> Result<()> {
+    fn save(self, m: &mut Multi) {
         let rows: Vec<thread_ref::ActiveModel> = self
             .new
             .into_iter()
@@ -495,12 +554,12 @@ impl ThreadMap {
             )
             .collect();
         for chunk in rows.chunks(ROWS_PER_INSERT) {
-            thread_ref::Entity::insert_many(chunk.to_vec())
-                .on_conflict_do_nothing()
-                .exec_without_returning(tx)
-                .await?;
+            m.push(
+                &thread_ref::Entity::insert_many(chunk.to_vec())
+                    .on_conflict_do_nothing()
+                    .into_query(),
+            );
         }
-        Ok(())
     }
 }
 

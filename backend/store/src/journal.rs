@@ -15,7 +15,9 @@
 //! that id has its file written before the sync began.
 
 use bytes::Bytes;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, Value};
+use sea_orm::{ConnectionTrait, Value};
+
+use crate::multi::Multi;
 
 use crate::{BlobId, Result, Store, StoreError};
 
@@ -100,12 +102,8 @@ impl Store {
     }
 }
 
-/// Adds blobs' bytes to the journal, inside the transaction that files their emails.
-pub(crate) async fn insert(
-    store_kind: crate::DbKind,
-    tx: &DatabaseTransaction,
-    blobs: &[(BlobId, Bytes)],
-) -> Result<()> {
+/// Adds blobs' bytes to the journal, with the statements that file their emails.
+pub(crate) fn insert(m: &mut Multi, blobs: &[(BlobId, Bytes)]) {
     for chunk in blobs.chunks(ROWS) {
         let marks = vec!["(?, ?)"; chunk.len()].join(",");
         let sql = format!("INSERT INTO blob_journal (blob_id, data) VALUES {marks}");
@@ -114,8 +112,6 @@ pub(crate) async fn insert(
             values.push(id.as_str().into());
             values.push(bytes.to_vec().into());
         }
-        tx.execute_raw(crate::query::statement(store_kind, &sql, values))
-            .await?;
+        m.push_sql(&sql, values);
     }
-    Ok(())
 }

@@ -27,6 +27,7 @@ pub mod journal;
 mod mailbox;
 pub mod mailbox_set;
 pub mod members;
+mod multi;
 pub mod model;
 pub mod mta_sts;
 pub mod query;
