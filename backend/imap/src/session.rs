@@ -308,7 +308,8 @@ impl Session {
                         match fz.decode_message(&AuthenticateDataCodec::new()) {
                             Ok(data) => {
                                 let data = data.into_static();
-                                let r = self.sasl_response(mechanism, data).await;
+                                // Boxed: an argon2 check's future would size every session by it.
+                                let r = Box::pin(self.sasl_response(mechanism, data)).await;
                                 self.tagged(tag, r)
                             }
                             Err(_) => self.tagged(

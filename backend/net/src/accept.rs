@@ -69,7 +69,9 @@ pub async fn accept<F, Fut>(
             continue;
         }
         let _ = stream.set_nodelay(true);
-        let run = session(stream, peer);
+        // Boxed: awaited from an async block that owned it, the session's future would be
+        // stored twice in the task (as the block's capture and as what it awaits).
+        let run = Box::pin(session(stream, peer));
         sessions.spawn(async move {
             run.await;
             drop(guard);

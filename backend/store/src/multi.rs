@@ -80,6 +80,10 @@ impl Multi {
                 values.extend(v);
             }
         }
-        vec![Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)]
+        vec![Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            values,
+        )]
     }
 }
