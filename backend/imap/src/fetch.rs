@@ -646,6 +646,9 @@ impl Session {
             let blobs: Vec<String> = chunk.iter().map(|&i| view.blob_id(i)).collect();
             // `None`: collected after an expunge elsewhere; the others are shown.
             let bytes = core.emails_bytes(blobs).await?;
+            // Response text and message bytes, in order, for vectored writes.
+            let mut segments: Vec<bytes::Bytes> = Vec::with_capacity(chunk.len() * 2 + 1);
+            let mut text: Vec<u8> = Vec::new();
             for (&i, raw) in chunk.iter().zip(bytes) {
                 let Some(raw) = raw else { continue };
                 let sel = self.selected.as_ref().expect("selected");
@@ -679,22 +682,24 @@ impl Session {
                 let Some(at) = body_at else { continue };
                 // A NUL cannot be in a literal: such a rare message takes the general path's
                 // replacement.
-                let data: std::borrow::Cow<[u8]> = if memchr::memchr(0, &raw).is_some() {
-                    std::borrow::Cow::Owned(
-                        raw.iter().map(|&b| if b == 0 { b' ' } else { b }).collect(),
-                    )
+                let data: bytes::Bytes = if memchr::memchr(0, &raw).is_some() {
+                    raw.iter()
+                        .map(|&b| if b == 0 { b' ' } else { b })
+                        .collect::<Vec<u8>>()
+                        .into()
                 } else {
-                    std::borrow::Cow::Borrowed(&raw[..])
+                    raw
                 };
                 let tail = head.split_off(at);
-                head.extend_from_slice(format!("BODY[] {{{}}}\r\n", data.len()).as_bytes());
-                self.push_raw(&head);
-                self.push_large(&data).await;
-                let mut end = tail;
-                end.extend_from_slice(b")\r\n");
-                self.push_raw(&end);
+                text.extend_from_slice(&head);
+                text.extend_from_slice(format!("BODY[] {{{}}}\r\n", data.len()).as_bytes());
+                segments.push(std::mem::take(&mut text).into());
+                segments.push(data);
+                text.extend_from_slice(&tail);
+                text.extend_from_slice(b")\r\n");
             }
-            self.flush_if_large().await;
+            segments.push(text.into());
+            self.push_segments(&segments).await;
         }
         Ok(())
     }

@@ -108,20 +108,37 @@ impl Session {
         !self.broken
     }
 
-    /// Bytes for the output: copied if small, else written to the socket straight after
-    /// what is pending (no copy of a large message into the output buffer).
-    pub async fn push_large(&mut self, bytes: &[u8]) {
-        if bytes.len() < 16 * 1024 || self.deflate.is_some() {
-            self.out.extend_from_slice(bytes);
+    /// Sends what is pending, then `segments` as they are (message bytes as read from the
+    /// blob store, with the response text between them) in vectored writes: a large FETCH
+    /// BODY[] is not copied through the output buffer. Under COMPRESS they are copied into it.
+    pub async fn push_segments(&mut self, segments: &[bytes::Bytes]) {
+        if self.deflate.is_some() {
+            for s in segments {
+                self.out.extend_from_slice(s);
+            }
+            self.flush_if_large().await;
             return;
         }
         if !self.flush().await {
             return;
         }
-        if let Some(w) = self.writer.as_mut()
-            && w.write_all(bytes).await.is_err()
-        {
-            self.broken = true;
+        let Some(w) = self.writer.as_mut() else {
+            return;
+        };
+        // The kernel takes at most 1,024 pieces a call (IOV_MAX).
+        for group in segments.chunks(512) {
+            let mut slices: Vec<std::io::IoSlice<'_>> =
+                group.iter().map(|s| std::io::IoSlice::new(s)).collect();
+            let mut left = &mut slices[..];
+            while !left.is_empty() {
+                match w.write_vectored(left).await {
+                    Ok(0) | Err(_) => {
+                        self.broken = true;
+                        return;
+                    }
+                    Ok(n) => std::io::IoSlice::advance_slices(&mut left, n),
+                }
+            }
         }
     }
 
