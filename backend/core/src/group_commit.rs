@@ -20,7 +20,6 @@ use mailroom_store::delivery::{Delivered, NewDelivery};
 use mailroom_store::{BlobId, Store, StoreError};
 use std::sync::Arc;
 
-use mailroom_store::journal::JOURNAL_MAX;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::notify::{Notifier, StateChange};
@@ -98,13 +97,12 @@ async fn write_blobs(store: Store, mut rx: mpsc::Receiver<Job>, next: mpsc::Send
 }
 
 async fn write_batch(store: &Store, mut jobs: Vec<Job>, next: &mpsc::Sender<Job>) {
-    let journaling = store.journaling();
     let mut blobs: Vec<(BlobId, Bytes)> = Vec::new();
     let mut staged: Vec<(BlobId, Bytes)> = Vec::new();
     for j in jobs.iter_mut() {
         let raw = std::mem::take(&mut j.raw);
         for (id, bytes) in j.deliveries.iter().map(|d| d.blob_id.clone()).zip(raw) {
-            if journaling && bytes.len() <= JOURNAL_MAX {
+            if store.journals(bytes.len()) {
                 staged.push((id.clone(), bytes.clone()));
                 j.journal.push((id, bytes));
             } else {

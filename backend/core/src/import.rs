@@ -54,7 +54,7 @@ impl Core {
         // The delivery transaction enforces the quota; this early look only spares writing
         // the bytes of a message that will be refused, which for one the journal takes (a
         // small file, no sync) costs less than the look.
-        if !(self.store().journaling() && raw.len() <= mailroom_store::journal::JOURNAL_MAX) {
+        if !self.store().journals(raw.len()) {
             self.check_quota(account_id, raw.len() as i64).await?;
         }
         if !starts_with_header_field(&raw) {

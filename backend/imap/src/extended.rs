@@ -154,6 +154,17 @@ fn is(msg: &[u8], t: Option<&Token>, word: &str) -> bool {
 type Options = Vec<(String, Option<Vec<String>>)>;
 
 fn options(msg: &[u8], toks: &[Token], i: &mut usize, what: &str) -> Result<Options, String> {
+    option_list(msg, toks, i, what, true)
+}
+
+/// [`options`], where `nested` says whether an option may carry its own list (one level).
+fn option_list(
+    msg: &[u8],
+    toks: &[Token],
+    i: &mut usize,
+    what: &str,
+    nested: bool,
+) -> Result<Options, String> {
     open(toks, i, what)?;
     let mut out = Vec::new();
     loop {
@@ -165,34 +176,15 @@ fn options(msg: &[u8], toks: &[Token], i: &mut usize, what: &str) -> Result<Opti
             }
             Some(t) if t.kind == Kind::Atom => {
                 *i += 1;
-                let sub = if toks.get(*i).is_some_and(|t| t.kind == Kind::Open) {
-                    Some(words(msg, toks, i, what)?)
+                let sub = if nested && toks.get(*i).is_some_and(|t| t.kind == Kind::Open) {
+                    let words = option_list(msg, toks, i, what, false)?;
+                    Some(words.into_iter().map(|(w, _)| w).collect())
                 } else {
                     None
                 };
                 out.push((upper(msg, t), sub));
             }
             Some(_) => return Err(format!("{what}: options are words")),
-        }
-    }
-}
-
-/// A parenthesised list of atoms at `toks[*i]`, upper-cased.
-fn words(msg: &[u8], toks: &[Token], i: &mut usize, what: &str) -> Result<Vec<String>, String> {
-    open(toks, i, what)?;
-    let mut out = Vec::new();
-    loop {
-        match toks.get(*i) {
-            None => return Err(format!("unclosed {what}")),
-            Some(t) if t.kind == Kind::Close => {
-                *i += 1;
-                return Ok(out);
-            }
-            Some(t) if t.kind == Kind::Atom => {
-                out.push(upper(msg, t));
-                *i += 1;
-            }
-            Some(_) => return Err(format!("{what}: items are words")),
         }
     }
 }

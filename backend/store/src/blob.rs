@@ -183,14 +183,11 @@ impl BlobStore {
 
     /// Stores several blobs durably: when this returns `Ok`, every one survives a crash.
     pub async fn put_many(&self, blobs: Vec<(BlobId, Bytes)>) -> Result<()> {
-        if let Some(root) = self.local_root.clone() {
+        if self.local_root.is_some() {
             let batch_sync = self.batch_sync;
-            return tokio::task::spawn_blocking(move || {
-                write_local_batch(&root, &blobs, Durability::Synced { batch_sync })
-            })
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("blob writer: {e}")))?
-            .map_err(|e| StoreError::Io(format!("writing blobs: {e}")));
+            return self
+                .local_batch(blobs, Durability::Synced { batch_sync })
+                .await;
         }
         let mut writes = tokio::task::JoinSet::new();
         for (id, bytes) in blobs {
@@ -213,26 +210,25 @@ impl BlobStore {
     /// from the journal rows committed with their emails, until `Store::flush_journal` has
     /// synced the files. A blob already there is left alone.
     pub(crate) async fn stage_many(&self, blobs: Vec<(BlobId, Bytes)>) -> Result<()> {
-        let root = self
-            .local_root
-            .clone()
-            .ok_or_else(|| StoreError::Config("staged blob writes need local disk".into()))?;
-        tokio::task::spawn_blocking(move || write_local_batch(&root, &blobs, Durability::Staged))
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("blob writer: {e}")))?
-            .map_err(|e| StoreError::Io(format!("writing blobs: {e}")))
+        self.local_batch(blobs, Durability::Staged).await
     }
 
     /// Rewrites blobs from the journal after a crash (any file may be torn or missing) and
     /// syncs them. Existing files are replaced by the journal's bytes.
     pub(crate) async fn restore_many(&self, blobs: Vec<(BlobId, Bytes)>) -> Result<()> {
-        let Some(root) = self.local_root.clone() else {
-            return Ok(());
-        };
-        tokio::task::spawn_blocking(move || write_local_batch(&root, &blobs, Durability::Restore))
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("blob writer: {e}")))?
-            .map_err(|e| StoreError::Io(format!("restoring blobs: {e}")))
+        self.local_batch(blobs, Durability::Restore).await
+    }
+
+    /// [`write_local_batch`] on a blocking thread.
+    async fn local_batch(&self, blobs: Vec<(BlobId, Bytes)>, durability: Durability) -> Result<()> {
+        let root = self
+            .local_root
+            .clone()
+            .ok_or_else(|| StoreError::Config("this blob write needs local disk".into()))?;
+        blocking("writing blobs", move || {
+            write_local_batch(&root, &blobs, durability)
+        })
+        .await
     }
 
     /// Makes files written by [`BlobStore::stage_many`] durable: one `syncfs`, or a sync per
@@ -242,7 +238,7 @@ impl BlobStore {
             return Ok(());
         };
         let batch_sync = self.batch_sync;
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        blocking("syncing blobs", move || {
             if batch_sync {
                 return sync_fs(&std::fs::File::open(&root)?);
             }
@@ -268,8 +264,6 @@ impl BlobStore {
             Ok(())
         })
         .await
-        .map_err(|e| StoreError::Corrupt(format!("blob syncer: {e}")))?
-        .map_err(|e| StoreError::Io(format!("syncing blobs: {e}")))
     }
 
     /// Removes temporary files older than an hour that a crash left in a local store (a
@@ -380,6 +374,17 @@ impl BlobStore {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Runs file work on tokio's blocking threads; `what` names it in errors.
+pub(crate) async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))?
+        .map_err(|e| StoreError::Io(format!("{what}: {e}")))
 }
 
 /// A file's bytes, opened relative to `dir`; `None` if it cannot be read.

@@ -14,7 +14,8 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use crate::{BlobId, BlobStore, Result, StoreError};
+use crate::blob::blocking;
+use crate::{BlobId, BlobStore, Result};
 
 /// The folder (or key prefix) unused blobs wait in.
 const TRASH: &str = "trash";
@@ -49,7 +50,7 @@ impl BlobStore {
     async fn listing(&self, folder: &str) -> Result<Vec<Listed>> {
         if let Some(root) = self.local_root.clone() {
             let dir = root.join(folder);
-            return blocking(move || {
+            return blocking("blob collector", move || {
                 let mut out = Vec::new();
                 let entries = match std::fs::read_dir(dir) {
                     Ok(d) => d,
@@ -100,7 +101,7 @@ impl BlobStore {
     pub async fn trash(&self, id: &BlobId) -> Result<()> {
         if let Some(root) = self.local_root.clone() {
             let id = id.clone();
-            return blocking(move || {
+            return blocking("blob collector", move || {
                 let dir = root.join(TRASH);
                 std::fs::create_dir_all(&dir)?;
                 let to = dir.join(id.as_str());
@@ -133,7 +134,7 @@ impl BlobStore {
     pub async fn restore(&self, id: &BlobId) -> Result<()> {
         if let Some(root) = self.local_root.clone() {
             let id = id.clone();
-            return blocking(move || {
+            return blocking("blob collector", move || {
                 let from = root.join(TRASH).join(id.as_str());
                 let to = id.fs_path(&root);
                 if to.exists() {
@@ -160,7 +161,7 @@ impl BlobStore {
     pub async fn purge(&self, id: &BlobId) -> Result<()> {
         if let Some(root) = self.local_root.clone() {
             let path = root.join(TRASH).join(id.as_str());
-            return blocking(move || remove_if_present(&path)).await;
+            return blocking("blob collector", move || remove_if_present(&path)).await;
         }
         self.delete_quietly(&self.trash_path(id)).await
     }
@@ -178,14 +179,4 @@ fn remove_if_present(path: &std::path::Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         r => r,
     }
-}
-
-/// Runs file-system work off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StoreError::Corrupt(format!("blob collector: {e}")))?
-        .map_err(|e| StoreError::Io(format!("blob collector: {e}")))
 }

@@ -23,16 +23,16 @@ use crate::{BlobId, Result, Store, StoreError};
 
 /// Messages up to this size are journaled; larger ones are synced before their commit (a
 /// sync costs little beside writing them, and the journal stays small).
-pub const JOURNAL_MAX: usize = 256 * 1024;
+const JOURNAL_MAX: usize = 256 * 1024;
 
 /// Rows per statement (SQLite's parameter limit, and a bounded statement size).
 const ROWS: usize = 64;
 
 impl Store {
-    /// Whether deliveries should journal small blobs (local disk only; S3 puts are durable
-    /// when they return and could not be rewritten from here after a crash anyway).
-    pub fn journaling(&self) -> bool {
-        self.blobs.journaled()
+    /// Whether a new message of `len` bytes is journaled rather than synced before its
+    /// commit: small ones on local disk (S3 puts are durable when they return).
+    pub fn journals(&self, len: usize) -> bool {
+        self.blobs.journaled() && len <= JOURNAL_MAX
     }
 
     /// Writes blob files without syncing them, for deliveries that journal their bytes.
@@ -59,6 +59,11 @@ impl Store {
             .filter_map(|s| BlobId::parse(&s))
             .collect();
         self.blobs.sync_staged(ids).await?;
+        self.forget_journal(upto).await
+    }
+
+    /// Deletes the journal's rows up to `upto`, whose files are synced; returns how many.
+    async fn forget_journal(&self, upto: i64) -> Result<usize> {
         let _turn = self.write_turn().await;
         let done = self
             .db
@@ -94,10 +99,7 @@ impl Store {
             }
             restored += blobs.len();
             self.blobs.restore_many(blobs).await?;
-            let _turn = self.write_turn().await;
-            self.db
-                .execute_raw(self.stmt("DELETE FROM blob_journal WHERE id <= ?", vec![upto.into()]))
-                .await?;
+            self.forget_journal(upto).await?;
         }
     }
 }
