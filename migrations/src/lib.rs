@@ -15,6 +15,7 @@ mod m0009_derived;
 mod m0010_quota;
 mod m0011_recent;
 mod m0012_blob_journal;
+mod m0013_email_text;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_quota::Migration),
             Box::new(m0011_recent::Migration),
             Box::new(m0012_blob_journal::Migration),
+            Box::new(m0013_email_text::Migration),
         ]
     }
 }

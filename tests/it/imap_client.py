@@ -1015,8 +1015,81 @@ def scenario_quota_full():
     check(got[0][1]["notCreated"]["n"]["type"] == "overQuota", got)
     print("ok")
 
+# Messages whose From/To/Cc/Subject the text index must find as the exact check does:
+# encoded words, the Kelvin sign (lowercase k), a capital I with a dot, quotes.
+TEXT_INDEX_MESSAGES = [
+    ("juergen", "From: =?UTF-8?Q?J=C3=BCrgen_=C3=9Cberall?= <juergen@example.org>\r\n"
+                "To: Alice <alice@example.test>\r\nCc: Neil Brown <neilb@suse.example>\r\n"
+                "Subject: RAID resync stalls\r\n"),
+    ("kelvin", "From: =?UTF-8?Q?=E2=84=AAelvin_Smith?= <ks@example.org>\r\n"
+               "To: Alice <alice@example.test>\r\nSubject: the \"quoted\" word\r\n"),
+    ("istanbul", "From: =?UTF-8?Q?=C4=B0stanbul_Office?= <office@example.org>\r\n"
+                 "To: ops@example.org, Alice <alice@example.test>\r\nSubject: Re: raid\r\n"),
+    ("gone", "From: Kelvin Gone <gone@example.org>\r\nTo: alice@example.test\r\n"
+             "Subject: to be expunged\r\n"),
+]
 
-{"session": scenario_session, "recent_before": scenario_recent_before,
+TEXT_INDEX_SEARCHES = [
+    (["FROM", "jürgen"], ["juergen"]),
+    (["FROM", "ÜBERALL"], ["juergen"]),
+    (["FROM", "ü"], ["juergen"]),
+    (["CC", "neil brown"], ["juergen"]),
+    (["CC", "ne"], ["juergen"]),
+    (["FROM", "kelvin"], ["kelvin"]),
+    (["SUBJECT", '"quoted"'], ["kelvin"]),
+    (["FROM", "stanbul office"], ["istanbul"]),
+    (["TO", "ops@example"], ["istanbul"]),
+    (["SUBJECT", "raid"], ["istanbul", "juergen"]),
+    (["OR", "FROM", "kelvin", "FROM", "office"], ["istanbul", "kelvin"]),
+    (["FROM", "example.org", "NOT", "FROM", "kelvin"], ["istanbul", "juergen"]),
+    (["FROM", "nobody-at-all"], []),
+]
+
+
+def text_index_found(m, crit):
+    m.literal = crit[-1].encode()
+    data = ok(m.uid("SEARCH", "CHARSET", "UTF-8", *crit[:-1]), f"SEARCH {crit}")
+    uids = data[0].split()
+    if not uids:
+        return []
+    data = ok(m.uid("FETCH", b",".join(uids), "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"), "FETCH ids")
+    return sorted(re.search(rb"<([a-z]+)@index.test>", d[1])[1].decode() for d in data if isinstance(d, tuple))
+
+
+def text_index_check():
+    m = login()
+    ok(m.select("INBOX"), "SELECT")
+    for crit, want in TEXT_INDEX_SEARCHES:
+        got = text_index_found(m, crit)
+        check(got == want, f"SEARCH {crit}: {got}, expected {want}")
+    # JMAP's filters go through the same index.
+    acc = account_id()
+    got = jmap([["Email/query", {"accountId": acc, "filter": {"from": "Jürgen"}}, "q"]])
+    check(len(got[0][1]["ids"]) == 1, got)
+    m.logout()
+
+
+def scenario_text_index_fill():
+    m = login()
+    for name, head in TEXT_INDEX_MESSAGES:
+        msg = f"{head}Message-ID: <{name}@index.test>\r\n\r\nbody\r\n".encode()
+        ok(m.append("INBOX", None, None, msg), f"APPEND {name}")
+    ok(m.select("INBOX"), "SELECT")
+    uid = ok(m.uid("SEARCH", "HEADER", "Message-ID", "gone@index.test"), "SEARCH gone")[0]
+    ok(m.uid("STORE", uid, "+FLAGS", "(\\Deleted)"), "STORE")
+    ok(m.expunge(), "EXPUNGE")
+    m.logout()
+    text_index_check()
+    print("ok")
+
+
+def scenario_text_index_check():
+    text_index_check()
+    print("ok")
+
+
+{"text_index_fill": scenario_text_index_fill, "text_index_check": scenario_text_index_check,
+ "session": scenario_session, "recent_before": scenario_recent_before,
  "recent_after": scenario_recent_after, "quota": scenario_quota, "quota_full": scenario_quota_full, "rev2": scenario_rev2, "idle": scenario_idle, "tls": scenario_tls,
  "two_sessions": scenario_two_sessions, "condstore": scenario_condstore,
  "qresync": scenario_qresync, "sort_thread": scenario_sort_thread,

@@ -130,6 +130,21 @@ impl Filter {
         }
     }
 
+    /// What is left to check once SQL's WHERE has held: the stored conditions that every
+    /// match must meet (all of a top-level AND's, recursively) are exact in SQL, so only
+    /// the rest is checked per row (and only its conditions' truth need come back).
+    fn residual(&self) -> Filter {
+        match self {
+            Filter::And(v) => Filter::And(
+                v.iter()
+                    .filter(|f| !matches!(f, Filter::Cond(_)))
+                    .map(Filter::residual)
+                    .collect(),
+            ),
+            f => f.clone(),
+        }
+    }
+
     /// The stored conditions in tree order (their truth comes back in this order).
     fn conds(&self, out: &mut Vec<Cond>) {
         match self {
@@ -140,9 +155,9 @@ impl Filter {
     }
 }
 
-/// What SQL can check ahead of a text condition in a positive place: the stored column
-/// holds the needle, ignoring ASCII case. Only for ASCII needles that the stored form (JSON
-/// for addresses) does not escape, so no row the exact check would keep is left out.
+/// What SQL can check ahead of a text condition in a positive place: the text index (or,
+/// for a needle too short for it, the stored column) holds the needle, ignoring case. Never
+/// leaves out a row the exact check would keep.
 fn prefilter(field: &TextField, value: &str) -> Option<Cond> {
     use mailroom_store::search::TextColumn;
     let column = match field {
@@ -152,14 +167,20 @@ fn prefilter(field: &TextField, value: &str) -> Option<Cond> {
         TextField::Subject => TextColumn::Subject,
         _ => return None,
     };
-    let plain = |c: char| c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\';
     // A long needle is left to the exact check (SQLite refuses patterns over 50,000 bytes).
-    if value.is_empty() || value.len() > 1000 || !value.chars().all(plain) {
+    if value.is_empty() || value.len() > 1000 {
+        return None;
+    }
+    // The text index takes any needle of its unit's length; a shorter one is matched
+    // against the stored column, where JSON escapes some characters.
+    let plain = |c: char| c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\';
+    let indexed = value.chars().count() >= mailroom_store::search::MIN_INDEXED_NEEDLE;
+    if !indexed && !value.chars().all(plain) {
         return None;
     }
     Some(Cond::TextContains {
         column,
-        needle: value.to_ascii_lowercase(),
+        needle: value.to_lowercase(),
     })
 }
 
@@ -248,9 +269,10 @@ impl Core {
             });
         }
 
+        let residual = q.filter.residual();
         let mut columns = Vec::new();
         if has_text {
-            q.filter.conds(&mut columns);
+            residual.conds(&mut columns);
         }
         let rows = self
             .store()
@@ -265,7 +287,7 @@ impl Core {
                     message: None,
                 };
                 let mut next = 0;
-                if !self.matches(&q.filter, &mut c, &mut next).await? {
+                if !self.matches(&residual, &mut c, &mut next).await? {
                     continue;
                 }
             }
@@ -467,21 +489,55 @@ mod prefilter_tests {
     use super::*;
 
     #[test]
-    fn only_needles_the_stored_form_keeps_as_they_are() {
+    fn conditions_every_match_meets_are_left_to_sql() {
+        let text = || Filter::Text(TextField::From, "neil".into());
+        let f = Filter::And(vec![
+            Filter::Cond(Cond::InMailbox(1)),
+            text(),
+            Filter::And(vec![Filter::Cond(Cond::MinSize(5)), text()]),
+            Filter::Or(vec![Filter::Cond(Cond::MaxSize(9)), text()]),
+        ]);
+        assert_eq!(
+            f.residual(),
+            Filter::And(vec![
+                text(),
+                Filter::And(vec![text()]),
+                Filter::Or(vec![Filter::Cond(Cond::MaxSize(9)), text()]),
+            ])
+        );
+        let not = Filter::Not(vec![Filter::Cond(Cond::MinSize(5))]);
+        assert_eq!(not.residual(), not);
+    }
+
+    #[test]
+    fn indexed_needles_of_any_kind_short_ones_only_as_stored() {
+        use mailroom_store::search::TextColumn;
+        let cond = |column, needle: &str| {
+            Some(Cond::TextContains {
+                column,
+                needle: needle.into(),
+            })
+        };
         assert_eq!(
             prefilter(&TextField::From, "Carol@X"),
-            Some(Cond::TextContains {
-                column: mailroom_store::search::TextColumn::From,
-                needle: "carol@x".into()
-            })
+            cond(TextColumn::From, "carol@x")
         );
+        assert_eq!(
+            prefilter(&TextField::From, "JÜRGEN"),
+            cond(TextColumn::From, "jürgen")
+        );
+        assert_eq!(
+            prefilter(&TextField::To, "a\"b"),
+            cond(TextColumn::To, "a\"b")
+        );
+        assert_eq!(prefilter(&TextField::Cc, "Al"), cond(TextColumn::Cc, "al"));
         for (field, value) in [
-            (TextField::From, "Jürgen"),
-            (TextField::From, "a\"b"),
-            (TextField::To, "a\\b"),
+            (TextField::From, "Jü"),
+            (TextField::From, "\""),
+            (TextField::To, "a\\"),
             (TextField::Subject, ""),
-            (TextField::Body, "x"),
-            (TextField::Any, "x"),
+            (TextField::Body, "xyz"),
+            (TextField::Any, "xyz"),
         ] {
             assert_eq!(prefilter(&field, value), None, "{field:?} {value}");
         }

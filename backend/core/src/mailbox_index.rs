@@ -53,6 +53,9 @@ pub struct Members {
     pub sizes: Vec<u32>,
     /// The message bytes' ids (SHA-256), so readers need not ask the database for them.
     pub blobs: Vec<[u8; 32]>,
+    /// Each member's index by email id: built by the first search that needs it, then
+    /// shared by every session viewing these members (they never change once built).
+    positions: std::sync::OnceLock<HashMap<i64, usize>>,
 }
 
 impl Members {
@@ -62,6 +65,20 @@ impl Members {
 
     pub fn is_empty(&self) -> bool {
         self.uids.is_empty()
+    }
+
+    /// The index (message sequence number − 1) of the member with this email id.
+    pub fn position(&self, email_id: i64) -> Option<usize> {
+        self.positions
+            .get_or_init(|| {
+                self.ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| (*id, i))
+                    .collect()
+            })
+            .get(&email_id)
+            .copied()
     }
 
     /// Appends a member read from the store (its keywords interned in `kw`).

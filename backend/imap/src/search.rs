@@ -185,9 +185,8 @@ impl Session {
         }
         let ids = self.search_ids(self.criteria(&criteria)?).await?;
         let sel = self.selected.as_ref().expect("selected");
-        let at = sel.positions();
         // Indexes into the view, ascending (the same order for sequence numbers and UIDs).
-        let mut hits: Vec<usize> = ids.iter().filter_map(|id| at.get(id)).copied().collect();
+        let mut hits: Vec<usize> = ids.iter().filter_map(|&id| sel.view.position(id)).collect();
         hits.sort_unstable();
         let found: Vec<u32> = hits
             .iter()

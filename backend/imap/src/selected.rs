@@ -75,16 +75,6 @@ impl Selected {
             .unwrap_or(&self.view.keywords[i])
     }
 
-    /// Each email's index (sequence number − 1) in the view.
-    pub fn positions(&self) -> HashMap<i64, usize> {
-        self.view
-            .ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (*id, i))
-            .collect()
-    }
-
     /// Whether the message with `uid` is \Recent in this session.
     pub fn is_recent(&self, uid: u32) -> bool {
         self.recent.iter().any(|&(a, b)| a <= uid && uid < b)

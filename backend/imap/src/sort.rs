@@ -141,12 +141,11 @@ impl Session {
         let ids = self.search_ids(self.criteria(criteria)?).await?;
         let account = self.user.as_ref().expect("authenticated").id;
         let mut out = Vec::with_capacity(ids.len());
-        let at = self.selected.as_ref().expect("selected").positions();
         for chunk in ids.chunks(1000) {
             let views = self.shared.core.emails(account, chunk).await?;
             let sel = self.selected.as_ref().expect("selected");
             for v in views {
-                let Some(&index) = at.get(&v.row.id) else {
+                let Some(index) = sel.view.position(v.row.id) else {
                     continue;
                 };
                 let m = &v.row.meta;

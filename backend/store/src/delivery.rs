@@ -14,6 +14,7 @@ use sea_orm::{
     QuerySelect, QueryTrait, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
+use crate::email_text;
 use crate::entity::{account, change, email, mailbox, mailbox_email, message, thread_ref};
 use crate::model::{ChangeOp, MessageMeta, ObjectType};
 use crate::multi::Multi;
@@ -296,14 +297,17 @@ async fn deliver_in(
 
     let mut memberships = Vec::with_capacity(placed.len());
     let mut changes = Vec::with_capacity(placed.len() * 3);
+    let texts: Vec<email_text::Texts> = batch.iter().map(|d| email_text::texts(&d.meta)).collect();
+    let mut indexed = Vec::with_capacity(placed.len());
     let mut placed = placed.into_iter();
     let mut out = Vec::with_capacity(batch.len());
-    for d in batch {
+    for (d, text) in batch.iter().zip(&texts) {
         let mut filed = Vec::with_capacity(d.targets.len());
         for p in placed.by_ref().take(d.targets.len()) {
             let email_id = *email_ids
                 .get(&(p.account_id, p.seq))
                 .ok_or_else(|| StoreError::Corrupt("inserted email not returned".into()))?;
+            indexed.push((email_id, text));
             memberships.push(mailbox_email::ActiveModel {
                 mailbox_id: Set(p.mailbox_id),
                 uid: Set(p.uid),
@@ -348,6 +352,7 @@ async fn deliver_in(
     for chunk in changes.chunks(ROWS_PER_INSERT) {
         last.push(&change::Entity::insert_many(chunk.to_vec()).into_query());
     }
+    email_text::insert(&mut last, kind, &indexed);
     threads.save(&mut last);
     crate::journal::insert(&mut last, journal);
     last.execute(tx).await?;

@@ -19,6 +19,7 @@ pub mod delivery;
 mod derived;
 pub mod dkim;
 mod domain;
+mod email_text;
 mod entity;
 mod error;
 pub mod gc;

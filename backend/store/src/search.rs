@@ -5,7 +5,7 @@
 
 use sea_orm::{FromQueryResult, Value};
 
-use crate::{Result, Store};
+use crate::{DbKind, Result, Store};
 
 /// A condition on an email's stored facts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,14 +38,19 @@ pub enum Cond {
     },
     /// Changed at or after this seq (IMAP SEARCH MODSEQ).
     MinModseq(i64),
-    /// The stored column contains `needle` (lowercase ASCII), ignoring ASCII case: a
-    /// necessary condition core puts before its exact text check, so SQL returns only the
-    /// rows worth checking.
+    /// A necessary condition for the column to contain `needle` (lowercased by Rust's rules)
+    /// ignoring case, that core puts before its exact text check, so SQL returns only the
+    /// rows worth checking. A needle of three characters or more is looked up in the text
+    /// index (any characters); a shorter one is matched against the stored column, and must
+    /// be ASCII without the characters JSON escapes (`"`, `\`, controls).
     TextContains {
         column: TextColumn,
         needle: String,
     },
 }
+
+/// The shortest [`Cond::TextContains`] needle the text index answers.
+pub const MIN_INDEXED_NEEDLE: usize = crate::email_text::MIN_NEEDLE_CHARS;
 
 /// A stored text column of the message (addresses as their JSON list).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +100,7 @@ pub struct SearchRow {
 }
 
 /// `%`, `_` and the escape itself taken literally in a LIKE pattern.
-fn like_literal(s: &str) -> String {
+pub(crate) fn like_literal(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
@@ -115,7 +120,7 @@ fn thread_keyword(exists: bool, matching: bool, kw: &str, values: &mut Vec<Value
     )
 }
 
-fn cond_sql(c: &Cond, values: &mut Vec<Value>) -> String {
+fn cond_sql(kind: DbKind, c: &Cond, values: &mut Vec<Value>) -> String {
     match c {
         Cond::InMailbox(m) => {
             values.push((*m).into());
@@ -168,6 +173,11 @@ fn cond_sql(c: &Cond, values: &mut Vec<Value>) -> String {
             values.push((*m).into());
             "e.modseq >= ?".into()
         }
+        Cond::TextContains { column, needle }
+            if needle.chars().count() >= crate::email_text::MIN_NEEDLE_CHARS =>
+        {
+            crate::email_text::condition(kind, *column, needle, values)
+        }
         Cond::TextContains { column, needle } => {
             // `i` and `k` match any one character: the letters whose lowercase is `i` or `k`
             // in Rust's exact check but not in SQL's LOWER (İ, the Kelvin sign) or whose
@@ -205,28 +215,53 @@ fn cond_sql(c: &Cond, values: &mut Vec<Value>) -> String {
     }
 }
 
-fn filter_sql(f: &SqlFilter, values: &mut Vec<Value>) -> String {
+impl SqlFilter {
+    /// Whether every match must satisfy a condition the text index answers (such a
+    /// condition in a conjunctive position).
+    fn narrowed_by_text_index(&self) -> bool {
+        match self {
+            SqlFilter::Cond(Cond::TextContains { needle, .. }) => {
+                needle.chars().count() >= MIN_INDEXED_NEEDLE
+            }
+            SqlFilter::And(v) => v.iter().any(SqlFilter::narrowed_by_text_index),
+            _ => false,
+        }
+    }
+}
+
+/// The account condition of a search. Where the text index narrows the search, SQLite is
+/// told not to use the account's indexes (`+`): it cannot tell how few emails the index
+/// names and would rather walk every email of the account in date order.
+fn account_sql(kind: DbKind, filter: &SqlFilter) -> &'static str {
+    if kind == DbKind::Sqlite && filter.narrowed_by_text_index() {
+        "+e.account_id = ?"
+    } else {
+        "e.account_id = ?"
+    }
+}
+
+fn filter_sql(kind: DbKind, f: &SqlFilter, values: &mut Vec<Value>) -> String {
     match f {
         SqlFilter::True => "1 = 1".into(),
         SqlFilter::False => "1 = 0".into(),
-        SqlFilter::Cond(c) => cond_sql(c, values),
+        SqlFilter::Cond(c) => cond_sql(kind, c, values),
         SqlFilter::And(v) if v.is_empty() => "1 = 1".into(),
         SqlFilter::Or(v) if v.is_empty() => "1 = 0".into(),
         SqlFilter::And(v) => format!(
             "({})",
             v.iter()
-                .map(|x| filter_sql(x, values))
+                .map(|x| filter_sql(kind, x, values))
                 .collect::<Vec<_>>()
                 .join(" AND ")
         ),
         SqlFilter::Or(v) => format!(
             "({})",
             v.iter()
-                .map(|x| filter_sql(x, values))
+                .map(|x| filter_sql(kind, x, values))
                 .collect::<Vec<_>>()
                 .join(" OR ")
         ),
-        SqlFilter::Not(x) => format!("NOT ({})", filter_sql(x, values)),
+        SqlFilter::Not(x) => format!("NOT ({})", filter_sql(kind, x, values)),
     }
 }
 
@@ -249,11 +284,11 @@ impl Store {
         for (i, c) in columns.iter().enumerate() {
             select.push_str(&format!(
                 ", CASE WHEN {} THEN 1 ELSE 0 END AS c{i}",
-                cond_sql(c, &mut values)
+                cond_sql(self.kind, c, &mut values)
             ));
         }
         values.push(account_id.into());
-        let where_sql = filter_sql(filter, &mut values);
+        let where_sql = filter_sql(self.kind, filter, &mut values);
         let mut order = Vec::new();
         for (s, asc) in sort {
             let dir = if *asc { "ASC" } else { "DESC" };
@@ -272,7 +307,8 @@ impl Store {
         order.push("e.id DESC".into());
         let mut sql = format!(
             "{select} FROM emails e JOIN messages m ON m.blob_id = e.blob_id \
-             WHERE e.account_id = ? AND {where_sql} ORDER BY {}",
+             WHERE {} AND {where_sql} ORDER BY {}",
+            account_sql(self.kind, filter),
             order.join(", ")
         );
         if let Some((offset, limit)) = page {
@@ -296,10 +332,11 @@ impl Store {
     /// How many of the account's emails match `filter`.
     pub async fn email_count(&self, account_id: i64, filter: &SqlFilter) -> Result<u64> {
         let mut values: Vec<Value> = vec![account_id.into()];
-        let where_sql = filter_sql(filter, &mut values);
+        let where_sql = filter_sql(self.kind, filter, &mut values);
         let sql = format!(
             "SELECT COUNT(*) FROM emails e JOIN messages m ON m.blob_id = e.blob_id \
-             WHERE e.account_id = ? AND {where_sql}"
+             WHERE {} AND {where_sql}",
+            account_sql(self.kind, filter)
         );
         let n: i64 = sea_orm::ConnectionTrait::query_one_raw(&self.db, self.stmt(&sql, values))
             .await?
