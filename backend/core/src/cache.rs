@@ -1,9 +1,10 @@
 //! Small in-process caches for the delivery and list-view hot paths.
 //!
 //! Every inbound message resolves its recipients and looks up their INBOX; on a busy MX that
-//! is most of its database reads. Only positive answers are cached, for a short time: an
+//! is most of its database reads. Positive answers are cached, for a short time: an
 //! address that did not resolve is asked again next time (so a user added from another
-//! process receives mail at once), and a user removed from another process stops receiving
+//! process receives mail at once; a domain not ours is the one negative answer kept, for
+//! [`REMOTE_TTL`]), and a user removed from another process stops receiving
 //! within [`TTL`] (until then a delivery to it fails its commit and is refused temporarily).
 //! Changes made through this process's `Core` clear the caches at once.
 
@@ -17,6 +18,11 @@ type SharedCounts = std::sync::Arc<Vec<mailroom_store::query::MailboxCounts>>;
 /// How long a resolved address is trusted.
 pub(crate) const TTL: Duration = Duration::from_secs(10);
 
+/// How long a domain found not to be ours is believed: a remote recipient is looked up
+/// twice per submitted message (RCPT, then the submission), and a domain added from another
+/// process must be ours within moments.
+pub(crate) const REMOTE_TTL: Duration = Duration::from_secs(2);
+
 /// Bounded so a flood of distinct addresses cannot grow memory: past this, start over.
 const MAX_ENTRIES: usize = 100_000;
 
@@ -27,6 +33,8 @@ const MAX_MESSAGES: usize = 20_000;
 #[derive(Default)]
 pub(crate) struct Caches {
     recipients: Mutex<HashMap<String, (Instant, Vec<i64>)>>,
+    /// Domains that are not ours, and when that was read (the one negative answer kept).
+    remote: Mutex<HashMap<String, Instant>>,
     inboxes: Mutex<HashMap<i64, i64>>,
     /// Mailbox counts of an account at a state.
     counts: Mutex<HashMap<i64, (i64, SharedCounts)>>,
@@ -60,6 +68,19 @@ impl Caches {
             map.clear();
         }
         map.insert(address.to_string(), (Instant::now(), accounts));
+    }
+
+    pub(crate) fn is_remote(&self, domain: &str) -> bool {
+        let map = self.remote.lock().expect("cache lock");
+        map.get(domain).is_some_and(|at| at.elapsed() < REMOTE_TTL)
+    }
+
+    pub(crate) fn put_remote(&self, domain: &str) {
+        let mut map = self.remote.lock().expect("cache lock");
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(domain.to_string(), Instant::now());
     }
 
     pub(crate) fn inbox(&self, account_id: i64) -> Option<i64> {
@@ -211,6 +232,7 @@ impl Caches {
         self.sent.lock().expect("cache lock").clear();
         self.owners.lock().expect("cache lock").clear();
         self.recipients.lock().expect("cache lock").clear();
+        self.remote.lock().expect("cache lock").clear();
         self.inboxes.lock().expect("cache lock").clear();
         self.senders.lock().expect("cache lock").clear();
     }

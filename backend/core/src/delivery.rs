@@ -44,9 +44,15 @@ impl Core {
         if let Some(accounts) = self.caches().recipient(addr.as_str()) {
             return Ok(Recipient::Local(accounts));
         }
+        if self.caches().is_remote(addr.domain()) {
+            return Ok(Recipient::Remote);
+        }
         let r = self.resolve_uncached(&addr).await?;
-        if let Recipient::Local(accounts) = &r {
-            self.caches().put_recipient(addr.as_str(), accounts.clone());
+        match &r {
+            Recipient::Local(accounts) => {
+                self.caches().put_recipient(addr.as_str(), accounts.clone())
+            }
+            Recipient::Remote => self.caches().put_remote(addr.domain()),
         }
         Ok(r)
     }

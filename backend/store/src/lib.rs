@@ -24,6 +24,7 @@ mod entity;
 mod error;
 pub mod gc;
 pub mod identity;
+mod ids;
 pub mod journal;
 mod mailbox;
 pub mod mailbox_set;

@@ -9,6 +9,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult, Value};
 use std::collections::BTreeMap;
 
 use crate::model::{ChangeOp, ObjectType};
+use crate::multi::Multi;
 use crate::{DbKind, Result, Store, StoreError, now};
 
 /// By submission: its account and each recipient's (address, reply, delivered).
@@ -77,36 +78,48 @@ impl Store {
             DbKind::Postgres => " FOR UPDATE SKIP LOCKED",
             DbKind::Sqlite => "",
         };
-        let sql = format!(
-            "UPDATE queue_recipients SET leased_until = ? WHERE id IN (SELECT id FROM \
-             queue_recipients WHERE status = 'queued' AND next_attempt_at <= ? \
-             AND leased_until <= ? ORDER BY next_attempt_at LIMIT {limit}{lock}) \
-             RETURNING {RCPT_COLUMNS}"
+        // With the claimed recipients' messages in the same round trip: the messages of
+        // every recipient leased until this time (another claim's of the same second
+        // included; those are left out below).
+        let mut m = Multi::new(self.kind());
+        m.push_sql(
+            &format!(
+                "UPDATE queue_recipients SET leased_until = ? WHERE id IN (SELECT id FROM \
+                 queue_recipients WHERE status = 'queued' AND next_attempt_at <= ? \
+                 AND leased_until <= ? ORDER BY next_attempt_at LIMIT {limit}{lock}) \
+                 RETURNING CAST(0 AS BIGINT) AS tag, {RCPT_COLUMNS}"
+            ),
+            vec![lease_until.into(), now().into(), now().into()],
+        );
+        m.push_sql(
+            &format!(
+                "SELECT CAST(1 AS BIGINT) AS tag, {MESSAGE_COLUMNS} FROM queue_messages \
+                 WHERE id IN (SELECT message_id FROM queue_recipients WHERE leased_until = ?) \
+                 ORDER BY id"
+            ),
+            vec![lease_until.into()],
         );
         let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
-        let rcpts = QueuedRecipient::find_by_statement(
-            self.stmt(&sql, vec![lease_until.into(), now().into(), now().into()]),
-        )
-        .all(&tx)
-        .await?;
+        let rows = m.query(&tx).await?;
         tx.commit().await?;
-        if rcpts.is_empty() {
-            return Ok(Vec::new());
+        let (mut rcpts, mut messages) = (Vec::new(), Vec::new());
+        for row in &rows {
+            if row.try_get::<i64>("", "tag")? == 0 {
+                rcpts.push(QueuedRecipient::from_query_result(row, "")?);
+            } else {
+                messages.push(QueuedMessage::from_query_result(row, "")?);
+            }
         }
-        let mut ids: Vec<i64> = rcpts.iter().map(|r| r.message_id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let messages = self.queue_messages(Some(&ids)).await?;
         Ok(messages
             .into_iter()
-            .map(|m| {
-                let mine = rcpts
+            .filter_map(|m| {
+                let mine: Vec<QueuedRecipient> = rcpts
                     .iter()
                     .filter(|r| r.message_id == m.id)
                     .cloned()
                     .collect();
-                (m, mine)
+                (!mine.is_empty()).then_some((m, mine))
             })
             .collect())
     }
@@ -120,9 +133,10 @@ impl Store {
         &self,
         items: &[(QueuedMessage, QueuedRecipient, Outcome)],
     ) -> Result<Vec<(i64, i64)>> {
-        let _turn = self.write_turn().await;
-        let tx = self.begin_write().await?;
+        let kind = self.kind();
         let t = now();
+        // Round trip one: every recipient's outcome, and the statuses of their submissions.
+        let mut first = Multi::new(kind);
         let mut subs: Statuses = BTreeMap::new();
         for (message, rcpt, outcome) in items {
             let (status, reply, next, delivered) = match outcome {
@@ -133,7 +147,7 @@ impl Store {
                     next_attempt_at,
                 } => ("queued", reply, *next_attempt_at, "queued"),
             };
-            tx.execute_raw(self.stmt(
+            first.push_sql(
                 "UPDATE queue_recipients SET status = ?, attempts = attempts + 1, \
                  next_attempt_at = ?, last_reply = ?, updated_at = ?, leased_until = 0 \
                  WHERE id = ?",
@@ -144,8 +158,7 @@ impl Store {
                     t.into(),
                     rcpt.id.into(),
                 ],
-            ))
-            .await?;
+            );
             if let (Some(sub), Some(account)) = (message.submission_id, message.account_id) {
                 subs.entry(sub)
                     .or_insert_with(|| (account, Vec::new()))
@@ -153,38 +166,22 @@ impl Store {
                     .push((rcpt.address.as_str(), reply.as_str(), delivered));
             }
         }
-        let changed = self.record_delivery_status(&tx, &subs).await?;
-        let mut ids: Vec<i64> = items.iter().map(|(m, _, _)| m.id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let sql = format!(
-            "DELETE FROM queue_messages WHERE id IN ({}) AND NOT EXISTS (SELECT 1 FROM \
-             queue_recipients r WHERE r.message_id = queue_messages.id AND r.status = 'queued')",
-            vec!["?"; ids.len()].join(",")
-        );
-        tx.execute_raw(self.stmt(&sql, ids.into_iter().map(Value::from).collect()))
-            .await?;
-        tx.commit().await?;
-        Ok(changed)
-    }
-
-    /// Writes each recipient's reply into its submission's `deliveryStatus` and logs the
-    /// submissions as updated, at one new state per account.
-    async fn record_delivery_status(
-        &self,
-        tx: &DatabaseTransaction,
-        subs: &Statuses<'_>,
-    ) -> Result<Vec<(i64, i64)>> {
-        if subs.is_empty() {
-            return Ok(Vec::new());
+        if !subs.is_empty() {
+            first.push_sql(
+                &format!(
+                    "SELECT id, delivery_status FROM submissions WHERE id IN ({})",
+                    vec!["?"; subs.len()].join(",")
+                ),
+                subs.keys().map(|&i| Value::from(i)).collect(),
+            );
         }
-        let sql = format!(
-            "SELECT id, delivery_status FROM submissions WHERE id IN ({})",
-            vec!["?"; subs.len()].join(",")
-        );
-        let rows = tx
-            .query_all_raw(self.stmt(&sql, subs.keys().map(|&i| Value::from(i)).collect()))
-            .await?;
+        let _turn = self.write_turn().await;
+        let tx = self.begin_write().await?;
+        let rows = first.query(&tx).await?;
+
+        // Round trip two: the submissions' new statuses, logged as updated at one new state
+        // per account, and the messages no recipient waits for any more deleted.
+        let mut rest = Multi::new(kind);
         let mut by_account: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
         for row in rows {
             let id: i64 = row.try_get_by_index(0)?;
@@ -201,29 +198,47 @@ impl Store {
                     "displayed": "unknown",
                 });
             }
-            tx.execute_raw(self.stmt(
+            rest.push_sql(
                 "UPDATE submissions SET delivery_status = ? WHERE id = ?",
                 vec![v.to_string().into(), id.into()],
-            ))
-            .await?;
+            );
             by_account.entry(*account).or_default().push(id);
         }
-        let mut changed = Vec::new();
-        let mut log = Vec::new();
-        for (account, ids) in by_account {
-            let seq = crate::update::reserve_seqs(tx, account, 1).await?;
-            log.extend(ids.into_iter().map(|sub| {
-                crate::update::log(
-                    account,
-                    seq,
-                    ObjectType::EmailSubmission,
-                    sub,
-                    ChangeOp::Updated,
-                )
-            }));
-            changed.push((account, seq));
+        for (&account, ids) in &by_account {
+            rest.push_sql(
+                "UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ? \
+                 RETURNING id, change_seq",
+                vec![account.into()],
+            );
+            for &sub in ids {
+                rest.push_sql(
+                    "INSERT INTO changes (account_id, seq, object_type, object_id, op) \
+                     SELECT id, change_seq, ?, ?, ? FROM accounts WHERE id = ?",
+                    vec![
+                        (ObjectType::EmailSubmission as i16).into(),
+                        sub.into(),
+                        (ChangeOp::Updated as i16).into(),
+                        account.into(),
+                    ],
+                );
+            }
         }
-        crate::delivery::insert_changes(tx, log).await?;
+        let mut ids: Vec<i64> = items.iter().map(|(m, _, _)| m.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        rest.push_sql(
+            &format!(
+                "DELETE FROM queue_messages WHERE id IN ({}) AND NOT EXISTS (SELECT 1 FROM \
+                 queue_recipients r WHERE r.message_id = queue_messages.id AND r.status = 'queued')",
+                vec!["?"; ids.len()].join(",")
+            ),
+            ids.into_iter().map(Value::from).collect(),
+        );
+        let mut changed = Vec::new();
+        for row in rest.query(&tx).await? {
+            changed.push((row.try_get_by_index(0)?, row.try_get_by_index(1)?));
+        }
+        tx.commit().await?;
         Ok(changed)
     }
 
@@ -359,6 +374,48 @@ impl Store {
 const RCPT_COLUMNS: &str = "id, message_id, address, domain, status, attempts, next_attempt_at, \
                             last_reply, delay_notified, leased_until";
 
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "id, blob_id, mail_from, account_id, submission_id, size, created_at";
+pub(crate) const RECIPIENT_COLUMNS: &str = "id, message_id, address, domain, status, attempts, \
+                                            next_attempt_at, delay_notified, updated_at";
+
+/// A queued message's row, in [`MESSAGE_COLUMNS`] order.
+pub(crate) fn message_values(
+    id: i64,
+    q: &NewQueued,
+    submission_id: Option<i64>,
+    t: i64,
+) -> Vec<Value> {
+    vec![
+        id.into(),
+        q.blob_id.as_str().into(),
+        q.mail_from.as_str().into(),
+        q.account_id.into(),
+        submission_id.into(),
+        q.size.into(),
+        t.into(),
+    ]
+}
+
+/// A recipient's row (due now), in [`RECIPIENT_COLUMNS`] order.
+pub(crate) fn recipient_values(id: i64, message_id: i64, address: &str, t: i64) -> Vec<Value> {
+    let domain = address
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .unwrap_or_default();
+    vec![
+        id.into(),
+        message_id.into(),
+        address.into(),
+        domain.into(),
+        "queued".into(),
+        0i32.into(),
+        t.into(),
+        false.into(),
+        t.into(),
+    ]
+}
+
 /// Inserts a queued message and its recipients (due now) inside `tx`.
 pub(crate) async fn queue_insert_in(
     kind: DbKind,
@@ -367,41 +424,28 @@ pub(crate) async fn queue_insert_in(
     submission_id: Option<i64>,
 ) -> Result<i64> {
     let t = now();
-    let stmt = |sql: &str, values: Vec<Value>| crate::query::statement(kind, sql, values);
-    let row = tx
-        .query_one_raw(stmt(
-            "INSERT INTO queue_messages (blob_id, mail_from, account_id, submission_id, size, \
-             created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            vec![
-                q.blob_id.as_str().into(),
-                q.mail_from.as_str().into(),
-                q.account_id.into(),
-                submission_id.into(),
-                q.size.into(),
-                t.into(),
-            ],
-        ))
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("insert returned no row".into()))?;
-    let id: i64 = row.try_get_by_index(0)?;
-    for r in &q.recipients {
-        let domain = r
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_ascii_lowercase())
-            .unwrap_or_default();
-        tx.execute_raw(stmt(
-            "INSERT INTO queue_recipients (message_id, address, domain, status, attempts, \
-             next_attempt_at, delay_notified, updated_at) VALUES (?, ?, ?, 'queued', 0, ?, ?, ?)",
-            vec![
-                id.into(),
-                r.as_str().into(),
-                domain.into(),
-                t.into(),
-                false.into(),
-                t.into(),
-            ],
-        ))
-        .await?;
-    }
+    let mut first = Multi::new(kind);
+    crate::ids::reserve(&mut first, kind, 1, "queue_messages", 1);
+    crate::ids::reserve(&mut first, kind, 1, "queue_recipients", q.recipients.len());
+    let wanted = [
+        ("queue_messages", 1),
+        ("queue_recipients", q.recipients.len()),
+    ];
+    let mut ids = crate::ids::Reserved::read(kind, &first.query(tx).await?, 1, &wanted)?;
+    let id = ids.next("queue_messages")?;
+    let mut rest = Multi::new(kind);
+    crate::submission::insert_rows(
+        &mut rest,
+        "queue_messages",
+        MESSAGE_COLUMNS,
+        vec![message_values(id, q, submission_id, t)],
+    );
+    let rcpts = q
+        .recipients
+        .iter()
+        .map(|r| Ok(recipient_values(ids.next("queue_recipients")?, id, r, t)))
+        .collect::<Result<Vec<_>>>()?;
+    crate::submission::insert_rows(&mut rest, "queue_recipients", RECIPIENT_COLUMNS, rcpts);
+    rest.execute(tx).await?;
     Ok(id)
 }

@@ -1,10 +1,35 @@
 //! Submissions (mail a user sent, with per-recipient status) and idempotency keys of the REST
 //! send endpoint.
 
-use sea_orm::{ConnectionTrait, FromQueryResult, Value};
+use std::collections::{BTreeMap, HashMap};
 
+use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, QueryTrait, Value};
+
+use crate::entity::change;
 use crate::model::{ChangeOp, ObjectType};
+use crate::multi::Multi;
 use crate::{Result, Store, StoreError, now};
+
+const SUBMISSION_COLUMNS: &str = "id, account_id, email_id, mail_from, rcpt_to, send_at, \
+                                  undo_status, delivery_status, created_at";
+
+/// Rows per multi-row INSERT (at most a dozen parameters each).
+const ROWS_PER_INSERT: usize = 200;
+
+/// Multi-row INSERTs of `rows` (each in `columns` order) into `table`.
+pub(crate) fn insert_rows(m: &mut Multi, table: &str, columns: &str, rows: Vec<Vec<Value>>) {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let Some(width) = chunk.first().map(Vec::len) else {
+            return;
+        };
+        let one = format!("({})", vec!["?"; width].join(", "));
+        let marks = vec![one.as_str(); chunk.len()].join(", ");
+        m.push_sql(
+            &format!("INSERT INTO {table} ({columns}) VALUES {marks}"),
+            chunk.iter().flatten().cloned().collect(),
+        );
+    }
+}
 
 /// One submission as stored. `rcpt_to` and `delivery_status` are JSON texts.
 #[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
@@ -51,61 +76,124 @@ const IDEMPOTENCY_TTL: i64 = 24 * 3600;
 
 impl Store {
     /// Records submissions (and queues their remote recipients) in one transaction, each
-    /// logged as created; returns each with its account's new state.
+    /// logged as created; returns each with its account's new state. Two round trips: the
+    /// accounts' change counters with the new rows' ids, then every row.
     pub async fn submission_insert_many(
         &self,
         subs: &[NewSubmission],
     ) -> Result<Vec<(Submission, i64)>> {
+        let kind = self.kind();
+        let mut per_account: BTreeMap<i64, i64> = BTreeMap::new();
+        for s in subs {
+            *per_account.entry(s.account_id).or_default() += 1;
+        }
+        let queued: Vec<&crate::queue::NewQueued> =
+            subs.iter().filter_map(|s| s.queue.as_ref()).collect();
+        let wanted = [
+            ("submissions", subs.len()),
+            ("queue_messages", queued.len()),
+            (
+                "queue_recipients",
+                queued.iter().map(|q| q.recipients.len()).sum(),
+            ),
+        ];
+
         let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
-        let mut out = Vec::with_capacity(subs.len());
-        for s in subs {
-            out.push(self.submission_insert_in(&tx, s).await?);
+        let mut first = Multi::new(kind);
+        for (&id, &n) in &per_account {
+            first.push_sql(
+                "UPDATE accounts SET change_seq = change_seq + ? WHERE id = ? \
+                 RETURNING CAST(0 AS BIGINT), id, change_seq",
+                vec![n.into(), id.into()],
+            );
         }
+        for (table, n) in wanted {
+            crate::ids::reserve(&mut first, kind, 1, table, n);
+        }
+        let rows = first.query(&tx).await?;
+        // Each account's first new seq.
+        let mut next_seq: HashMap<i64, i64> = HashMap::new();
+        for row in &rows {
+            if row.try_get_by_index::<i64>(0)? == 0 {
+                let id: i64 = row.try_get_by_index(1)?;
+                let end: i64 = row.try_get_by_index(2)?;
+                next_seq.insert(id, end - per_account[&id] + 1);
+            }
+        }
+        let mut ids = crate::ids::Reserved::read(kind, &rows, 1, &wanted)?;
+
+        let t = now();
+        let mut out = Vec::with_capacity(subs.len());
+        let (mut sub_rows, mut msg_rows, mut rcpt_rows, mut changes) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for s in subs {
+            let seq = next_seq
+                .get_mut(&s.account_id)
+                .map(|n| {
+                    *n += 1;
+                    *n - 1
+                })
+                .ok_or_else(|| StoreError::NotFound(format!("account {}", s.account_id)))?;
+            let row = Submission {
+                id: ids.next("submissions")?,
+                account_id: s.account_id,
+                email_id: s.email_id,
+                mail_from: s.mail_from.clone(),
+                rcpt_to: s.rcpt_to.clone(),
+                send_at: t,
+                undo_status: s.undo_status.clone(),
+                delivery_status: s.delivery_status.clone(),
+                created_at: t,
+            };
+            sub_rows.push(vec![
+                row.id.into(),
+                row.account_id.into(),
+                row.email_id.into(),
+                row.mail_from.as_str().into(),
+                row.rcpt_to.as_str().into(),
+                t.into(),
+                row.undo_status.as_str().into(),
+                row.delivery_status.as_str().into(),
+                t.into(),
+            ]);
+            if let Some(q) = &s.queue {
+                let message_id = ids.next("queue_messages")?;
+                msg_rows.push(crate::queue::message_values(message_id, q, Some(row.id), t));
+                for r in &q.recipients {
+                    let id = ids.next("queue_recipients")?;
+                    rcpt_rows.push(crate::queue::recipient_values(id, message_id, r, t));
+                }
+            }
+            changes.push(crate::update::log(
+                s.account_id,
+                seq,
+                ObjectType::EmailSubmission,
+                row.id,
+                ChangeOp::Created,
+            ));
+            out.push((row, seq));
+        }
+        let mut rest = Multi::new(kind);
+        insert_rows(&mut rest, "submissions", SUBMISSION_COLUMNS, sub_rows);
+        insert_rows(
+            &mut rest,
+            "queue_messages",
+            crate::queue::MESSAGE_COLUMNS,
+            msg_rows,
+        );
+        insert_rows(
+            &mut rest,
+            "queue_recipients",
+            crate::queue::RECIPIENT_COLUMNS,
+            rcpt_rows,
+        );
+        for chunk in changes.chunks(ROWS_PER_INSERT) {
+            rest.push(&change::Entity::insert_many(chunk.to_vec()).into_query());
+        }
+        rest.execute(&tx).await?;
         tx.commit().await?;
         Ok(out)
-    }
-
-    async fn submission_insert_in(
-        &self,
-        tx: &sea_orm::DatabaseTransaction,
-        s: &NewSubmission,
-    ) -> Result<(Submission, i64)> {
-        let seq = crate::update::reserve_seqs(tx, s.account_id, 1).await?;
-        let t = now();
-        let values: Vec<Value> = vec![
-            s.account_id.into(),
-            s.email_id.into(),
-            s.mail_from.as_str().into(),
-            s.rcpt_to.as_str().into(),
-            t.into(),
-            s.undo_status.as_str().into(),
-            s.delivery_status.as_str().into(),
-            t.into(),
-        ];
-        let row = Submission::find_by_statement(self.stmt(
-            "INSERT INTO submissions (account_id, email_id, mail_from, rcpt_to, send_at, \
-             undo_status, delivery_status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-             RETURNING id, account_id, email_id, mail_from, rcpt_to, send_at, undo_status, \
-             delivery_status, created_at",
-            values,
-        ))
-        .one(tx)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("insert returned no row".into()))?;
-        if let Some(q) = &s.queue {
-            crate::queue::queue_insert_in(self.kind(), tx, q, Some(row.id)).await?;
-        }
-        crate::update::log_one(
-            tx,
-            s.account_id,
-            seq,
-            ObjectType::EmailSubmission,
-            row.id,
-            ChangeOp::Created,
-        )
-        .await?;
-        Ok((row, seq))
     }
 
     /// The account's submissions among `ids` (all of them when `ids` is `None`), by id.
