@@ -167,8 +167,9 @@ fn prefilter(field: &TextField, value: &str) -> Option<Cond> {
         TextField::Subject => TextColumn::Subject,
         _ => return None,
     };
-    // A long needle is left to the exact check (SQLite refuses patterns over 50,000 bytes).
-    if value.is_empty() || value.len() > 1000 {
+    // A long needle is left to the exact check (SQLite refuses patterns over 50,000 bytes),
+    // and so is one with NUL (FTS5's query parser would stop at it).
+    if value.is_empty() || value.len() > 1000 || value.contains('\0') {
         return None;
     }
     // The text index takes any needle of its unit's length; a shorter one is matched
@@ -533,6 +534,7 @@ mod prefilter_tests {
         assert_eq!(prefilter(&TextField::Cc, "Al"), cond(TextColumn::Cc, "al"));
         for (field, value) in [
             (TextField::From, "Jü"),
+            (TextField::From, "ab\0cd"),
             (TextField::From, "\""),
             (TextField::To, "a\\"),
             (TextField::Subject, ""),
