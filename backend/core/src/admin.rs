@@ -22,12 +22,10 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 
 impl Core {
     pub async fn domain_add(&self, name: &str) -> Result<Domain> {
-        self.caches().clear();
         let name = validate_domain(name)?;
         let keys = crate::dkim::generate_keys(chrono::Utc::now().date_naive())?;
         let d = self.store().domain_add(&name).await?;
-        // Again: a lookup between the first clearing and the commit may have found it
-        // not ours.
+        // After the commit: a lookup before it may have cached the domain as not ours.
         self.caches().clear();
         // Its DKIM keys come with it (were this interrupted, the first use makes them).
         self.store().dkim_keys_add_if_none(d.id, &keys).await?;

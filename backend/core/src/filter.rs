@@ -175,14 +175,11 @@ fn prefilter(field: &TextField, value: &str) -> Option<Cond> {
     // The text index takes any needle of its unit's length; a shorter one is matched
     // against the stored column, where JSON escapes some characters.
     let plain = |c: char| c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\';
-    let indexed = value.chars().count() >= mailroom_store::search::MIN_INDEXED_NEEDLE;
-    if !indexed && !value.chars().all(plain) {
+    let needle = value.to_lowercase();
+    if !mailroom_store::search::indexed_needle(&needle) && !value.chars().all(plain) {
         return None;
     }
-    Some(Cond::TextContains {
-        column,
-        needle: value.to_lowercase(),
-    })
+    Some(Cond::TextContains { column, needle })
 }
 
 /// How deep attached messages are searched (a message in a message in a message).
@@ -270,10 +267,11 @@ impl Core {
             });
         }
 
-        let residual = q.filter.residual();
+        // Only text needs a check per row, and only what SQL did not settle.
+        let residual = has_text.then(|| q.filter.residual());
         let mut columns = Vec::new();
-        if has_text {
-            residual.conds(&mut columns);
+        if let Some(r) = &residual {
+            r.conds(&mut columns);
         }
         let rows = self
             .store()
@@ -281,14 +279,14 @@ impl Core {
             .await?;
         let mut kept: Vec<&SearchRow> = Vec::with_capacity(rows.len());
         for (row, truth) in &rows {
-            if has_text {
+            if let Some(residual) = &residual {
                 let mut c = Candidate {
                     row,
                     truth,
                     message: None,
                 };
                 let mut next = 0;
-                if !self.matches(&residual, &mut c, &mut next).await? {
+                if !self.matches(residual, &mut c, &mut next).await? {
                     continue;
                 }
             }

@@ -37,6 +37,12 @@ pub(crate) fn message_meta(raw: &[u8]) -> MessageMeta {
     meta.to = addresses(msg.to());
     meta.cc = addresses(msg.cc());
     meta.reply_to = addresses(msg.reply_to());
+    meta.index_text = [
+        index_lines(msg.from()),
+        index_lines(msg.to()),
+        index_lines(msg.cc()),
+        meta.subject.as_deref().unwrap_or_default().to_lowercase(),
+    ];
     meta.sent_at = msg.date().map(|d| d.to_timestamp());
     meta.in_reply_to = ids(msg.in_reply_to());
     meta.references = ids(msg.references());
@@ -55,6 +61,19 @@ fn addresses(a: Option<&Address>) -> String {
         .map(|a| json!({"name": a.name().map(text), "email": a.address().map(text)}))
         .collect();
     serde_json::Value::Array(list).to_string()
+}
+
+/// The names and addresses `addresses` stores, lowercased, a line each: what the text index
+/// holds, so it finds what the exact check (on the stored names and addresses) finds.
+fn index_lines(a: Option<&Address>) -> String {
+    let mut out = String::new();
+    for a in a.into_iter().flat_map(|a| a.iter()) {
+        for s in [a.name(), a.address()].into_iter().flatten() {
+            out.push_str(&text(s).to_lowercase());
+            out.push('\n');
+        }
+    }
+    out
 }
 
 fn ids(v: &HeaderValue) -> Vec<String> {
@@ -98,6 +117,22 @@ fn text(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_text_is_lines_of_lowercase_names_and_addresses() {
+        let raw = "From: =?UTF-8?Q?Neil_BR=C3=96WN?= <NeilB@Suse.de>\r\n\
+                   To: x@\u{130}.test\r\nSubject: Hello THERE\r\n\r\nbody\r\n";
+        let meta = message_meta(raw.as_bytes());
+        assert_eq!(
+            meta.index_text,
+            [
+                "neil bröwn\nneilb@suse.de\n".to_string(),
+                "x@i\u{307}.test\n".to_string(),
+                String::new(),
+                "hello there".to_string(),
+            ]
+        );
+    }
 
     #[test]
     fn extracts_threading_headers() {

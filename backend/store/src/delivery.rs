@@ -56,7 +56,7 @@ pub struct Delivered {
 const SUBJECT_THREAD_WINDOW: i64 = 30 * 24 * 3600;
 
 /// SQLite allows 32,766 bound parameters a statement; stay well under it.
-const ROWS_PER_INSERT: usize = 400;
+pub(crate) const ROWS_PER_INSERT: usize = 400;
 
 impl Store {
     /// Files every delivery of `batch` in one transaction and returns, for each, where its
@@ -297,17 +297,16 @@ async fn deliver_in(
 
     let mut memberships = Vec::with_capacity(placed.len());
     let mut changes = Vec::with_capacity(placed.len() * 3);
-    let texts: Vec<email_text::Texts> = batch.iter().map(|d| email_text::texts(&d.meta)).collect();
     let mut indexed = Vec::with_capacity(placed.len());
     let mut placed = placed.into_iter();
     let mut out = Vec::with_capacity(batch.len());
-    for (d, text) in batch.iter().zip(&texts) {
+    for d in batch {
         let mut filed = Vec::with_capacity(d.targets.len());
         for p in placed.by_ref().take(d.targets.len()) {
             let email_id = *email_ids
                 .get(&(p.account_id, p.seq))
                 .ok_or_else(|| StoreError::Corrupt("inserted email not returned".into()))?;
-            indexed.push((email_id, text));
+            indexed.push((email_id, &d.meta.index_text));
             memberships.push(mailbox_email::ActiveModel {
                 mailbox_id: Set(p.mailbox_id),
                 uid: Set(p.uid),

@@ -1,75 +1,47 @@
 //! The substring index over each email's From, To, Cc and Subject (migration
 //! `m0013_email_text`): written with the email in the delivery transaction, read by searches
 //! as a necessary condition (a superset of the emails whose text holds the needle; the caller
-//! checks the survivors exactly). Text and needles are lowercased here by Rust's rules, the
-//! ones of the exact check, so the index never leaves out an email that check would keep.
+//! checks the survivors exactly). Text (`MessageMeta::index_text`, made by core's parser) and
+//! needles are lowercased by Rust's rules, the ones of the exact check, so the index never
+//! leaves out an email that check would keep.
 
 use sea_orm::Value;
 
 use crate::DbKind;
-use crate::model::MessageMeta;
 use crate::multi::Multi;
 use crate::search::TextColumn;
 
-/// The shortest needle the index answers: its units are three characters.
-pub const MIN_NEEDLE_CHARS: usize = 3;
+/// The index's unit: three characters.
+const MIN_NEEDLE_CHARS: usize = 3;
 
-/// Rows per INSERT (five parameters each, well under SQLite's limit).
-const ROWS_PER_INSERT: usize = 200;
-
-/// One email's indexed text: from, to, cc, subject.
-pub(crate) type Texts = [String; 4];
-
-pub(crate) fn texts(meta: &MessageMeta) -> Texts {
-    [
-        addresses(&meta.from),
-        addresses(&meta.to),
-        addresses(&meta.cc),
-        meta.subject.as_deref().unwrap_or_default().to_lowercase(),
-    ]
-}
-
-/// A stored address list (a JSON array of `{"name", "email"}`): one line per name and per
-/// address.
-fn addresses(stored: &str) -> String {
-    let list: Vec<serde_json::Value> = serde_json::from_str(stored).unwrap_or_default();
-    let mut out = String::new();
-    for a in &list {
-        for k in ["name", "email"] {
-            if let Some(s) = a.get(k).and_then(|v| v.as_str()) {
-                out.push_str(&s.to_lowercase());
-                out.push('\n');
-            }
-        }
-    }
-    out
+/// Whether the index can answer `needle`: it has a whole unit.
+pub fn answers(needle: &str) -> bool {
+    needle.chars().count() >= MIN_NEEDLE_CHARS
 }
 
 /// Adds the rows of new emails (id, text) to `m`.
-pub(crate) fn insert(m: &mut Multi, kind: DbKind, rows: &[(i64, &Texts)]) {
+pub(crate) fn insert(m: &mut Multi, kind: DbKind, rows: &[(i64, &[String; 4])]) {
     let key = match kind {
         DbKind::Sqlite => "rowid",
         DbKind::Postgres => "email_id",
     };
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
-        for (id, t) in chunk {
-            values.push((*id).into());
-            values.extend(t.iter().map(|s| Value::from(s.as_str())));
-        }
-        let marks = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-        m.push_sql(
-            &format!(
-                "INSERT INTO email_text ({key}, from_text, to_text, cc_text, subject_text) \
-                 VALUES {marks}"
-            ),
-            values,
-        );
-    }
+    let rows = rows
+        .iter()
+        .map(|(id, t)| {
+            std::iter::once(Value::from(*id))
+                .chain(t.iter().map(|s| Value::from(s.as_str())))
+                .collect()
+        })
+        .collect();
+    m.insert_rows(
+        "email_text",
+        &format!("{key}, from_text, to_text, cc_text, subject_text"),
+        rows,
+    );
 }
 
-/// The SQL condition on `e.id` that the index answers for `needle` (lowercase, at least
-/// [`MIN_NEEDLE_CHARS`] characters), its parameter pushed onto `values`.
+/// The SQL condition on `e.id` that the index answers for `needle` (lowercase, one it
+/// [`answers`]), its parameter pushed onto `values`.
 pub(crate) fn condition(
     kind: DbKind,
     column: TextColumn,
@@ -107,16 +79,6 @@ pub(crate) fn condition(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_are_lines_of_lowercase_names_and_addresses() {
-        let stored =
-            r#"[{"name":"Neil BROWN","email":"NeilB@Suse.de"},{"name":null,"email":"x@İ.test"}]"#;
-        assert_eq!(
-            addresses(stored),
-            "neil brown\nneilb@suse.de\nx@i\u{307}.test\n"
-        );
-    }
 
     #[test]
     fn sqlite_asks_for_every_trigram_once_quoted() {

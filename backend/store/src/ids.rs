@@ -11,49 +11,43 @@ use sea_orm::QueryResult;
 use crate::multi::Multi;
 use crate::{DbKind, Result};
 
-/// Adds to `m` the statement whose rows [`Reserved::take`] reads: `n` ids of `table`,
-/// tagged `tag` in the first column.
-pub(crate) fn reserve(m: &mut Multi, kind: DbKind, tag: i64, table: &'static str, n: usize) {
-    if n == 0 {
-        return;
-    }
-    match kind {
-        // Without a row the table never had one: the ids start at 1.
-        DbKind::Sqlite => m.push_sql(
-            &format!(
-                "SELECT CAST({tag} AS BIGINT), '{table}', COALESCE((SELECT seq FROM sqlite_sequence \
-                 WHERE name = '{table}'), 0)"
+/// The first column of the rows [`reserve`] adds, so [`Reserved::read`] tells them from
+/// other statements' rows read back in the same round trip.
+const TAG: i64 = 100;
+
+/// Adds to `m` the statements that take `n` ids of each `(table, n)`.
+pub(crate) fn reserve(m: &mut Multi, kind: DbKind, wanted: &[(&'static str, usize)]) {
+    for &(table, n) in wanted.iter().filter(|(_, n)| *n > 0) {
+        let sql = match kind {
+            // Without a row the table never had one: the ids start at 1.
+            DbKind::Sqlite => format!(
+                "SELECT CAST({TAG} AS BIGINT), '{table}', COALESCE((SELECT seq FROM \
+                 sqlite_sequence WHERE name = '{table}'), 0)"
             ),
-            vec![],
-        ),
-        DbKind::Postgres => m.push_sql(
-            &format!(
-                "SELECT CAST({tag} AS BIGINT), '{table}', nextval('{table}_id_seq') \
+            DbKind::Postgres => format!(
+                "SELECT CAST({TAG} AS BIGINT), '{table}', nextval('{table}_id_seq') \
                  FROM generate_series(1, {n})"
             ),
-            vec![],
-        ),
+        };
+        m.push_sql(&sql, vec![]);
     }
 }
 
 /// Ids reserved per table, handed out in order.
-#[derive(Default)]
 pub(crate) struct Reserved {
     ids: HashMap<String, std::vec::IntoIter<i64>>,
 }
 
 impl Reserved {
-    /// Reads the rows of [`reserve`]'s statements (those tagged `tag`); `wanted` says how
-    /// many each table asked for.
+    /// Reads the rows of [`reserve`]'s statements among `rows`, given the same `wanted`.
     pub(crate) fn read(
         kind: DbKind,
         rows: &[QueryResult],
-        tag: i64,
         wanted: &[(&'static str, usize)],
     ) -> Result<Reserved> {
         let mut got: HashMap<String, Vec<i64>> = HashMap::new();
         for row in rows {
-            if row.try_get_by_index::<i64>(0)? != tag {
+            if row.try_get_by_index::<i64>(0)? != TAG {
                 continue;
             }
             let table: String = row.try_get_by_index(1)?;

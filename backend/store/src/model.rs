@@ -62,6 +62,9 @@ pub struct MessageMeta {
     pub references: Vec<String>,
     pub has_attachment: bool,
     pub preview: String,
+    /// From, To, Cc and Subject as the text index holds them: lowercased by Rust's rules,
+    /// a line per name and per address (see `email_text.rs`). Not a column of `messages`.
+    pub index_text: [String; 4],
 }
 
 /// One message in one mailbox, as listed for export or an IMAP view.

@@ -46,6 +46,28 @@ impl Multi {
             .push(crate::query::statement(self.kind, sql, values));
     }
 
+    /// Adds multi-row INSERTs of `rows` (each in `columns` order) into `table`, in
+    /// statements small enough for SQLite's parameter limit.
+    pub(crate) fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &str,
+        rows: Vec<Vec<sea_orm::Value>>,
+    ) {
+        const ROWS_PER_INSERT: usize = 200;
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let Some(width) = chunk.first().map(Vec::len) else {
+                return;
+            };
+            let one = format!("({})", vec!["?"; width].join(", "));
+            let marks = vec![one.as_str(); chunk.len()].join(", ");
+            self.push_sql(
+                &format!("INSERT INTO {table} ({columns}) VALUES {marks}"),
+                chunk.iter().flatten().cloned().collect(),
+            );
+        }
+    }
+
     /// Runs every statement; the rows of all, in order.
     pub(crate) async fn query(self, tx: &DatabaseTransaction) -> Result<Vec<QueryResult>> {
         let mut rows = Vec::new();

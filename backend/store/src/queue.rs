@@ -424,18 +424,16 @@ pub(crate) async fn queue_insert_in(
     submission_id: Option<i64>,
 ) -> Result<i64> {
     let t = now();
-    let mut first = Multi::new(kind);
-    crate::ids::reserve(&mut first, kind, 1, "queue_messages", 1);
-    crate::ids::reserve(&mut first, kind, 1, "queue_recipients", q.recipients.len());
     let wanted = [
         ("queue_messages", 1),
         ("queue_recipients", q.recipients.len()),
     ];
-    let mut ids = crate::ids::Reserved::read(kind, &first.query(tx).await?, 1, &wanted)?;
+    let mut first = Multi::new(kind);
+    crate::ids::reserve(&mut first, kind, &wanted);
+    let mut ids = crate::ids::Reserved::read(kind, &first.query(tx).await?, &wanted)?;
     let id = ids.next("queue_messages")?;
     let mut rest = Multi::new(kind);
-    crate::submission::insert_rows(
-        &mut rest,
+    rest.insert_rows(
         "queue_messages",
         MESSAGE_COLUMNS,
         vec![message_values(id, q, submission_id, t)],
@@ -445,7 +443,7 @@ pub(crate) async fn queue_insert_in(
         .iter()
         .map(|r| Ok(recipient_values(ids.next("queue_recipients")?, id, r, t)))
         .collect::<Result<Vec<_>>>()?;
-    crate::submission::insert_rows(&mut rest, "queue_recipients", RECIPIENT_COLUMNS, rcpts);
+    rest.insert_rows("queue_recipients", RECIPIENT_COLUMNS, rcpts);
     rest.execute(tx).await?;
     Ok(id)
 }

@@ -49,8 +49,11 @@ pub enum Cond {
     },
 }
 
-/// The shortest [`Cond::TextContains`] needle the text index answers.
-pub const MIN_INDEXED_NEEDLE: usize = crate::email_text::MIN_NEEDLE_CHARS;
+/// Whether the text index answers a [`Cond::TextContains`] with this needle (else the
+/// stored column is matched, with the limits said there).
+pub fn indexed_needle(needle: &str) -> bool {
+    crate::email_text::answers(needle)
+}
 
 /// A stored text column of the message (addresses as their JSON list).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,9 +176,7 @@ fn cond_sql(kind: DbKind, c: &Cond, values: &mut Vec<Value>) -> String {
             values.push((*m).into());
             "e.modseq >= ?".into()
         }
-        Cond::TextContains { column, needle }
-            if needle.chars().count() >= crate::email_text::MIN_NEEDLE_CHARS =>
-        {
+        Cond::TextContains { column, needle } if indexed_needle(needle) => {
             crate::email_text::condition(kind, *column, needle, values)
         }
         Cond::TextContains { column, needle } => {
@@ -220,9 +221,7 @@ impl SqlFilter {
     /// condition in a conjunctive position).
     fn narrowed_by_text_index(&self) -> bool {
         match self {
-            SqlFilter::Cond(Cond::TextContains { needle, .. }) => {
-                needle.chars().count() >= MIN_INDEXED_NEEDLE
-            }
+            SqlFilter::Cond(Cond::TextContains { needle, .. }) => indexed_needle(needle),
             SqlFilter::And(v) => v.iter().any(SqlFilter::narrowed_by_text_index),
             _ => false,
         }

@@ -13,24 +13,6 @@ use crate::{Result, Store, StoreError, now};
 const SUBMISSION_COLUMNS: &str = "id, account_id, email_id, mail_from, rcpt_to, send_at, \
                                   undo_status, delivery_status, created_at";
 
-/// Rows per multi-row INSERT (at most a dozen parameters each).
-const ROWS_PER_INSERT: usize = 200;
-
-/// Multi-row INSERTs of `rows` (each in `columns` order) into `table`.
-pub(crate) fn insert_rows(m: &mut Multi, table: &str, columns: &str, rows: Vec<Vec<Value>>) {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let Some(width) = chunk.first().map(Vec::len) else {
-            return;
-        };
-        let one = format!("({})", vec!["?"; width].join(", "));
-        let marks = vec![one.as_str(); chunk.len()].join(", ");
-        m.push_sql(
-            &format!("INSERT INTO {table} ({columns}) VALUES {marks}"),
-            chunk.iter().flatten().cloned().collect(),
-        );
-    }
-}
-
 /// One submission as stored. `rcpt_to` and `delivery_status` are JSON texts.
 #[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
 pub struct Submission {
@@ -108,9 +90,7 @@ impl Store {
                 vec![n.into(), id.into()],
             );
         }
-        for (table, n) in wanted {
-            crate::ids::reserve(&mut first, kind, 1, table, n);
-        }
+        crate::ids::reserve(&mut first, kind, &wanted);
         let rows = first.query(&tx).await?;
         // Each account's first new seq.
         let mut next_seq: HashMap<i64, i64> = HashMap::new();
@@ -121,7 +101,7 @@ impl Store {
                 next_seq.insert(id, end - per_account[&id] + 1);
             }
         }
-        let mut ids = crate::ids::Reserved::read(kind, &rows, 1, &wanted)?;
+        let mut ids = crate::ids::Reserved::read(kind, &rows, &wanted)?;
 
         let t = now();
         let mut out = Vec::with_capacity(subs.len());
@@ -175,20 +155,14 @@ impl Store {
             out.push((row, seq));
         }
         let mut rest = Multi::new(kind);
-        insert_rows(&mut rest, "submissions", SUBMISSION_COLUMNS, sub_rows);
-        insert_rows(
-            &mut rest,
-            "queue_messages",
-            crate::queue::MESSAGE_COLUMNS,
-            msg_rows,
-        );
-        insert_rows(
-            &mut rest,
+        rest.insert_rows("submissions", SUBMISSION_COLUMNS, sub_rows);
+        rest.insert_rows("queue_messages", crate::queue::MESSAGE_COLUMNS, msg_rows);
+        rest.insert_rows(
             "queue_recipients",
             crate::queue::RECIPIENT_COLUMNS,
             rcpt_rows,
         );
-        for chunk in changes.chunks(ROWS_PER_INSERT) {
+        for chunk in changes.chunks(crate::delivery::ROWS_PER_INSERT) {
             rest.push(&change::Entity::insert_many(chunk.to_vec()).into_query());
         }
         rest.execute(&tx).await?;
