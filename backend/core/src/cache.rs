@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 /// Mailbox counts shared between the cache and its readers.
 type SharedCounts = std::sync::Arc<Vec<mailroom_store::query::MailboxCounts>>;
 
+/// An account's mailboxes as read at a time.
+type Tree = (Instant, std::sync::Arc<Vec<crate::Mailbox>>);
+
 /// How long a resolved address is trusted.
 pub(crate) const TTL: Duration = Duration::from_secs(10);
 
@@ -48,6 +51,9 @@ pub(crate) struct Caches {
     /// Each account's Sent mailbox, and when that was read: a role can move (every mailbox
     /// change here forgets it, and one made by another process is seen within [`TTL`]).
     sent: Mutex<HashMap<i64, (Instant, i64)>>,
+    /// Each account's mailboxes as last read, for resolving names (kept like `sent`, for
+    /// [`REMOTE_TTL`]; their counters such as `uid_next` are not kept current).
+    tree: Mutex<HashMap<i64, Tree>>,
     /// The account a mailbox belongs to: never changes while the mailbox exists.
     owners: Mutex<HashMap<i64, i64>>,
     /// Accounts with a vacation response on, and when that was read.
@@ -202,9 +208,27 @@ impl Caches {
         map.insert(account_id, (Instant::now(), mailbox_id));
     }
 
+    pub(crate) fn tree(&self, account_id: i64) -> Option<std::sync::Arc<Vec<crate::Mailbox>>> {
+        self.tree
+            .lock()
+            .expect("cache lock")
+            .get(&account_id)
+            .filter(|(at, _)| at.elapsed() < REMOTE_TTL)
+            .map(|(_, t)| t.clone())
+    }
+
+    pub(crate) fn put_tree(&self, account_id: i64, tree: std::sync::Arc<Vec<crate::Mailbox>>) {
+        let mut map = self.tree.lock().expect("cache lock");
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(account_id, (Instant::now(), tree));
+    }
+
     /// After a change to the account's mailboxes.
-    pub(crate) fn forget_sent(&self, account_id: i64) {
+    pub(crate) fn mailboxes_changed(&self, account_id: i64) {
         self.sent.lock().expect("cache lock").remove(&account_id);
+        self.tree.lock().expect("cache lock").remove(&account_id);
     }
 
     pub(crate) fn owner(&self, mailbox_id: i64) -> Option<i64> {
@@ -230,6 +254,7 @@ impl Caches {
     /// After any change to users, aliases or domains.
     pub(crate) fn clear(&self) {
         self.sent.lock().expect("cache lock").clear();
+        self.tree.lock().expect("cache lock").clear();
         self.owners.lock().expect("cache lock").clear();
         self.recipients.lock().expect("cache lock").clear();
         self.remote.lock().expect("cache lock").clear();

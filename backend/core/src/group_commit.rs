@@ -159,13 +159,14 @@ async fn commit(
             .iter()
             .flat_map(|j| j.journal.iter().cloned())
             .collect();
-        let started = std::time::Instant::now();
-        let r = store.deliver_batch(&batch, &journal).await;
-        if !journal.is_empty() {
+        let (started, deliveries, journaled_any) =
+            (std::time::Instant::now(), batch.len(), !journal.is_empty());
+        let r = store.deliver_batch(batch, journal).await;
+        if journaled_any {
             journaled.notify_one();
         }
         tracing::debug!(
-            deliveries = batch.len(),
+            deliveries,
             ms = started.elapsed().as_secs_f64() * 1e3,
             "commit batch"
         );
@@ -184,6 +185,12 @@ async fn commit(
                     let _ = job.reply.send(Err(Error::OverQuota(why.clone())));
                 }
             }
+            // The mailbox went (deleted by another session since the caller found it).
+            Err(StoreError::NotFound(what)) if jobs.len() == 1 => {
+                for job in jobs.drain(..) {
+                    let _ = job.reply.send(Err(Error::NotFound(what.clone())));
+                }
+            }
             Err(e) if jobs.len() == 1 || e.is_transient() => {
                 tracing::error!(error = %e, jobs = jobs.len(), "delivery commit failed");
                 let e = Error::from(e);
@@ -194,12 +201,16 @@ async fn commit(
             Err(e) => {
                 tracing::warn!(error = %e, jobs = jobs.len(), "batch commit failed; retrying job by job");
                 for job in jobs.drain(..) {
-                    let r = match store.deliver_batch(&job.deliveries, &job.journal).await {
+                    let r = match store
+                        .deliver_batch(job.deliveries.clone(), job.journal.clone())
+                        .await
+                    {
                         Ok(v) => {
                             publish(&notifier, &v);
                             Ok(v)
                         }
                         Err(StoreError::OverQuota(why)) => Err(Error::OverQuota(why)),
+                        Err(StoreError::NotFound(what)) => Err(Error::NotFound(what)),
                         Err(e) => {
                             tracing::error!(error = %e, "delivery commit failed");
                             Err(e.into())

@@ -71,7 +71,13 @@ impl Core {
                 }],
                 true,
             )
-            .await?
+            .await
+            .inspect_err(|e| {
+                // A mailbox found in a tree kept by the caller was deleted meanwhile.
+                if matches!(e, Error::NotFound(_)) {
+                    self.caches().mailboxes_changed(account_id);
+                }
+            })?
             .pop()
             .and_then(|mut v| v.pop())
             .ok_or_else(|| Error::Internal("import filed nothing".into()))?;

@@ -48,6 +48,18 @@ impl Core {
         Ok(self.store().mailbox_list(account_id).await?)
     }
 
+    /// The account's mailboxes for finding one by name or id: their tree as it is (a change
+    /// through this process is seen at once, another process's within a few seconds), but
+    /// not their counters (`uid_next` may be behind); `mailbox_list` reads those.
+    pub async fn mailbox_tree(&self, account_id: i64) -> Result<std::sync::Arc<Vec<Mailbox>>> {
+        if let Some(t) = self.caches().tree(account_id) {
+            return Ok(t);
+        }
+        let t = std::sync::Arc::new(self.store().mailbox_list(account_id).await?);
+        self.caches().put_tree(account_id, t.clone());
+        Ok(t)
+    }
+
     /// `NotFound` unless the mailbox is the account's.
     /// Remembered once seen: a mailbox never changes owner and ids are never reused.
     pub(crate) async fn own_mailbox(&self, account_id: i64, mailbox_id: i64) -> Result<()> {

@@ -42,7 +42,7 @@ impl Core {
             .store()
             .mailbox_create(account_id, name, parent_id, sort_order, subscribed)
             .await?;
-        self.caches().forget_sent(account_id);
+        self.caches().mailboxes_changed(account_id);
         Ok(r.map(|(m, seq)| {
             self.inner.notifier.publish(StateChange { account_id, seq });
             m
@@ -56,7 +56,7 @@ impl Core {
         patch: &MailboxPatch,
     ) -> Result<std::result::Result<(), MailboxRefusal>> {
         let r = self.store().mailbox_update(account_id, id, patch).await?;
-        self.caches().forget_sent(account_id);
+        self.caches().mailboxes_changed(account_id);
         Ok(r.map(|seq| self.inner.notifier.publish(StateChange { account_id, seq })))
     }
 
@@ -70,7 +70,7 @@ impl Core {
             .store()
             .mailbox_destroy(account_id, id, remove_emails)
             .await?;
-        self.caches().forget_sent(account_id);
+        self.caches().mailboxes_changed(account_id);
         self.caches().owners_forget(id);
         Ok(r.map(|seq| self.inner.notifier.publish(StateChange { account_id, seq })))
     }

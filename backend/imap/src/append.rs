@@ -20,7 +20,7 @@ impl Session {
         date: Option<DateTime>,
         message: LiteralOrLiteral8<'static>,
     ) -> Handled {
-        let dest = match self.folder(&mailbox).await {
+        let dest = match self.destination(&mailbox).await {
             Ok(f) => f,
             Err(_) => return Err(Reply::No(Some(Code::TryCreate), "no such mailbox".into())),
         };
@@ -46,7 +46,13 @@ impl Session {
                 keywords,
                 received_at,
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                mailroom_core::Error::NotFound(_) => {
+                    Reply::No(Some(Code::TryCreate), "no such mailbox".into())
+                }
+                e => Reply::from(e),
+            })?;
         // Into another mailbox: nothing the client sees changed (RFC 9051 §7 lets updates
         // wait for the next command), so no catch-up costs this APPEND its reply time.
         self.no_report = self.selected.as_ref().map(|s| s.mailbox_id) != Some(dest.mailbox.id);

@@ -142,6 +142,18 @@ impl Session {
             .ok_or_else(|| Reply::No(Some(code("NONEXISTENT")), format!("no mailbox {name}")))
     }
 
+    /// The folder APPEND, COPY or MOVE file into: found in the account's tree as last read
+    /// (no read per APPEND; its counters may be behind, which a destination does not use),
+    /// read afresh when the name is not there.
+    pub(crate) async fn destination(&self, m: &ImapMailbox<'_>) -> Result<Folder, Reply> {
+        let name = self.name_of(m)?;
+        let tree = self.shared.core.mailbox_tree(self.account_id()).await?;
+        match names::find(&names::folders(&tree), &name) {
+            Some(f) => Ok(f.clone()),
+            None => self.folder(m).await,
+        }
+    }
+
     /// Creates `name` and any missing parents; returns the new mailbox's id.
     async fn create_path(&self, name: &str) -> Result<i64, Reply> {
         let account = self.account_id();

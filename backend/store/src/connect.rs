@@ -75,6 +75,15 @@ pub(crate) async fn connect(url: &str) -> Result<(DatabaseConnection, DbKind)> {
     Ok((db, kind))
 }
 
+/// The file behind a SQLite URL (none for an in-memory database or another kind).
+pub(crate) fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let opts = SqliteConnectOptions::from_str(url).ok()?;
+    let path = opts.get_filename();
+    let name = path.to_string_lossy();
+    (url.starts_with("sqlite:") && !name.is_empty() && !name.contains(":memory:"))
+        .then(|| path.to_path_buf())
+}
+
 /// Applies pending migrations in one transaction. Several processes may start at once
 /// (replicas on one Postgres, a CLI command beside `serve`): the first takes the lock
 /// (Postgres: an advisory lock; SQLite: the write lock of `BEGIN IMMEDIATE`), the others wait

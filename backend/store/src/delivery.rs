@@ -11,14 +11,15 @@ use std::collections::{BTreeMap, HashMap};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    QuerySelect, QueryTrait, Set,
 };
 
 use crate::email_text;
 use crate::entity::{account, change, email, mailbox, mailbox_email, message, thread_ref};
 use crate::model::{ChangeOp, MessageMeta, ObjectType};
 use crate::multi::Multi;
-use crate::{BlobId, DbKind, Result, Store, StoreError};
+use crate::tx::Tx;
+use crate::{BlobId, Result, Store, StoreError};
 
 /// A message ready to be filed: its blob is stored, its metadata parsed, its recipients resolved.
 #[derive(Clone, Debug)]
@@ -65,37 +66,11 @@ impl Store {
     /// commit with the emails.
     pub async fn deliver_batch(
         &self,
-        batch: &[NewDelivery],
-        journal: &[(BlobId, bytes::Bytes)],
+        batch: Vec<NewDelivery>,
+        journal: Vec<(BlobId, bytes::Bytes)>,
     ) -> Result<Vec<Vec<Delivered>>> {
-        let _turn = self.write_turn().await;
-        let tx = self.begin_write().await?;
-        let out = deliver_in(&tx, self.kind, batch, journal).await?;
-        tx.commit().await?;
-        Ok(out)
-    }
-
-    /// A write transaction. SQLite's default deferred BEGIN would fail, not wait, when it
-    /// upgrades a read to a write after another connection wrote; IMMEDIATE takes the write
-    /// lock up front and waits its turn under busy_timeout.
-    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction> {
-        let opts = TransactionOptions {
-            sqlite_transaction_mode: (self.kind == DbKind::Sqlite)
-                .then_some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        };
-        Ok(self.db.begin_with_options(opts).await?)
-    }
-
-    /// On SQLite, the busy writers (delivery, submission and queue batches, flag updates)
-    /// take turns in this process before they begin: colliding on SQLite's lock, each would
-    /// sleep in its busy handler (tens of milliseconds), where a mutex wakes the next one the
-    /// moment the lock is free. Hold the turn until the transaction ends.
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        match self.kind {
-            DbKind::Sqlite => Some(self.writer.clone().lock_owned().await),
-            DbKind::Postgres => None,
-        }
+        self.write(move |tx| Box::pin(async move { deliver_in(tx, &batch, &journal).await }))
+            .await
     }
 }
 
@@ -109,11 +84,11 @@ const TAG_THREAD: i64 = 2;
 /// UID and sequence blocks and the known threads; the email rows (their ids come back); the
 /// memberships, change log, thread references and journal.
 async fn deliver_in(
-    tx: &DatabaseTransaction,
-    kind: DbKind,
+    tx: &Tx<'_>,
     batch: &[NewDelivery],
     journal: &[(BlobId, bytes::Bytes)],
 ) -> Result<Vec<Vec<Delivered>>> {
+    let kind = tx.kind();
     let mut first = Multi::new(kind);
     insert_messages(&mut first, batch);
 
@@ -179,17 +154,17 @@ async fn deliver_in(
     let mut next_seq: HashMap<i64, i64> = HashMap::new();
     let mut known = HashMap::new();
     for row in first.query(tx).await? {
-        match row.try_get_by_index::<i64>(0)? {
+        match row.get::<i64>(0)? {
             TAG_MAILBOX => {
-                let id: i64 = row.try_get_by_index(1)?;
-                let end: i64 = row.try_get_by_index(2)?;
+                let id: i64 = row.get(1)?;
+                let end: i64 = row.get(2)?;
                 next_uid.insert(id, end - per_mailbox[&id]);
             }
             TAG_ACCOUNT => {
-                let id: i64 = row.try_get_by_index(1)?;
-                let end: i64 = row.try_get_by_index(2)?;
-                let used: i64 = row.try_get_by_index(3)?;
-                let quota: Option<i64> = row.try_get_by_index(4)?;
+                let id: i64 = row.get(1)?;
+                let end: i64 = row.get(2)?;
+                let used: i64 = row.get(3)?;
+                let quota: Option<i64> = row.get(4)?;
                 let (n, added, enforce) = per_account[&id];
                 if enforce && quota.is_some_and(|q| used > q) {
                     return Err(StoreError::OverQuota(format!(
@@ -201,9 +176,9 @@ async fn deliver_in(
                 next_seq.insert(id, end - n + 1);
             }
             _ => {
-                let account_id: i64 = row.try_get_by_index(1)?;
-                let message_id: String = row.try_get_by_index(2)?;
-                let thread_id: i64 = row.try_get_by_index(3)?;
+                let account_id: i64 = row.get(1)?;
+                let message_id: String = row.get(2)?;
+                let thread_id: i64 = row.get(3)?;
                 known.insert((account_id, message_id), thread_id);
             }
         }
@@ -234,8 +209,8 @@ async fn deliver_in(
     let mut emails = Vec::new();
     for d in batch {
         for t in &d.targets {
-            let seq = take(&mut next_seq, t.account_id, 1);
-            let uid = take(&mut next_uid, t.mailbox_id, 1);
+            let seq = take(&mut next_seq, t.account_id, "account")?;
+            let uid = take(&mut next_uid, t.mailbox_id, "mailbox")?;
             if uid > u32::MAX as i64 {
                 return Err(StoreError::Corrupt(format!(
                     "mailbox {} ran out of UIDs",
@@ -289,9 +264,9 @@ async fn deliver_in(
     }
     let mut email_ids: HashMap<(i64, i64), i64> = HashMap::with_capacity(emails.len());
     for row in inserts.query(tx).await? {
-        let id: i64 = row.try_get_by_index(0)?;
-        let account_id: i64 = row.try_get_by_index(1)?;
-        let modseq: i64 = row.try_get_by_index(2)?;
+        let id: i64 = row.get(0)?;
+        let account_id: i64 = row.get(1)?;
+        let modseq: i64 = row.get(2)?;
         email_ids.insert((account_id, modseq), id);
     }
 
@@ -441,11 +416,14 @@ where
     Ok(row.try_get_by_index::<i64>(0)?)
 }
 
-fn take(m: &mut HashMap<i64, i64>, key: i64, n: i64) -> i64 {
-    let v = m.get_mut(&key).expect("reserved above");
-    let out = *v;
-    *v += n;
-    out
+/// The next number reserved for `key`; `NotFound` when its row was gone (a mailbox deleted
+/// since the delivery was addressed).
+fn take(m: &mut HashMap<i64, i64>, key: i64, what: &str) -> Result<i64> {
+    let v = m
+        .get_mut(&key)
+        .ok_or_else(|| StoreError::NotFound(format!("{what} {key}")))?;
+    *v += 1;
+    Ok(*v - 1)
 }
 
 /// Message-ID → thread, for the accounts of one batch.
@@ -499,7 +477,7 @@ impl ThreadMap {
 
     async fn find(
         &self,
-        tx: &DatabaseTransaction,
+        tx: &Tx<'_>,
         account_id: i64,
         m: &MessageMeta,
         received_at: i64,
@@ -515,7 +493,7 @@ impl ThreadMap {
         if let Some(&t) = self.subjects.get(&(account_id, base.clone())) {
             return Ok(Some(t));
         }
-        Ok(email::Entity::find()
+        let latest = email::Entity::find()
             .select_only()
             .column(email::Column::ThreadId)
             .inner_join_on_blob()
@@ -524,9 +502,11 @@ impl ThreadMap {
             .filter(email::Column::ReceivedAt.gt(received_at - SUBJECT_THREAD_WINDOW))
             .order_by_desc(email::Column::Id)
             .limit(1)
-            .into_tuple()
-            .one(tx)
-            .await?)
+            .into_query();
+        match tx.query_one(&latest).await? {
+            Some(row) => Ok(Some(row.get(0)?)),
+            None => Ok(None),
+        }
     }
 
     /// Every id the message carries now points to `thread_id` (unless it already pointed

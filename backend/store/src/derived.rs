@@ -3,7 +3,8 @@
 
 use sea_orm::{ConnectionTrait, Value};
 
-use crate::{DbKind, Result, Store};
+use crate::multi::Multi;
+use crate::{Result, Store};
 
 impl Store {
     /// `(blob id, data)` of those of `blob_ids` that have data of `kind`.
@@ -35,24 +36,22 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        let _turn = self.write_turn().await;
-        let tx = self.begin_write().await?;
+        let mut m = Multi::new(self.kind);
         for chunk in rows.chunks(200) {
             let marks = vec!["(?, ?, ?)"; chunk.len()].join(",");
-            let conflict = match self.kind {
-                DbKind::Sqlite | DbKind::Postgres => "ON CONFLICT (blob_id, kind) DO NOTHING",
-            };
-            let sql =
-                format!("INSERT INTO derived (blob_id, kind, data) VALUES {marks} {conflict}");
+            let sql = format!(
+                "INSERT INTO derived (blob_id, kind, data) VALUES {marks} \
+                 ON CONFLICT (blob_id, kind) DO NOTHING"
+            );
             let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 3);
             for (b, d) in chunk {
                 values.push(b.clone().into());
                 values.push(kind.into());
                 values.push(d.clone().into());
             }
-            tx.execute_raw(self.stmt(&sql, values)).await?;
+            m.push_sql(&sql, values);
         }
-        tx.commit().await?;
-        Ok(())
+        self.write(move |tx| Box::pin(async move { m.execute(tx).await.map(drop) }))
+            .await
     }
 }

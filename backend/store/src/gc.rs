@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use sea_orm::{ConnectionTrait, Value};
 
+use crate::multi::Multi;
 use crate::{Result, Store};
 
 /// Blob ids checked against the tables per statement (three placeholders each).
@@ -61,22 +62,23 @@ impl Store {
                 vec!["?"; ids.len()].join(",")
             );
             let values = ids.iter().map(|i| Value::from(i.as_str())).collect();
-            let _turn = self.write_turn().await;
-            match self.db.execute_raw(self.stmt(&sql, values)).await {
-                Ok(_) => {
-                    // Data derived from those bytes goes with their facts (only where the
-                    // facts did go: a message in use again keeps both).
-                    let sql = format!(
-                        "DELETE FROM derived WHERE blob_id IN ({}) AND NOT EXISTS \
-                         (SELECT 1 FROM messages m WHERE m.blob_id = derived.blob_id)",
-                        vec!["?"; ids.len()].join(",")
-                    );
-                    let values = ids.iter().map(|i| Value::from(i.as_str())).collect();
-                    if let Err(e) = self.db.execute_raw(self.stmt(&sql, values)).await {
-                        tracing::info!(error = %e, "derived data kept for the next collection");
-                    }
-                    forgotten.extend(ids)
-                }
+            // The derived data goes with the facts, in the same transaction (only where
+            // the facts did go: a message in use again keeps both).
+            let mut m = Multi::new(self.kind);
+            m.push_sql(&sql, values);
+            m.push_sql(
+                &format!(
+                    "DELETE FROM derived WHERE blob_id IN ({}) AND NOT EXISTS \
+                     (SELECT 1 FROM messages m WHERE m.blob_id = derived.blob_id)",
+                    vec!["?"; ids.len()].join(",")
+                ),
+                ids.iter().map(|i| Value::from(i.as_str())).collect(),
+            );
+            match self
+                .write(move |tx| Box::pin(async move { m.execute(tx).await }))
+                .await
+            {
+                Ok(_) => forgotten.extend(ids),
                 Err(e) => tracing::info!(error = %e, "message facts in use again; kept"),
             }
         }

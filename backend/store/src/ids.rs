@@ -6,9 +6,8 @@
 
 use std::collections::HashMap;
 
-use sea_orm::QueryResult;
-
 use crate::multi::Multi;
+use crate::tx::Row;
 use crate::{DbKind, Result};
 
 /// The first column of the rows [`reserve`] adds, so [`Reserved::read`] tells them from
@@ -42,16 +41,16 @@ impl Reserved {
     /// Reads the rows of [`reserve`]'s statements among `rows`, given the same `wanted`.
     pub(crate) fn read(
         kind: DbKind,
-        rows: &[QueryResult],
+        rows: &[Row],
         wanted: &[(&'static str, usize)],
     ) -> Result<Reserved> {
         let mut got: HashMap<String, Vec<i64>> = HashMap::new();
         for row in rows {
-            if row.try_get_by_index::<i64>(0)? != TAG {
+            if row.get::<i64>(0)? != TAG {
                 continue;
             }
-            let table: String = row.try_get_by_index(1)?;
-            let v: i64 = row.try_get_by_index(2)?;
+            let table: String = row.get(1)?;
+            let v: i64 = row.get(2)?;
             got.entry(table).or_default().push(v);
         }
         let mut ids = HashMap::new();

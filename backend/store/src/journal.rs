@@ -64,12 +64,12 @@ impl Store {
 
     /// Deletes the journal's rows up to `upto`, whose files are synced; returns how many.
     async fn forget_journal(&self, upto: i64) -> Result<usize> {
-        let _turn = self.write_turn().await;
-        let done = self
-            .db
-            .execute_raw(self.stmt("DELETE FROM blob_journal WHERE id <= ?", vec![upto.into()]))
+        let mut m = Multi::new(self.kind);
+        m.push_sql("DELETE FROM blob_journal WHERE id <= ?", vec![upto.into()]);
+        let n = self
+            .write(move |tx| Box::pin(async move { m.execute(tx).await }))
             .await?;
-        Ok(done.rows_affected() as usize)
+        Ok(n as usize)
     }
 
     /// Rewrites and syncs every journaled blob, then empties the journal: what a crash left

@@ -26,6 +26,7 @@ pub mod gc;
 pub mod identity;
 mod ids;
 pub mod journal;
+mod lite;
 mod mailbox;
 pub mod mailbox_set;
 pub mod members;
@@ -36,6 +37,7 @@ pub mod query;
 pub mod queue;
 pub mod search;
 pub mod submission;
+mod tx;
 pub mod update;
 pub mod vacation;
 
@@ -55,6 +57,8 @@ pub struct Store {
     blobs: BlobStore,
     /// Turns for SQLite write transactions (see `begin_write`).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// On SQLite (a file), the thread write transactions run on (see `tx.rs`).
+    lite: Option<lite::Writer>,
 }
 
 impl Store {
@@ -62,12 +66,17 @@ impl Store {
     pub async fn open(db_url: &str, blobs: &BlobConfig) -> Result<Store> {
         let (db, kind) = connect::connect(db_url).await?;
         connect::migrate(&db, kind).await?;
+        let lite = match connect::sqlite_file(db_url) {
+            Some(path) => Some(lite::Writer::open(&path)?),
+            None => None,
+        };
         let blobs = BlobStore::open(blobs)?;
         let store = Store {
             db,
             kind,
             blobs,
             writer: Default::default(),
+            lite,
         };
         let restored = store.recover_journal().await?;
         if restored > 0 {

@@ -1,5 +1,8 @@
 //! Several statements in one round trip, where the database takes them.
 //!
+//! (Write transactions on SQLite now run whole on the writer thread, `lite.rs`, where each
+//! statement runs on its own at no cost; what follows is for those still run through sqlx.)
+//!
 //! sqlx runs SQLite statements on the connection's own worker thread and hands each result
 //! back to the caller's task: two thread switches a statement, which in a small write
 //! transaction (an IMAP APPEND files one message in about ten statements) cost more than the
@@ -7,11 +10,9 @@
 //! order in one call, so a [`Multi`] sends them together there. Postgres takes one statement a
 //! call, so there each goes in turn; the rows come back the same way on both.
 
-use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, QueryResult, Statement, StatementBuilder,
-    Values,
-};
+use sea_orm::{DbBackend, Statement, StatementBuilder, Values};
 
+use crate::tx::{Row, Tx};
 use crate::{DbKind, Result};
 
 pub(crate) struct Multi {
@@ -69,26 +70,28 @@ impl Multi {
     }
 
     /// Runs every statement; the rows of all, in order.
-    pub(crate) async fn query(self, tx: &DatabaseTransaction) -> Result<Vec<QueryResult>> {
+    pub(crate) async fn query(self, tx: &Tx<'_>) -> Result<Vec<Row>> {
         let mut rows = Vec::new();
-        for st in self.joined() {
-            rows.extend(tx.query_all_raw(st).await?);
+        for st in self.joined(tx) {
+            rows.extend(tx.query(st).await?);
         }
         Ok(rows)
     }
 
     /// Runs every statement; how many rows they changed in all.
-    pub(crate) async fn execute(self, tx: &DatabaseTransaction) -> Result<u64> {
+    pub(crate) async fn execute(self, tx: &Tx<'_>) -> Result<u64> {
         let mut n = 0;
-        for st in self.joined() {
-            n += tx.execute_raw(st).await?.rows_affected();
+        for st in self.joined(tx) {
+            n += tx.execute(st).await?;
         }
         Ok(n)
     }
 
-    /// One statement for SQLite, each on its own for Postgres.
-    fn joined(self) -> Vec<Statement> {
-        if self.kind != DbKind::Sqlite || self.statements.len() < 2 {
+    /// One statement for SQLite through sqlx, each on its own elsewhere (on the SQLite
+    /// writer thread a statement costs no hand-off, and one prepared statement is kept
+    /// for each).
+    fn joined(self, tx: &Tx<'_>) -> Vec<Statement> {
+        if !matches!(tx, Tx::Sea(_, DbKind::Sqlite)) || self.statements.len() < 2 {
             return self.statements;
         }
         let mut sql = String::new();

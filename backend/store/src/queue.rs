@@ -5,17 +5,19 @@
 //! same recipient at once, and a worker that dies mid-send leaves them to be retried when the
 //! lease ends. A message is deleted once none of its recipients is still queued.
 
-use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult, Value};
+use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 use std::collections::BTreeMap;
 
 use crate::model::{ChangeOp, ObjectType};
 use crate::multi::Multi;
+use crate::tx::{Row, Tx};
 use crate::{DbKind, Result, Store, StoreError, now};
 
 /// By submission: its account and each recipient's (address, reply, delivered).
-type Statuses<'a> = BTreeMap<i64, (i64, Vec<(&'a str, &'a str, &'a str)>)>;
+type Statuses = BTreeMap<i64, (i64, Vec<(String, String, &'static str)>)>;
 
 /// A message to queue for remote recipients.
+#[derive(Clone)]
 pub struct NewQueued {
     pub blob_id: String,
     /// "" for the null reverse-path.
@@ -51,6 +53,39 @@ pub struct QueuedRecipient {
     pub leased_until: i64,
 }
 
+impl QueuedMessage {
+    /// From a row of a tag column then [`MESSAGE_COLUMNS`].
+    fn from_row(r: &Row) -> Result<QueuedMessage> {
+        Ok(QueuedMessage {
+            id: r.get(1)?,
+            blob_id: r.get(2)?,
+            mail_from: r.get(3)?,
+            account_id: r.get(4)?,
+            submission_id: r.get(5)?,
+            size: r.get(6)?,
+            created_at: r.get(7)?,
+        })
+    }
+}
+
+impl QueuedRecipient {
+    /// From a row of a tag column then [`RCPT_COLUMNS`].
+    fn from_row(r: &Row) -> Result<QueuedRecipient> {
+        Ok(QueuedRecipient {
+            id: r.get(1)?,
+            message_id: r.get(2)?,
+            address: r.get(3)?,
+            domain: r.get(4)?,
+            status: r.get(5)?,
+            attempts: r.get(6)?,
+            next_attempt_at: r.get(7)?,
+            last_reply: r.get(8)?,
+            delay_notified: r.get(9)?,
+            leased_until: r.get(10)?,
+        })
+    }
+}
+
 /// What happened to one recipient in an attempt.
 #[derive(Clone, Debug)]
 pub enum Outcome {
@@ -62,10 +97,8 @@ pub enum Outcome {
 impl Store {
     /// Queues a message outside a submission (bounces, auto-replies); returns its id.
     pub async fn queue_insert(&self, q: NewQueued) -> Result<i64> {
-        let tx = self.begin_write().await?;
-        let id = queue_insert_in(self.kind(), &tx, &q, None).await?;
-        tx.commit().await?;
-        Ok(id)
+        self.write(move |tx| Box::pin(async move { queue_insert_in(tx, &q, None).await }))
+            .await
     }
 
     /// Claims up to `limit` due recipients until `lease_until`, with their messages.
@@ -99,16 +132,15 @@ impl Store {
             ),
             vec![lease_until.into()],
         );
-        let _turn = self.write_turn().await;
-        let tx = self.begin_write().await?;
-        let rows = m.query(&tx).await?;
-        tx.commit().await?;
+        let rows = self
+            .write(move |tx| Box::pin(async move { m.query(tx).await }))
+            .await?;
         let (mut rcpts, mut messages) = (Vec::new(), Vec::new());
         for row in &rows {
-            if row.try_get::<i64>("", "tag")? == 0 {
-                rcpts.push(QueuedRecipient::from_query_result(row, "")?);
+            if row.get::<i64>(0)? == 0 {
+                rcpts.push(QueuedRecipient::from_row(row)?);
             } else {
-                messages.push(QueuedMessage::from_query_result(row, "")?);
+                messages.push(QueuedMessage::from_row(row)?);
             }
         }
         Ok(messages
@@ -163,7 +195,7 @@ impl Store {
                 subs.entry(sub)
                     .or_insert_with(|| (account, Vec::new()))
                     .1
-                    .push((rcpt.address.as_str(), reply.as_str(), delivered));
+                    .push((rcpt.address.clone(), reply.clone(), delivered));
             }
         }
         if !subs.is_empty() {
@@ -175,71 +207,73 @@ impl Store {
                 subs.keys().map(|&i| Value::from(i)).collect(),
             );
         }
-        let _turn = self.write_turn().await;
-        let tx = self.begin_write().await?;
-        let rows = first.query(&tx).await?;
-
-        // Round trip two: the submissions' new statuses, logged as updated at one new state
-        // per account, and the messages no recipient waits for any more deleted.
-        let mut rest = Multi::new(kind);
-        let mut by_account: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-        for row in rows {
-            let id: i64 = row.try_get_by_index(0)?;
-            let text: String = row.try_get_by_index(1)?;
-            let Some((account, lines)) = subs.get(&id) else {
-                continue;
-            };
-            let mut v: serde_json::Value =
-                serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({}));
-            for (address, reply, delivered) in lines {
-                v[*address] = serde_json::json!({
-                    "smtpReply": reply,
-                    "delivered": delivered,
-                    "displayed": "unknown",
-                });
-            }
-            rest.push_sql(
-                "UPDATE submissions SET delivery_status = ? WHERE id = ?",
-                vec![v.to_string().into(), id.into()],
-            );
-            by_account.entry(*account).or_default().push(id);
-        }
-        for (&account, ids) in &by_account {
-            rest.push_sql(
-                "UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ? \
-                 RETURNING id, change_seq",
-                vec![account.into()],
-            );
-            for &sub in ids {
-                rest.push_sql(
-                    "INSERT INTO changes (account_id, seq, object_type, object_id, op) \
-                     SELECT id, change_seq, ?, ?, ? FROM accounts WHERE id = ?",
-                    vec![
-                        (ObjectType::EmailSubmission as i16).into(),
-                        sub.into(),
-                        (ChangeOp::Updated as i16).into(),
-                        account.into(),
-                    ],
-                );
-            }
-        }
         let mut ids: Vec<i64> = items.iter().map(|(m, _, _)| m.id).collect();
         ids.sort_unstable();
         ids.dedup();
-        rest.push_sql(
-            &format!(
-                "DELETE FROM queue_messages WHERE id IN ({}) AND NOT EXISTS (SELECT 1 FROM \
-                 queue_recipients r WHERE r.message_id = queue_messages.id AND r.status = 'queued')",
-                vec!["?"; ids.len()].join(",")
-            ),
-            ids.into_iter().map(Value::from).collect(),
-        );
-        let mut changed = Vec::new();
-        for row in rest.query(&tx).await? {
-            changed.push((row.try_get_by_index(0)?, row.try_get_by_index(1)?));
-        }
-        tx.commit().await?;
-        Ok(changed)
+        self.write(move |tx| {
+            Box::pin(async move {
+                let rows = first.query(tx).await?;
+
+                // Round trip two: the submissions' new statuses, logged as updated at one new state
+                // per account, and the messages no recipient waits for any more deleted.
+                let mut rest = Multi::new(kind);
+                let mut by_account: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+                for row in rows {
+                    let id: i64 = row.get(0)?;
+                    let text: String = row.get(1)?;
+                    let Some((account, lines)) = subs.get(&id) else {
+                        continue;
+                    };
+                    let mut v: serde_json::Value =
+                        serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({}));
+                    for (address, reply, delivered) in lines {
+                        v[address.as_str()] = serde_json::json!({
+                            "smtpReply": reply,
+                            "delivered": delivered,
+                            "displayed": "unknown",
+                        });
+                    }
+                    rest.push_sql(
+                        "UPDATE submissions SET delivery_status = ? WHERE id = ?",
+                        vec![v.to_string().into(), id.into()],
+                    );
+                    by_account.entry(*account).or_default().push(id);
+                }
+                for (&account, ids) in &by_account {
+                    rest.push_sql(
+                        "UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ? \
+                         RETURNING id, change_seq",
+                        vec![account.into()],
+                    );
+                    for &sub in ids {
+                        rest.push_sql(
+                            "INSERT INTO changes (account_id, seq, object_type, object_id, op) \
+                             SELECT id, change_seq, ?, ?, ? FROM accounts WHERE id = ?",
+                            vec![
+                                (ObjectType::EmailSubmission as i16).into(),
+                                sub.into(),
+                                (ChangeOp::Updated as i16).into(),
+                                account.into(),
+                            ],
+                        );
+                    }
+                }
+                rest.push_sql(
+                    &format!(
+                        "DELETE FROM queue_messages WHERE id IN ({}) AND NOT EXISTS (SELECT 1 FROM \
+                         queue_recipients r WHERE r.message_id = queue_messages.id AND r.status = 'queued')",
+                        vec!["?"; ids.len()].join(",")
+                    ),
+                    ids.into_iter().map(Value::from).collect(),
+                );
+                let mut changed = Vec::new();
+                for row in rest.query(tx).await? {
+                    changed.push((row.get(0)?, row.get(1)?));
+                }
+                Ok(changed)
+            })
+        })
+        .await
     }
 
     /// Extends the claims on recipients still being tried, each named with the attempts it
@@ -249,18 +283,16 @@ impl Store {
         if claims.is_empty() {
             return Ok(());
         }
-        let _turn = self.write_turn().await;
-        let tx = self.begin_write().await?;
+        let mut m = Multi::new(self.kind());
         for &(id, attempts) in claims {
-            tx.execute_raw(self.stmt(
+            m.push_sql(
                 "UPDATE queue_recipients SET leased_until = ? \
                  WHERE id = ? AND attempts = ? AND status = 'queued'",
                 vec![lease_until.into(), id.into(), attempts.into()],
-            ))
-            .await?;
+            );
         }
-        tx.commit().await?;
-        Ok(())
+        self.write(move |tx| Box::pin(async move { m.execute(tx).await.map(drop) }))
+            .await
     }
 
     /// Marks that the sender was told a recipient is delayed.
@@ -418,12 +450,11 @@ pub(crate) fn recipient_values(id: i64, message_id: i64, address: &str, t: i64) 
 
 /// Inserts a queued message and its recipients (due now) inside `tx`.
 pub(crate) async fn queue_insert_in(
-    kind: DbKind,
-    tx: &DatabaseTransaction,
+    tx: &Tx<'_>,
     q: &NewQueued,
     submission_id: Option<i64>,
 ) -> Result<i64> {
-    let t = now();
+    let (kind, t) = (tx.kind(), now());
     let wanted = [
         ("queue_messages", 1),
         ("queue_recipients", q.recipients.len()),

@@ -1,0 +1,187 @@
+//! Write transactions: one body for both databases.
+//!
+//! [`Store::write`] runs a transaction body given a [`Tx`]: on SQLite the whole body runs on
+//! the writer thread (`lite.rs`), statements executed directly; on Postgres it runs on the
+//! caller's task through sea-orm. The body says what to do in sea-query statements and reads
+//! [`Row`]s by column index, the same code for both.
+
+use futures::future::BoxFuture;
+use rusqlite::types::Value as Lite;
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, QueryResult, SqliteTransactionMode, Statement,
+    StatementBuilder, TransactionOptions, TransactionTrait, TryGetable,
+};
+
+use crate::lite::LiteConn;
+use crate::{DbKind, Result, Store, StoreError};
+
+/// An open write transaction.
+pub(crate) enum Tx<'a> {
+    Sea(&'a DatabaseTransaction, DbKind),
+    Lite(&'a LiteConn),
+}
+
+impl Tx<'_> {
+    pub(crate) fn kind(&self) -> DbKind {
+        match self {
+            Tx::Sea(_, kind) => *kind,
+            Tx::Lite(_) => DbKind::Sqlite,
+        }
+    }
+
+    /// A sea-query statement in this database's dialect.
+    pub(crate) fn build<S: StatementBuilder>(&self, s: &S) -> Statement {
+        match self.kind() {
+            DbKind::Sqlite => DbBackend::Sqlite.build(s),
+            DbKind::Postgres => DbBackend::Postgres.build(s),
+        }
+    }
+
+    /// The rows of one statement.
+    pub(crate) async fn query(&self, st: Statement) -> Result<Vec<Row>> {
+        match self {
+            Tx::Sea(tx, _) => Ok(tx
+                .query_all_raw(st)
+                .await?
+                .into_iter()
+                .map(Row::Sea)
+                .collect()),
+            Tx::Lite(c) => Ok(c.query(&st)?.into_iter().map(Row::Lite).collect()),
+        }
+    }
+
+    /// The first row of a sea-query statement, if any.
+    pub(crate) async fn query_one<S: StatementBuilder>(&self, s: &S) -> Result<Option<Row>> {
+        Ok(self.query(self.build(s)).await?.into_iter().next())
+    }
+
+    /// Runs one statement; how many rows it changed.
+    pub(crate) async fn execute(&self, st: Statement) -> Result<u64> {
+        match self {
+            Tx::Sea(tx, _) => Ok(tx.execute_raw(st).await?.rows_affected()),
+            Tx::Lite(c) => c.execute(&st),
+        }
+    }
+}
+
+/// One row of a result, read by column index.
+pub(crate) enum Row {
+    Sea(QueryResult),
+    Lite(Vec<Lite>),
+}
+
+impl Row {
+    pub(crate) fn get<T: Column>(&self, i: usize) -> Result<T> {
+        match self {
+            Row::Sea(r) => Ok(r.try_get_by_index::<T>(i)?),
+            Row::Lite(values) => values
+                .get(i)
+                .and_then(T::from_lite)
+                .ok_or_else(|| StoreError::Corrupt(format!("column {i}: {:?}", values.get(i)))),
+        }
+    }
+}
+
+/// A Rust type a column is read as.
+pub(crate) trait Column: TryGetable + Sized {
+    fn from_lite(v: &Lite) -> Option<Self>;
+}
+
+impl Column for i64 {
+    fn from_lite(v: &Lite) -> Option<i64> {
+        match v {
+            Lite::Integer(i) => Some(*i),
+            _ => None,
+        }
+    }
+}
+
+impl Column for i32 {
+    fn from_lite(v: &Lite) -> Option<i32> {
+        i64::from_lite(v).and_then(|i| i32::try_from(i).ok())
+    }
+}
+
+impl Column for bool {
+    fn from_lite(v: &Lite) -> Option<bool> {
+        i64::from_lite(v).map(|i| i != 0)
+    }
+}
+
+impl Column for String {
+    fn from_lite(v: &Lite) -> Option<String> {
+        match v {
+            Lite::Text(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Column> Column for Option<T>
+where
+    Option<T>: TryGetable,
+{
+    fn from_lite(v: &Lite) -> Option<Option<T>> {
+        match v {
+            Lite::Null => Some(None),
+            v => T::from_lite(v).map(Some),
+        }
+    }
+}
+
+impl Store {
+    /// Runs `work` in a write transaction and commits it; nothing of it stays when `work`
+    /// fails. On SQLite the body runs on the writer thread (see `lite.rs`).
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t Tx<'t>) -> BoxFuture<'t, Result<T>> + Send + 'static,
+    {
+        let _turn = self.write_turn().await;
+        match &self.lite {
+            Some(writer) => {
+                writer
+                    .run(move |conn| {
+                        conn.batch("BEGIN IMMEDIATE")?;
+                        // Every statement completes at once on this thread: nothing to wait for.
+                        let done = futures::executor::block_on(work(&Tx::Lite(conn)))
+                            .and_then(|v| conn.batch("COMMIT").map(|()| v));
+                        if done.is_err() {
+                            let _ = conn.batch("ROLLBACK");
+                        }
+                        done
+                    })
+                    .await
+            }
+            None => {
+                let tx = self.begin_write().await?;
+                let v = work(&Tx::Sea(&tx, self.kind)).await?;
+                tx.commit().await?;
+                Ok(v)
+            }
+        }
+    }
+
+    /// A write transaction. SQLite's default deferred BEGIN would fail, not wait, when it
+    /// upgrades a read to a write after another connection wrote; IMMEDIATE takes the write
+    /// lock up front and waits its turn under busy_timeout.
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction> {
+        let opts = TransactionOptions {
+            sqlite_transaction_mode: (self.kind == DbKind::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        Ok(self.db.begin_with_options(opts).await?)
+    }
+
+    /// On SQLite, the busy writers (delivery, submission and queue batches, flag updates)
+    /// take turns in this process before they begin: colliding on SQLite's lock, each would
+    /// sleep in its busy handler (tens of milliseconds), where a mutex wakes the next one the
+    /// moment the lock is free. Hold the turn until the transaction ends.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.kind {
+            DbKind::Sqlite => Some(self.writer.clone().lock_owned().await),
+            DbKind::Postgres => None,
+        }
+    }
+}
