@@ -6,6 +6,10 @@
 //! to the same server, so a burst to one destination costs one connection and one TLS
 //! handshake, not one per message. Every read and write has a deadline, so a peer that
 //! never answers costs one worker slot for a bounded time and nothing else.
+//!
+//! A host may require more than opportunistic TLS ([`Required`]: MTA-STS in enforce mode, or
+//! DANE); then a missing STARTTLS, a failed handshake or an unauthenticated certificate
+//! sends nothing, and pooled sessions are reused only under the policy they were opened with.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,6 +18,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
+
+use super::dane::DaneRecords;
+use super::dane_verify::DaneVerifier;
 
 /// A server reply: its code and its text (lines joined with spaces).
 #[derive(Clone, Debug)]
@@ -45,6 +52,49 @@ pub enum Failure {
     /// A pooled session turned out closed before anything of the transaction was accepted:
     /// open a new one.
     Stale,
+    /// The TLS that `by` ("DANE", "MTA-STS") requires could not be had: nothing was sent.
+    /// Try another host, or later; never in plain text.
+    Required { by: &'static str, why: String },
+}
+
+/// TLS a host must be reached with, beyond opportunistic STARTTLS.
+#[derive(Clone, Debug)]
+pub enum Required {
+    /// An MTA-STS policy in enforce mode (RFC 8461 §4.2): a certificate that verifies for
+    /// the host name with this configuration.
+    MtaSts(Arc<rustls::ClientConfig>),
+    /// DANE (RFC 7672 §3): a certificate these TLSA records vouch for.
+    Dane(Arc<DaneRecords>),
+    /// A secure TLSA RRset without a usable record: encrypted, the certificate unchecked
+    /// (RFC 7672 §2.2).
+    DaneEncrypt,
+}
+
+impl Required {
+    /// Who requires it, as failures are reported.
+    pub fn by(&self) -> &'static str {
+        match self {
+            Required::MtaSts(_) => "MTA-STS",
+            Required::Dane(_) | Required::DaneEncrypt => "DANE",
+        }
+    }
+
+    fn failed(&self, why: impl Into<String>) -> Failure {
+        Failure::Required {
+            by: self.by(),
+            why: why.into(),
+        }
+    }
+}
+
+/// The TLS policy a session was opened under, part of its pool key: a session opened
+/// opportunistically (or for other TLSA records) must never carry a message DANE protects.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Policy {
+    Opportunistic,
+    MtaSts,
+    DaneEncrypt,
+    Dane(Arc<DaneRecords>),
 }
 
 /// What one transaction needs.
@@ -59,12 +109,11 @@ pub struct Envelope<'a> {
 pub struct Client<'p> {
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
-    /// Opportunistic TLS; `None` never starts TLS.
+    /// Opportunistic TLS; `None` never starts TLS (unless required).
     pub tls: Option<Arc<rustls::ClientConfig>>,
-    /// Required TLS with this verifying configuration (an MTA-STS policy in enforce mode):
-    /// a server that does not offer STARTTLS or whose certificate does not verify for its
-    /// name gets nothing.
-    pub verified: Option<Arc<rustls::ClientConfig>>,
+    /// Required TLS: a server that does not offer STARTTLS, or whose certificate does not
+    /// authenticate as required, gets nothing.
+    pub required: Option<Required>,
     /// Log in with these (the relay's user name and password): only inside TLS, or to a
     /// loopback address.
     pub auth: Option<(&'p str, &'p str)>,
@@ -90,9 +139,8 @@ pub const IDLE: Duration = Duration::from_secs(5);
 const MAX_TRANSACTIONS: u32 = 100;
 const MAX_AGE: Duration = Duration::from_secs(300);
 
-/// A server: its name (for TLS), address, whether its certificate was verified, and
-/// whether the session logged in.
-type Server = (String, SocketAddr, bool, bool);
+/// A server: its name (for TLS), address, the TLS policy, and whether the session logged in.
+type Server = (String, SocketAddr, Policy, bool);
 
 /// Idle sessions by server, each with the time it went idle.
 #[derive(Default)]
@@ -163,12 +211,13 @@ impl Client<'_> {
         host: &str,
         env: &Envelope<'_>,
     ) -> Result<Vec<Reply>, Failure> {
-        let server = (
-            host.to_string(),
-            addr,
-            self.verified.is_some(),
-            self.auth.is_some(),
-        );
+        let policy = match &self.required {
+            None => Policy::Opportunistic,
+            Some(Required::MtaSts(_)) => Policy::MtaSts,
+            Some(Required::DaneEncrypt) => Policy::DaneEncrypt,
+            Some(Required::Dane(records)) => Policy::Dane(records.clone()),
+        };
+        let server = (host.to_string(), addr, policy, self.auth.is_some());
         if let Some(conn) = self.pool.take(server.clone()) {
             match self.transaction(conn, env, true).await {
                 Err(Failure::Stale) => {}
@@ -178,8 +227,8 @@ impl Client<'_> {
         let conn = match self.open(addr, host, env.helo, self.tls.is_some()).await {
             // A peer that offers STARTTLS but cannot finish a handshake with us still gets the
             // mail, in plain text (RFC 7435 §3: opportunistic, not mandatory) — unless TLS
-            // is required.
-            Err(Failure::Network(e)) if e.starts_with("tls:") && self.verified.is_none() => {
+            // is required (then the failure is `Failure::Required`).
+            Err(Failure::Network(e)) if e.starts_with("tls:") && self.required.is_none() => {
                 tracing::info!(%addr, error = %e, "TLS failed; retrying without");
                 self.open(addr, host, env.helo, false).await?
             }
@@ -297,45 +346,67 @@ impl Client<'_> {
             opened: Instant::now(),
             transactions: 0,
         };
-        let required = self.verified.is_some();
-        if required && !has(&ehlo, "STARTTLS") {
-            return Err(Failure::Network(format!(
-                "{host} does not offer STARTTLS, and TLS is required (MTA-STS)"
-            )));
+        let required = self.required.as_ref();
+        if let Some(req) = required
+            && !has(&ehlo, "STARTTLS")
+        {
+            return Err(req.failed("the server does not offer STARTTLS"));
         }
-        let config = match &self.verified {
-            Some(v) => v,
+        // The DANE verifier of this connection, to say why the certificate was refused.
+        let mut dane = None;
+        let config = match required {
+            Some(Required::MtaSts(c)) => c.clone(),
+            Some(Required::Dane(records)) => {
+                let (verifier, config) = DaneVerifier::config(records.clone());
+                dane = Some(verifier);
+                config
+            }
+            Some(Required::DaneEncrypt) => self.tls.clone().unwrap_or_else(opportunistic_tls),
             None => match self
                 .tls
                 .as_ref()
                 .filter(|_| try_tls && has(&ehlo, "STARTTLS"))
             {
-                Some(c) => c,
+                Some(c) => c.clone(),
                 None => return Ok((conn, ehlo, false)),
             },
         };
         self.command(&mut conn.s, b"STARTTLS\r\n").await?;
         let r = self.read(&mut conn.s).await?;
         if r.code != 220 {
-            if required {
-                return Err(Failure::Network(format!(
-                    "{host} refused STARTTLS ({}), and TLS is required (MTA-STS)",
-                    r.line()
-                )));
+            if let Some(req) = required {
+                return Err(req.failed(format!("STARTTLS refused: {}", r.line())));
             }
             // Declined: go on in plain text.
             return Ok((conn, ehlo, false));
         }
+        // RFC 7672 §8.1: SNI is the TLSA base domain, here the MX host name.
         let name = rustls::pki_types::ServerName::try_from(host.to_string())
             .unwrap_or_else(|_| rustls::pki_types::ServerName::IpAddress(addr.ip().into()));
-        let connector = tokio_rustls::TlsConnector::from(config.clone());
-        let tls = tokio::time::timeout(
+        let connector = tokio_rustls::TlsConnector::from(config);
+        let handshake = tokio::time::timeout(
             self.command_timeout,
             connector.connect(name, conn.s.into_inner()),
         )
-        .await
-        .map_err(|_| Failure::Network("tls: handshake timed out".into()))?
-        .map_err(|e| Failure::Network(format!("tls: {e}")))?;
+        .await;
+        let tls = match (handshake, required) {
+            (Ok(Ok(tls)), _) => tls,
+            (Err(_), Some(req)) => return Err(req.failed("the TLS handshake timed out")),
+            (Err(_), None) => return Err(Failure::Network("tls: handshake timed out".into())),
+            (Ok(Err(e)), Some(req)) => {
+                let why = match dane.as_ref().and_then(|v| v.outcome()) {
+                    Some(Err(refused)) => refused.to_string(),
+                    _ => format!("TLS handshake: {e}"),
+                };
+                return Err(req.failed(why));
+            }
+            (Ok(Err(e)), None) => return Err(Failure::Network(format!("tls: {e}"))),
+        };
+        if let Some(Ok(matched)) = dane.as_ref().and_then(|v| v.outcome()) {
+            tracing::info!(%host, %addr, ?matched, "DANE: server authenticated");
+        } else if let Some(Required::DaneEncrypt) = required {
+            tracing::info!(%host, %addr, "DANE: TLS without usable TLSA records, not authenticated");
+        }
         let mut s: BufStream<Box<dyn Io>> = BufStream::new(Box::new(tls));
         let ehlo = self.ehlo(&mut s, helo).await?;
         let conn = Conn {

@@ -7,6 +7,11 @@
 //! recipients of a process that died are tried again within minutes.
 
 mod client;
+mod dane;
+#[cfg(test)]
+mod dane_tests;
+mod dane_verify;
+mod dnssec;
 pub mod dsn;
 pub mod mta_sts;
 pub mod route;
@@ -22,8 +27,9 @@ use mailroom_core::Core;
 use mailroom_core::queue::{Outcome, QueuedMessage, QueuedRecipient};
 use tokio::sync::{Semaphore, watch};
 
-use client::{Client, Envelope, Failure, Reply};
+use client::{Client, Envelope, Failure, Reply, Required};
 pub use client::{opportunistic_tls, verified_tls};
+use dane::Dane;
 use route::{Dns, Route};
 
 /// How the queue delivers, validated by the binary's configuration.
@@ -52,6 +58,7 @@ pub struct DeliveryConfig {
     pub verified_tls: Arc<rustls::ClientConfig>,
     /// MTA-STS policies of the domains mail goes to by MX.
     pub mta_sts: mta_sts::MtaSts,
+    /// MX, address and TXT lookups, and the DNSSEC-validated ones DANE needs.
     pub dns: Dns,
     /// Filled by the worker.
     pub signers: SignerCache,
@@ -325,7 +332,36 @@ async fn attempt(
     domain: &str,
     rcpts: &[QueuedRecipient],
 ) -> Result<(Vec<Reply>, String), Attempt> {
-    let (hosts, via) = hosts(config, domain).await?;
+    let plan = plan(config, domain).await?;
+    let bytes = core
+        .queue_bytes(message)
+        .await
+        .map_err(|e| Attempt::Temporary(format!("reading the message: {e}")))?;
+    let signed = sign(core, config, message, &bytes).await;
+    let addresses: Vec<String> = rcpts.iter().map(|r| r.address.clone()).collect();
+    let env = Envelope {
+        helo: &config.hostname,
+        mail_from: &message.mail_from,
+        rcpts: &addresses,
+        message: &signed,
+    };
+    try_hosts(config, domain, plan, &env).await
+}
+
+/// Where one domain's mail goes, and under which TLS rules.
+struct Plan {
+    /// (name, port) in the order to try.
+    hosts: Vec<(String, u16)>,
+    via: Via,
+    /// The MX answer was DNSSEC-secure: DANE may apply to the hosts.
+    dnssec: bool,
+    /// The domain's MTA-STS policy is in enforce mode.
+    enforce: bool,
+}
+
+/// The hosts for `domain`, filtered by its MTA-STS policy.
+async fn plan(config: &DeliveryConfig, domain: &str) -> Result<Plan, Attempt> {
+    let (hosts, via, dnssec) = hosts(config, domain).await?;
     // MTA-STS applies to MX routing only: a configured route or relay is the admin's word.
     let policy = match via {
         Via::Mx => config.mta_sts.policy(&config.dns, domain).await,
@@ -353,52 +389,103 @@ async fn attempt(
         }
         _ => hosts,
     };
-    let bytes = core
-        .queue_bytes(message)
-        .await
-        .map_err(|e| Attempt::Temporary(format!("reading the message: {e}")))?;
-    let signed = sign(core, config, message, &bytes).await;
-    let addresses: Vec<String> = rcpts.iter().map(|r| r.address.clone()).collect();
-    let env = Envelope {
-        helo: &config.hostname,
-        mail_from: &message.mail_from,
-        rcpts: &addresses,
-        message: &signed,
-    };
-    let client = Client {
+    Ok(Plan {
+        hosts,
+        via,
+        dnssec,
+        enforce,
+    })
+}
+
+/// Sends `env` to the first of the plan's hosts that takes it. Each host gets the TLS it
+/// requires: DANE's, else MTA-STS's, else opportunistic.
+async fn try_hosts(
+    config: &DeliveryConfig,
+    domain: &str,
+    plan: Plan,
+    env: &Envelope<'_>,
+) -> Result<(Vec<Reply>, String), Attempt> {
+    let Plan {
+        hosts,
+        via,
+        dnssec,
+        enforce,
+    } = plan;
+    let mut client = Client {
         connect_timeout: config.connect_timeout,
         command_timeout: config.command_timeout,
         tls: config.tls.clone(),
-        verified: enforce.then(|| config.verified_tls.clone()),
+        required: None,
         auth: match (via, &config.relay_auth) {
             (Via::Relay, Some((user, password))) => Some((user.as_str(), password.as_str())),
             _ => None,
         },
         pool: &config.connections,
     };
-    let mut last = format!("no usable address for {domain}");
+    let mut last = None;
+    // A DANE failure is kept for the report even when a later host fails otherwise.
+    let mut dane_failure: Option<String> = None;
     for (host, port) in hosts {
+        // DANE needs a DNSSEC-secure route, so never applies to a configured route or relay.
+        let dane = if dnssec {
+            match dane::lookup(&config.dns, &host, domain).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::info!(%domain, %host, error = %e.0, "DANE: host skipped");
+                    dane_failure = Some(e.0);
+                    continue;
+                }
+            }
+        } else {
+            Dane::None
+        };
+        // RFC 8461 §2: DANE takes precedence over MTA-STS, which then only adds authentication
+        // where the TLSA records offer none.
+        client.required = match dane {
+            Dane::Verify(records) => {
+                tracing::debug!(%domain, %host, records = records.tlsa.len(), "DANE applies");
+                Some(Required::Dane(records))
+            }
+            Dane::Encrypt if !enforce => {
+                tracing::debug!(%domain, %host, "DANE: no usable TLSA record; TLS required");
+                Some(Required::DaneEncrypt)
+            }
+            _ => enforce.then(|| Required::MtaSts(config.verified_tls.clone())),
+        };
         let ips = match config.dns.ips(&host).await {
             Ok(ips) => ips,
             Err(e) => {
-                last = e.0;
+                last = Some(e.0);
                 continue;
             }
         };
         for ip in ips {
             let addr = SocketAddr::new(ip, port);
-            match client.send(addr, &host, &env).await {
+            match client.send(addr, &host, env).await {
                 Ok(replies) => return Ok((replies, host)),
                 Err(Failure::Refused(r)) if r.is_permanent() => {
                     return Err(Attempt::Permanent(r));
                 }
-                Err(Failure::Refused(r)) => last = format!("{host} ({ip}) said {}", r.line()),
-                Err(Failure::Network(e)) => last = format!("{host} ({ip}): {e}"),
-                Err(Failure::Stale) => last = format!("{host} ({ip}): connection closed"),
+                Err(Failure::Refused(r)) => last = Some(format!("{host} ({ip}) said {}", r.line())),
+                Err(Failure::Network(e)) => last = Some(format!("{host} ({ip}): {e}")),
+                Err(Failure::Stale) => last = Some(format!("{host} ({ip}): connection closed")),
+                Err(Failure::Required { by, why }) => {
+                    let why = format!("{by}: {host} ({ip}): {why}");
+                    tracing::info!(%domain, reason = %why, "required TLS failed; host skipped");
+                    if by == "DANE" {
+                        dane_failure = Some(why.clone());
+                    }
+                    last = Some(why);
+                }
             }
         }
     }
-    Err(Attempt::Temporary(last))
+    Err(Attempt::Temporary(match (dane_failure, last) {
+        (Some(d), Some(l)) if d != l => format!("{d}; {l}"),
+        (Some(d), _) => d,
+        (None, Some(l)) => l,
+        (None, None) => format!("no usable address for {domain}"),
+    }))
 }
 
 /// How a domain's hosts were found.
@@ -409,22 +496,23 @@ enum Via {
     Mx,
 }
 
-/// The hosts to try for `domain`: its static route, the relay, or the DNS's answer.
+/// The hosts to try for `domain`: its static route, the relay, or the DNS's answer; and
+/// whether that answer was DNSSEC-secure (so DANE may apply).
 async fn hosts(
     config: &DeliveryConfig,
     domain: &str,
-) -> Result<(Vec<(String, u16)>, Via), Attempt> {
+) -> Result<(Vec<(String, u16)>, Via, bool), Attempt> {
     let fixed = match config.routes.get(&domain.to_ascii_lowercase()) {
         Some(r) => Some((r, Via::Route)),
         None => config.relay.as_ref().map(|r| (r, Via::Relay)),
     };
     if let Some((target, via)) = fixed {
         return route::split_host_port(target)
-            .map(|h| (vec![h], via))
+            .map(|h| (vec![h], via, false))
             .ok_or_else(|| Attempt::Temporary(format!("bad route {target:?}")));
     }
     match config.dns.route(domain).await {
-        Ok(Route::Hosts(h)) => Ok((h, Via::Mx)),
+        Ok(Route::Hosts { hosts, dnssec }) => Ok((hosts, Via::Mx, dnssec)),
         Ok(Route::NullMx) => Err(Attempt::Permanent(Reply {
             code: 556,
             text: format!("5.1.10 {domain} does not accept mail (null MX)"),

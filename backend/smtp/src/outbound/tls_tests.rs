@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream};
 use tokio::net::TcpListener;
 
-use super::client::{Client, Envelope, Failure, Pool, opportunistic_tls, verified_tls};
+use super::client::{Client, Envelope, Failure, Pool, Required, opportunistic_tls, verified_tls};
 use super::mta_sts::{Mode, MtaSts};
 use super::route::Dns;
 
@@ -82,7 +82,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// A small SMTP peer; offers STARTTLS when given a TLS configuration. Records each message
 /// it takes as "tls" or "plain".
-async fn smtp_peer(
+pub(super) async fn smtp_peer(
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -160,11 +160,7 @@ fn dns_with_txt(id: Option<&str>) -> Dns {
             vec![format!("v=STSv1; id={id}")],
         );
     }
-    Dns::Fixed {
-        mx: HashMap::new(),
-        ip: HashMap::new(),
-        txt,
-    }
+    Dns::fixed(HashMap::new(), HashMap::new(), txt)
 }
 
 const POLICY: &str = "version: STSv1\nmode: enforce\nmx: mx.example.net\nmax_age: 86400\n";
@@ -218,7 +214,7 @@ fn client<'p>(pool: &'p Pool, verified: Option<rustls::ClientConfig>) -> Client<
         connect_timeout: std::time::Duration::from_secs(5),
         command_timeout: std::time::Duration::from_secs(5),
         tls: Some(opportunistic_tls()),
-        verified: verified.map(Arc::new),
+        required: verified.map(|v| Required::MtaSts(Arc::new(v))),
         auth: None,
         pool,
     }
@@ -250,7 +246,10 @@ async fn required_tls_refuses_plain_text_and_wrong_certificates() {
     let r = client(&pool, verified())
         .send(addr, "mx2.example.net", &env)
         .await;
-    assert!(matches!(r, Err(Failure::Network(_))), "{r:?}");
+    assert!(
+        matches!(r, Err(Failure::Required { by: "MTA-STS", .. })),
+        "{r:?}"
+    );
     assert!(got.lock().unwrap().is_empty());
 
     // No STARTTLS: required TLS sends nothing; opportunistic TLS sends in plain text.
@@ -259,7 +258,7 @@ async fn required_tls_refuses_plain_text_and_wrong_certificates() {
         .send(addr, "mx.example.net", &env)
         .await;
     assert!(
-        matches!(&r, Err(Failure::Network(e)) if e.contains("STARTTLS")),
+        matches!(&r, Err(Failure::Required { why, .. }) if why.contains("STARTTLS")),
         "{r:?}"
     );
     assert!(got.lock().unwrap().is_empty());
