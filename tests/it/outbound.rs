@@ -69,8 +69,8 @@ s = smtplib.SMTP_SSL("127.0.0.1", port, timeout=10, context=ctx)
 s.login("alice@example.test", password)
 refused = s.sendmail("alice@example.test",
     ["ok@sink.test", "temp@sink.test", "perm@sink.test", "stuck@blackhole.test", "bob@example.test"],
-    b"From: Alice <alice@example.test>\r\nTo: ok@sink.test\r\nSubject: outbound\r\n\r\n"
-    b"the body\r\n.leading dot stays\r\n")
+    b"From: Alice <alice@example.test>\r\nTo: ok@sink.test\r\nBcc: perm@sink.test\r\n"
+    b"Subject: outbound\r\n\r\nthe body\r\n.leading dot stays\r\n")
 assert refused == {}, refused
 s.quit()
 print("ok")
@@ -210,6 +210,15 @@ async fn outbound_queue_with_aiosmtpd(b: Backend) {
         "{text}"
     );
     assert_dkim_verifies(&s, out.path(), &out.path().join(ok), &text);
+    // Recipients' bytes are their own copy (no Bcc, stored and queued in the transaction
+    // that filed the Sent copy, which keeps it).
+    assert!(!text.contains("Bcc:"), "{text}");
+    let sent = mailbox_messages(&core, "alice@example.test", "Sent").await;
+    assert_eq!(sent.len(), 1);
+    assert!(
+        String::from_utf8_lossy(&sent[0].1).contains("Bcc: perm@sink.test\r\n"),
+        "the Sent copy keeps its Bcc"
+    );
 
     // Two reports: a delay notice for temp@ (its first attempt failed and the notice is due
     // at once in this configuration) and the bounce for perm@.

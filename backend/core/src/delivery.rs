@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use mailroom_store::BlobId;
-use mailroom_store::delivery::{NewDelivery, Target};
+use mailroom_store::delivery::{Filed, NewDelivery, SentSubmission, Target};
 
 use crate::address::Address;
 use crate::{Core, Delivered, Error, Result};
@@ -98,9 +98,20 @@ impl Core {
         incoming: Vec<Incoming>,
         quota: bool,
     ) -> Result<Vec<Vec<Delivered>>> {
+        Ok(self.deliver_sending(incoming, quota, None).await?.delivered)
+    }
+
+    /// [`deliver_many_with`](Self::deliver_many_with), recording a submission in the same
+    /// transaction when a message is being sent (its Sent copy the last of `incoming`).
+    pub(crate) async fn deliver_sending(
+        &self,
+        incoming: Vec<Incoming>,
+        quota: bool,
+        sending: Option<Sending>,
+    ) -> Result<Filed> {
         // Mail arriving in an inbox may need a vacation auto-reply once it is stored.
         let answer = self.vacation_candidates(&incoming).await;
-        let delivered = self.deliver_stored_with(incoming, quota).await?;
+        let filed = self.file(incoming, quota, sending).await?;
         for (account_id, raw) in answer {
             let core = self.clone();
             tokio::spawn(async move {
@@ -109,7 +120,7 @@ impl Core {
                 }
             });
         }
-        Ok(delivered)
+        Ok(filed)
     }
 
     /// [`deliver_many`](Self::deliver_many) without the auto-reply (which uses this to
@@ -118,14 +129,15 @@ impl Core {
         &self,
         incoming: Vec<Incoming>,
     ) -> Result<Vec<Vec<Delivered>>> {
-        self.deliver_stored_with(incoming, false).await
+        Ok(self.file(incoming, false, None).await?.delivered)
     }
 
-    async fn deliver_stored_with(
+    async fn file(
         &self,
         incoming: Vec<Incoming>,
         quota: bool,
-    ) -> Result<Vec<Vec<Delivered>>> {
+        sending: Option<Sending>,
+    ) -> Result<Filed> {
         let mut prepared = Vec::with_capacity(incoming.len());
         // account → its inbox id, and (negated mailbox id) → owner, both checked once.
         let mut inbox_of = std::collections::HashMap::new();
@@ -165,7 +177,20 @@ impl Core {
             .into_iter()
             .map(|d| d.expect("every index prepared"))
             .unzip();
-        self.inner.committer.commit(batch, raw).await
+        let (extra, submissions) = match sending {
+            None => (Vec::new(), Vec::new()),
+            Some(s) => (
+                s.queued.into_iter().collect(),
+                vec![SentSubmission {
+                    of: batch.len().saturating_sub(1),
+                    submission: s.submission,
+                }],
+            ),
+        };
+        self.inner
+            .committer
+            .commit(batch, raw, extra, submissions)
+            .await
     }
 
     async fn targets(
@@ -233,6 +258,13 @@ impl Core {
         }
         Ok(targets)
     }
+}
+
+/// A message being sent: its submission, recorded in the transaction that files its Sent
+/// copy, and its recipients' copy when that differs from the Sent copy (a Bcc removed).
+pub(crate) struct Sending {
+    pub(crate) submission: mailroom_store::submission::NewSubmission,
+    pub(crate) queued: Option<(BlobId, Bytes)>,
 }
 
 /// Up to this size a message is parsed on the calling task (tens of microseconds).

@@ -16,7 +16,7 @@
 //! one sync, the commit's; a flusher task syncs the files a few times a second.
 
 use bytes::Bytes;
-use mailroom_store::delivery::{Delivered, NewDelivery};
+use mailroom_store::delivery::{Filed, NewDelivery, SentSubmission};
 use mailroom_store::{BlobId, Store, StoreError};
 use std::sync::Arc;
 
@@ -34,9 +34,14 @@ struct Job {
     deliveries: Vec<NewDelivery>,
     /// The raw bytes of each delivery, until they are on disk.
     raw: Vec<Bytes>,
+    /// Other bytes the commit names (a sent message's copy for its recipients, when it
+    /// differs from the Sent copy), made durable like the deliveries'.
+    extra: Vec<(BlobId, Bytes)>,
     /// Bytes written without a sync, to commit in the journal with the deliveries.
     journal: Vec<(BlobId, Bytes)>,
-    reply: oneshot::Sender<Result<Vec<Vec<Delivered>>>>,
+    /// Submissions recorded with the deliveries (`of` counts this job's deliveries).
+    submissions: Vec<SentSubmission>,
+    reply: oneshot::Sender<Result<Filed>>,
 }
 
 #[derive(Clone)]
@@ -45,28 +50,34 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    pub(crate) fn start(store: Store, notifier: Notifier) -> GroupCommit {
+    /// `queue_wake` is told when a batch queued mail for other domains.
+    pub(crate) fn start(store: Store, notifier: Notifier, queue_wake: Arc<Notify>) -> GroupCommit {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (db_tx, db_rx) = mpsc::channel(QUEUE);
         let journaled = std::sync::Arc::new(tokio::sync::Notify::new());
         tokio::spawn(write_blobs(store.clone(), rx, db_tx));
         tokio::spawn(flush_journal(store.clone(), journaled.clone()));
-        tokio::spawn(commit(store, notifier, db_rx, journaled));
+        tokio::spawn(commit(store, notifier, db_rx, journaled, queue_wake));
         GroupCommit { tx }
     }
 
-    /// Stores the blobs, commits the deliveries and waits for both, all or none.
+    /// Stores the blobs (the deliveries' and the `extra` bytes that `submissions` name),
+    /// commits the deliveries and records the submissions, and waits for both: all or none.
     pub(crate) async fn commit(
         &self,
         deliveries: Vec<NewDelivery>,
         raw: Vec<Bytes>,
-    ) -> Result<Vec<Vec<Delivered>>> {
+        extra: Vec<(BlobId, Bytes)>,
+        submissions: Vec<SentSubmission>,
+    ) -> Result<Filed> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job {
                 deliveries,
                 raw,
+                extra,
                 journal: Vec::new(),
+                submissions,
                 reply,
             })
             .await
@@ -101,7 +112,9 @@ async fn write_batch(store: &Store, mut jobs: Vec<Job>, next: &mpsc::Sender<Job>
     let mut staged: Vec<(BlobId, Bytes)> = Vec::new();
     for j in jobs.iter_mut() {
         let raw = std::mem::take(&mut j.raw);
-        for (id, bytes) in j.deliveries.iter().map(|d| d.blob_id.clone()).zip(raw) {
+        let extra = std::mem::take(&mut j.extra);
+        let ids = j.deliveries.iter().map(|d| d.blob_id.clone());
+        for (id, bytes) in ids.zip(raw).chain(extra) {
             if store.journals(bytes.len()) {
                 staged.push((id.clone(), bytes.clone()));
                 j.journal.push((id, bytes));
@@ -148,6 +161,7 @@ async fn commit(
     notifier: Notifier,
     mut rx: mpsc::Receiver<Job>,
     journaled: Arc<Notify>,
+    queue_wake: Arc<Notify>,
 ) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
@@ -159,9 +173,19 @@ async fn commit(
             .iter()
             .flat_map(|j| j.journal.iter().cloned())
             .collect();
+        let mut submissions = Vec::new();
+        let mut offset = 0;
+        for j in &jobs {
+            submissions.extend(j.submissions.iter().map(|s| SentSubmission {
+                of: s.of + offset,
+                submission: s.submission.clone(),
+            }));
+            offset += j.deliveries.len();
+        }
         let (started, deliveries, journaled_any) =
             (std::time::Instant::now(), batch.len(), !journal.is_empty());
-        let r = store.deliver_batch(batch, journal).await;
+        let queued = submissions.iter().any(|s| s.submission.queue.is_some());
+        let r = store.deliver_batch(batch, journal, submissions).await;
         if journaled_any {
             journaled.notify_one();
         }
@@ -171,11 +195,18 @@ async fn commit(
             "commit batch"
         );
         match r {
-            Ok(results) => {
-                publish(&notifier, &results);
-                let mut results = results.into_iter();
+            Ok(filed) => {
+                published(&notifier, &filed);
+                if queued {
+                    queue_wake.notify_one();
+                }
+                let mut delivered = filed.delivered.into_iter();
+                let mut submitted = filed.submissions.into_iter();
                 for job in jobs.drain(..) {
-                    let mine: Vec<_> = results.by_ref().take(job.deliveries.len()).collect();
+                    let mine = Filed {
+                        delivered: delivered.by_ref().take(job.deliveries.len()).collect(),
+                        submissions: submitted.by_ref().take(job.submissions.len()).collect(),
+                    };
                     let _ = job.reply.send(Ok(mine));
                 }
             }
@@ -202,12 +233,19 @@ async fn commit(
                 tracing::warn!(error = %e, jobs = jobs.len(), "batch commit failed; retrying job by job");
                 for job in jobs.drain(..) {
                     let r = match store
-                        .deliver_batch(job.deliveries.clone(), job.journal.clone())
+                        .deliver_batch(
+                            job.deliveries.clone(),
+                            job.journal.clone(),
+                            job.submissions.clone(),
+                        )
                         .await
                     {
-                        Ok(v) => {
-                            publish(&notifier, &v);
-                            Ok(v)
+                        Ok(filed) => {
+                            published(&notifier, &filed);
+                            if job.submissions.iter().any(|s| s.submission.queue.is_some()) {
+                                queue_wake.notify_one();
+                            }
+                            Ok(filed)
                         }
                         Err(StoreError::OverQuota(why)) => Err(Error::OverQuota(why)),
                         Err(StoreError::NotFound(what)) => Err(Error::NotFound(what)),
@@ -258,11 +296,13 @@ async fn flush_journal(store: Store, journaled: Arc<Notify>) {
 }
 
 /// One notification per account, with the highest sequence number the batch reached.
-fn publish(notifier: &Notifier, results: &[Vec<Delivered>]) {
+fn published(notifier: &Notifier, filed: &Filed) {
     let mut top = std::collections::BTreeMap::new();
-    for d in results.iter().flatten() {
-        let e = top.entry(d.account_id).or_insert(d.modseq);
-        *e = (*e).max(d.modseq);
+    let delivered = filed.delivered.iter().flatten().map(|d| (d.account_id, d.modseq));
+    let submitted = filed.submissions.iter().map(|(s, seq)| (s.account_id, *seq));
+    for (account_id, seq) in delivered.chain(submitted) {
+        let e = top.entry(account_id).or_insert(seq);
+        *e = (*e).max(seq);
     }
     for (account_id, seq) in top {
         notifier.publish(StateChange { account_id, seq });

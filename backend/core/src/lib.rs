@@ -97,8 +97,9 @@ impl Core {
     pub async fn open(config: &CoreConfig) -> Result<Core> {
         let store = Store::open(&config.database_url, &config.blobs).await?;
         let notifier = notify::Notifier::new();
-        let committer = group_commit::GroupCommit::start(store.clone(), notifier.clone());
         let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let committer =
+            group_commit::GroupCommit::start(store.clone(), notifier.clone(), wake.clone());
         let submissions = submit::submission_batcher(store.clone(), notifier.clone(), wake.clone());
         let queue_records = queue::record_batcher(store.clone(), notifier.clone());
         let blobs = store.blobs().clone();

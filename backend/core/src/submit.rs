@@ -12,7 +12,7 @@ use mailroom_store::submission::{NewSubmission, Submission};
 use serde_json::json;
 
 use crate::address::Address;
-use crate::delivery::{Folder, Incoming, Recipient};
+use crate::delivery::{Folder, Incoming, Recipient, Sending};
 use crate::notify::StateChange;
 use crate::{Account, Core, Error, Result};
 
@@ -226,19 +226,6 @@ impl Core {
                 thread_id,
             } => Some((*email_id, *thread_id)),
         };
-        let delivered = if batch.is_empty() {
-            Vec::new()
-        } else {
-            self.deliver_many(batch).await?
-        };
-        let (email_id, thread_id) = match existing {
-            Some(e) => e,
-            None => delivered
-                .last()
-                .and_then(|v| v.first())
-                .map(|d| (d.email_id, d.thread_id))
-                .ok_or_else(|| Error::Internal("the Sent copy was not filed".into()))?,
-        };
         let status: serde_json::Map<String, serde_json::Value> = out
             .recipients
             .iter()
@@ -252,30 +239,60 @@ impl Core {
             })
             .collect();
         let rcpts: Vec<&str> = out.recipients.iter().map(Address::as_str).collect();
-        let pending = PendingSubmission {
-            // When recipients get exactly the Sent copy's bytes (no Bcc), the copy's delivery
-            // has already made them durable under the same id.
-            blob: queued_blob
-                .clone()
-                .filter(|_| !matches!(&out.sent_copy, SentCopy::File(copy) if *copy == out.raw))
-                .map(|id| (id, out.raw.clone())),
-            submission: NewSubmission {
-                account_id: account.id,
-                email_id: Some(email_id),
+        let submission = NewSubmission {
+            account_id: account.id,
+            email_id: existing.map(|(email_id, _)| email_id),
+            mail_from: out.mail_from.as_str().to_string(),
+            rcpt_to: json!(rcpts).to_string(),
+            undo_status: "final".into(),
+            delivery_status: serde_json::Value::Object(status).to_string(),
+            queue: queued_blob.as_ref().map(|blob| NewQueued {
+                blob_id: blob.as_str().to_string(),
                 mail_from: out.mail_from.as_str().to_string(),
-                rcpt_to: json!(rcpts).to_string(),
-                undo_status: "final".into(),
-                delivery_status: serde_json::Value::Object(status).to_string(),
-                queue: queued_blob.as_ref().map(|blob| NewQueued {
-                    blob_id: blob.as_str().to_string(),
-                    mail_from: out.mail_from.as_str().to_string(),
-                    account_id: Some(account.id),
-                    size: out.raw.len() as i64,
-                    recipients: remote.clone(),
-                }),
-            },
+                account_id: Some(account.id),
+                size: out.raw.len() as i64,
+                recipients: remote.clone(),
+            }),
         };
-        let (submission, _seq) = self.inner.submissions.call(pending).await?;
+        // When recipients get exactly the Sent copy's bytes (no Bcc), the copy's delivery
+        // makes them durable under the same id.
+        let queued = queued_blob
+            .filter(|_| !matches!(&out.sent_copy, SentCopy::File(copy) if *copy == out.raw))
+            .map(|id| (id, out.raw.clone()));
+        let (submission, email_id, thread_id) = match existing {
+            // The Sent copy, the local recipients' copies and the submission with its queued
+            // recipients: one transaction.
+            None => {
+                let filed = self
+                    .deliver_sending(batch, false, Some(Sending { submission, queued }))
+                    .await?;
+                let copy = filed
+                    .delivered
+                    .last()
+                    .and_then(|v| v.first())
+                    .ok_or_else(|| Error::Internal("the Sent copy was not filed".into()))?;
+                let (email_id, thread_id) = (copy.email_id, copy.thread_id);
+                let (submission, _seq) = filed
+                    .submissions
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::Internal("the submission was not recorded".into()))?;
+                (submission, email_id, thread_id)
+            }
+            // An email that exists already (JMAP EmailSubmission): its local recipients' copies,
+            // then the submission.
+            Some((email_id, thread_id)) => {
+                if !batch.is_empty() {
+                    self.deliver_many(batch).await?;
+                }
+                let pending = PendingSubmission {
+                    blob: queued,
+                    submission,
+                };
+                let (submission, _seq) = self.inner.submissions.call(pending).await?;
+                (submission, email_id, thread_id)
+            }
+        };
         Ok(SendResult {
             submission,
             email_id,

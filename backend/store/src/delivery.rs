@@ -59,18 +59,54 @@ const SUBJECT_THREAD_WINDOW: i64 = 30 * 24 * 3600;
 /// SQLite allows 32,766 bound parameters a statement; stay well under it.
 pub(crate) const ROWS_PER_INSERT: usize = 400;
 
+/// A submission recorded in the transaction that files its Sent copy: one commit (and one
+/// sync) for both. Its `email_id` becomes that of the first copy filed by delivery `of` (an
+/// index into the batch).
+#[derive(Clone)]
+pub struct SentSubmission {
+    pub of: usize,
+    pub submission: crate::submission::NewSubmission,
+}
+
+/// What a batch filed: for each delivery, where its copies went (in the order of its
+/// targets); for each submission, its row and its account's new state.
+#[derive(Debug, Default)]
+pub struct Filed {
+    pub delivered: Vec<Vec<Delivered>>,
+    pub submissions: Vec<(crate::submission::Submission, i64)>,
+}
+
 impl Store {
-    /// Files every delivery of `batch` in one transaction and returns, for each, where its
-    /// copies went (in the order of its targets). Either all are committed or none.
-    /// `journal` holds the bytes of blobs written without a sync (see `journal.rs`): they
-    /// commit with the emails.
+    /// Files every delivery of `batch` and records `submissions`, in one transaction: all
+    /// are committed or none. `journal` holds the bytes of blobs written without a sync
+    /// (see `journal.rs`): they commit with the emails.
     pub async fn deliver_batch(
         &self,
         batch: Vec<NewDelivery>,
         journal: Vec<(BlobId, bytes::Bytes)>,
-    ) -> Result<Vec<Vec<Delivered>>> {
-        self.write(move |tx| Box::pin(async move { deliver_in(tx, &batch, &journal).await }))
-            .await
+        submissions: Vec<SentSubmission>,
+    ) -> Result<Filed> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                let delivered = deliver_in(tx, &batch, &journal).await?;
+                let mut subs = Vec::with_capacity(submissions.len());
+                for s in submissions {
+                    let copy = delivered.get(s.of).and_then(|d| d.first()).ok_or_else(|| {
+                        StoreError::Corrupt(format!("no Sent copy at delivery {}", s.of))
+                    })?;
+                    subs.push(crate::submission::NewSubmission {
+                        email_id: Some(copy.email_id),
+                        ..s.submission
+                    });
+                }
+                let submissions = crate::submission::insert_in(tx, &subs).await?;
+                Ok(Filed {
+                    delivered,
+                    submissions,
+                })
+            })
+        })
+        .await
     }
 }
 
