@@ -298,8 +298,15 @@ async fn flush_journal(store: Store, journaled: Arc<Notify>) {
 /// One notification per account, with the highest sequence number the batch reached.
 fn published(notifier: &Notifier, filed: &Filed) {
     let mut top = std::collections::BTreeMap::new();
-    let delivered = filed.delivered.iter().flatten().map(|d| (d.account_id, d.modseq));
-    let submitted = filed.submissions.iter().map(|(s, seq)| (s.account_id, *seq));
+    let delivered = filed
+        .delivered
+        .iter()
+        .flatten()
+        .map(|d| (d.account_id, d.modseq));
+    let submitted = filed
+        .submissions
+        .iter()
+        .map(|(s, seq)| (s.account_id, *seq));
     for (account_id, seq) in delivered.chain(submitted) {
         let e = top.entry(account_id).or_insert(seq);
         *e = (*e).max(seq);

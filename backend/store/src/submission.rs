@@ -184,89 +184,89 @@ pub(crate) async fn insert_in(
             queued().map(|q| q.recipients.len()).sum(),
         ),
     ];
-        let mut first = Multi::new(kind);
-        for (&id, &n) in &per_account {
-            first.push_sql(
-                "UPDATE accounts SET change_seq = change_seq + ? WHERE id = ? \
+    let mut first = Multi::new(kind);
+    for (&id, &n) in &per_account {
+        first.push_sql(
+            "UPDATE accounts SET change_seq = change_seq + ? WHERE id = ? \
                  RETURNING CAST(0 AS BIGINT), id, change_seq",
-                vec![n.into(), id.into()],
-            );
-        }
-        crate::ids::reserve(&mut first, kind, &wanted);
-        let rows = first.query(tx).await?;
-        // Each account's first new seq.
-        let mut next_seq: HashMap<i64, i64> = HashMap::new();
-        for row in &rows {
-            if row.get::<i64>(0)? == 0 {
-                let id: i64 = row.get(1)?;
-                let end: i64 = row.get(2)?;
-                next_seq.insert(id, end - per_account[&id] + 1);
-            }
-        }
-        let mut ids = crate::ids::Reserved::read(kind, &rows, &wanted)?;
-
-        let t = now();
-        let mut out = Vec::with_capacity(subs.len());
-        let (mut sub_rows, mut msg_rows, mut rcpt_rows, mut changes) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for s in subs {
-            let seq = next_seq
-                .get_mut(&s.account_id)
-                .map(|n| {
-                    *n += 1;
-                    *n - 1
-                })
-                .ok_or_else(|| StoreError::NotFound(format!("account {}", s.account_id)))?;
-            let row = Submission {
-                id: ids.next("submissions")?,
-                account_id: s.account_id,
-                email_id: s.email_id,
-                mail_from: s.mail_from.clone(),
-                rcpt_to: s.rcpt_to.clone(),
-                send_at: t,
-                undo_status: s.undo_status.clone(),
-                delivery_status: s.delivery_status.clone(),
-                created_at: t,
-            };
-            sub_rows.push(vec![
-                row.id.into(),
-                row.account_id.into(),
-                row.email_id.into(),
-                row.mail_from.as_str().into(),
-                row.rcpt_to.as_str().into(),
-                t.into(),
-                row.undo_status.as_str().into(),
-                row.delivery_status.as_str().into(),
-                t.into(),
-            ]);
-            if let Some(q) = &s.queue {
-                let message_id = ids.next("queue_messages")?;
-                msg_rows.push(crate::queue::message_values(message_id, q, Some(row.id), t));
-                for r in &q.recipients {
-                    let id = ids.next("queue_recipients")?;
-                    rcpt_rows.push(crate::queue::recipient_values(id, message_id, r, t));
-                }
-            }
-            changes.push(crate::update::log(
-                s.account_id,
-                seq,
-                ObjectType::EmailSubmission,
-                row.id,
-                ChangeOp::Created,
-            ));
-            out.push((row, seq));
-        }
-        let mut rest = Multi::new(kind);
-        rest.insert_rows("submissions", SUBMISSION_COLUMNS, sub_rows);
-        rest.insert_rows("queue_messages", crate::queue::MESSAGE_COLUMNS, msg_rows);
-        rest.insert_rows(
-            "queue_recipients",
-            crate::queue::RECIPIENT_COLUMNS,
-            rcpt_rows,
+            vec![n.into(), id.into()],
         );
-        for chunk in changes.chunks(crate::delivery::ROWS_PER_INSERT) {
-            rest.push(&change::Entity::insert_many(chunk.to_vec()).into_query());
+    }
+    crate::ids::reserve(&mut first, kind, &wanted);
+    let rows = first.query(tx).await?;
+    // Each account's first new seq.
+    let mut next_seq: HashMap<i64, i64> = HashMap::new();
+    for row in &rows {
+        if row.get::<i64>(0)? == 0 {
+            let id: i64 = row.get(1)?;
+            let end: i64 = row.get(2)?;
+            next_seq.insert(id, end - per_account[&id] + 1);
         }
-        rest.execute(tx).await?;
-        Ok(out)
+    }
+    let mut ids = crate::ids::Reserved::read(kind, &rows, &wanted)?;
+
+    let t = now();
+    let mut out = Vec::with_capacity(subs.len());
+    let (mut sub_rows, mut msg_rows, mut rcpt_rows, mut changes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for s in subs {
+        let seq = next_seq
+            .get_mut(&s.account_id)
+            .map(|n| {
+                *n += 1;
+                *n - 1
+            })
+            .ok_or_else(|| StoreError::NotFound(format!("account {}", s.account_id)))?;
+        let row = Submission {
+            id: ids.next("submissions")?,
+            account_id: s.account_id,
+            email_id: s.email_id,
+            mail_from: s.mail_from.clone(),
+            rcpt_to: s.rcpt_to.clone(),
+            send_at: t,
+            undo_status: s.undo_status.clone(),
+            delivery_status: s.delivery_status.clone(),
+            created_at: t,
+        };
+        sub_rows.push(vec![
+            row.id.into(),
+            row.account_id.into(),
+            row.email_id.into(),
+            row.mail_from.as_str().into(),
+            row.rcpt_to.as_str().into(),
+            t.into(),
+            row.undo_status.as_str().into(),
+            row.delivery_status.as_str().into(),
+            t.into(),
+        ]);
+        if let Some(q) = &s.queue {
+            let message_id = ids.next("queue_messages")?;
+            msg_rows.push(crate::queue::message_values(message_id, q, Some(row.id), t));
+            for r in &q.recipients {
+                let id = ids.next("queue_recipients")?;
+                rcpt_rows.push(crate::queue::recipient_values(id, message_id, r, t));
+            }
+        }
+        changes.push(crate::update::log(
+            s.account_id,
+            seq,
+            ObjectType::EmailSubmission,
+            row.id,
+            ChangeOp::Created,
+        ));
+        out.push((row, seq));
+    }
+    let mut rest = Multi::new(kind);
+    rest.insert_rows("submissions", SUBMISSION_COLUMNS, sub_rows);
+    rest.insert_rows("queue_messages", crate::queue::MESSAGE_COLUMNS, msg_rows);
+    rest.insert_rows(
+        "queue_recipients",
+        crate::queue::RECIPIENT_COLUMNS,
+        rcpt_rows,
+    );
+    for chunk in changes.chunks(crate::delivery::ROWS_PER_INSERT) {
+        rest.push(&change::Entity::insert_many(chunk.to_vec()).into_query());
+    }
+    rest.execute(tx).await?;
+    Ok(out)
 }
