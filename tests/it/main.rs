@@ -5,6 +5,7 @@
 //! Every test runs on SQLite; each also runs on Postgres when `MAILROOM_TEST_POSTGRES_URL`
 //! names a server (e.g. `postgres://root@127.0.0.1:5432/test`), in a database of its own.
 
+mod acme;
 mod autoconfig;
 mod cli;
 mod corpus;

@@ -10,7 +10,9 @@
 //! - `jmap.rs`: the JMAP endpoints (session, API, download, event source) over
 //!   `mailroom-jmap`; `health.rs`: liveness and readiness.
 //! - `problem.rs`: every error is RFC 7807 problem JSON, mapped once.
+//! - `acme_challenge.rs`: answers to ACME HTTP-01 challenges, from a map the caller fills.
 
+pub mod acme_challenge;
 mod auth;
 pub mod autoconfig;
 mod health;
@@ -62,6 +64,8 @@ pub struct HttpConfig {
     pub cors_origins: Vec<String>,
     /// What mail clients are told by autoconfiguration.
     pub mail_ports: autoconfig::MailPorts,
+    /// HTTP-01 answers served at `/.well-known/acme-challenge/`, filled by an ACME client.
+    pub acme_challenges: acme_challenge::AcmeChallenges,
 }
 
 /// Shared by every request.
@@ -101,6 +105,10 @@ pub fn router(
         .route("/readyz", get(health::readyz))
         .route("/.well-known/jmap", get(jmap::well_known))
         .route("/.well-known/mta-sts.txt", get(mta_sts::policy))
+        .route(
+            "/.well-known/acme-challenge/{token}",
+            get(acme_challenge::answer),
+        )
         .route(
             "/.well-known/autoconfig/mail/config-v1.1.xml",
             get(autoconfig::thunderbird),

@@ -182,6 +182,104 @@ pub struct RawTls {
     /// PEM certificate chain; with `key`. Neither: a self-signed one in the data dir.
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
+    /// Certificates from an ACME CA instead of files (`[tls.acme]`).
+    pub acme: Option<RawAcme>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAcme {
+    /// The CA's directory URL; required.
+    pub directory: Option<String>,
+    /// `mailto:` URLs the CA may write to (expiry warnings, policy changes).
+    pub contact: Option<Vec<String>>,
+    /// Names the certificate is for; default: `hostname`.
+    pub domains: Option<Vec<String>>,
+    /// PEM file with an extra root for the directory's HTTPS (a test CA such as pebble's).
+    pub ca_cert: Option<PathBuf>,
+    /// humantime: renew when less than this is left ("30d").
+    pub renew_before: Option<String>,
+}
+
+/// The validated `[tls.acme]` section.
+#[derive(Debug, Clone)]
+pub struct Acme {
+    pub directory: String,
+    pub contact: Vec<String>,
+    /// Lowercased, without duplicates, in the order given.
+    pub domains: Vec<String>,
+    pub ca_cert: Option<PathBuf>,
+    pub renew_before: Duration,
+}
+
+/// Let's Encrypt's production directory, named in messages.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+fn acme(raw: RawAcme, hostname: &str) -> Result<Acme> {
+    let directory = raw.directory.ok_or_else(|| {
+        anyhow!("tls.acme.directory: required to use ACME (Let's Encrypt: {LETS_ENCRYPT:?})")
+    })?;
+    // RFC 8555 §6.1: ACME runs over HTTPS only.
+    let host = directory.strip_prefix("https://").unwrap_or("");
+    if host.is_empty() || host.starts_with('/') || directory.contains(char::is_whitespace) {
+        bail!("tls.acme.directory: {directory:?} is not an https:// URL");
+    }
+    let contact = raw.contact.unwrap_or_default();
+    for c in &contact {
+        let ok = c
+            .strip_prefix("mailto:")
+            .and_then(|a| a.split_once('@'))
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+            && !c.contains(char::is_whitespace);
+        if !ok {
+            bail!("tls.acme.contact: {c:?} is not a mailto: URL (\"mailto:admin@example.com\")");
+        }
+    }
+    let mut domains: Vec<String> = Vec::new();
+    for d in raw.domains.unwrap_or_else(|| vec![hostname.to_string()]) {
+        let d = d.trim_end_matches('.').to_ascii_lowercase();
+        if d.starts_with("*.") {
+            bail!("tls.acme.domains: {d:?}: HTTP-01 cannot validate wildcard names");
+        }
+        if !is_dns_name(&d) {
+            bail!(
+                "tls.acme.domains: {d:?} is not a fully qualified domain name (the default is `hostname`)"
+            );
+        }
+        if !domains.contains(&d) {
+            domains.push(d);
+        }
+    }
+    if domains.is_empty() {
+        bail!("tls.acme.domains: give at least one name");
+    }
+    let renew_before = duration("tls.acme", "renew_before", raw.renew_before.as_ref(), "30d")?;
+    if renew_before.is_zero() {
+        bail!("tls.acme.renew_before: must be more than 0s");
+    }
+    Ok(Acme {
+        directory,
+        contact,
+        domains,
+        ca_cert: raw.ca_cert,
+        renew_before,
+    })
+}
+
+/// A lowercase DNS name of two labels or more (letters, digits, hyphens), not an address.
+fn is_dns_name(d: &str) -> bool {
+    let labels: Vec<&str> = d.split('.').collect();
+    d.len() <= 253
+        && labels.len() >= 2
+        && d.parse::<std::net::IpAddr>().is_err()
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -287,6 +385,8 @@ pub struct Config {
     /// `[tls] cert` and `[tls] key`.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// `[tls.acme]`: certificates from an ACME CA (never together with `tls_cert`).
+    pub acme: Option<Acme>,
     /// Where the configuration came from, for the start-up message.
     pub file: Option<PathBuf>,
 }
@@ -425,6 +525,20 @@ impl Config {
                 bail!("http.registration: {other:?} must be \"closed\", \"open\" or \"invite\"")
             }
         };
+        if raw.tls.acme.is_some() {
+            if raw.tls.cert.is_some() || raw.tls.key.is_some() {
+                bail!(
+                    "tls.acme: cannot be combined with tls.cert and tls.key (ACME keeps its certificate in the data directory); remove one"
+                );
+            }
+            // HTTP-01 (RFC 8555 §8.3): the CA fetches the answer over plain HTTP.
+            if listen_http.is_none() {
+                bail!(
+                    "tls.acme: needs [listen] http for the CA's HTTP-01 challenges (in production reachable from the internet on port 80)"
+                );
+            }
+        }
+        let acme = raw.tls.acme.map(|a| acme(a, &hostname)).transpose()?;
         let cors_origins = raw.http.cors_origins.unwrap_or_default();
         for o in &cors_origins {
             let ok = (o.starts_with("https://") || o.starts_with("http://"))
@@ -441,8 +555,9 @@ impl Config {
                 hostname: hostname.clone(),
                 registration,
                 cors_origins,
-                // `serve` fills in the ports it bound.
+                // `serve` fills in the ports it bound and the ACME task's answers.
                 mail_ports: Default::default(),
+                acme_challenges: Default::default(),
             },
             data_dir,
             core: CoreConfig {
@@ -467,6 +582,7 @@ impl Config {
             gc: gc(&raw.blobs)?,
             tls_cert: raw.tls.cert,
             tls_key: raw.tls.key,
+            acme,
             file: file.map(Path::to_path_buf),
         })
     }
@@ -594,5 +710,65 @@ mod tests {
                 .to_string()
                 .contains("blobs.url")
         );
+    }
+
+    fn from_toml(toml: &str) -> Result<Config> {
+        let raw: RawConfig = Figment::from(Toml::string(toml))
+            .extract()
+            .map_err(|e| anyhow!("{e}"))?;
+        Config::resolve(raw, Some(Path::new("/x.toml")))
+    }
+
+    #[test]
+    fn acme_defaults_to_the_host_name() {
+        let c = from_toml(
+            "hostname = \"Mail.Example.com\"\n[listen]\nhttp = \"0.0.0.0:80\"\n[tls.acme]\ndirectory = \"https://acme.test/dir\"\n",
+        )
+        .unwrap();
+        let a = c.acme.unwrap();
+        assert_eq!(a.domains, ["mail.example.com"]);
+        assert_eq!(a.renew_before, Duration::from_secs(30 * 86400));
+        assert!(a.contact.is_empty() && a.ca_cert.is_none());
+    }
+
+    #[test]
+    fn acme_refusals_name_their_key() {
+        let http = "hostname = \"mail.example.com\"\n[listen]\nhttp = \"0.0.0.0:80\"\n";
+        let dir = "directory = \"https://acme.test/dir\"\n";
+        for (toml, key) in [
+            (
+                format!("{http}[tls]\ncert = \"/c\"\nkey = \"/k\"\n[tls.acme]\n{dir}"),
+                "tls.acme: cannot be combined",
+            ),
+            (format!("[tls.acme]\n{dir}"), "[listen] http"),
+            (
+                format!("{http}[tls.acme]\ncontact = []\n"),
+                "tls.acme.directory",
+            ),
+            (
+                format!("{http}[tls.acme]\ndirectory = \"http://acme.test/dir\"\n"),
+                "tls.acme.directory",
+            ),
+            (
+                format!("{http}[tls.acme]\n{dir}contact = [\"admin@example.com\"]\n"),
+                "tls.acme.contact",
+            ),
+            (
+                format!("{http}[tls.acme]\n{dir}domains = [\"*.example.com\"]\n"),
+                "tls.acme.domains",
+            ),
+            (
+                format!("{http}[tls.acme]\n{dir}domains = [\"localhost\"]\n"),
+                "tls.acme.domains",
+            ),
+            (
+                format!("{http}[tls.acme]\n{dir}renew_before = \"soon\"\n"),
+                "tls.acme.renew_before",
+            ),
+            (format!("{http}[tls.acme]\n{dir}typo = 1\n"), "typo"),
+        ] {
+            let e = format!("{:#}", from_toml(&toml).unwrap_err());
+            assert!(e.contains(key), "{toml}: {e}");
+        }
     }
 }

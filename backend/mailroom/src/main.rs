@@ -1,5 +1,6 @@
 //! The `mailroom` binary: CLI, configuration, wiring.
 
+mod acme;
 mod admin;
 mod bench;
 mod bench_imap;

@@ -21,14 +21,33 @@ pub async fn run(config: Config) -> Result<()> {
         None => println!("configuration: none (defaults; every listener on loopback)"),
     }
     let tls = crate::tls::load(&config)?;
-    if tls.generated {
-        println!(
-            "tls: self-signed certificate {} (set [tls] cert and key for a real one)",
+    match tls.origin {
+        crate::tls::Origin::SelfSigned => println!(
+            "tls: self-signed certificate {} (set [tls] cert and key, or [tls.acme], for a real one)",
             tls.cert.display()
-        );
-    } else {
-        println!("tls: certificate {}", tls.cert.display());
+        ),
+        crate::tls::Origin::Acme { issued: false } => println!(
+            "tls: self-signed certificate {} until the ACME certificate is issued",
+            tls.cert.display()
+        ),
+        crate::tls::Origin::Files | crate::tls::Origin::Acme { issued: true } => {
+            println!("tls: certificate {}", tls.cert.display())
+        }
     }
+    // Made before any listener: a `ca_cert` that does not load is a start-up error.
+    let acme = match &config.acme {
+        Some(a) => {
+            println!(
+                "acme: certificates for {} from {}; the CA must reach [listen] http on port 80 of each name",
+                a.domains.join(", "),
+                a.directory
+            );
+            Some(crate::acme::Client::new(a, &config.data_dir)?)
+        }
+        None => None,
+    };
+    // HTTP-01 answers: filled by the ACME task, served by the HTTP router.
+    let acme_challenges = mailroom_api::acme_challenge::AcmeChallenges::default();
     if let Some(every) = config.gc.interval {
         core.spawn_garbage_collector(every, config.gc.grace);
     }
@@ -139,11 +158,16 @@ pub async fn run(config: Config) -> Result<()> {
         let (core, stop, dir) = (core.clone(), stop_rx.clone(), config.data_dir.clone());
         let mut settings = config.http.clone();
         settings.mail_ports = mail_ports.clone();
+        settings.acme_challenges = acme_challenges.clone();
         tasks.push(tokio::spawn(async move {
             if let Err(e) = mailroom_api::serve(http, https, core, settings, &dir, stop).await {
                 tracing::error!(error = %e, "http server stopped");
             }
         }));
+    }
+    // After the HTTP listener is bound, so the CA's first validation finds it.
+    if let Some(client) = acme {
+        tasks.push(crate::acme::spawn(client, acme_challenges, stop_rx.clone()));
     }
     let listeners = [
         config.listen_smtp,

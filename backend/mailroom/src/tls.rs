@@ -1,12 +1,15 @@
 //! One rustls configuration for the listeners: the certificate and key from `[tls] cert` and
-//! `[tls] key` (PEM files), or, when none is configured, a self-signed certificate for the
+//! `[tls] key` (PEM files); with `[tls.acme]`, the certificate the ACME task keeps in
+//! `<data_dir>/acme/`; or, when neither is configured, a self-signed certificate for the
 //! host name generated into the data directory on first run, so a fresh install is
-//! encrypted at once. aws-lc-rs is the only crypto provider; TLS 1.2 and 1.3 only.
+//! encrypted at once. ACME starts with that self-signed one too, until its first certificate
+//! is issued, so the listeners never wait for the CA. aws-lc-rs is the only crypto provider;
+//! TLS 1.2 and 1.3 only.
 //!
 //! The files are checked every few seconds and, when they change (a renewal by certbot or
-//! similar), read again: new handshakes get the new certificate, connections in progress keep
-//! theirs, and files that do not load (half-written, key and certificate not matching) are
-//! logged and the previous certificate stays.
+//! similar, or by the ACME task), read again: new handshakes get the new certificate,
+//! connections in progress keep theirs, and files that do not load (half-written, key and
+//! certificate not matching) are logged and the previous certificate stays.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -24,26 +27,56 @@ use crate::config::Config;
 /// The server configuration and where its certificate came from.
 pub struct Tls {
     pub config: Arc<rustls::ServerConfig>,
+    /// The certificate file served now.
     pub cert: PathBuf,
-    /// Made by us (self-signed), not configured.
-    pub generated: bool,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// `[tls] cert` and `key`.
+    Files,
+    /// Made by us, none being configured.
+    SelfSigned,
+    /// `[tls.acme]`; `issued`: false while the self-signed one stands in.
+    Acme { issued: bool },
 }
 
 pub fn load(config: &Config) -> Result<Tls> {
-    let (cert, key, generated) = match (&config.tls_cert, &config.tls_key) {
-        (Some(c), Some(k)) => (c.clone(), k.clone(), false),
-        (None, None) => {
-            let dir = config.data_dir.join("tls");
-            let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
-            if !c.exists() || !k.exists() {
-                generate(&dir, &c, &k, &config.smtp.hostname)?;
-            }
-            (c, k, true)
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    // The files watched for changes, and what is served until they change.
+    let (watched, current, cert, origin) = match (&config.tls_cert, &config.tls_key) {
+        (Some(c), Some(k)) => {
+            let pair = read_pair(c, k, &provider)?;
+            ((c.clone(), k.clone()), pair, c.clone(), Origin::Files)
         }
+        (None, None) => match &config.acme {
+            Some(_) => {
+                let acme = crate::acme::Files::new(&config.data_dir);
+                let (c, k) = (acme.cert, acme.key);
+                match read_pair(&c, &k, &provider) {
+                    Ok(pair) => ((c.clone(), k), pair, c, Origin::Acme { issued: true }),
+                    Err(e) => {
+                        if c.exists() {
+                            tracing::warn!(
+                                error = format!("{e:#}"),
+                                "tls: the ACME certificate does not load; the self-signed one stands in until a new one is issued"
+                            );
+                        }
+                        let (sc, sk) = self_signed(config)?;
+                        let pair = read_pair(&sc, &sk, &provider)?;
+                        ((c, k), pair, sc, Origin::Acme { issued: false })
+                    }
+                }
+            }
+            None => {
+                let (c, k) = self_signed(config)?;
+                let pair = read_pair(&c, &k, &provider)?;
+                ((c.clone(), k), pair, c, Origin::SelfSigned)
+            }
+        },
         _ => bail!("tls: give both cert and key, or neither (a self-signed one is made)"),
     };
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let current = read_pair(&cert, &key, &provider)?;
     let resolver = Arc::new(Reloading {
         current: RwLock::new(Arc::new(current)),
     });
@@ -52,7 +85,7 @@ pub fn load(config: &Config) -> Result<Tls> {
         .context("tls: protocol versions")?
         .with_no_client_auth()
         .with_cert_resolver(resolver.clone());
-    let (c, k) = (cert.clone(), key.clone());
+    let (c, k) = watched;
     tokio::spawn(async move {
         let mut seen = stamps(&c, &k);
         loop {
@@ -79,8 +112,18 @@ pub fn load(config: &Config) -> Result<Tls> {
     Ok(Tls {
         config: Arc::new(server),
         cert,
-        generated,
+        origin,
     })
+}
+
+/// The generated certificate and key in `<data_dir>/tls/`, made on first use.
+fn self_signed(config: &Config) -> Result<(PathBuf, PathBuf)> {
+    let dir = config.data_dir.join("tls");
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    if !c.exists() || !k.exists() {
+        generate(&dir, &c, &k, &config.smtp.hostname)?;
+    }
+    Ok((c, k))
 }
 
 /// How often the certificate files are checked for a change.
@@ -107,7 +150,12 @@ fn stamps(cert: &Path, key: &Path) -> [Option<(SystemTime, u64)>; 2] {
     })
 }
 
-fn read_pair(cert: &Path, key: &Path, provider: &CryptoProvider) -> Result<CertifiedKey> {
+/// The chain and key as rustls serves them; fails when the key does not match.
+pub(crate) fn read_pair(
+    cert: &Path,
+    key: &Path,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey> {
     let certs = CertificateDer::pem_file_iter(cert)
         .and_then(|i| i.collect::<Result<Vec<_>, _>>())
         .with_context(|| format!("tls.cert: cannot read certificates from {}", cert.display()))?;
