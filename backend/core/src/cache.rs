@@ -51,9 +51,11 @@ pub(crate) struct Caches {
     /// Each account's Sent mailbox, and when that was read: a role can move (every mailbox
     /// change here forgets it, and one made by another process is seen within [`TTL`]).
     sent: Mutex<HashMap<i64, (Instant, i64)>>,
-    /// Each account's mailboxes as last read, for resolving names (kept like `sent`, for
-    /// [`REMOTE_TTL`]; their counters such as `uid_next` are not kept current).
+    /// Each account's mailboxes as last read, for resolving names (forgotten like `sent`,
+    /// kept for [`REMOTE_TTL`]; their counters such as `uid_next` are not kept current).
     tree: Mutex<HashMap<i64, Tree>>,
+    /// Moved by every mailbox change here: a tree read before one is not kept after it.
+    tree_generation: std::sync::atomic::AtomicU64,
     /// The account a mailbox belongs to: never changes while the mailbox exists.
     owners: Mutex<HashMap<i64, i64>>,
     /// Accounts with a vacation response on, and when that was read.
@@ -217,8 +219,24 @@ impl Caches {
             .map(|(_, t)| t.clone())
     }
 
-    pub(crate) fn put_tree(&self, account_id: i64, tree: std::sync::Arc<Vec<crate::Mailbox>>) {
+    /// Where mailbox changes stand, to give [`put_tree`](Self::put_tree) for a tree read
+    /// after this.
+    pub(crate) fn tree_generation(&self) -> u64 {
+        self.tree_generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Keeps a tree read after `generation`, unless a mailbox changed since.
+    pub(crate) fn put_tree(
+        &self,
+        account_id: i64,
+        tree: std::sync::Arc<Vec<crate::Mailbox>>,
+        generation: u64,
+    ) {
         let mut map = self.tree.lock().expect("cache lock");
+        if self.tree_generation() != generation {
+            return;
+        }
         if map.len() >= MAX_ENTRIES {
             map.clear();
         }
@@ -228,7 +246,10 @@ impl Caches {
     /// After a change to the account's mailboxes.
     pub(crate) fn mailboxes_changed(&self, account_id: i64) {
         self.sent.lock().expect("cache lock").remove(&account_id);
-        self.tree.lock().expect("cache lock").remove(&account_id);
+        let mut tree = self.tree.lock().expect("cache lock");
+        self.tree_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tree.remove(&account_id);
     }
 
     pub(crate) fn owner(&self, mailbox_id: i64) -> Option<i64> {
@@ -254,7 +275,11 @@ impl Caches {
     /// After any change to users, aliases or domains.
     pub(crate) fn clear(&self) {
         self.sent.lock().expect("cache lock").clear();
-        self.tree.lock().expect("cache lock").clear();
+        let mut tree = self.tree.lock().expect("cache lock");
+        self.tree_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tree.clear();
+        drop(tree);
         self.owners.lock().expect("cache lock").clear();
         self.recipients.lock().expect("cache lock").clear();
         self.remote.lock().expect("cache lock").clear();

@@ -114,7 +114,13 @@ async fn write_batch(store: &Store, mut jobs: Vec<Job>, next: &mpsc::Sender<Job>
         let raw = std::mem::take(&mut j.raw);
         let extra = std::mem::take(&mut j.extra);
         let ids = j.deliveries.iter().map(|d| d.blob_id.clone());
+        let mut seen = std::collections::HashSet::new();
         for (id, bytes) in ids.zip(raw).chain(extra) {
+            // The same bytes twice in a job (a sent message's local and remote copies) are
+            // stored and journaled once.
+            if !seen.insert(id.clone()) {
+                continue;
+            }
             if store.journals(bytes.len()) {
                 staged.push((id.clone(), bytes.clone()));
                 j.journal.push((id, bytes));
@@ -196,10 +202,7 @@ async fn commit(
         );
         match r {
             Ok(filed) => {
-                published(&notifier, &filed);
-                if queued {
-                    queue_wake.notify_one();
-                }
+                published(&notifier, &queue_wake, &filed, queued);
                 let mut delivered = filed.delivered.into_iter();
                 let mut submitted = filed.submissions.into_iter();
                 for job in jobs.drain(..) {
@@ -241,10 +244,9 @@ async fn commit(
                         .await
                     {
                         Ok(filed) => {
-                            published(&notifier, &filed);
-                            if job.submissions.iter().any(|s| s.submission.queue.is_some()) {
-                                queue_wake.notify_one();
-                            }
+                            let queued =
+                                job.submissions.iter().any(|s| s.submission.queue.is_some());
+                            published(&notifier, &queue_wake, &filed, queued);
                             Ok(filed)
                         }
                         Err(StoreError::OverQuota(why)) => Err(Error::OverQuota(why)),
@@ -295,8 +297,9 @@ async fn flush_journal(store: Store, journaled: Arc<Notify>) {
     }
 }
 
-/// One notification per account, with the highest sequence number the batch reached.
-fn published(notifier: &Notifier, filed: &Filed) {
+/// One notification per account, with the highest sequence number the batch reached; the
+/// outbound queue woken when the batch `queued` mail for it.
+fn published(notifier: &Notifier, queue_wake: &Notify, filed: &Filed, queued: bool) {
     let mut top = std::collections::BTreeMap::new();
     let delivered = filed
         .delivered
@@ -313,5 +316,8 @@ fn published(notifier: &Notifier, filed: &Filed) {
     }
     for (account_id, seq) in top {
         notifier.publish(StateChange { account_id, seq });
+    }
+    if queued {
+        queue_wake.notify_one();
     }
 }

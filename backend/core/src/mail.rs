@@ -49,14 +49,16 @@ impl Core {
     }
 
     /// The account's mailboxes for finding one by name or id: their tree as it is (a change
-    /// through this process is seen at once, another process's within a few seconds), but
-    /// not their counters (`uid_next` may be behind); `mailbox_list` reads those.
+    /// through this process is seen by the next call, another process's within a few
+    /// seconds), but not their counters (`uid_next` may be behind); `mailbox_list` reads
+    /// those.
     pub async fn mailbox_tree(&self, account_id: i64) -> Result<std::sync::Arc<Vec<Mailbox>>> {
         if let Some(t) = self.caches().tree(account_id) {
             return Ok(t);
         }
+        let generation = self.caches().tree_generation();
         let t = std::sync::Arc::new(self.store().mailbox_list(account_id).await?);
-        self.caches().put_tree(account_id, t.clone());
+        self.caches().put_tree(account_id, t.clone(), generation);
         Ok(t)
     }
 

@@ -20,10 +20,11 @@ impl Session {
         date: Option<DateTime>,
         message: LiteralOrLiteral8<'static>,
     ) -> Handled {
-        let dest = match self.destination(&mailbox).await {
-            Ok(f) => f,
-            Err(_) => return Err(Reply::No(Some(Code::TryCreate), "no such mailbox".into())),
-        };
+        let no_mailbox = || Reply::No(Some(Code::TryCreate), "no such mailbox".into());
+        let mut dest = self
+            .destination(&mailbox, false)
+            .await?
+            .ok_or_else(no_mailbox)?;
         let bytes: Vec<u8> = match message {
             LiteralOrLiteral8::Literal(l) => l.into_inner().into_owned(),
             LiteralOrLiteral8::Literal8(l) => l.data.into_owned(),
@@ -31,28 +32,37 @@ impl Session {
         if bytes.is_empty() {
             return Err(Reply::No(Some(code("CANNOT")), "an empty message".into()));
         }
+        let bytes = bytes::Bytes::from(bytes);
         let mut keywords: Vec<String> = flags_given.iter().filter_map(flags::keyword).collect();
         keywords.sort();
         keywords.dedup();
         let received_at = date.map(|d| d.as_ref().timestamp());
         let account = self.user.as_ref().expect("authenticated").id;
-        let d = self
-            .shared
-            .core
-            .file_message(
+        let core = self.shared.core.clone();
+        let file = |mailbox_id: i64| {
+            core.file_message(
                 account,
-                bytes::Bytes::from(bytes),
-                vec![dest.mailbox.id],
-                keywords,
+                bytes.clone(),
+                vec![mailbox_id],
+                keywords.clone(),
                 received_at,
             )
-            .await
-            .map_err(|e| match e {
-                mailroom_core::Error::NotFound(_) => {
-                    Reply::No(Some(Code::TryCreate), "no such mailbox".into())
-                }
-                e => Reply::from(e),
-            })?;
+        };
+        let d = match file(dest.mailbox.id).await {
+            // The mailbox kept went meanwhile (deleted, perhaps made again, by another
+            // session): look again, once.
+            Err(mailroom_core::Error::NotFound(_)) => {
+                dest = self
+                    .destination(&mailbox, true)
+                    .await?
+                    .ok_or_else(no_mailbox)?;
+                file(dest.mailbox.id).await.map_err(|e| match e {
+                    mailroom_core::Error::NotFound(_) => no_mailbox(),
+                    e => Reply::from(e),
+                })?
+            }
+            r => r?,
+        };
         // Into another mailbox: nothing the client sees changed (RFC 9051 §7 lets updates
         // wait for the next command), so no catch-up costs this APPEND its reply time.
         self.no_report = self.selected.as_ref().map(|s| s.mailbox_id) != Some(dest.mailbox.id);

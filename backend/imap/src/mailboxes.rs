@@ -142,16 +142,22 @@ impl Session {
             .ok_or_else(|| Reply::No(Some(code("NONEXISTENT")), format!("no mailbox {name}")))
     }
 
-    /// The folder APPEND, COPY or MOVE file into: found in the account's tree as last read
-    /// (no read per APPEND; its counters may be behind, which a destination does not use),
-    /// read afresh when the name is not there.
-    pub(crate) async fn destination(&self, m: &ImapMailbox<'_>) -> Result<Folder, Reply> {
+    /// The folder APPEND files into, if there is one: found in the account's tree as last
+    /// read (no read per APPEND; its counters may be behind, which a destination does not
+    /// use), or with `fresh` (or when the name is not there) read afresh.
+    pub(crate) async fn destination(
+        &self,
+        m: &ImapMailbox<'_>,
+        fresh: bool,
+    ) -> Result<Option<Folder>, Reply> {
         let name = self.name_of(m)?;
-        let tree = self.shared.core.mailbox_tree(self.account_id()).await?;
-        match names::find(&names::folders(&tree), &name) {
-            Some(f) => Ok(f.clone()),
-            None => self.folder(m).await,
+        if !fresh {
+            let tree = self.shared.core.mailbox_tree(self.account_id()).await?;
+            if let Some(f) = names::find(&names::folders(&tree), &name) {
+                return Ok(Some(f.clone()));
+            }
         }
+        Ok(names::find(&self.folders().await?, &name).cloned())
     }
 
     /// Creates `name` and any missing parents; returns the new mailbox's id.

@@ -155,7 +155,7 @@ impl Session {
     ) -> Handled {
         let what = if moving { "MOVE" } else { "COPY" };
         let account = self.user.as_ref().expect("authenticated").id;
-        let dest = match self.destination(&mailbox).await {
+        let dest = match self.folder(&mailbox).await {
             Ok(f) => f,
             Err(_) => {
                 return Err(Reply::No(Some(Code::TryCreate), "no such mailbox".into()));

@@ -3,7 +3,7 @@
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 
 use crate::entity::{account, mailbox};
@@ -39,7 +39,7 @@ impl Store {
         password_hash: &str,
         mailboxes: &[DefaultMailbox<'_>],
     ) -> Result<Account> {
-        let tx = self.db.begin().await?;
+        let tx = self.begin_write().await?;
         let acc = account::ActiveModel {
             address: Set(address.to_string()),
             domain_id: Set(domain_id),
@@ -51,10 +51,10 @@ impl Store {
             used_bytes: Set(0),
             ..Default::default()
         }
-        .insert(&tx)
+        .insert(&*tx)
         .await
         .map_err(|e| StoreError::from_insert(e, format!("user {address}")))?;
-        let mut validity = next_uid_validity(&tx).await?;
+        let mut validity = next_uid_validity(&*tx).await?;
         for (i, mb) in mailboxes.iter().enumerate() {
             mailbox::ActiveModel {
                 account_id: Set(acc.id),
@@ -68,7 +68,7 @@ impl Store {
                 created_at: Set(now()),
                 ..Default::default()
             }
-            .insert(&tx)
+            .insert(&*tx)
             .await?;
             validity += 1;
         }
@@ -182,7 +182,7 @@ impl Store {
     /// Removes the account with its mailboxes, emails and aliases (cascading foreign keys),
     /// and clears it as any domain's catch-all. Message blobs shared with other accounts stay.
     pub async fn account_remove(&self, id: i64) -> Result<()> {
-        let tx = self.db.begin().await?;
+        let tx = self.begin_write().await?;
         tx.execute(
             Query::update()
                 .table(crate::entity::domain::Entity)
@@ -193,7 +193,7 @@ impl Store {
                 .and_where(Expr::col(crate::entity::domain::Column::CatchAllAccountId).eq(id)),
         )
         .await?;
-        account::Entity::delete_by_id(id).exec(&tx).await?;
+        account::Entity::delete_by_id(id).exec(&*tx).await?;
         tx.commit().await?;
         Ok(())
     }

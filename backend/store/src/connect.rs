@@ -19,6 +19,15 @@ pub enum DbKind {
     Postgres,
 }
 
+impl DbKind {
+    pub(crate) fn backend(self) -> sea_orm::DbBackend {
+        match self {
+            DbKind::Sqlite => sea_orm::DbBackend::Sqlite,
+            DbKind::Postgres => sea_orm::DbBackend::Postgres,
+        }
+    }
+}
+
 pub(crate) async fn connect(url: &str) -> Result<(DatabaseConnection, DbKind)> {
     let kind = if url.starts_with("sqlite:") {
         DbKind::Sqlite

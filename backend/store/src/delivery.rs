@@ -110,15 +110,16 @@ impl Store {
     }
 }
 
-/// Tags in the first column of the rows [`deliver_in`]'s first round trip reads back, so
-/// each row is known whatever statement it came from.
+/// Tags in the first column of the rows [`deliver_in`]'s first step reads back, so each row
+/// is known whatever statement it came from.
 const TAG_MAILBOX: i64 = 0;
 const TAG_ACCOUNT: i64 = 1;
 const TAG_THREAD: i64 = 2;
 
-/// Files a batch in three round trips on SQLite (see `multi.rs`): the message rows with the
-/// UID and sequence blocks and the known threads; the email rows (their ids come back); the
-/// memberships, change log, thread references and journal.
+/// Files a batch in three steps (each a round trip per statement on Postgres; on SQLite's
+/// writer thread no round trips at all): the message rows with the UID and sequence blocks and
+/// the known threads; the email rows (their ids come back); the memberships, change log,
+/// thread references and journal.
 async fn deliver_in(
     tx: &Tx<'_>,
     batch: &[NewDelivery],

@@ -51,7 +51,6 @@ impl Store {
             }
             m.push_sql(&sql, values);
         }
-        self.write(move |tx| Box::pin(async move { m.execute(tx).await.map(drop) }))
-            .await
+        self.write_multi(m).await.map(drop)
     }
 }

@@ -47,12 +47,12 @@ impl Store {
         keys: &[NewDkimKey],
     ) -> Result<Vec<DkimKeyRow>> {
         let tx = self.begin_write().await?;
-        let existing = self.keys_on(&tx, domain_id).await?;
+        let existing = self.keys_on(&*tx, domain_id).await?;
         if !existing.is_empty() {
             return Ok(existing);
         }
-        self.insert_keys(&tx, domain_id, keys).await?;
-        let rows = self.keys_on(&tx, domain_id).await?;
+        self.insert_keys(&*tx, domain_id, keys).await?;
+        let rows = self.keys_on(&*tx, domain_id).await?;
         tx.commit().await?;
         Ok(rows)
     }
@@ -72,8 +72,8 @@ impl Store {
             vec![retire_at.into(), domain_id.into(), retire_at.into()],
         ))
         .await?;
-        self.insert_keys(&tx, domain_id, keys).await?;
-        let rows = self.keys_on(&tx, domain_id).await?;
+        self.insert_keys(&*tx, domain_id, keys).await?;
+        let rows = self.keys_on(&*tx, domain_id).await?;
         tx.commit().await?;
         Ok(rows)
     }

@@ -93,7 +93,7 @@ impl Store {
             account_id: Set(account_id),
             ..Default::default()
         }
-        .insert(&tx)
+        .insert(&*tx)
         .await
         .map_err(|e| StoreError::from_insert(e, format!("alias {address}")))?;
         self.log_default_identity(&tx, account_id, address, ChangeOp::Created)
@@ -109,7 +109,7 @@ impl Store {
         let r = alias::Entity::delete_many()
             .filter(alias::Column::Address.eq(address))
             .filter(alias::Column::AccountId.eq(account_id))
-            .exec(&tx)
+            .exec(&*tx)
             .await?;
         if r.rows_affected == 0 {
             return Ok(false);

@@ -74,10 +74,7 @@ impl Store {
                 ),
                 ids.iter().map(|i| Value::from(i.as_str())).collect(),
             );
-            match self
-                .write(move |tx| Box::pin(async move { m.execute(tx).await }))
-                .await
-            {
+            match self.write_multi(m).await {
                 Ok(_) => forgotten.extend(ids),
                 Err(e) => tracing::info!(error = %e, "message facts in use again; kept"),
             }

@@ -99,7 +99,7 @@ impl Store {
                     now().into(),
                 ]),
             ))
-            .one(&tx)
+            .one(&*tx)
             .await?
             .ok_or_else(|| StoreError::Corrupt("insert returned no row".into()))?;
             (r, ChangeOp::Created)
@@ -113,7 +113,7 @@ impl Store {
                 ),
                 v,
             ))
-            .one(&tx)
+            .one(&*tx)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("identity {}", row.id)))?;
             (r, ChangeOp::Updated)

@@ -66,10 +66,7 @@ impl Store {
     async fn forget_journal(&self, upto: i64) -> Result<usize> {
         let mut m = Multi::new(self.kind);
         m.push_sql("DELETE FROM blob_journal WHERE id <= ?", vec![upto.into()]);
-        let n = self
-            .write(move |tx| Box::pin(async move { m.execute(tx).await }))
-            .await?;
-        Ok(n as usize)
+        Ok(self.write_multi(m).await? as usize)
     }
 
     /// Rewrites and syncs every journaled blob, then empties the journal: what a crash left

@@ -55,9 +55,9 @@ pub struct Store {
     db: DatabaseConnection,
     kind: DbKind,
     blobs: BlobStore,
-    /// Turns for SQLite write transactions (see `begin_write`).
+    /// Turns for SQLite writers (see `tx.rs`, `write_turn`).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
-    /// On SQLite (a file), the thread write transactions run on (see `tx.rs`).
+    /// On SQLite, the thread write transactions run on (see `lite.rs`).
     lite: Option<lite::Writer>,
 }
 
@@ -66,9 +66,18 @@ impl Store {
     pub async fn open(db_url: &str, blobs: &BlobConfig) -> Result<Store> {
         let (db, kind) = connect::connect(db_url).await?;
         connect::migrate(&db, kind).await?;
-        let lite = match connect::sqlite_file(db_url) {
-            Some(path) => Some(lite::Writer::open(&path)?),
-            None => None,
+        let lite = match kind {
+            DbKind::Sqlite => {
+                let path = connect::sqlite_file(db_url).ok_or_else(|| {
+                    StoreError::Config(
+                        "database.url: SQLite needs a file (an in-memory database cannot be \
+                         shared by the writer thread)"
+                            .into(),
+                    )
+                })?;
+                Some(lite::Writer::open(&path)?)
+            }
+            DbKind::Postgres => None,
         };
         let blobs = BlobStore::open(blobs)?;
         let store = Store {
@@ -80,9 +89,12 @@ impl Store {
         };
         let restored = store.recover_journal().await?;
         if restored > 0 {
+            // Either a crash left them, or a server running on the same data has not flushed
+            // them yet (a CLI command beside `serve`): the files are rewritten either way.
             tracing::warn!(
                 blobs = restored,
-                "rewrote journaled message bytes after an unclean stop"
+                "rewrote journaled message files (left by an unclean stop, or not yet flushed \
+                 by a server running on this data)"
             );
         }
         Ok(store)

@@ -54,11 +54,11 @@ impl Writer {
             .name("sqlite-writer".into())
             .spawn(move || {
                 while let Ok(job) = rx.recv() {
-                    // A panicking job drops its reply (its caller gets an error); the thread
-                    // and the connection go on, outside any transaction.
+                    // Transaction bodies catch their own panics (`tx.rs`); this is for the
+                    // rest. The caller is told the job failed; the thread goes on.
                     let run = std::panic::AssertUnwindSafe(|| job(&conn));
                     if std::panic::catch_unwind(run).is_err() {
-                        let _ = conn.batch("ROLLBACK");
+                        conn.rollback();
                     }
                 }
             })
@@ -78,7 +78,7 @@ impl Writer {
             }))
             .map_err(|_| StoreError::Io("the SQLite writer has stopped".into()))?;
         rx.await
-            .map_err(|_| StoreError::Io("the SQLite writer has stopped".into()))?
+            .map_err(|_| StoreError::Corrupt("a job on the SQLite writer failed".into()))?
     }
 }
 
@@ -88,9 +88,29 @@ impl LiteConn {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `sql` (no parameters), e.g. BEGIN IMMEDIATE, COMMIT, ROLLBACK.
-    pub(crate) fn batch(&self, sql: &str) -> Result<()> {
-        self.conn().execute_batch(sql).map_err(lite_err)
+    /// Starts a write transaction, first ending one a failure left open (a ROLLBACK that
+    /// failed): else every later BEGIN would fail.
+    pub(crate) fn begin(&self) -> Result<()> {
+        let conn = self.conn();
+        if !conn.is_autocommit() {
+            tracing::warn!("the SQLite writer found a transaction left open; rolling it back");
+            conn.execute_batch("ROLLBACK").map_err(lite_err)?;
+        }
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(lite_err)
+    }
+
+    pub(crate) fn commit(&self) -> Result<()> {
+        self.conn().execute_batch("COMMIT").map_err(lite_err)
+    }
+
+    /// Undoes the open transaction, if any (a failed COMMIT may have ended it already).
+    pub(crate) fn rollback(&self) {
+        let conn = self.conn();
+        if !conn.is_autocommit()
+            && let Err(e) = conn.execute_batch("ROLLBACK")
+        {
+            tracing::error!(error = %e, "rolling back on the SQLite writer failed");
+        }
     }
 
     /// The rows of one statement, each column's value as SQLite has it.

@@ -74,7 +74,7 @@ impl Store {
         if let Some(p) = parent_id
             && mailbox::Entity::find_by_id(p)
                 .filter(mailbox::Column::AccountId.eq(account_id))
-                .one(&tx)
+                .one(&*tx)
                 .await?
                 .is_none()
         {
@@ -89,7 +89,7 @@ impl Store {
         ) {
             return Ok(Err(MailboxRefusal::NameTaken));
         }
-        let validity = crate::account::next_uid_validity(&tx).await?;
+        let validity = crate::account::next_uid_validity(&*tx).await?;
         let m = mailbox::Entity::insert(mailbox::ActiveModel {
             account_id: Set(account_id),
             parent_id: Set(parent_id),
@@ -102,7 +102,7 @@ impl Store {
             created_at: Set(crate::now()),
             ..Default::default()
         })
-        .exec_with_returning(&tx)
+        .exec_with_returning(&*tx)
         .await?;
         crate::update::log_one(
             &tx,
@@ -127,7 +127,7 @@ impl Store {
         let tx = self.begin_write().await?;
         let Some(cur) = mailbox::Entity::find_by_id(id)
             .filter(mailbox::Column::AccountId.eq(account_id))
-            .one(&tx)
+            .one(&*tx)
             .await?
         else {
             return Ok(Err(MailboxRefusal::NotFound));
@@ -147,7 +147,7 @@ impl Store {
                 }
                 match mailbox::Entity::find_by_id(a)
                     .filter(mailbox::Column::AccountId.eq(account_id))
-                    .one(&tx)
+                    .one(&*tx)
                     .await?
                 {
                     Some(m) => at = m.parent_id,
@@ -175,7 +175,7 @@ impl Store {
             subscribed: Set(patch.subscribed.unwrap_or(cur.subscribed)),
             ..Default::default()
         })
-        .exec(&tx)
+        .exec(&*tx)
         .await?;
         crate::update::log_one(
             &tx,
@@ -206,7 +206,7 @@ impl Store {
         if self.kind == crate::DbKind::Postgres {
             q = q.lock_exclusive();
         }
-        let Some(cur) = q.one(&tx).await? else {
+        let Some(cur) = q.one(&*tx).await? else {
             return Ok(Err(MailboxRefusal::NotFound));
         };
         if cur.role.is_some() {
@@ -214,7 +214,7 @@ impl Store {
         }
         if mailbox::Entity::find()
             .filter(mailbox::Column::ParentId.eq(id))
-            .one(&tx)
+            .one(&*tx)
             .await?
             .is_some()
         {
@@ -222,7 +222,7 @@ impl Store {
         }
         let members: Vec<i64> = mailbox_email::Entity::find()
             .filter(mailbox_email::Column::MailboxId.eq(id))
-            .all(&tx)
+            .all(&*tx)
             .await?
             .into_iter()
             .map(|m| m.email_id)
@@ -241,21 +241,21 @@ impl Store {
             let others: Vec<i64> = mailbox_email::Entity::find()
                 .filter(mailbox_email::Column::EmailId.eq(*e))
                 .filter(mailbox_email::Column::MailboxId.ne(id))
-                .all(&tx)
+                .all(&*tx)
                 .await?
                 .into_iter()
                 .map(|m| m.mailbox_id)
                 .collect();
-            let Some(row) = email::Entity::find_by_id(*e).one(&tx).await? else {
+            let Some(row) = email::Entity::find_by_id(*e).one(&*tx).await? else {
                 return Err(StoreError::Corrupt(format!("email {e} missing")));
             };
             if others.is_empty() {
-                email::Entity::delete_by_id(*e).exec(&tx).await?;
+                email::Entity::delete_by_id(*e).exec(&*tx).await?;
                 freed += row.size;
                 let left = email::Entity::find()
                     .filter(email::Column::AccountId.eq(account_id))
                     .filter(email::Column::ThreadId.eq(row.thread_id))
-                    .one(&tx)
+                    .one(&*tx)
                     .await?;
                 changes.push(log(
                     account_id,
@@ -274,7 +274,7 @@ impl Store {
                 email::Entity::update_many()
                     .col_expr(email::Column::Modseq, Expr::value(seq))
                     .filter(email::Column::Id.eq(*e))
-                    .exec(&tx)
+                    .exec(&*tx)
                     .await?;
                 changes.push(log(
                     account_id,
@@ -289,10 +289,10 @@ impl Store {
         seq += 1;
         mailbox_email::Entity::delete_many()
             .filter(mailbox_email::Column::MailboxId.eq(id))
-            .exec(&tx)
+            .exec(&*tx)
             .await?;
-        mailbox::Entity::delete_by_id(id).exec(&tx).await?;
-        crate::account::add_used_bytes(&tx, account_id, -freed).await?;
+        mailbox::Entity::delete_by_id(id).exec(&*tx).await?;
+        crate::account::add_used_bytes(&*tx, account_id, -freed).await?;
         changes.push(log(
             account_id,
             seq,

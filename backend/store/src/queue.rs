@@ -5,7 +5,7 @@
 //! same recipient at once, and a worker that dies mid-send leaves them to be retried when the
 //! lease ends. A message is deleted once none of its recipients is still queued.
 
-use sea_orm::{ConnectionTrait, FromQueryResult, Value};
+use sea_orm::{ConnectionTrait, Value};
 use std::collections::BTreeMap;
 
 use crate::model::{ChangeOp, ObjectType};
@@ -27,7 +27,7 @@ pub struct NewQueued {
     pub recipients: Vec<String>,
 }
 
-#[derive(Clone, Debug, FromQueryResult)]
+#[derive(Clone, Debug)]
 pub struct QueuedMessage {
     pub id: i64,
     pub blob_id: String,
@@ -38,7 +38,7 @@ pub struct QueuedMessage {
     pub created_at: i64,
 }
 
-#[derive(Clone, Debug, FromQueryResult)]
+#[derive(Clone, Debug)]
 pub struct QueuedRecipient {
     pub id: i64,
     pub message_id: i64,
@@ -54,34 +54,34 @@ pub struct QueuedRecipient {
 }
 
 impl QueuedMessage {
-    /// From a row of a tag column then [`MESSAGE_COLUMNS`].
-    fn from_row(r: &Row) -> Result<QueuedMessage> {
+    /// From a row holding [`MESSAGE_COLUMNS`] from column `at` on.
+    fn from_row(r: &Row, at: usize) -> Result<QueuedMessage> {
         Ok(QueuedMessage {
-            id: r.get(1)?,
-            blob_id: r.get(2)?,
-            mail_from: r.get(3)?,
-            account_id: r.get(4)?,
-            submission_id: r.get(5)?,
-            size: r.get(6)?,
-            created_at: r.get(7)?,
+            id: r.get(at)?,
+            blob_id: r.get(at + 1)?,
+            mail_from: r.get(at + 2)?,
+            account_id: r.get(at + 3)?,
+            submission_id: r.get(at + 4)?,
+            size: r.get(at + 5)?,
+            created_at: r.get(at + 6)?,
         })
     }
 }
 
 impl QueuedRecipient {
-    /// From a row of a tag column then [`RCPT_COLUMNS`].
-    fn from_row(r: &Row) -> Result<QueuedRecipient> {
+    /// From a row holding [`RCPT_COLUMNS`] from column `at` on.
+    fn from_row(r: &Row, at: usize) -> Result<QueuedRecipient> {
         Ok(QueuedRecipient {
-            id: r.get(1)?,
-            message_id: r.get(2)?,
-            address: r.get(3)?,
-            domain: r.get(4)?,
-            status: r.get(5)?,
-            attempts: r.get(6)?,
-            next_attempt_at: r.get(7)?,
-            last_reply: r.get(8)?,
-            delay_notified: r.get(9)?,
-            leased_until: r.get(10)?,
+            id: r.get(at)?,
+            message_id: r.get(at + 1)?,
+            address: r.get(at + 2)?,
+            domain: r.get(at + 3)?,
+            status: r.get(at + 4)?,
+            attempts: r.get(at + 5)?,
+            next_attempt_at: r.get(at + 6)?,
+            last_reply: r.get(at + 7)?,
+            delay_notified: r.get(at + 8)?,
+            leased_until: r.get(at + 9)?,
         })
     }
 }
@@ -138,9 +138,9 @@ impl Store {
         let (mut rcpts, mut messages) = (Vec::new(), Vec::new());
         for row in &rows {
             if row.get::<i64>(0)? == 0 {
-                rcpts.push(QueuedRecipient::from_row(row)?);
+                rcpts.push(QueuedRecipient::from_row(row, 1)?);
             } else {
-                messages.push(QueuedMessage::from_row(row)?);
+                messages.push(QueuedMessage::from_row(row, 1)?);
             }
         }
         Ok(messages
@@ -291,8 +291,7 @@ impl Store {
                 vec![lease_until.into(), id.into(), attempts.into()],
             );
         }
-        self.write(move |tx| Box::pin(async move { m.execute(tx).await.map(drop) }))
-            .await
+        self.write_multi(m).await.map(drop)
     }
 
     /// Marks that the sender was told a recipient is delayed.
@@ -312,9 +311,7 @@ impl Store {
 
     /// Queued messages (all, or those among `ids`), oldest first.
     pub async fn queue_messages(&self, ids: Option<&[i64]>) -> Result<Vec<QueuedMessage>> {
-        let mut sql = "SELECT id, blob_id, mail_from, account_id, submission_id, size, created_at \
-                       FROM queue_messages"
-            .to_string();
+        let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM queue_messages");
         let mut values: Vec<Value> = Vec::new();
         if let Some(ids) = ids {
             if ids.is_empty() {
@@ -327,9 +324,10 @@ impl Store {
             values.extend(ids.iter().map(|&i| Value::from(i)));
         }
         sql.push_str(" ORDER BY id");
-        Ok(QueuedMessage::find_by_statement(self.stmt(&sql, values))
-            .all(&self.db)
-            .await?)
+        let rows = self.db.query_all_raw(self.stmt(&sql, values)).await?;
+        rows.into_iter()
+            .map(|r| QueuedMessage::from_row(&Row::Sea(r), 0))
+            .collect()
     }
 
     /// The recipients of queued messages (all, or of one message), by message then id.
@@ -340,9 +338,10 @@ impl Store {
         };
         let sql =
             format!("SELECT {RCPT_COLUMNS} FROM queue_recipients{filter} ORDER BY message_id, id");
-        Ok(QueuedRecipient::find_by_statement(self.stmt(&sql, values))
-            .all(&self.db)
-            .await?)
+        let rows = self.db.query_all_raw(self.stmt(&sql, values)).await?;
+        rows.into_iter()
+            .map(|r| QueuedRecipient::from_row(&Row::Sea(r), 0))
+            .collect()
     }
 
     /// Makes the queued recipients of one message (or of all) due now; how many. One that a

@@ -5,14 +5,16 @@
 //! caller's task through sea-orm. The body says what to do in sea-query statements and reads
 //! [`Row`]s by column index, the same code for both.
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use rusqlite::types::Value as Lite;
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, QueryResult, SqliteTransactionMode, Statement,
+    ConnectionTrait, DatabaseTransaction, QueryResult, SqliteTransactionMode, Statement,
     StatementBuilder, TransactionOptions, TransactionTrait, TryGetable,
 };
 
 use crate::lite::LiteConn;
+use crate::multi::Multi;
 use crate::{DbKind, Result, Store, StoreError};
 
 /// An open write transaction.
@@ -31,10 +33,7 @@ impl Tx<'_> {
 
     /// A sea-query statement in this database's dialect.
     pub(crate) fn build<S: StatementBuilder>(&self, s: &S) -> Statement {
-        match self.kind() {
-            DbKind::Sqlite => DbBackend::Sqlite.build(s),
-            DbKind::Postgres => DbBackend::Postgres.build(s),
-        }
+        self.kind().backend().build(s)
     }
 
     /// The rows of one statement.
@@ -137,17 +136,35 @@ impl Store {
         T: Send + 'static,
         F: for<'t> FnOnce(&'t Tx<'t>) -> BoxFuture<'t, Result<T>> + Send + 'static,
     {
-        let _turn = self.write_turn().await;
+        let turn = self.write_turn().await;
         match &self.lite {
             Some(writer) => {
                 writer
                     .run(move |conn| {
-                        conn.batch("BEGIN IMMEDIATE")?;
-                        // Every statement completes at once on this thread: nothing to wait for.
-                        let done = futures::executor::block_on(work(&Tx::Lite(conn)))
-                            .and_then(|v| conn.batch("COMMIT").map(|()| v));
+                        // The turn ends with the transaction, here, whatever became of the
+                        // caller meanwhile.
+                        let _turn = turn;
+                        conn.begin()?;
+                        // Every statement completes at once on this thread, so the body is
+                        // done at its first poll; one that waits on anything else would stall
+                        // every write of the process, and is refused instead.
+                        let body = std::panic::AssertUnwindSafe(|| {
+                            work(&Tx::Lite(conn)).now_or_never().unwrap_or_else(|| {
+                                Err(StoreError::Corrupt(
+                                    "a write transaction waited on something".into(),
+                                ))
+                            })
+                        });
+                        let done = match std::panic::catch_unwind(body) {
+                            Ok(r) => r,
+                            // Not transient: retried job by job, the others go through.
+                            Err(_) => {
+                                Err(StoreError::Corrupt("a write transaction panicked".into()))
+                            }
+                        }
+                        .and_then(|v| conn.commit().map(|()| v));
                         if done.is_err() {
-                            let _ = conn.batch("ROLLBACK");
+                            conn.rollback();
                         }
                         done
                     })
@@ -162,26 +179,56 @@ impl Store {
         }
     }
 
-    /// A write transaction. SQLite's default deferred BEGIN would fail, not wait, when it
-    /// upgrades a read to a write after another connection wrote; IMMEDIATE takes the write
-    /// lock up front and waits its turn under busy_timeout.
-    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction> {
+    /// Runs the statements of `m` in a write transaction; how many rows they changed.
+    pub(crate) async fn write_multi(&self, m: Multi) -> Result<u64> {
+        self.write(move |tx| Box::pin(async move { m.execute(tx).await }))
+            .await
+    }
+
+    /// A write transaction through sea-orm, for writes not (yet) written as a [`Tx`] body;
+    /// it holds the process's write turn until it ends. SQLite's default deferred BEGIN would
+    /// fail, not wait, when it upgrades a read to a write after another connection wrote;
+    /// IMMEDIATE takes the write lock up front and waits its turn under busy_timeout.
+    pub(crate) async fn begin_write(&self) -> Result<SeaWrite> {
+        let turn = self.write_turn().await;
         let opts = TransactionOptions {
             sqlite_transaction_mode: (self.kind == DbKind::Sqlite)
                 .then_some(SqliteTransactionMode::Immediate),
             ..Default::default()
         };
-        Ok(self.db.begin_with_options(opts).await?)
+        Ok(SeaWrite {
+            tx: self.db.begin_with_options(opts).await?,
+            _turn: turn,
+        })
     }
 
-    /// On SQLite, the busy writers (delivery, submission and queue batches, flag updates)
-    /// take turns in this process before they begin: colliding on SQLite's lock, each would
-    /// sleep in its busy handler (tens of milliseconds), where a mutex wakes the next one the
-    /// moment the lock is free. Hold the turn until the transaction ends.
+    /// On SQLite, writers take turns in this process before they begin: the writer thread's
+    /// transactions and those still made through sqlx (`begin_write`). Colliding on SQLite's
+    /// lock, each would sleep in its busy handler (up to 100 ms a step), where a mutex wakes
+    /// the next one the moment the lock is free. Held until the transaction ends.
     pub(crate) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
         match self.kind {
             DbKind::Sqlite => Some(self.writer.clone().lock_owned().await),
             DbKind::Postgres => None,
         }
+    }
+}
+
+/// A sea-orm write transaction with the write turn (see [`Store::begin_write`]).
+pub(crate) struct SeaWrite {
+    tx: DatabaseTransaction,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for SeaWrite {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.tx
+    }
+}
+
+impl SeaWrite {
+    pub(crate) async fn commit(self) -> std::result::Result<(), sea_orm::DbErr> {
+        self.tx.commit().await
     }
 }

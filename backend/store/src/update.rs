@@ -79,7 +79,6 @@ impl Store {
         account_id: i64,
         patches: &[EmailPatch],
     ) -> Result<(Option<i64>, Vec<i64>)> {
-        let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
         // Emails locked in id order (Postgres), so what is read here is what is changed.
         let mut ids: Vec<i64> = patches.iter().map(|p| p.email_id).collect();
@@ -148,7 +147,7 @@ impl Store {
                 email::Entity::update_many()
                     .col_expr(email::Column::Keywords, Expr::value(o.keywords.clone()))
                     .filter(email::Column::Id.eq(e.id))
-                    .exec(&tx)
+                    .exec(&*tx)
                     .await?;
                 // Unread counts of every mailbox holding it may move.
                 touched.extend(boxes.iter().copied());
@@ -159,7 +158,7 @@ impl Store {
                 mailbox_email::Entity::delete_many()
                     .filter(mailbox_email::Column::EmailId.eq(e.id))
                     .filter(mailbox_email::Column::MailboxId.is_in(gone.clone()))
-                    .exec(&tx)
+                    .exec(&*tx)
                     .await?;
             }
             for m in new.difference(boxes) {
@@ -171,7 +170,7 @@ impl Store {
                     modseq: Set(seq),
                     received_at: Set(e.received_at),
                 })
-                .exec_without_returning(&tx)
+                .exec_without_returning(&*tx)
                 .await?;
                 *uid += 1;
                 touched.insert(*m);
@@ -180,7 +179,7 @@ impl Store {
             email::Entity::update_many()
                 .col_expr(email::Column::Modseq, Expr::value(seq))
                 .filter(email::Column::Id.eq(e.id))
-                .exec(&tx)
+                .exec(&*tx)
                 .await?;
             tx.execute(
                 Query::update()
@@ -202,7 +201,7 @@ impl Store {
                     .map(|m| log(account_id, seq, ObjectType::Mailbox, m, ChangeOp::Updated)),
             );
         }
-        crate::account::add_used_bytes(&tx, account_id, -freed).await?;
+        crate::account::add_used_bytes(&*tx, account_id, -freed).await?;
         crate::delivery::insert_changes(&tx, changes).await?;
         tx.commit().await?;
         Ok((Some(end), skipped))
@@ -210,7 +209,6 @@ impl Store {
 
     /// Destroys emails of the account (their memberships go with them); returns the new state.
     pub async fn destroy_emails(&self, account_id: i64, ids: &[i64]) -> Result<i64> {
-        let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
         let mut sorted: Vec<i64> = ids.to_vec();
         sorted.sort_unstable();
@@ -228,7 +226,7 @@ impl Store {
             destroy_one(&tx, account_id, seq, e, boxes, &mut changes).await?;
         }
         let freed: i64 = found.iter().map(|(e, _)| e.size).sum();
-        crate::account::add_used_bytes(&tx, account_id, -freed).await?;
+        crate::account::add_used_bytes(&*tx, account_id, -freed).await?;
         crate::delivery::insert_changes(&tx, changes).await?;
         tx.commit().await?;
         Ok(end)

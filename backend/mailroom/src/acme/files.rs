@@ -29,16 +29,16 @@ impl Files {
         }
     }
 
-    /// A new certificate: key and chain renamed into place back to back (the TLS watcher
-    /// may catch them between the two renames; it then keeps the old pair until the next
-    /// look), then the record of its directory.
+    /// A new certificate: the record of its directory first (a crash after it costs no new
+    /// order), then key and chain renamed into place back to back (the TLS watcher may catch
+    /// them between the two renames; it then keeps the old pair until the next look).
     pub fn store(&self, chain_pem: &str, key_pem: &str, issued_json: &[u8]) -> Result<()> {
         self.create_dir()?;
+        write(&self.issued, issued_json, false)?;
         let key = staged(&self.key, key_pem.as_bytes(), true)?;
         let cert = staged(&self.cert, chain_pem.as_bytes(), false)?;
         rename(&key, &self.key)?;
         rename(&cert, &self.cert)?;
-        write(&self.issued, issued_json, false)?;
         sync_dir(&self.dir)
     }
 

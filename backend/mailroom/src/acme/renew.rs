@@ -106,7 +106,12 @@ async fn renew_if_due(client: &Client, answers: &AcmeChallenges) -> Result<Syste
             );
             Ok(renew_at)
         }
-        Due::Now(why) => anyhow::bail!("acme: the new certificate is not usable: {why}"),
+        // Not retried soon: each order issues a certificate, and a CA limits duplicates (Let's
+        // Encrypt: 5 a week).
+        Due::Now(why) => {
+            tracing::error!(reason = %why, "acme: the new certificate is not usable; next look in 12 h");
+            Ok(SystemTime::now() + CHECK_EVERY)
+        }
     }
 }
 

@@ -43,9 +43,20 @@ enum Probe {
 /// How long a failed probe keeps DANE off before validation is tried again.
 const PROBE_AGAIN: Duration = Duration::from_secs(600);
 
+/// How long the probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl SystemDns {
     /// The validating resolver, when DNSSEC validation works here.
     pub(super) async fn validating(&self) -> Option<&TokioResolver> {
+        // Callers wait here while the probe runs: once at start, then (while validation
+        // fails) once every PROBE_AGAIN, for at most PROBE_TIMEOUT.
+        let mut probe = self.probe.lock().await;
+        match *probe {
+            Probe::Works => return self.validating.get(),
+            Probe::FailedAt(at) if at.elapsed() < PROBE_AGAIN => return None,
+            _ => {}
+        }
         let built = self
             .validating
             .get_or_try_init(|| async {
@@ -58,36 +69,29 @@ impl SystemDns {
         let r = match built {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(error = %e, "DANE: no validating resolver");
+                tracing::warn!(error = %e, "DANE: no validating resolver; DANE is off for now");
+                *probe = Probe::FailedAt(Instant::now());
                 return None;
             }
         };
-        let mut probe = self.probe.lock().await;
-        match *probe {
-            Probe::Works => return Some(r),
-            Probe::FailedAt(at) if at.elapsed() < PROBE_AGAIN => return None,
-            _ => {}
-        }
-        let answer = r.lookup(Name::root(), RecordType::SOA).await;
-        let status = answer
-            .as_ref()
-            .map(|l| summary(l.answers(), RecordType::SOA));
-        if matches!(status, Ok(DnssecSummary::Secure)) {
-            tracing::info!("DANE: DNSSEC validation works; DANE is on");
-            *probe = Probe::Works;
-            Some(r)
-        } else {
-            let why = match &answer {
-                Ok(_) => "the root zone's SOA did not validate".to_string(),
-                Err(e) => e.to_string(),
-            };
-            tracing::warn!(
-                error = %why,
-                "DANE: DNSSEC validation does not work (does the system's resolver pass DNSSEC records?); DANE is off for now"
-            );
-            *probe = Probe::FailedAt(Instant::now());
-            None
-        }
+        let answer =
+            tokio::time::timeout(PROBE_TIMEOUT, r.lookup(Name::root(), RecordType::SOA)).await;
+        let why = match &answer {
+            Ok(Ok(l)) if summary(l.answers(), RecordType::SOA) == DnssecSummary::Secure => {
+                tracing::info!("DANE: DNSSEC validation works; DANE is on");
+                *probe = Probe::Works;
+                return Some(r);
+            }
+            Ok(Ok(_)) => "the root zone's SOA did not validate".to_string(),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no validated answer in time".to_string(),
+        };
+        tracing::warn!(
+            error = %why,
+            "DANE: DNSSEC validation does not work (does the system's resolver pass DNSSEC records?); DANE is off for now"
+        );
+        *probe = Probe::FailedAt(Instant::now());
+        None
     }
 }
 
