@@ -294,6 +294,14 @@ async fn imap_compress_deflate(b: Backend) {
     run(&s, "compress");
 }
 
+backends!(imap_fetch_in_several_batches);
+async fn imap_fetch_in_several_batches(b: Backend) {
+    let Some(s) = with_mail(b, "").await else {
+        return;
+    };
+    run(&s, "many");
+}
+
 backends!(imap_binary);
 async fn imap_binary(b: Backend) {
     let Some(s) = with_mail(b, "").await else {

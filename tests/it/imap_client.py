@@ -1088,7 +1088,26 @@ def scenario_text_index_check():
     print("ok")
 
 
-{"text_index_fill": scenario_text_index_fill, "text_index_check": scenario_text_index_check,
+def scenario_many():
+    # More messages than one read batch of the server's FETCH (256): every body comes back,
+    # whole and in order, whatever batch it was read in.
+    m = login()
+    ok(m.create("Many"), "CREATE")
+    bodies = [f"Subject: many {i}\r\n\r\n{'line of message %d ' % i * (i % 50 + 1)}\r\n".encode()
+              for i in range(600)]
+    for b in bodies:
+        ok(m.append("Many", None, None, b), "APPEND")
+    ok(m.select("Many", readonly=True), "EXAMINE")
+    data = ok(m.fetch("1:*", "(BODY.PEEK[])"), "FETCH 1:* BODY.PEEK[]")
+    got = [d[1] for d in data if isinstance(d, tuple)]
+    check(len(got) == len(bodies), f"{len(got)} bodies of {len(bodies)}")
+    for i, (g, b) in enumerate(zip(got, bodies)):
+        check(g == b, f"message {i + 1} differs: {g[:60]!r}")
+    m.logout()
+    print("ok")
+
+
+{"many": scenario_many, "text_index_fill": scenario_text_index_fill, "text_index_check": scenario_text_index_check,
  "session": scenario_session, "recent_before": scenario_recent_before,
  "recent_after": scenario_recent_after, "quota": scenario_quota, "quota_full": scenario_quota_full, "rev2": scenario_rev2, "idle": scenario_idle, "tls": scenario_tls,
  "two_sessions": scenario_two_sessions, "condstore": scenario_condstore,

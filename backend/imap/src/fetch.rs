@@ -640,12 +640,27 @@ impl Session {
             let v = &self.selected.as_ref().expect("selected").view;
             indexes.iter().map(|&i| v.sizes[i] as usize).collect()
         };
-        for range in batches(&sizes) {
-            let chunk = &indexes[range];
-            let view = self.selected.as_ref().expect("selected").view.clone();
-            let blobs: Vec<String> = chunk.iter().map(|&i| view.blob_id(i)).collect();
+        // The next batch is read (on a blocking thread) while this one is written: reading
+        // and sending each cost about half of a large FETCH, and the two overlap on two cores.
+        let view = self.selected.as_ref().expect("selected").view.clone();
+        let read = |range: &std::ops::Range<usize>| {
+            let blobs: Vec<String> = indexes[range.clone()]
+                .iter()
+                .map(|&i| view.blob_id(i))
+                .collect();
+            let core = core.clone();
+            tokio::spawn(async move { core.emails_bytes(blobs).await })
+        };
+        let ranges = batches(&sizes);
+        let mut next = ranges.first().map(read);
+        for (k, range) in ranges.iter().enumerate() {
+            let chunk = &indexes[range.clone()];
+            let reading = next.take().expect("one read per batch");
+            next = ranges.get(k + 1).map(read);
             // `None`: collected after an expunge elsewhere; the others are shown.
-            let bytes = core.emails_bytes(blobs).await?;
+            let bytes = reading
+                .await
+                .map_err(|e| mailroom_core::Error::Internal(format!("reading messages: {e}")))??;
             // Response text and message bytes, in order, for vectored writes.
             let mut segments: Vec<bytes::Bytes> = Vec::with_capacity(chunk.len() * 2 + 1);
             let mut text: Vec<u8> = Vec::new();
