@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_resolver::proto::rr::rdata::TLSA;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
 
 use super::client::{Envelope, opportunistic_tls, verified_tls};
 use super::mta_sts::MtaSts;
 use super::route::Dns;
-use super::tls_tests::smtp_peer;
+use super::tls_tests::{issue, server_config, smtp_peer};
 use super::{Attempt, DeliveryConfig, Via, plan, try_hosts};
 
 /// A server certificate for `names`, issued by a fresh test CA: (leaf, CA, configuration
@@ -27,30 +27,12 @@ fn pki(
     CertificateDer<'static>,
     Arc<rustls::ServerConfig>,
 ) {
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let leaf = rcgen::CertificateParams::new(names)
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    let mut chain = vec![leaf.der().clone()];
+    let (ca, leaf, key) = issue(names);
+    let mut chain = vec![leaf.clone()];
     if with_ca {
-        chain.push(ca.der().clone());
+        chain.push(ca.clone());
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let server = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            chain,
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
-        .unwrap();
-    (leaf.der().clone(), ca.der().clone(), Arc::new(server))
+    (leaf, ca, server_config(chain, key))
 }
 
 /// `usage selector=1 matching=1`: the SHA-256 digest of the certificate's public key.

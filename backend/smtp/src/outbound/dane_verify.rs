@@ -208,17 +208,8 @@ mod tests {
 
     /// A CA, and a leaf it issued for `names`: (leaf, CA certificate).
     fn issued(names: &[&str]) -> (CertificateDer<'static>, CertificateDer<'static>) {
-        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca =
-            rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let leaf = rcgen::CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
-        (leaf.der().clone(), ca.der().clone())
+        let (ca, leaf, _) = super::super::tls_tests::issue(names);
+        (leaf, ca)
     }
 
     fn spki(cert: &CertificateDer<'_>) -> Vec<u8> {

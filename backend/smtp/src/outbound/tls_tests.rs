@@ -14,8 +14,8 @@ use super::client::{Client, Envelope, Failure, Pool, Required, opportunistic_tls
 use super::mta_sts::{Mode, MtaSts};
 use super::route::Dns;
 
-/// A test CA and a certificate it issued for the names given.
-fn pki(names: &[&str]) -> (CertificateDer<'static>, Arc<rustls::ServerConfig>) {
+/// A fresh test CA and a leaf it issued for `names`: (CA, leaf, the leaf's PKCS#8 key).
+pub(super) fn issue(names: &[&str]) -> (CertificateDer<'static>, CertificateDer<'static>, Vec<u8>) {
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let ca = rcgen::CertifiedIssuer::self_signed(ca, rcgen::KeyPair::generate().unwrap()).unwrap();
@@ -25,17 +25,28 @@ fn pki(names: &[&str]) -> (CertificateDer<'static>, Arc<rustls::ServerConfig>) {
         .unwrap()
         .signed_by(&key, &ca)
         .unwrap();
+    (ca.der().clone(), leaf.der().clone(), key.serialize_der())
+}
+
+/// A server configuration presenting `chain` with `key`.
+pub(super) fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: Vec<u8>,
+) -> Arc<rustls::ServerConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
+        .with_single_cert(chain, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
         .unwrap();
-    (ca.der().clone(), Arc::new(server))
+    Arc::new(server)
+}
+
+/// A test CA and a server configuration with a certificate it issued for `names`.
+fn pki(names: &[&str]) -> (CertificateDer<'static>, Arc<rustls::ServerConfig>) {
+    let (ca, leaf, key) = issue(names);
+    (ca, server_config(vec![leaf], key))
 }
 
 /// Serves `body` as the policy over HTTPS; counts the requests.
