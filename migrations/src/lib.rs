@@ -16,6 +16,8 @@ mod m0010_quota;
 mod m0011_recent;
 mod m0012_blob_journal;
 mod m0013_email_text;
+mod m0014_email_text_pending;
+mod m0015_subscriptions;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -37,6 +39,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_recent::Migration),
             Box::new(m0012_blob_journal::Migration),
             Box::new(m0013_email_text::Migration),
+            Box::new(m0014_email_text_pending::Migration),
+            Box::new(m0015_subscriptions::Migration),
         ]
     }
 }

@@ -182,22 +182,71 @@ async fn quota_reported_and_enforced(b: Backend) {
 backends!(imap_search_text_index);
 /// SEARCH FROM/TO/CC/SUBJECT (and JMAP's from) through the text index find what the exact
 /// check finds (encoded words, the Kelvin sign, quotes, needles too short for the index, an
-/// expunged message gone); a database from before the index gets it filled on upgrade.
+/// expunged message gone): while new emails' text waits to enter SQLite's index, once the
+/// indexer has moved it there, and on a database from before the index, filled on upgrade.
 async fn imap_search_text_index(b: Backend) {
+    let sqlite = matches!(b, Backend::Sqlite);
     let Some(mut s) = with_mail(b, "").await else {
         return;
     };
-    run(&s, "text_index_fill");
+    // SQLite: new text waits (in `email_text_pending`) as long as the indexer is held off.
     s.kill();
-    // The schema as the previous release left it; the restart migrates again.
+    s.env
+        .push(("MAILROOM_INDEX_DELAY_MS".into(), "600000".into()));
+    s.spawn();
+    run(&s, "text_index_fill");
+    if sqlite {
+        assert!(
+            text_waiting(&s.db_url).await >= 3,
+            "the appended emails' text waits"
+        );
+    }
+    // A restart's indexer moves what waits at once.
+    s.kill();
+    s.env.clear();
+    s.spawn();
+    if sqlite {
+        let t = std::time::Instant::now();
+        while text_waiting(&s.db_url).await > 0 {
+            assert!(t.elapsed().as_secs() < 20, "waiting text was not indexed");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    run(&s, "text_index_check");
+    s.kill();
+    // The schema as the release before the index left it; the restart migrates again.
     use mailroom_migration::MigratorTrait;
     let db = sea_orm::Database::connect(&s.db_url).await.unwrap();
-    mailroom_migration::Migrator::down(&db, Some(1))
+    let since_index = mailroom_migration::Migrator::get_applied_migrations(&db)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|m| m.name() >= "m0013_email_text")
+        .count() as u32;
+    mailroom_migration::Migrator::down(&db, Some(since_index))
         .await
         .unwrap();
     db.close().await.unwrap();
     s.spawn();
     run(&s, "text_index_check");
+}
+
+/// How many emails' text waits to enter SQLite's text index.
+async fn text_waiting(db_url: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(db_url).await.unwrap();
+    let n = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) FROM email_text_pending",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    db.close().await.unwrap();
+    n
 }
 
 backends!(imap_recent_survives_a_restart);

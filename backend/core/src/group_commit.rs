@@ -11,9 +11,10 @@
 //! for nothing but its own syncs. If a database batch fails, each job in it is retried alone,
 //! so one bad message cannot fail its neighbours.
 //!
-//! On local disk, small messages are not synced in the first stage at all: their bytes are
-//! journaled in the database transaction (`mailroom_store::journal`), so a delivery waits for
-//! one sync, the commit's; a flusher task syncs the files a few times a second.
+//! On local disk, small messages skip the first stage: their files are written unsynced just
+//! before the database transaction, which journals their bytes (`mailroom_store::journal`),
+//! so a delivery waits for one sync, the commit's; a flusher task syncs the files a few times
+//! a second.
 
 use bytes::Bytes;
 use mailroom_store::delivery::{Filed, NewDelivery, SentSubmission};
@@ -47,6 +48,9 @@ struct Job {
 #[derive(Clone)]
 pub(crate) struct GroupCommit {
     tx: mpsc::Sender<Job>,
+    /// Straight to the database stage: jobs with no blob to sync first.
+    db: mpsc::Sender<Job>,
+    store: Store,
 }
 
 impl GroupCommit {
@@ -54,11 +58,22 @@ impl GroupCommit {
     pub(crate) fn start(store: Store, notifier: Notifier, queue_wake: Arc<Notify>) -> GroupCommit {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (db_tx, db_rx) = mpsc::channel(QUEUE);
-        let journaled = std::sync::Arc::new(tokio::sync::Notify::new());
-        tokio::spawn(write_blobs(store.clone(), rx, db_tx));
+        let journaled = Arc::new(Notify::new());
+        let delivered = Arc::new(Notify::new());
+        tokio::spawn(write_blobs(store.clone(), rx, db_tx.clone()));
         tokio::spawn(flush_journal(store.clone(), journaled.clone()));
-        tokio::spawn(commit(store, notifier, db_rx, journaled, queue_wake));
-        GroupCommit { tx }
+        tokio::spawn(index_text(store.clone(), delivered.clone()));
+        let after = After {
+            journaled,
+            delivered,
+            queue_wake,
+        };
+        tokio::spawn(commit(store.clone(), notifier, db_rx, after));
+        GroupCommit {
+            tx,
+            db: db_tx,
+            store,
+        }
     }
 
     /// Stores the blobs (the deliveries' and the `extra` bytes that `submissions` name),
@@ -71,19 +86,53 @@ impl GroupCommit {
         submissions: Vec<SentSubmission>,
     ) -> Result<Filed> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job {
-                deliveries,
-                raw,
-                extra,
-                journal: Vec::new(),
-                submissions,
-                reply,
-            })
+        let mut job = Job {
+            deliveries,
+            raw,
+            extra,
+            journal: Vec::new(),
+            submissions,
+            reply,
+        };
+        // Small messages on local disk are journaled: their files are written by the
+        // database stage, before its transaction (`Store::deliver_batch`); only jobs with
+        // other bytes pass through the blob stage first.
+        let stage = if job.journal_all(&self.store) {
+            &self.db
+        } else {
+            &self.tx
+        };
+        stage
+            .send(job)
             .await
             .map_err(|_| Error::Unavailable("shutting down".into()))?;
         rx.await
             .map_err(|_| Error::Unavailable("shutting down".into()))?
+    }
+}
+
+impl Job {
+    /// Moves the job's bytes to its journal if every one of them is journaled; whether it
+    /// did. The same bytes twice in a job (a sent message's local and remote copies) are
+    /// journaled once.
+    fn journal_all(&mut self, store: &Store) -> bool {
+        let all = self
+            .raw
+            .iter()
+            .chain(self.extra.iter().map(|(_, b)| b))
+            .all(|b| store.journals(b.len()));
+        if !all {
+            return false;
+        }
+        let ids = self.deliveries.iter().map(|d| d.blob_id.clone());
+        let mut seen = std::collections::HashSet::new();
+        let raw = std::mem::take(&mut self.raw);
+        for (id, bytes) in ids.zip(raw).chain(std::mem::take(&mut self.extra)) {
+            if seen.insert(id.clone()) {
+                self.journal.push((id, bytes));
+            }
+        }
+        true
     }
 }
 
@@ -107,9 +156,10 @@ async fn write_blobs(store: Store, mut rx: mpsc::Receiver<Job>, next: mpsc::Send
     }
 }
 
+/// Stores a batch's blobs that are not journaled, synced, before their jobs go on to the
+/// database stage (the journaled ones are written there).
 async fn write_batch(store: &Store, mut jobs: Vec<Job>, next: &mpsc::Sender<Job>) {
     let mut blobs: Vec<(BlobId, Bytes)> = Vec::new();
-    let mut staged: Vec<(BlobId, Bytes)> = Vec::new();
     for j in jobs.iter_mut() {
         let raw = std::mem::take(&mut j.raw);
         let extra = std::mem::take(&mut j.extra);
@@ -122,21 +172,18 @@ async fn write_batch(store: &Store, mut jobs: Vec<Job>, next: &mpsc::Sender<Job>
                 continue;
             }
             if store.journals(bytes.len()) {
-                staged.push((id.clone(), bytes.clone()));
                 j.journal.push((id, bytes));
             } else {
                 blobs.push((id, bytes));
             }
         }
     }
-    let (n, started) = (blobs.len() + staged.len(), std::time::Instant::now());
-    let mut r = Ok(());
-    if !staged.is_empty() {
-        r = store.stage_blobs(staged).await;
-    }
-    if r.is_ok() && !blobs.is_empty() {
-        r = store.blobs().put_many(blobs).await;
-    }
+    let (n, started) = (blobs.len(), std::time::Instant::now());
+    let r = if blobs.is_empty() {
+        Ok(())
+    } else {
+        store.blobs().put_many(blobs).await
+    };
     tracing::debug!(
         blobs = n,
         ms = started.elapsed().as_secs_f64() * 1e3,
@@ -162,13 +209,22 @@ async fn write_batch(store: &Store, mut jobs: Vec<Job>, next: &mpsc::Sender<Job>
     }
 }
 
-async fn commit(
-    store: Store,
-    notifier: Notifier,
-    mut rx: mpsc::Receiver<Job>,
+/// Who is told after a database batch.
+struct After {
+    /// The journal flusher, when the batch journaled bytes.
     journaled: Arc<Notify>,
+    /// The text indexer, when it filed emails.
+    delivered: Arc<Notify>,
+    /// The outbound queue, when it queued mail.
     queue_wake: Arc<Notify>,
-) {
+}
+
+async fn commit(store: Store, notifier: Notifier, mut rx: mpsc::Receiver<Job>, after: After) {
+    let After {
+        journaled,
+        delivered,
+        queue_wake,
+    } = after;
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let batch: Vec<NewDelivery> = jobs
@@ -194,6 +250,9 @@ async fn commit(
         let r = store.deliver_batch(batch, journal, submissions).await;
         if journaled_any {
             journaled.notify_one();
+        }
+        if deliveries > 0 {
+            delivered.notify_one();
         }
         tracing::debug!(
             deliveries,
@@ -294,6 +353,38 @@ async fn flush_journal(store: Store, journaled: Arc<Notify>) {
                 }
             }
         }
+    }
+}
+
+/// How long new emails' text waits before it is moved into the search index: emails
+/// delivered meanwhile share the move's transaction. `MAILROOM_INDEX_DELAY_MS` changes it
+/// (a test holds the text back to search it while it waits).
+fn index_delay() -> std::time::Duration {
+    let ms = std::env::var("MAILROOM_INDEX_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    std::time::Duration::from_millis(ms)
+}
+
+/// Moves waiting index text into the search index (`Store::index_pending_text`): whatever
+/// waits from before at once (a crash, a CLI import), then a moment after deliveries.
+async fn index_text(store: Store, delivered: Arc<Notify>) {
+    let delay = index_delay();
+    loop {
+        loop {
+            match store.index_pending_text().await {
+                Ok(n) if n >= mailroom_store::INDEX_MOVE => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    // The rows wait (searches still find them); the next delivery retries.
+                    tracing::error!(error = %e, "indexing new emails' text failed");
+                    break;
+                }
+            }
+        }
+        delivered.notified().await;
+        tokio::time::sleep(delay).await;
     }
 }
 

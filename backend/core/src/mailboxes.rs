@@ -74,4 +74,16 @@ impl Core {
         self.caches().owners_forget(id);
         Ok(r.map(|seq| self.inner.notifier.publish(StateChange { account_id, seq })))
     }
+
+    /// The account's subscribed names that name no mailbox (IMAP keeps a deleted mailbox's
+    /// subscription, and lets a client subscribe to a name before it exists).
+    pub async fn subscribed_names(&self, account_id: i64) -> Result<Vec<String>> {
+        Ok(self.store().subscribed_names(account_id).await?)
+    }
+
+    /// Adds (`on`) or removes a subscribed name that names no mailbox; whether the list
+    /// changed.
+    pub async fn subscribe_name(&self, account_id: i64, name: &str, on: bool) -> Result<bool> {
+        Ok(self.store().subscribe_name(account_id, name, on).await?)
+    }
 }

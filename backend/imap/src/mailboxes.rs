@@ -185,6 +185,11 @@ impl Session {
                 .mailbox_create(account, levels[i], parent, 0, true)
                 .await?
                 .map_err(refusal)?;
+            // Subscribed as a name before: now the mailbox's own subscription.
+            self.shared
+                .core
+                .subscribe_name(account, &path, false)
+                .await?;
             parent = Some(m.id);
             id = Some(m.id);
             folders = self.folders().await?;
@@ -217,6 +222,13 @@ impl Session {
             .mailbox_destroy(self.account_id(), f.mailbox.id, true)
             .await?
             .map_err(refusal)?;
+        // The name stays subscribed (RFC 9051 §6.3.9); LSUB shows it as \NonExistent.
+        if f.mailbox.subscribed {
+            self.shared
+                .core
+                .subscribe_name(self.account_id(), &f.name, true)
+                .await?;
+        }
         if self
             .selected
             .as_ref()
@@ -297,17 +309,46 @@ impl Session {
             .collect())
     }
 
+    /// A mailbox's subscription is the mailbox's (JMAP's `isSubscribed`); a name with no
+    /// mailbox can be subscribed too (RFC 9051 §6.3.9), and unsubscribed while it has none.
     pub(crate) async fn subscribe(&mut self, mailbox: ImapMailbox<'static>, on: bool) -> Handled {
-        let f = self.folder(&mailbox).await?;
-        let patch = MailboxPatch {
-            subscribed: Some(on),
-            ..MailboxPatch::default()
-        };
-        self.shared
-            .core
-            .mailbox_update(self.account_id(), f.mailbox.id, &patch)
-            .await?
-            .map_err(refusal)?;
+        let name = names::normalise(&self.name_of(&mailbox)?);
+        let account = self.account_id();
+        match names::find(&self.folders().await?, &name) {
+            Some(f) => {
+                let patch = MailboxPatch {
+                    subscribed: Some(on),
+                    ..MailboxPatch::default()
+                };
+                self.shared
+                    .core
+                    .mailbox_update(account, f.mailbox.id, &patch)
+                    .await?
+                    .map_err(refusal)?;
+            }
+            None if on => {
+                if let Some(p) = names::problem(&name) {
+                    return Err(Reply::No(Some(code("CANNOT")), p));
+                }
+                self.shared
+                    .core
+                    .subscribe_name(account, &name, true)
+                    .await?;
+            }
+            None => {
+                if !self
+                    .shared
+                    .core
+                    .subscribe_name(account, &name, false)
+                    .await?
+                {
+                    return Err(Reply::No(
+                        Some(code("NONEXISTENT")),
+                        format!("not subscribed to {name}"),
+                    ));
+                }
+            }
+        }
         Ok(Reply::Ok(
             None,
             format!("{} completed", if on { "SUBSCRIBE" } else { "UNSUBSCRIBE" }),
@@ -413,6 +454,12 @@ impl Session {
             .map(|p| format!("{}{p}", q.reference))
             .collect();
         let subscribed_only = q.lsub || q.select.subscribed;
+        // Subscribed names with no mailbox: listed where subscriptions are.
+        let orphans = if subscribed_only {
+            self.shared.core.subscribed_names(self.account_id()).await?
+        } else {
+            Vec::new()
+        };
         for f in &folders {
             if !full.iter().any(|p| names::matches(p, &f.name)) {
                 continue;
@@ -427,10 +474,14 @@ impl Session {
             // patterns leave out (RFC 5258 §3.5: they would be listed anyway).
             let prefix = format!("{}{DELIMITER}", f.name);
             let subscribed_below = |unlisted_only: bool| {
-                folders.iter().any(|c| {
-                    c.mailbox.subscribed
-                        && c.name.starts_with(&prefix)
-                        && !(unlisted_only && full.iter().any(|p| names::matches(p, &c.name)))
+                let subscribed = folders
+                    .iter()
+                    .filter(|c| c.mailbox.subscribed)
+                    .map(|c| c.name.as_str())
+                    .chain(orphans.iter().map(String::as_str));
+                subscribed.into_iter().any(|c| {
+                    c.starts_with(&prefix)
+                        && !(unlisted_only && full.iter().any(|p| names::matches(p, c)))
                 })
             };
             let selected = !subscribed_only || f.mailbox.subscribed;
@@ -474,6 +525,32 @@ impl Session {
                     items: items.into(),
                 });
             }
+        }
+        for name in &orphans {
+            if !full.iter().any(|p| names::matches(p, name))
+                || q.select.special_use
+                || names::find(&folders, name).is_some()
+            {
+                continue;
+            }
+            let mailbox = self.wire_name(name);
+            let delimiter = Some(delimiter);
+            // RFC 5258 §3: \NonExistent (which implies \Noselect) where LIST-EXTENDED
+            // speaks; LSUB has only \Noselect.
+            let data = if q.lsub {
+                Data::Lsub {
+                    items: vec![FlagNameAttribute::Noselect],
+                    delimiter,
+                    mailbox,
+                }
+            } else {
+                Data::List {
+                    items: vec![attr("NonExistent"), attr("Subscribed")],
+                    delimiter,
+                    mailbox,
+                }
+            };
+            self.data(data);
         }
         Ok(Reply::Ok(None, format!("{what} completed")))
     }

@@ -209,8 +209,18 @@ impl BlobStore {
     /// Writes blobs to local disk without syncing them, for the journal: durability comes
     /// from the journal rows committed with their emails, until `Store::flush_journal` has
     /// synced the files. A blob already there is left alone.
-    pub(crate) async fn stage_many(&self, blobs: Vec<(BlobId, Bytes)>) -> Result<()> {
-        self.local_batch(blobs, Durability::Staged).await
+    /// Writes files without syncing them, on this thread (the SQLite writer's, before it
+    /// begins the transaction that journals their bytes).
+    pub(crate) fn stage_now(&self, blobs: &[(BlobId, Bytes)]) -> Result<()> {
+        if blobs.is_empty() {
+            return Ok(());
+        }
+        let root = self
+            .local_root
+            .as_ref()
+            .ok_or_else(|| StoreError::Config("this blob write needs local disk".into()))?;
+        write_local_batch(root, blobs, Durability::Staged)
+            .map_err(|e| StoreError::Io(format!("writing blobs: {e}")))
     }
 
     /// Rewrites blobs from the journal after a crash (any file may be torn or missing) and
@@ -231,7 +241,7 @@ impl BlobStore {
         .await
     }
 
-    /// Makes files written by [`BlobStore::stage_many`] durable: one `syncfs`, or a sync per
+    /// Makes files written by [`BlobStore::stage_now`] durable: one `syncfs`, or a sync per
     /// file and folder where `syncfs` does not report errors.
     pub(crate) async fn sync_staged(&self, ids: Vec<BlobId>) -> Result<()> {
         let Some(root) = self.local_root.clone() else {
@@ -429,9 +439,13 @@ fn write_local_batch(
     blobs: &[(BlobId, Bytes)],
     durability: Durability,
 ) -> std::io::Result<()> {
-    let fs = std::fs::File::open(root)?;
+    // Only a batch synced with `syncfs` needs the file system's handle.
+    let fs = match durability {
+        Durability::Synced { batch_sync: true } => Some(std::fs::File::open(root)?),
+        _ => None,
+    };
     let mut staged: Vec<(std::path::PathBuf, std::path::PathBuf)> = Vec::with_capacity(blobs.len());
-    let r = stage_and_publish(root, &fs, blobs, &mut staged, durability);
+    let r = stage_and_publish(root, fs.as_ref(), blobs, &mut staged, durability);
     if r.is_err() {
         // Leave no temporary files behind; a final name is either whole or absent.
         for (tmp, _) in &staged {
@@ -443,7 +457,7 @@ fn write_local_batch(
 
 fn stage_and_publish(
     root: &std::path::Path,
-    fs: &std::fs::File,
+    fs: Option<&std::fs::File>,
     blobs: &[(BlobId, Bytes)],
     staged: &mut Vec<(std::path::PathBuf, std::path::PathBuf)>,
     durability: Durability,
@@ -472,12 +486,15 @@ fn stage_and_publish(
             dirs.insert(dir);
             continue;
         }
-        if !dir.exists() {
-            std::fs::create_dir_all(&dir)?;
-            // A new folder must reach the disk too: sync its parent.
-            dirs.insert(root.to_path_buf());
-        }
-        let (mut f, tmp) = create_temp(&dir, id)?;
+        let (mut f, tmp) = match create_temp(&dir, id) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&dir)?;
+                // A new folder must reach the disk too: sync its parent.
+                dirs.insert(root.to_path_buf());
+                create_temp(&dir, id)?
+            }
+            r => r?,
+        };
         staged.push((tmp, path));
         f.write_all(bytes)?;
         if sync_each {
@@ -489,7 +506,7 @@ fn stage_and_publish(
     if staged.is_empty() && existing.is_empty() {
         return Ok(());
     }
-    if batch_sync {
+    if let (true, Some(fs)) = (batch_sync, fs) {
         sync_fs(fs)?;
         for (tmp, path) in staged.iter() {
             std::fs::rename(tmp, path)?;
@@ -529,7 +546,7 @@ fn create_temp(
         let tmp = dir.join(format!(
             ".{}.{}.{nanos}.{n}{TEMP_SUFFIX}",
             id.as_str(),
-            std::process::id()
+            pid()
         ));
         match std::fs::OpenOptions::new()
             .write(true)
@@ -541,6 +558,12 @@ fn create_temp(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// This process's id, asked of the kernel once.
+fn pid() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
 }
 
 /// Temporary blob files end with this; [`BlobStore::sweep_temporary`] removes stale ones.

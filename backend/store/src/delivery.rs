@@ -86,7 +86,11 @@ impl Store {
         journal: Vec<(BlobId, bytes::Bytes)>,
         submissions: Vec<SentSubmission>,
     ) -> Result<Filed> {
-        self.write(move |tx| {
+        // The journaled bytes' files are written (not synced) before the transaction takes
+        // their rows' ids, as `journal.rs` requires.
+        let (blobs, staged) = (self.blobs.clone(), journal.clone());
+        let stage = move || blobs.stage_now(&staged);
+        self.write_after(stage, move |tx| {
             Box::pin(async move {
                 let delivered = deliver_in(tx, &batch, &journal).await?;
                 let mut subs = Vec::with_capacity(submissions.len());

@@ -1,15 +1,17 @@
 //! The substring index over each email's From, To, Cc and Subject (migration
-//! `m0013_email_text`): written with the email in the delivery transaction, read by searches
-//! as a necessary condition (a superset of the emails whose text holds the needle; the caller
-//! checks the survivors exactly). Text (`MessageMeta::index_text`, made by core's parser) and
+//! `m0013_email_text`): written with the email in the delivery transaction (on SQLite into
+//! `email_text_pending`, moved into the index in batches by [`Store::index_pending_text`];
+//! migration `m0014`), read by searches as a necessary condition (a superset of the emails
+//! whose text holds the needle, every waiting one included; the caller checks the survivors
+//! exactly). Text (`MessageMeta::index_text`, made by core's parser) and
 //! needles are lowercased by Rust's rules, the ones of the exact check, so the index never
 //! leaves out an email that check would keep.
 
 use sea_orm::Value;
 
-use crate::DbKind;
 use crate::multi::Multi;
 use crate::search::TextColumn;
+use crate::{DbKind, Result, Store};
 
 /// The index's unit: three characters.
 const MIN_NEEDLE_CHARS: usize = 3;
@@ -21,9 +23,9 @@ pub fn answers(needle: &str) -> bool {
 
 /// Adds the rows of new emails (id, text) to `m`.
 pub(crate) fn insert(m: &mut Multi, kind: DbKind, rows: &[(i64, &[String; 4])]) {
-    let key = match kind {
-        DbKind::Sqlite => "rowid",
-        DbKind::Postgres => "email_id",
+    let table = match kind {
+        DbKind::Sqlite => "email_text_pending",
+        DbKind::Postgres => "email_text",
     };
     let rows = rows
         .iter()
@@ -34,10 +36,40 @@ pub(crate) fn insert(m: &mut Multi, kind: DbKind, rows: &[(i64, &[String; 4])]) 
         })
         .collect();
     m.insert_rows(
-        "email_text",
-        &format!("{key}, from_text, to_text, cc_text, subject_text"),
+        table,
+        "email_id, from_text, to_text, cc_text, subject_text",
         rows,
     );
+}
+
+/// Rows moved into the index per transaction.
+pub const INDEX_MOVE: usize = 2000;
+
+impl Store {
+    /// Moves waiting rows into SQLite's index, up to [`INDEX_MOVE`] in one transaction; how many
+    /// went (none on Postgres, which indexes as it delivers).
+    pub async fn index_pending_text(&self) -> Result<usize> {
+        if self.kind != DbKind::Sqlite {
+            return Ok(0);
+        }
+        let mut m = Multi::new(self.kind);
+        let first =
+            format!("SELECT email_id FROM email_text_pending ORDER BY email_id LIMIT {INDEX_MOVE}");
+        m.push_sql(
+            &format!(
+                "INSERT INTO email_text (rowid, from_text, to_text, cc_text, subject_text) \
+                 SELECT email_id, from_text, to_text, cc_text, subject_text \
+                 FROM email_text_pending WHERE email_id IN ({first})"
+            ),
+            vec![],
+        );
+        m.push_sql(
+            &format!("DELETE FROM email_text_pending WHERE email_id IN ({first})"),
+            vec![],
+        );
+        // Both statements count the same rows.
+        Ok(self.write_multi(m).await? as usize / 2)
+    }
 }
 
 /// The SQL condition on `e.id` that the index answers for `needle` (lowercase, one it
@@ -66,7 +98,9 @@ pub(crate) fn condition(
             grams.sort();
             grams.dedup();
             values.push(format!("{col} : ({})", grams.join(" AND ")).into());
-            "e.id IN (SELECT rowid FROM email_text WHERE email_text MATCH ?)".into()
+            "(e.id IN (SELECT rowid FROM email_text WHERE email_text MATCH ?) \
+             OR e.id IN (SELECT email_id FROM email_text_pending))"
+                .into()
         }
         // pg_trgm's GIN index answers LIKE; the text is lowercase already.
         DbKind::Postgres => {

@@ -35,11 +35,6 @@ impl Store {
         self.blobs.journaled() && len <= JOURNAL_MAX
     }
 
-    /// Writes blob files without syncing them, for deliveries that journal their bytes.
-    pub async fn stage_blobs(&self, blobs: Vec<(BlobId, Bytes)>) -> Result<()> {
-        self.blobs.stage_many(blobs).await
-    }
-
     /// Syncs the files journaled so far and forgets them; returns how many rows went.
     pub async fn flush_journal(&self) -> Result<usize> {
         let rows = self

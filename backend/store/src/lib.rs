@@ -37,6 +37,7 @@ pub mod query;
 pub mod queue;
 pub mod search;
 pub mod submission;
+mod subscription;
 mod tx;
 pub mod update;
 pub mod vacation;
@@ -45,6 +46,7 @@ pub use account::DefaultMailbox;
 pub use blob::{BlobConfig, BlobId, BlobStore, BlobSync};
 pub use blob_gc::Listed;
 pub use connect::DbKind;
+pub use email_text::INDEX_MOVE;
 pub use error::{Result, StoreError};
 
 use sea_orm::DatabaseConnection;

@@ -136,6 +136,18 @@ impl Store {
         T: Send + 'static,
         F: for<'t> FnOnce(&'t Tx<'t>) -> BoxFuture<'t, Result<T>> + Send + 'static,
     {
+        self.write_after(|| Ok(()), work).await
+    }
+
+    /// [`Store::write`], with `first` done before the transaction begins: blocking work the
+    /// transaction depends on (writing files), on SQLite on the writer thread itself, which
+    /// saves handing it to a blocking thread and back.
+    pub(crate) async fn write_after<T, P, F>(&self, first: P, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        P: FnOnce() -> Result<()> + Send + 'static,
+        F: for<'t> FnOnce(&'t Tx<'t>) -> BoxFuture<'t, Result<T>> + Send + 'static,
+    {
         let turn = self.write_turn().await;
         match &self.lite {
             Some(writer) => {
@@ -144,6 +156,7 @@ impl Store {
                         // The turn ends with the transaction, here, whatever became of the
                         // caller meanwhile.
                         let _turn = turn;
+                        first()?;
                         conn.begin()?;
                         // Every statement completes at once on this thread, so the body is
                         // done at its first poll; one that waits on anything else would stall
@@ -171,6 +184,10 @@ impl Store {
                     .await
             }
             None => {
+                drop(turn);
+                tokio::task::spawn_blocking(first)
+                    .await
+                    .map_err(|e| StoreError::Corrupt(format!("before a transaction: {e}")))??;
                 let tx = self.begin_write().await?;
                 let v = work(&Tx::Sea(&tx, self.kind)).await?;
                 tx.commit().await?;
