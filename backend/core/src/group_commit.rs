@@ -13,8 +13,8 @@
 //!
 //! On local disk, small messages skip the first stage: their files are written unsynced just
 //! before the database transaction, which journals their bytes (`mailroom_store::journal`),
-//! so a delivery waits for one sync, the commit's; a flusher task syncs the files a few times
-//! a second.
+//! so a delivery waits for one sync, the commit's; a flusher task syncs the files twice a
+//! second.
 
 use bytes::Bytes;
 use mailroom_store::delivery::{Filed, NewDelivery, SentSubmission};
@@ -329,7 +329,7 @@ fn flush_delay() -> std::time::Duration {
     let ms = std::env::var("MAILROOM_JOURNAL_FLUSH_MS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
+        .unwrap_or(500);
     std::time::Duration::from_millis(ms)
 }
 
@@ -363,7 +363,7 @@ fn index_delay() -> std::time::Duration {
     let ms = std::env::var("MAILROOM_INDEX_DELAY_MS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(500);
     std::time::Duration::from_millis(ms)
 }
 

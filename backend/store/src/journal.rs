@@ -4,7 +4,7 @@
 //! and one for the database commit. Instead, a small message's file is written without a sync
 //! and its bytes also go into `blob_journal`, in the transaction that files the email: when
 //! that commits, the bytes are durable in the database. A flusher ([`Store::flush_journal`],
-//! run a few times a second by core) syncs the files written so far, all at once, and then
+//! run twice a second by core) syncs the files written so far, all at once, and then
 //! deletes their rows. After a crash, [`Store::recover_journal`] (run on every open) rewrites
 //! every file still journaled — torn, empty or missing, whatever the crash left — syncs them
 //! and empties the journal. So a committed email's bytes are never lost, and a reader only
