@@ -260,6 +260,64 @@ async fn imap_recent_survives_a_restart(b: Backend) {
     run(&s, "recent_after");
 }
 
+backends!(idle_hears_another_process);
+/// Mail another process files (a CLI import beside the server) reaches an IDLE session
+/// without a command from it: the server's one watcher of the database publishes it.
+async fn idle_hears_another_process(b: Backend) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let s = TestServer::start(b).await;
+    s.setup_accounts();
+    let stream = tokio::net::TcpStream::connect(s.imap).await.unwrap();
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    async fn line(r: &mut (impl AsyncBufReadExt + Unpin)) -> String {
+        let mut l = String::new();
+        assert!(r.read_line(&mut l).await.unwrap() > 0, "closed");
+        l
+    }
+    async fn until(r: &mut (impl AsyncBufReadExt + Unpin), start: &str) -> String {
+        loop {
+            let l = line(r).await;
+            if l.starts_with(start) {
+                return l;
+            }
+        }
+    }
+    line(&mut r).await;
+    w.write_all(
+        format!("a LOGIN alice@example.test \"{PASSWORD}\"\r\nb SELECT INBOX\r\nc IDLE\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert!(until(&mut r, "b ").await.starts_with("b OK"));
+    until(&mut r, "+ ").await;
+    let mbox = s.dir.path().join("one.mbox");
+    std::fs::write(
+        &mbox,
+        "From sender@example.org Thu Dec  3 10:00:00 2026\nFrom: sender@example.org\n\
+         To: alice@example.test\nSubject: imported beside the server\n\nbody\n",
+    )
+    .unwrap();
+    s.ok(&[
+        "mbox",
+        "import",
+        "alice@example.test",
+        mbox.to_str().unwrap(),
+    ]);
+    let seen = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        until(&mut r, "* 1 EXISTS"),
+    )
+    .await;
+    assert!(
+        seen.is_ok(),
+        "the IDLE session did not hear of the imported message"
+    );
+    w.write_all(b"DONE\r\nd LOGOUT\r\n").await.unwrap();
+    assert!(until(&mut r, "c ").await.starts_with("c OK"));
+}
+
 backends!(fetch_shows_what_is_left_when_bytes_are_gone);
 /// A session still shows a message another client removed (its numbers may not move during
 /// FETCH), but the bytes may be collected meanwhile: FETCH answers the others, not none.

@@ -102,6 +102,7 @@ impl Core {
             group_commit::GroupCommit::start(store.clone(), notifier.clone(), wake.clone());
         let submissions = submit::submission_batcher(store.clone(), notifier.clone(), wake.clone());
         let queue_records = queue::record_batcher(store.clone(), notifier.clone());
+        tokio::spawn(notify::watch_other_writers(store.clone(), notifier.clone()));
         let blobs = store.blobs().clone();
         tokio::task::spawn_blocking(move || match blobs.sweep_temporary() {
             Ok(0) => {}

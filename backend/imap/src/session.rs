@@ -449,10 +449,6 @@ impl Session {
                         Err(_) => Box::pin(self.report(true)).await,
                     }
                 }
-                // Changes made by another process (a CLI import) are not notified here.
-                _ = tokio::time::sleep(std::time::Duration::from_secs(30)), if idling => {
-                    Box::pin(self.report(true)).await;
-                }
             }
         }
     }

@@ -365,6 +365,17 @@ impl Store {
             .await?)
     }
 
+    /// Every account's change sequence number (id, seq).
+    pub async fn account_states(&self) -> Result<Vec<(i64, i64)>> {
+        let rows = self
+            .db
+            .query_all_raw(self.stmt("SELECT id, change_seq FROM accounts", vec![]))
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?)))
+            .collect()
+    }
+
     /// The account's current change sequence number (its JMAP state).
     pub async fn account_state(&self, account_id: i64) -> Result<i64> {
         Ok(self
