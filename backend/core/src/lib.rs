@@ -155,4 +155,13 @@ impl Core {
         self.inner.store.blobs().ping().await?;
         Ok(())
     }
+
+    /// Finishes the background work a stop would otherwise leave to the next start: journaled
+    /// message files synced and their rows forgotten, waiting index text indexed.
+    pub async fn flush(&self) -> Result<()> {
+        let store = &self.inner.store;
+        while store.flush_journal().await? >= 10_000 {}
+        while store.index_pending_text().await? >= mailroom_store::INDEX_MOVE {}
+        Ok(())
+    }
 }

@@ -231,6 +231,11 @@ pub async fn run(config: Config) -> Result<()> {
     for t in tasks {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), t).await;
     }
+    // What the sessions committed last is made durable on its own now, not by the next
+    // start's recovery.
+    if let Err(e) = core.flush().await {
+        tracing::warn!(error = %e, "finishing the journal and the text index at shutdown failed");
+    }
     Ok(())
 }
 
