@@ -322,11 +322,13 @@ async fn commit(store: Store, notifier: Notifier, mut rx: mpsc::Receiver<Job>, a
     }
 }
 
-/// How long journaled bytes wait for the flusher after a commit: files written meanwhile
-/// share its sync. `MAILROOM_JOURNAL_FLUSH_MS` changes it (tests use it to leave files
-/// unsynced while they simulate a power cut).
-fn flush_delay() -> std::time::Duration {
-    let ms = std::env::var("MAILROOM_JOURNAL_FLUSH_MS")
+/// How long the flusher and the text indexer wait after a commit gave them work, so that
+/// the commits meanwhile share their transaction (and the flusher's sync): 500 ms, or the
+/// milliseconds in the variable `var` (tests hold the work back: `MAILROOM_JOURNAL_FLUSH_MS`
+/// to leave files unsynced while they simulate a power cut, `MAILROOM_INDEX_DELAY_MS` to
+/// search text while it waits).
+fn delay(var: &str) -> std::time::Duration {
+    let ms = std::env::var(var)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(500);
@@ -335,14 +337,14 @@ fn flush_delay() -> std::time::Duration {
 
 /// Syncs journaled blob files and forgets their rows, a moment after commits add some.
 async fn flush_journal(store: Store, journaled: Arc<Notify>) {
-    let delay = flush_delay();
+    let delay = delay("MAILROOM_JOURNAL_FLUSH_MS");
     loop {
         journaled.notified().await;
         tokio::time::sleep(delay).await;
         loop {
             match store.flush_journal().await {
                 // A full read: more are waiting.
-                Ok(n) if n >= 10_000 => continue,
+                Ok(n) if n >= mailroom_store::journal::FLUSH_ROWS => continue,
                 Ok(_) => break,
                 Err(e) => {
                     // The rows stay; the next flush (or a restart's recovery) retries.
@@ -356,21 +358,10 @@ async fn flush_journal(store: Store, journaled: Arc<Notify>) {
     }
 }
 
-/// How long new emails' text waits before it is moved into the search index: emails
-/// delivered meanwhile share the move's transaction. `MAILROOM_INDEX_DELAY_MS` changes it
-/// (a test holds the text back to search it while it waits).
-fn index_delay() -> std::time::Duration {
-    let ms = std::env::var("MAILROOM_INDEX_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
-    std::time::Duration::from_millis(ms)
-}
-
 /// Moves waiting index text into the search index (`Store::index_pending_text`): whatever
 /// waits from before at once (a crash, a CLI import), then a moment after deliveries.
 async fn index_text(store: Store, delivered: Arc<Notify>) {
-    let delay = index_delay();
+    let delay = delay("MAILROOM_INDEX_DELAY_MS");
     loop {
         loop {
             match store.index_pending_text().await {

@@ -160,7 +160,7 @@ impl Core {
     /// message files synced and their rows forgotten, waiting index text indexed.
     pub async fn flush(&self) -> Result<()> {
         let store = &self.inner.store;
-        while store.flush_journal().await? >= 10_000 {}
+        while store.flush_journal().await? >= mailroom_store::journal::FLUSH_ROWS {}
         while store.index_pending_text().await? >= mailroom_store::INDEX_MOVE {}
         Ok(())
     }

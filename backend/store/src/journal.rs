@@ -25,6 +25,9 @@ use crate::{BlobId, Result, Store, StoreError};
 /// sync costs little beside writing them, and the journal stays small).
 const JOURNAL_MAX: usize = 256 * 1024;
 
+/// Rows one flush reads at most: a flush that returns this many leaves more behind.
+pub const FLUSH_ROWS: usize = 10_000;
+
 /// Rows per statement (SQLite's parameter limit, and a bounded statement size).
 const ROWS: usize = 64;
 
@@ -40,7 +43,7 @@ impl Store {
         let rows = self
             .db
             .query_all_raw(self.stmt(
-                "SELECT id, blob_id FROM blob_journal ORDER BY id LIMIT 10000",
+                &format!("SELECT id, blob_id FROM blob_journal ORDER BY id LIMIT {FLUSH_ROWS}"),
                 vec![],
             ))
             .await?;
