@@ -33,11 +33,8 @@ const QUEUE: usize = 4096;
 /// One caller's deliveries: committed together, in order, all or none.
 struct Job {
     deliveries: Vec<NewDelivery>,
-    /// The raw bytes of each delivery, until they are on disk.
-    raw: Vec<Bytes>,
-    /// Other bytes the commit names (a sent message's copy for its recipients, when it
-    /// differs from the Sent copy), made durable like the deliveries'.
-    extra: Vec<(BlobId, Bytes)>,
+    /// Bytes the blob stage stores and syncs before the commit.
+    blobs: Vec<(BlobId, Bytes)>,
     /// Bytes written without a sync, to commit in the journal with the deliveries.
     journal: Vec<(BlobId, Bytes)>,
     /// Submissions recorded with the deliveries (`of` counts this job's deliveries).
@@ -86,21 +83,17 @@ impl GroupCommit {
         submissions: Vec<SentSubmission>,
     ) -> Result<Filed> {
         let (reply, rx) = oneshot::channel();
-        let mut job = Job {
-            deliveries,
-            raw,
-            extra,
-            journal: Vec::new(),
-            submissions,
-            reply,
-        };
+        let (blobs, journal) = split(&self.store, &deliveries, raw, extra);
         // Small messages on local disk are journaled: their files are written by the
         // database stage, before its transaction (`Store::deliver_batch`); only jobs with
         // other bytes pass through the blob stage first.
-        let stage = if job.journal_all(&self.store) {
-            &self.db
-        } else {
-            &self.tx
+        let stage = if blobs.is_empty() { &self.db } else { &self.tx };
+        let job = Job {
+            deliveries,
+            blobs,
+            journal,
+            submissions,
+            reply,
         };
         stage
             .send(job)
@@ -111,29 +104,32 @@ impl GroupCommit {
     }
 }
 
-impl Job {
-    /// Moves the job's bytes to its journal if every one of them is journaled; whether it
-    /// did. The same bytes twice in a job (a sent message's local and remote copies) are
-    /// journaled once.
-    fn journal_all(&mut self, store: &Store) -> bool {
-        let all = self
-            .raw
-            .iter()
-            .chain(self.extra.iter().map(|(_, b)| b))
-            .all(|b| store.journals(b.len()));
-        if !all {
-            return false;
+/// The bytes a job names, each once (a sent message's local and remote copies are the same
+/// bytes): those to store and sync first, and those to journal (`Store::journals`).
+type Split = (Vec<(BlobId, Bytes)>, Vec<(BlobId, Bytes)>);
+
+/// `raw` holds each delivery's bytes; `extra` other bytes the commit names (a sent message's
+/// copy for its recipients, when it differs from the Sent copy).
+fn split(
+    store: &Store,
+    deliveries: &[NewDelivery],
+    raw: Vec<Bytes>,
+    extra: Vec<(BlobId, Bytes)>,
+) -> Split {
+    let (mut blobs, mut journal) = (Vec::new(), Vec::new());
+    let ids = deliveries.iter().map(|d| d.blob_id.clone());
+    let mut seen = std::collections::HashSet::new();
+    for (id, bytes) in ids.zip(raw).chain(extra) {
+        if !seen.insert(id.clone()) {
+            continue;
         }
-        let ids = self.deliveries.iter().map(|d| d.blob_id.clone());
-        let mut seen = std::collections::HashSet::new();
-        let raw = std::mem::take(&mut self.raw);
-        for (id, bytes) in ids.zip(raw).chain(std::mem::take(&mut self.extra)) {
-            if seen.insert(id.clone()) {
-                self.journal.push((id, bytes));
-            }
+        if store.journals(bytes.len()) {
+            journal.push((id, bytes));
+        } else {
+            blobs.push((id, bytes));
         }
-        true
     }
+    (blobs, journal)
 }
 
 /// Blob batches written at once. One batch's syncs leave the disk and CPU idle; a few in
@@ -159,25 +155,10 @@ async fn write_blobs(store: Store, mut rx: mpsc::Receiver<Job>, next: mpsc::Send
 /// Stores a batch's blobs that are not journaled, synced, before their jobs go on to the
 /// database stage (the journaled ones are written there).
 async fn write_batch(store: &Store, mut jobs: Vec<Job>, next: &mpsc::Sender<Job>) {
-    let mut blobs: Vec<(BlobId, Bytes)> = Vec::new();
-    for j in jobs.iter_mut() {
-        let raw = std::mem::take(&mut j.raw);
-        let extra = std::mem::take(&mut j.extra);
-        let ids = j.deliveries.iter().map(|d| d.blob_id.clone());
-        let mut seen = std::collections::HashSet::new();
-        for (id, bytes) in ids.zip(raw).chain(extra) {
-            // The same bytes twice in a job (a sent message's local and remote copies) are
-            // stored and journaled once.
-            if !seen.insert(id.clone()) {
-                continue;
-            }
-            if store.journals(bytes.len()) {
-                j.journal.push((id, bytes));
-            } else {
-                blobs.push((id, bytes));
-            }
-        }
-    }
+    let blobs: Vec<(BlobId, Bytes)> = jobs
+        .iter_mut()
+        .flat_map(|j| std::mem::take(&mut j.blobs))
+        .collect();
     let (n, started) = (blobs.len(), std::time::Instant::now());
     let r = if blobs.is_empty() {
         Ok(())

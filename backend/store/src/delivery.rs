@@ -89,7 +89,7 @@ impl Store {
         // The journaled bytes' files are written (not synced) before the transaction takes
         // their rows' ids, as `journal.rs` requires.
         let (blobs, staged) = (self.blobs.clone(), journal.clone());
-        let stage = move || blobs.stage_now(&staged);
+        let stage = (!journal.is_empty()).then_some(move || blobs.stage_now(&staged));
         self.write_after(stage, move |tx| {
             Box::pin(async move {
                 let delivered = deliver_in(tx, &batch, &journal).await?;

@@ -52,23 +52,27 @@ impl Store {
         if self.kind != DbKind::Sqlite {
             return Ok(0);
         }
-        let mut m = Multi::new(self.kind);
         let first =
             format!("SELECT email_id FROM email_text_pending ORDER BY email_id LIMIT {INDEX_MOVE}");
-        m.push_sql(
-            &format!(
-                "INSERT INTO email_text (rowid, from_text, to_text, cc_text, subject_text) \
-                 SELECT email_id, from_text, to_text, cc_text, subject_text \
-                 FROM email_text_pending WHERE email_id IN ({first})"
-            ),
-            vec![],
-        );
-        m.push_sql(
-            &format!("DELETE FROM email_text_pending WHERE email_id IN ({first})"),
-            vec![],
-        );
-        // Both statements count the same rows.
-        Ok(self.write_multi(m).await? as usize / 2)
+        let kind = self.kind;
+        self.write(move |tx| {
+            Box::pin(async move {
+                let st = |sql: String| crate::query::statement(kind, &sql, vec![]);
+                tx.execute(st(format!(
+                    "INSERT INTO email_text (rowid, from_text, to_text, cc_text, subject_text) \
+                     SELECT email_id, from_text, to_text, cc_text, subject_text \
+                     FROM email_text_pending WHERE email_id IN ({first})"
+                )))
+                .await?;
+                let moved = tx
+                    .execute(st(format!(
+                        "DELETE FROM email_text_pending WHERE email_id IN ({first})"
+                    )))
+                    .await?;
+                Ok(moved as usize)
+            })
+        })
+        .await
     }
 }
 

@@ -136,13 +136,13 @@ impl Store {
         T: Send + 'static,
         F: for<'t> FnOnce(&'t Tx<'t>) -> BoxFuture<'t, Result<T>> + Send + 'static,
     {
-        self.write_after(|| Ok(()), work).await
+        self.write_after(None::<fn() -> Result<()>>, work).await
     }
 
-    /// [`Store::write`], with `first` done before the transaction begins: blocking work the
-    /// transaction depends on (writing files), on SQLite on the writer thread itself, which
-    /// saves handing it to a blocking thread and back.
-    pub(crate) async fn write_after<T, P, F>(&self, first: P, work: F) -> Result<T>
+    /// [`Store::write`], with `first` (if any) done before the transaction begins: blocking
+    /// work the transaction depends on (writing files); on SQLite on the writer thread itself,
+    /// which saves handing it to a blocking thread and back.
+    pub(crate) async fn write_after<T, P, F>(&self, first: Option<P>, work: F) -> Result<T>
     where
         T: Send + 'static,
         P: FnOnce() -> Result<()> + Send + 'static,
@@ -156,7 +156,9 @@ impl Store {
                         // The turn ends with the transaction, here, whatever became of the
                         // caller meanwhile.
                         let _turn = turn;
-                        first()?;
+                        if let Some(first) = first {
+                            first()?;
+                        }
                         conn.begin()?;
                         // Every statement completes at once on this thread, so the body is
                         // done at its first poll; one that waits on anything else would stall
@@ -185,9 +187,11 @@ impl Store {
             }
             None => {
                 drop(turn);
-                tokio::task::spawn_blocking(first)
-                    .await
-                    .map_err(|e| StoreError::Corrupt(format!("before a transaction: {e}")))??;
+                if let Some(first) = first {
+                    tokio::task::spawn_blocking(first)
+                        .await
+                        .map_err(|e| StoreError::Corrupt(format!("before a transaction: {e}")))??;
+                }
                 let tx = self.begin_write().await?;
                 let v = work(&Tx::Sea(&tx, self.kind)).await?;
                 tx.commit().await?;
