@@ -151,8 +151,7 @@ async fn outbound_queue_with_aiosmtpd(b: Backend) {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut sink = start_sink(out.path(), port);
+    let (mut sink, port) = start_sink(out.path());
     // Accepts connections and never says a word.
     let blackhole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hole = blackhole.local_addr().unwrap();
@@ -356,30 +355,38 @@ async fn outbound_queue_with_aiosmtpd(b: Backend) {
     let _ = sink.wait();
 }
 
-/// Spawns the aiosmtpd sink on `port`, writing into `dir`; returns once it listens.
-fn start_sink(dir: &std::path::Path, port: u16) -> std::process::Child {
-    start_sink_with(dir, port, &[])
+/// Spawns the aiosmtpd sink on a free port, writing into `dir`; returns once it listens.
+fn start_sink(dir: &std::path::Path) -> (std::process::Child, u16) {
+    start_sink_with(dir, &[])
 }
 
 /// The sink with options (`pipelining`: offer PIPELINING; `auth`: require a login as
-/// `relayuser` / `relay secret`, offered without TLS since it is loopback).
-fn start_sink_with(dir: &std::path::Path, port: u16, opts: &[&str]) -> std::process::Child {
+/// `relayuser` / `relay secret`, offered without TLS since it is loopback). A port found free
+/// can be taken (as another connection's local port) before the sink binds it, so a sink that
+/// could not bind is started again on another.
+fn start_sink_with(dir: &std::path::Path, opts: &[&str]) -> (std::process::Child, u16) {
     use std::io::BufRead;
-    let mut sink = Command::new("python3")
-        .args(["-c", SINK])
-        .arg(dir)
-        .arg(port.to_string())
-        .args(opts)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(sink.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready");
-    sink
+    for _ in 0..5 {
+        let port = free_port();
+        let mut sink = Command::new("python3")
+            .args(["-c", SINK])
+            .arg(dir)
+            .arg(port.to_string())
+            .args(opts)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(sink.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        if line.trim() == "ready" {
+            return (sink, port);
+        }
+        let _ = sink.wait();
+    }
+    panic!("the aiosmtpd sink did not start on five free ports");
 }
 
 // Queued mail survives the process being killed: the peer is down when the message is sent,
@@ -390,12 +397,14 @@ async fn queued_mail_survives_a_kill(b: Backend) {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let extra = format!(
-        "[delivery]\nretry_intervals = [\"1h\"]\nrelay = \"127.0.0.1:9\"\n\n[delivery.routes]\n\
-         \"sink.test\" = \"127.0.0.1:{port}\"\n"
-    );
-    let mut s = TestServer::start_with(b, &extra).await;
+    // The peer is down: its route points at the discard port, closed here.
+    let route = |port: u16| {
+        format!(
+            "[delivery]\nretry_intervals = [\"1h\"]\nrelay = \"127.0.0.1:9\"\n\n[delivery.routes]\n\
+             \"sink.test\" = \"127.0.0.1:{port}\"\n"
+        )
+    };
+    let mut s = TestServer::start_with(b, &route(9)).await;
     s.setup_accounts();
     submit_seq(&s, out.path(), 1, false);
     // Let at least one attempt fail against the closed port.
@@ -405,7 +414,10 @@ async fn queued_mail_survives_a_kill(b: Backend) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     s.kill();
-    let mut sink = start_sink(out.path(), port);
+    // The peer comes up (on a port of its own, now routed to) while the server is down.
+    let (mut sink, port) = start_sink(out.path());
+    let config = std::fs::read_to_string(&s.config_path).unwrap();
+    std::fs::write(&s.config_path, config.replace(&route(9), &route(port))).unwrap();
     s.spawn();
     // The next attempt is an hour away (so the kill cannot hit one in progress): ask for it.
     s.ok(&["queue", "retry", "--all"]);
@@ -423,8 +435,7 @@ async fn vacation_reply_to_a_remote_sender(b: Backend) {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut sink = start_sink(out.path(), port);
+    let (mut sink, port) = start_sink(out.path());
     let extra = format!(
         "[delivery]\nrelay = \"127.0.0.1:9\"\n\n[delivery.routes]\n\"sink.test\" = \"127.0.0.1:{port}\"\n"
     );
@@ -542,8 +553,7 @@ async fn one_connection_carries_several_messages(b: Backend) {
     }
     for opts in [&["pipelining"][..], &[][..]] {
         let out = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut sink = start_sink_with(out.path(), port, opts);
+        let (mut sink, port) = start_sink_with(out.path(), opts);
         let extra = format!(
             "[delivery]\nrelay = \"127.0.0.1:9\"\n\n[delivery.routes]\n\"sink.test\" = \"127.0.0.1:{port}\"\n"
         );
@@ -588,8 +598,7 @@ async fn relay_with_a_login(b: Backend) {
     }
     for (password, arrives) in [("relay secret", true), ("wrong", false)] {
         let out = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut sink = start_sink_with(out.path(), port, &["auth"]);
+        let (mut sink, port) = start_sink_with(out.path(), &["auth"]);
         let extra = format!(
             "[delivery]\nretry_intervals = [\"1h\"]\nrelay = \"127.0.0.1:{port}\"\n\
              relay_username = \"relayuser\"\nrelay_password = \"{password}\"\n"
