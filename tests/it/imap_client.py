@@ -893,6 +893,15 @@ def scenario_rev2():
     check(len(got) == 1 and "\\NonExistent" in got[0] and "\\Subscribed" in got[0], got)
     check(a.ok('LIST "" "Gone"') == [], "a deleted mailbox is listed")
     a.ok('SUBSCRIBE "Later/Box"')
+    # Parents of subscribed names: "%" lists them, \NonExistent with CHILDINFO where there is
+    # no mailbox (RFC 5258 §3.5), and LSUB \Noselect where not subscribed (RFC 3501 §6.3.9).
+    got = a.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"')
+    check('* LIST (\\NonExistent) "/" Later ("CHILDINFO" ("SUBSCRIBED"))' in got, got)
+    got = a.ok('LSUB "" "%"')
+    check('* LSUB (\\Noselect) "/" Later' in got and '* LSUB (\\Noselect) "/" Proj' in got, got)
+    check(not any("Later/Box" in l or "Proj/A" in l for l in got), got)
+    got = a.ok('LSUB "" "*"')
+    check('* LSUB (\\Noselect) "/" Later/Box' in got and not any(l.endswith(" Later") for l in got), got)
     got = a.ok('LIST (SUBSCRIBED) "" "Later/*"')
     check(len(got) == 1 and "\\NonExistent" in got[0] and got[0].endswith("Later/Box"), got)
     a.ok('CREATE "Later/Box"')

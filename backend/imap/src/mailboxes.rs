@@ -485,12 +485,17 @@ impl Session {
                 })
             };
             let selected = !subscribed_only || f.mailbox.subscribed;
+            // LSUB lists such a parent too, as \Noselect (RFC 3501 §6.3.9).
             let child_subscribed =
-                q.select.recursive_match && subscribed_below(!f.mailbox.subscribed);
+                (q.select.recursive_match || q.lsub) && subscribed_below(!f.mailbox.subscribed);
             if !selected && !child_subscribed {
                 continue;
             }
-            let mut items = attrs(f);
+            let mut items = if q.lsub && !selected {
+                vec![FlagNameAttribute::Noselect]
+            } else {
+                attrs(f)
+            };
             if (q.select.subscribed || q.returns.subscribed) && f.mailbox.subscribed {
                 items.push(attr("Subscribed"));
             }
@@ -509,7 +514,7 @@ impl Session {
                     mailbox,
                 }
             };
-            if child_subscribed {
+            if child_subscribed && !q.lsub {
                 self.data_with(data, b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
             } else {
                 self.data(data);
@@ -552,7 +557,55 @@ impl Session {
             };
             self.data(data);
         }
+        if q.lsub || q.select.recursive_match {
+            self.nonexistent_parents(&full, &folders, &orphans, q.lsub);
+        }
         Ok(Reply::Ok(None, format!("{what} completed")))
+    }
+
+    /// The parents that do not exist of subscribed names the patterns leave out, where the
+    /// patterns match them: LSUB shows them \Noselect (RFC 3501 §6.3.9), LIST (SUBSCRIBED
+    /// RECURSIVEMATCH) \NonExistent with CHILDINFO (RFC 5258 §3.5).
+    fn nonexistent_parents(
+        &mut self,
+        full: &[String],
+        folders: &[Folder],
+        orphans: &[String],
+        lsub: bool,
+    ) {
+        let mut parents = std::collections::BTreeSet::new();
+        for name in orphans {
+            if full.iter().any(|p| names::matches(p, name)) {
+                continue;
+            }
+            for (i, _) in name.match_indices(DELIMITER) {
+                let parent = &name[..i];
+                if names::find(folders, parent).is_none()
+                    && !orphans.iter().any(|o| o == parent)
+                    && full.iter().any(|p| names::matches(p, parent))
+                {
+                    parents.insert(parent);
+                }
+            }
+        }
+        let delimiter = QuotedChar::try_from(DELIMITER).expect("valid delimiter");
+        for parent in parents {
+            let mailbox = self.wire_name(parent);
+            if lsub {
+                self.data(Data::Lsub {
+                    items: vec![FlagNameAttribute::Noselect],
+                    delimiter: Some(delimiter),
+                    mailbox,
+                });
+            } else {
+                let data = Data::List {
+                    items: vec![attr("NonExistent")],
+                    delimiter: Some(delimiter),
+                    mailbox,
+                };
+                self.data_with(data, b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            }
+        }
     }
 
     /// The mailbox's LIST line (IMAP4rev2 SELECT).
