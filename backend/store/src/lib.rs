@@ -41,6 +41,7 @@ mod subscription;
 mod tx;
 pub mod update;
 pub mod vacation;
+mod wal_vfs;
 
 pub use account::DefaultMailbox;
 pub use blob::{BlobConfig, BlobId, BlobStore, BlobSync};

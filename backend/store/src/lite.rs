@@ -36,7 +36,14 @@ impl Writer {
     /// Opens `path` with the settings durability depends on (as `connect.rs` sets for sqlx's
     /// connections) and starts the thread.
     pub(crate) fn open(path: &std::path::Path) -> Result<Writer> {
-        let conn = rusqlite::Connection::open(path).map_err(lite_err)?;
+        // Its WAL frames go to the kernel one commit at a time (see `wal_vfs.rs`).
+        crate::wal_vfs::register().map_err(StoreError::Io)?;
+        let conn = rusqlite::Connection::open_with_flags_and_vfs(
+            path,
+            rusqlite::OpenFlags::default(),
+            crate::wal_vfs::NAME,
+        )
+        .map_err(lite_err)?;
         // WAL is already the file's mode; synchronous=FULL syncs the WAL at every commit
         // (SMTP's 250 promises nothing accepted is lost). No mmap for the writer: a
         // connection remaps when another one wrote, which cost writes ~20 %. Checkpoints are
