@@ -19,31 +19,38 @@ impl Drop for Moto {
     }
 }
 
+/// moto's server on a free port. A port found free can be taken before moto binds it (then
+/// moto exits): it is started again on another.
 fn start_moto() -> Option<(Moto, u16)> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
-    let child = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(child) = child else {
-        eprintln!(
-            "skipped: S3 blob store test (moto_server not found; pip install \"moto[server]\")"
-        );
-        return None;
-    };
-    let moto = Moto(child);
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((moto, port));
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let Ok(child) = child else {
+            eprintln!(
+                "skipped: S3 blob store test (moto_server not found; pip install \"moto[server]\")"
+            );
+            return None;
+        };
+        let mut moto = Moto(child);
+        for _ in 0..100 {
+            if matches!(moto.0.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some((moto, port));
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("moto_server did not start");
+    panic!("moto_server did not start on five free ports");
 }
 
 /// Creates the bucket with a plain HTTP PUT (moto does not check signatures for this).
