@@ -143,9 +143,9 @@ pub async fn import(config: &Config, address: &str, mailbox: &str, file: &Path) 
         progress.set_message("updating the database's statistics");
         core.after_bulk_import().await?;
     }
-    // The files synced and the text indexed here, not left to the server's next start (where
-    // indexing a large import competed with the first clients for minutes).
-    progress.set_message("indexing the messages' text");
+    // The files synced and the text the indexer has not reached yet indexed here, as a clean
+    // server stop does: nothing left for the next start.
+    progress.set_message("indexing the last messages' text");
     core.flush().await?;
     progress.finish_and_clear();
     if reader.skipped_preamble {
