@@ -11,11 +11,11 @@ use std::collections::{BTreeMap, HashMap};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Set,
+    QuerySelect, QueryTrait, Value,
 };
 
 use crate::email_text;
-use crate::entity::{account, change, email, mailbox, mailbox_email, message, thread_ref};
+use crate::entity::{account, change, email, mailbox, message, thread_ref};
 use crate::model::{ChangeOp, MessageMeta, ObjectType};
 use crate::multi::Multi;
 use crate::tx::Tx;
@@ -266,16 +266,15 @@ async fn deliver_in(
                 None => (seq, true),
             };
             threads.record(t.account_id, &d.meta, thread_id);
-            emails.push(email::ActiveModel {
-                account_id: Set(t.account_id),
-                blob_id: Set(d.blob_id.as_str().to_string()),
-                thread_id: Set(thread_id),
-                keywords: Set(t.keywords.clone()),
-                received_at: Set(d.received_at),
-                size: Set(d.meta.size),
-                modseq: Set(seq),
-                ..Default::default()
-            });
+            emails.push(vec![
+                Value::from(t.account_id),
+                d.blob_id.as_str().into(),
+                thread_id.into(),
+                t.keywords.clone().into(),
+                d.received_at.into(),
+                d.meta.size.into(),
+                seq.into(),
+            ]);
             placed.push(Placed {
                 received_at: d.received_at,
                 account_id: t.account_id,
@@ -291,19 +290,14 @@ async fn deliver_in(
     // (account, seq) names each new email uniquely, so RETURNING rows map back whatever
     // order the database returns them in.
     let mut inserts = Multi::new(kind);
-    for chunk in emails.chunks(ROWS_PER_INSERT / 8) {
-        inserts.push(
-            &email::Entity::insert_many(chunk.to_vec())
-                .into_query()
-                .returning(Query::returning().columns([
-                    email::Column::Id,
-                    email::Column::AccountId,
-                    email::Column::Modseq,
-                ]))
-                .to_owned(),
-        );
-    }
-    let mut email_ids: HashMap<(i64, i64), i64> = HashMap::with_capacity(emails.len());
+    let count = emails.len();
+    inserts.insert_rows_then(
+        "emails",
+        "account_id, blob_id, thread_id, keywords, received_at, size, modseq",
+        emails,
+        " RETURNING id, account_id, modseq",
+    );
+    let mut email_ids: HashMap<(i64, i64), i64> = HashMap::with_capacity(count);
     for row in inserts.query(tx).await? {
         let id: i64 = row.get(0)?;
         let account_id: i64 = row.get(1)?;
@@ -323,13 +317,13 @@ async fn deliver_in(
                 .get(&(p.account_id, p.seq))
                 .ok_or_else(|| StoreError::Corrupt("inserted email not returned".into()))?;
             indexed.push((email_id, &d.meta.index_text));
-            memberships.push(mailbox_email::ActiveModel {
-                mailbox_id: Set(p.mailbox_id),
-                uid: Set(p.uid),
-                email_id: Set(email_id),
-                modseq: Set(p.seq),
-                received_at: Set(p.received_at),
-            });
+            memberships.push(vec![
+                Value::from(p.mailbox_id),
+                p.uid.into(),
+                email_id.into(),
+                p.seq.into(),
+                p.received_at.into(),
+            ]);
             let thread_op = if p.new_thread {
                 ChangeOp::Created
             } else {
@@ -340,14 +334,13 @@ async fn deliver_in(
                 (ObjectType::Mailbox, p.mailbox_id, ChangeOp::Updated),
                 (ObjectType::Thread, p.thread_id, thread_op),
             ] {
-                changes.push(change::ActiveModel {
-                    account_id: Set(p.account_id),
-                    seq: Set(p.seq),
-                    object_type: Set(ty as i16),
-                    object_id: Set(id),
-                    op: Set(op as i16),
-                    ..Default::default()
-                });
+                changes.push(vec![
+                    Value::from(p.account_id),
+                    p.seq.into(),
+                    (ty as i16).into(),
+                    id.into(),
+                    (op as i16).into(),
+                ]);
             }
             filed.push(Delivered {
                 account_id: p.account_id,
@@ -361,12 +354,16 @@ async fn deliver_in(
         out.push(filed);
     }
     let mut last = Multi::new(kind);
-    for chunk in memberships.chunks(ROWS_PER_INSERT) {
-        last.push(&mailbox_email::Entity::insert_many(chunk.to_vec()).into_query());
-    }
-    for chunk in changes.chunks(ROWS_PER_INSERT) {
-        last.push(&change::Entity::insert_many(chunk.to_vec()).into_query());
-    }
+    last.insert_rows(
+        "mailbox_emails",
+        "mailbox_id, uid, email_id, modseq, received_at",
+        memberships,
+    );
+    last.insert_rows(
+        "changes",
+        "account_id, seq, object_type, object_id, op",
+        changes,
+    );
     email_text::insert(&mut last, kind, &indexed);
     threads.save(&mut last);
     crate::journal::insert(&mut last, journal);
@@ -399,36 +396,42 @@ fn insert_messages(m: &mut Multi, batch: &[NewDelivery]) {
     let mut distinct: Vec<&NewDelivery> = batch.iter().collect();
     distinct.sort_by(|a, b| a.blob_id.cmp(&b.blob_id));
     distinct.dedup_by(|a, b| a.blob_id == b.blob_id);
-    let rows: Vec<message::ActiveModel> = distinct
+    let rows = distinct
         .iter()
-        .map(|d| message_row(&d.blob_id, &d.meta))
+        .map(|d| message_values(&d.blob_id, &d.meta))
         .collect();
-    for chunk in rows.chunks(ROWS_PER_INSERT / 16) {
-        m.push(
-            &message::Entity::insert_many(chunk.to_vec())
-                .on_conflict_do_nothing()
-                .into_query(),
-        );
-    }
+    m.insert_rows_then(
+        "messages",
+        "blob_id, size, message_id, subject, base_subject, from_addr, to_addr, cc_addr, \
+         reply_to, sent_at, in_reply_to, \"references\", has_attachment, preview",
+        rows,
+        " ON CONFLICT DO NOTHING",
+    );
 }
 
-fn message_row(blob_id: &BlobId, m: &MessageMeta) -> message::ActiveModel {
-    message::ActiveModel {
-        blob_id: Set(blob_id.as_str().to_string()),
-        size: Set(m.size),
-        message_id: Set(m.message_id.clone()),
-        subject: Set(m.subject.clone()),
-        base_subject: Set(m.base_subject.clone()),
-        from_addr: Set(m.from.clone()),
-        to_addr: Set(m.to.clone()),
-        cc_addr: Set(m.cc.clone()),
-        reply_to: Set(m.reply_to.clone()),
-        sent_at: Set(m.sent_at),
-        in_reply_to: Set(serde_json::to_string(&m.in_reply_to).unwrap_or_default()),
-        references: Set(serde_json::to_string(&m.references).unwrap_or_default()),
-        has_attachment: Set(m.has_attachment),
-        preview: Set(m.preview.clone()),
-    }
+/// A `messages` row, in the column order of [`insert_messages`] (the statements of every
+/// delivery are written by hand: sea-query building them cost ~5 % of an IMAP APPEND).
+fn message_values(blob_id: &BlobId, m: &MessageMeta) -> Vec<Value> {
+    vec![
+        blob_id.as_str().into(),
+        m.size.into(),
+        m.message_id.clone().into(),
+        m.subject.clone().into(),
+        m.base_subject.clone().into(),
+        m.from.clone().into(),
+        m.to.clone().into(),
+        m.cc.clone().into(),
+        m.reply_to.clone().into(),
+        m.sent_at.into(),
+        serde_json::to_string(&m.in_reply_to)
+            .unwrap_or_default()
+            .into(),
+        serde_json::to_string(&m.references)
+            .unwrap_or_default()
+            .into(),
+        m.has_attachment.into(),
+        m.preview.clone().into(),
+    ]
 }
 
 /// Adds `n` to a counter column and returns its new value, locking the row until commit.
@@ -567,24 +570,19 @@ impl ThreadMap {
     }
 
     fn save(self, m: &mut Multi) {
-        let rows: Vec<thread_ref::ActiveModel> = self
+        let rows = self
             .new
             .into_iter()
-            .map(
-                |(account_id, message_id, thread_id)| thread_ref::ActiveModel {
-                    account_id: Set(account_id),
-                    message_id: Set(message_id),
-                    thread_id: Set(thread_id),
-                },
-            )
+            .map(|(account_id, message_id, thread_id)| {
+                vec![account_id.into(), message_id.into(), thread_id.into()]
+            })
             .collect();
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
-            m.push(
-                &thread_ref::Entity::insert_many(chunk.to_vec())
-                    .on_conflict_do_nothing()
-                    .into_query(),
-            );
-        }
+        m.insert_rows_then(
+            "thread_refs",
+            "account_id, message_id, thread_id",
+            rows,
+            " ON CONFLICT DO NOTHING",
+        );
     }
 }
 

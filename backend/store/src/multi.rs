@@ -40,16 +40,27 @@ impl Multi {
         columns: &str,
         rows: Vec<Vec<sea_orm::Value>>,
     ) {
+        self.insert_rows_then(table, columns, rows, "");
+    }
+
+    /// [`Multi::insert_rows`] with `tail` after each statement's rows (`ON CONFLICT DO
+    /// NOTHING`, `RETURNING …`).
+    pub(crate) fn insert_rows_then(
+        &mut self,
+        table: &str,
+        columns: &str,
+        rows: Vec<Vec<sea_orm::Value>>,
+        tail: &str,
+    ) {
         const ROWS_PER_INSERT: usize = 200;
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
-            let Some(width) = chunk.first().map(Vec::len) else {
-                return;
-            };
+        let mut rows = rows.into_iter().peekable();
+        while let Some(width) = rows.peek().map(Vec::len) {
+            let chunk: Vec<Vec<sea_orm::Value>> = rows.by_ref().take(ROWS_PER_INSERT).collect();
             let one = format!("({})", vec!["?"; width].join(", "));
             let marks = vec![one.as_str(); chunk.len()].join(", ");
             self.push_sql(
-                &format!("INSERT INTO {table} ({columns}) VALUES {marks}"),
-                chunk.iter().flatten().cloned().collect(),
+                &format!("INSERT INTO {table} ({columns}) VALUES {marks}{tail}"),
+                chunk.into_iter().flatten().collect(),
             );
         }
     }
