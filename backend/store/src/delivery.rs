@@ -15,7 +15,7 @@ use sea_orm::{
 };
 
 use crate::email_text;
-use crate::entity::{account, change, email, mailbox, message, thread_ref};
+use crate::entity::{change, email, message};
 use crate::model::{ChangeOp, MessageMeta, ObjectType};
 use crate::multi::Multi;
 use crate::tx::Tx;
@@ -146,44 +146,23 @@ async fn deliver_in(
         }
     }
     for (&id, &n) in &per_mailbox {
-        first.push(
-            &Query::update()
-                .table(mailbox::Entity)
-                .value(
-                    mailbox::Column::UidNext,
-                    Expr::col(mailbox::Column::UidNext).add(n),
-                )
-                .and_where(Expr::col(mailbox::Column::Id).eq(id))
-                .returning(Query::returning().exprs([
-                    tag(TAG_MAILBOX),
-                    Expr::col(mailbox::Column::Id),
-                    Expr::col(mailbox::Column::UidNext),
-                ]))
-                .to_owned(),
+        first.push_sql(
+            &format!(
+                "UPDATE mailboxes SET uid_next = uid_next + ? WHERE id = ? \
+                 RETURNING CAST({TAG_MAILBOX} AS BIGINT), id, uid_next"
+            ),
+            vec![n.into(), id.into()],
         );
     }
     // One statement per account: its change counter, its used bytes, and the quota check.
     for (&id, &(n, added, _)) in &per_account {
-        first.push(
-            &Query::update()
-                .table(account::Entity)
-                .value(
-                    account::Column::ChangeSeq,
-                    Expr::col(account::Column::ChangeSeq).add(n),
-                )
-                .value(
-                    account::Column::UsedBytes,
-                    Expr::col(account::Column::UsedBytes).add(added),
-                )
-                .and_where(Expr::col(account::Column::Id).eq(id))
-                .returning(Query::returning().exprs([
-                    tag(TAG_ACCOUNT),
-                    Expr::col(account::Column::Id),
-                    Expr::col(account::Column::ChangeSeq),
-                    Expr::col(account::Column::UsedBytes),
-                    Expr::col(account::Column::QuotaBytes),
-                ]))
-                .to_owned(),
+        first.push_sql(
+            &format!(
+                "UPDATE accounts SET change_seq = change_seq + ?, used_bytes = used_bytes + ? \
+                 WHERE id = ? \
+                 RETURNING CAST({TAG_ACCOUNT} AS BIGINT), id, change_seq, used_bytes, quota_bytes"
+            ),
+            vec![n.into(), added.into(), id.into()],
         );
     }
     // Threads: one look-up per account for every Message-ID the batch mentions; the batch's
@@ -371,11 +350,6 @@ async fn deliver_in(
     Ok(out)
 }
 
-/// A constant first column for RETURNING (a BIGINT on both databases).
-fn tag(t: i64) -> Expr {
-    Expr::cust(format!("CAST({t} AS BIGINT)"))
-}
-
 /// Appends rows to the change log, in statements small enough for SQLite's parameter limit.
 pub(crate) async fn insert_changes(
     tx: &DatabaseTransaction,
@@ -500,20 +474,15 @@ impl ThreadMap {
             ids.sort_unstable();
             ids.dedup();
             for chunk in ids.chunks(ROWS_PER_INSERT) {
-                m.push(
-                    &Query::select()
-                        .expr(tag(TAG_THREAD))
-                        .columns([
-                            thread_ref::Column::AccountId,
-                            thread_ref::Column::MessageId,
-                            thread_ref::Column::ThreadId,
-                        ])
-                        .from(thread_ref::Entity)
-                        .and_where(Expr::col(thread_ref::Column::AccountId).eq(account_id))
-                        .and_where(
-                            Expr::col(thread_ref::Column::MessageId).is_in(chunk.iter().copied()),
-                        )
-                        .to_owned(),
+                let marks = vec!["?"; chunk.len()].join(", ");
+                let mut values = vec![Value::from(account_id)];
+                values.extend(chunk.iter().map(|&id| Value::from(id)));
+                m.push_sql(
+                    &format!(
+                        "SELECT CAST({TAG_THREAD} AS BIGINT), account_id, message_id, thread_id \
+                         FROM thread_refs WHERE account_id = ? AND message_id IN ({marks})"
+                    ),
+                    values,
                 );
             }
         }

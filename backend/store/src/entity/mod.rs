@@ -9,4 +9,3 @@ pub mod email;
 pub mod mailbox;
 pub mod mailbox_email;
 pub mod message;
-pub mod thread_ref;
