@@ -78,9 +78,29 @@ pub(crate) async fn connect(url: &str) -> Result<(DatabaseConnection, DbKind)> {
                 .test_before_acquire_if_idle_for(Duration::from_secs(30));
         }
     }
-    let db = Database::connect(opts)
-        .await
-        .map_err(|e| StoreError::Config(format!("cannot open database {}: {e}", redact(url))))?;
+    // A new SQLite file switched to WAL by several processes at once (replicas, a CLI command
+    // beside `serve`): one of them can be told "database is locked" by the switch itself,
+    // which does not wait on the busy timeout. It tries again, for up to ten seconds.
+    let mut tries = 0;
+    let db = loop {
+        match Database::connect(opts.clone()).await {
+            Ok(db) => break db,
+            Err(e)
+                if kind == DbKind::Sqlite
+                    && tries < 100
+                    && e.to_string().contains("database is locked") =>
+            {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                return Err(StoreError::Config(format!(
+                    "cannot open database {}: {e}",
+                    redact(url)
+                )));
+            }
+        }
+    };
     Ok((db, kind))
 }
 
