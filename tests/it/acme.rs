@@ -6,12 +6,11 @@
 //! the answer is not served, pebble refuses the authorization and no certificate comes.
 //! Skipped with a notice without the pebble binaries (Debian package `pebble`).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Backend, TestServer, have};
+use crate::harness::{Backend, TestServer, free_port, have};
 
 const NAME: &str = "mail.acme.test";
 
@@ -260,14 +259,6 @@ fn check_private(path: &Path) {
 
 #[cfg(not(unix))]
 fn check_private(_: &Path) {}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -448,6 +448,16 @@ pub async fn deliver(addr: SocketAddr, to: &str, subject: &str) {
 }
 
 /// Whether a program is on PATH; tests that need one skip with a notice without it.
+/// A port nothing listened on a moment ago (the caller's server may still find it taken:
+/// start it again on another if it cannot bind).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn have(program: &str) -> bool {
     let ok = Command::new(program).arg("--version").output().is_ok();
     if !ok {

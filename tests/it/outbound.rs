@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::backends;
-use crate::harness::{Backend, PASSWORD, TestServer, mailbox_messages};
+use crate::harness::{Backend, PASSWORD, TestServer, free_port, mailbox_messages};
 
 const SINK: &str = r#"
 import asyncio, os, sys
@@ -135,14 +135,6 @@ fn assert_dkim_verifies(s: &TestServer, dir: &Path, file: &Path, text: &str) {
         "{}\n{text}",
         String::from_utf8_lossy(&verified.stderr)
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 backends!(outbound_queue_with_aiosmtpd);

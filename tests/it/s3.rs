@@ -1,7 +1,6 @@
 //! The blob store on S3: an S3-compatible server from PyPI (moto's server mode) on loopback.
 //! Skipped with a notice when `moto_server` is not installed (`pip install "moto[server]"`).
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -23,11 +22,7 @@ impl Drop for Moto {
 /// moto exits): it is started again on another.
 fn start_moto() -> Option<(Moto, u16)> {
     for _ in 0..5 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
+        let port = crate::harness::free_port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())

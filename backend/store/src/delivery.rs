@@ -17,7 +17,7 @@ use sea_orm::{
 use crate::email_text;
 use crate::entity::{change, email, message};
 use crate::model::{ChangeOp, MessageMeta, ObjectType};
-use crate::multi::Multi;
+use crate::multi::{Multi, ROWS_PER_INSERT};
 use crate::tx::Tx;
 use crate::{BlobId, Result, Store, StoreError};
 
@@ -55,9 +55,6 @@ pub struct Delivered {
 /// Subject-only threading looks this far back (seconds), so an old "Re: hello" does not
 /// swallow every later one.
 const SUBJECT_THREAD_WINDOW: i64 = 30 * 24 * 3600;
-
-/// SQLite allows 32,766 bound parameters a statement; stay well under it.
-pub(crate) const ROWS_PER_INSERT: usize = 400;
 
 /// A submission recorded in the transaction that files its Sent copy: one commit (and one
 /// sync) for both. Its `email_id` becomes that of the first copy filed by delivery `of` (an

@@ -7,6 +7,10 @@ use sea_orm::{Statement, StatementBuilder};
 use crate::tx::{Row, Tx};
 use crate::{DbKind, Result};
 
+/// Rows per multi-row statement: SQLite allows 32,766 bound parameters a statement (the
+/// widest row written, `messages`, has 14 columns), Postgres 65,535.
+pub(crate) const ROWS_PER_INSERT: usize = 400;
+
 pub(crate) struct Multi {
     kind: DbKind,
     statements: Vec<Statement>,
@@ -52,7 +56,6 @@ impl Multi {
         rows: Vec<Vec<sea_orm::Value>>,
         tail: &str,
     ) {
-        const ROWS_PER_INSERT: usize = 200;
         let mut rows = rows.into_iter().peekable();
         while let Some(width) = rows.peek().map(Vec::len) {
             let chunk: Vec<Vec<sea_orm::Value>> = rows.by_ref().take(ROWS_PER_INSERT).collect();

@@ -264,7 +264,7 @@ pub(crate) async fn insert_in(
         crate::queue::RECIPIENT_COLUMNS,
         rcpt_rows,
     );
-    for chunk in changes.chunks(crate::delivery::ROWS_PER_INSERT) {
+    for chunk in changes.chunks(crate::multi::ROWS_PER_INSERT) {
         rest.push(&change::Entity::insert_many(chunk.to_vec()).into_query());
     }
     rest.execute(tx).await?;

@@ -75,6 +75,18 @@ struct Held {
     commit_page_next: bool,
 }
 
+impl Held {
+    /// Where what is held ends in the file.
+    fn end(&self) -> i64 {
+        self.start + self.data.len() as i64
+    }
+
+    /// Whether any of `amt` bytes at `off` are held.
+    fn overlaps(&self, off: i64, amt: c_int) -> bool {
+        !self.data.is_empty() && off < self.end() && off + amt as i64 > self.start
+    }
+}
+
 unsafe extern "C" fn open(
     _vfs: *mut ffi::sqlite3_vfs,
     name: *const c_char,
@@ -163,7 +175,7 @@ unsafe extern "C" fn write(
     unsafe {
         let bytes = std::slice::from_raw_parts(data.cast::<u8>(), amt as usize);
         let h = held(f);
-        let end = h.start + h.data.len() as i64;
+        let end = h.end();
         if !h.data.is_empty() && off >= h.start && off + amt as i64 <= end {
             // A frame written again (its checksum redone): in place.
             let at = (off - h.start) as usize;
@@ -196,9 +208,7 @@ unsafe extern "C" fn read(
 ) -> c_int {
     // SAFETY: SQLite passes its WAL file.
     unsafe {
-        let h = held(f);
-        let end = h.start + h.data.len() as i64;
-        if !h.data.is_empty() && off < end && off + amt as i64 > h.start {
+        if held(f).overlaps(off, amt) {
             let rc = flush(f);
             if rc != ffi::SQLITE_OK {
                 return rc;
