@@ -33,6 +33,9 @@ pub struct Incoming {
     pub keywords: Vec<String>,
     /// Unix seconds; now if `None`.
     pub received_at: Option<i64>,
+    /// Data a gateway derived from `raw`, kept with it (see [`Core::derived_put`]); a bulk
+    /// import brings it so that no client's first look at the mailbox has to read the bytes.
+    pub derived: Vec<(i16, Vec<u8>)>,
 }
 
 impl Core {
@@ -144,14 +147,14 @@ impl Core {
         for inc in incoming {
             let targets = self.targets(&inc, &mut inbox_of, quota).await?;
             let received_at = inc.received_at.unwrap_or_else(mailroom_store::now);
-            prepared.push((inc.raw, targets, received_at));
+            prepared.push((inc.raw, targets, received_at, inc.derived));
         }
         // Hashing and MIME parsing are CPU work: microseconds for a typical message, done
         // here; a large one goes to a blocking thread so it cannot stall the reactor.
         let mut parses = tokio::task::JoinSet::new();
         let mut ready: Vec<Option<(NewDelivery, Bytes)>> = Vec::new();
         ready.resize_with(prepared.len(), || None);
-        for (i, (raw, targets, received_at)) in prepared.into_iter().enumerate() {
+        for (i, (raw, targets, received_at, derived)) in prepared.into_iter().enumerate() {
             let small = raw_is_small(&raw);
             let prepare = move || {
                 let d = NewDelivery {
@@ -159,6 +162,7 @@ impl Core {
                     meta: crate::parse::message_meta(&raw),
                     received_at,
                     targets,
+                    derived,
                 };
                 (i, d, raw)
             };

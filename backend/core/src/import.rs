@@ -68,6 +68,7 @@ impl Core {
                     folder: Folder::Mailbox(first),
                     keywords,
                     received_at,
+                    derived: Vec::new(),
                 }],
                 true,
             )

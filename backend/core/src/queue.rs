@@ -136,6 +136,7 @@ impl Core {
             folder: Folder::Inbox,
             keywords: Vec::new(),
             received_at: None,
+            derived: Vec::new(),
         })
         .await?;
         Ok(())

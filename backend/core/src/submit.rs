@@ -208,6 +208,7 @@ impl Core {
                 folder: Folder::Inbox,
                 keywords: Vec::new(),
                 received_at: None,
+                derived: Vec::new(),
             });
         }
         let existing = match &out.sent_copy {
@@ -218,6 +219,7 @@ impl Core {
                     folder: Folder::Mailbox(sent),
                     keywords: vec!["$seen".into()],
                     received_at: None,
+                    derived: Vec::new(),
                 });
                 None
             }

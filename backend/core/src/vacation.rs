@@ -127,6 +127,7 @@ impl Core {
                     folder: Folder::Inbox,
                     keywords: Vec::new(),
                     received_at: None,
+                    derived: Vec::new(),
                 }])
                 .await?;
             }

@@ -535,18 +535,7 @@ impl Session {
                             let p = message::parse(raw);
                             kinds_owned
                                 .iter()
-                                .map(|k| {
-                                    let item = match k {
-                                        Kind::Envelope => MessageDataItem::Envelope(p.envelope()),
-                                        Kind::BodyStructure => {
-                                            MessageDataItem::BodyStructure(p.body_structure(true))
-                                        }
-                                        Kind::Body => {
-                                            MessageDataItem::Body(p.body_structure(false))
-                                        }
-                                    };
-                                    (*k, items::encode(item))
-                                })
+                                .map(|&k| (k, items::make(&p, k)))
                                 .collect()
                         })
                         .collect()

@@ -74,6 +74,26 @@ pub(crate) fn put(blob: &[u8; 32], kind: Kind, item: Arc<[u8]>) {
     }
 }
 
+/// `kind`'s item for a parsed message, encoded as [`encode`] does.
+pub(crate) fn make(p: &crate::message::Parsed<'_>, kind: Kind) -> Vec<u8> {
+    encode(match kind {
+        Kind::Envelope => MessageDataItem::Envelope(p.envelope()),
+        Kind::BodyStructure => MessageDataItem::BodyStructure(p.body_structure(true)),
+        Kind::Body => MessageDataItem::Body(p.body_structure(false)),
+    })
+}
+
+/// The items nearly every client fetches for every message (ENVELOPE, BODYSTRUCTURE), as
+/// core keeps them (`(kind, data)`): a bulk import files them with the messages, so the
+/// first listing of an imported mailbox reads no message.
+pub fn derive(raw: &[u8]) -> Vec<(i16, Vec<u8>)> {
+    let p = crate::message::parse(raw);
+    [Kind::Envelope, Kind::BodyStructure]
+        .into_iter()
+        .map(|k| (k.stored(), make(&p, k)))
+        .collect()
+}
+
 /// One item as it appears inside a FETCH response (e.g. `ENVELOPE (…)`), literals included.
 pub(crate) fn encode(item: MessageDataItem<'_>) -> Vec<u8> {
     let r = Response::Data(Data::Fetch {

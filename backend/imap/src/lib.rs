@@ -45,6 +45,7 @@ use std::time::Duration;
 use mailroom_core::Core;
 use tokio::sync::watch;
 
+pub use items::derive as derive_items;
 pub use listener::serve;
 
 /// Limits for the IMAP listeners, validated by the binary's configuration.

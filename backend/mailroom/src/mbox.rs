@@ -11,6 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use mailroom_core::Delivered;
 use mailroom_core::delivery::{Folder, Incoming};
 
 use crate::config::Config;
@@ -119,9 +120,13 @@ pub async fn import(config: &Config, address: &str, mailbox: &str, file: &Path) 
     let mut batch = Vec::with_capacity(BATCH);
     let mut bytes = 0usize;
     let mut count = 0u64;
+    // One batch is filed while the next is read and its IMAP items derived (the CPU work
+    // of both spread over the cores), never two at once, so UIDs follow the file's order.
+    let mut filing: Option<Filing> = None;
     while let Some(msg) = reader.next_message()? {
         bytes += msg.raw.len();
         batch.push(Incoming {
+            derived: mailroom_imap::derive_items(&msg.raw),
             raw: msg.raw.into(),
             accounts: vec![acc.id],
             folder: Folder::Mailbox(mb.id),
@@ -130,11 +135,14 @@ pub async fn import(config: &Config, address: &str, mailbox: &str, file: &Path) 
         });
         if batch.len() >= BATCH || bytes >= BATCH_BYTES {
             count += batch.len() as u64;
-            core.deliver_many(std::mem::take(&mut batch)).await?;
+            finish(filing.take()).await?;
+            let (core, batch) = (core.clone(), std::mem::take(&mut batch));
+            filing = Some(tokio::spawn(async move { core.deliver_many(batch).await }));
             bytes = 0;
             progress.set_message(format!("{count} messages"));
         }
     }
+    finish(filing.take()).await?;
     if !batch.is_empty() {
         count += batch.len() as u64;
         core.deliver_many(batch).await?;
@@ -155,6 +163,16 @@ pub async fn import(config: &Config, address: &str, mailbox: &str, file: &Path) 
         "imported {count} message(s) into {}/{}",
         acc.address, mb.name
     );
+    Ok(())
+}
+
+type Filing = tokio::task::JoinHandle<mailroom_core::Result<Vec<Vec<Delivered>>>>;
+
+/// Waits for a batch being filed, if any.
+async fn finish(filing: Option<Filing>) -> Result<()> {
+    if let Some(f) = filing {
+        f.await.context("filing a batch")??;
+    }
     Ok(())
 }
 

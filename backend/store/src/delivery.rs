@@ -28,6 +28,8 @@ pub struct NewDelivery {
     pub meta: MessageMeta,
     pub received_at: i64,
     pub targets: Vec<Target>,
+    /// Data derived from the bytes, kept with them (`(kind, data)`, see `Store::derived_put`).
+    pub derived: Vec<(i16, Vec<u8>)>,
 }
 
 /// One mailbox of one account that receives the message.
@@ -340,6 +342,7 @@ async fn deliver_in(
         "account_id, seq, object_type, object_id, op",
         changes,
     );
+    insert_derived(&mut last, batch);
     email_text::insert(&mut last, kind, &indexed);
     threads.save(&mut last);
     crate::journal::insert(&mut last, journal);
@@ -377,6 +380,28 @@ fn insert_messages(m: &mut Multi, batch: &[NewDelivery]) {
          reply_to, sent_at, in_reply_to, \"references\", has_attachment, preview",
         rows,
         " ON CONFLICT DO NOTHING",
+    );
+}
+
+/// The derived data the deliveries bring; a blob's row already there stays as it is.
+fn insert_derived(m: &mut Multi, batch: &[NewDelivery]) {
+    let rows: Vec<Vec<Value>> = batch
+        .iter()
+        .flat_map(|d| {
+            d.derived.iter().map(|(kind, data)| {
+                vec![
+                    d.blob_id.as_str().into(),
+                    (*kind).into(),
+                    data.clone().into(),
+                ]
+            })
+        })
+        .collect();
+    m.insert_rows_then(
+        "derived",
+        "blob_id, kind, data",
+        rows,
+        " ON CONFLICT (blob_id, kind) DO NOTHING",
     );
 }
 

@@ -89,6 +89,7 @@ impl Session {
             folder: Folder::Inbox,
             keywords: vec![],
             received_at: None,
+            derived: Vec::new(),
         };
         match self.shared.core.deliver(incoming).await {
             Ok(filed) => {
