@@ -331,18 +331,12 @@ async fn fetch_shows_what_is_left_when_bytes_are_gone(b: Backend) {
     let mut r = BufReader::new(r);
     // The untagged FETCH lines up to the tagged answer, which must be OK.
     async fn until(r: &mut (impl AsyncBufReadExt + Unpin), tag: &str) -> Vec<String> {
-        let mut fetched = Vec::new();
-        loop {
-            let mut line = String::new();
-            assert!(r.read_line(&mut line).await.unwrap() > 0, "closed");
-            if line.starts_with(&format!("{tag} ")) {
-                assert!(line.starts_with(&format!("{tag} OK")), "{line}");
-                return fetched;
-            }
-            if line.starts_with("* ") && line.contains(" FETCH ") {
-                fetched.push(line);
-            }
-        }
+        let (lines, done) = answer(r, tag).await;
+        assert!(done.starts_with(&format!("{tag} OK")), "{done}");
+        lines
+            .into_iter()
+            .filter(|l| l.starts_with("* ") && l.contains(" FETCH "))
+            .collect()
     }
     let mut greeting = String::new();
     r.read_line(&mut greeting).await.unwrap();
@@ -375,6 +369,69 @@ async fn fetch_shows_what_is_left_when_bytes_are_gone(b: Backend) {
             "{got:?}"
         );
     }
+}
+
+/// The lines up to the tagged answer, and that answer.
+async fn answer(
+    r: &mut (impl tokio::io::AsyncBufReadExt + Unpin),
+    tag: &str,
+) -> (Vec<String>, String) {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(r.read_line(&mut line).await.unwrap() > 0, "closed");
+        if line.starts_with(&format!("{tag} ")) {
+            return (lines, line);
+        }
+        lines.push(line);
+    }
+}
+
+backends!(append_refused_when_its_file_cannot_be_written);
+/// An APPEND whose message file cannot be written is refused with NO, files nothing (the
+/// transaction waiting for the file is rolled back), and the session goes on: the same
+/// message is appended once the disk takes it again.
+async fn append_refused_when_its_file_cannot_be_written(b: Backend) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let Some(s) = with_mail(b, "").await else {
+        return;
+    };
+    // A message whose blob folder does not exist yet; a plain file takes its place.
+    let blobs = s.dir.path().join("blobs");
+    let (message, folder) = (0..)
+        .map(|n| {
+            let m = format!("From: x@example.test\r\nSubject: blocked {n}\r\n\r\nbody\r\n");
+            let id = mailroom_core::BlobId::of(m.as_bytes()).to_string();
+            (m, blobs.join(&id[..2]))
+        })
+        .find(|(_, folder)| !folder.exists())
+        .unwrap();
+    std::fs::write(&folder, b"not a folder").unwrap();
+
+    let stream = tokio::net::TcpStream::connect(s.imap).await.unwrap();
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    let mut greeting = String::new();
+    r.read_line(&mut greeting).await.unwrap();
+    let append = |tag: &str| format!("{tag} APPEND INBOX {{{}+}}\r\n{message}\r\n", message.len());
+    w.write_all(format!("a LOGIN alice@example.test \"{PASSWORD}\"\r\n").as_bytes())
+        .await
+        .unwrap();
+    answer(&mut r, "a").await;
+    w.write_all(append("b").as_bytes()).await.unwrap();
+    let (_, refused) = answer(&mut r, "b").await;
+    assert!(refused.starts_with("b NO "), "{refused}");
+    w.write_all(b"c STATUS INBOX (MESSAGES)\r\n").await.unwrap();
+    let (status, _) = answer(&mut r, "c").await;
+    assert!(status[0].contains("(MESSAGES 3)"), "{status:?}");
+
+    std::fs::remove_file(&folder).unwrap();
+    w.write_all(append("d").as_bytes()).await.unwrap();
+    let (_, appended) = answer(&mut r, "d").await;
+    assert!(appended.starts_with("d OK [APPENDUID "), "{appended}");
+    w.write_all(b"e STATUS INBOX (MESSAGES)\r\n").await.unwrap();
+    let (status, _) = answer(&mut r, "e").await;
+    assert!(status[0].contains("(MESSAGES 4)"), "{status:?}");
 }
 
 backends!(imap_qresync);

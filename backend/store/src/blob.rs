@@ -208,9 +208,8 @@ impl BlobStore {
 
     /// Writes blobs to local disk without syncing them, for the journal: durability comes
     /// from the journal rows committed with their emails, until `Store::flush_journal` has
-    /// synced the files. A blob already there is left alone.
-    /// Writes files without syncing them, on this thread (the SQLite writer's, before it
-    /// begins the transaction that journals their bytes).
+    /// synced the files. A blob already there is left alone. Runs on the calling thread
+    /// (blocking), before the transaction that journals the bytes commits.
     pub(crate) fn stage_now(&self, blobs: &[(BlobId, Bytes)]) -> Result<()> {
         if blobs.is_empty() {
             return Ok(());

@@ -85,10 +85,14 @@ impl Store {
         journal: Vec<(BlobId, bytes::Bytes)>,
         submissions: Vec<SentSubmission>,
     ) -> Result<Filed> {
-        // The journaled bytes' files are written (not synced) before the transaction takes
-        // their rows' ids, as `journal.rs` requires.
+        // The journaled bytes' files are written (not synced) before the transaction commits
+        // their rows, as `journal.rs` requires.
         let (blobs, staged) = (self.blobs.clone(), journal.clone());
-        let stage = (!journal.is_empty()).then_some(move || blobs.stage_now(&staged));
+        let small = journal.len() <= STAGED_INLINE;
+        let stage = (!journal.is_empty()).then_some(crate::tx::Before {
+            work: move || blobs.stage_now(&staged),
+            small,
+        });
         self.write_after(stage, move |tx| {
             Box::pin(async move {
                 let delivered = deliver_in(tx, &batch, &journal).await?;
@@ -112,6 +116,10 @@ impl Store {
         .await
     }
 }
+
+/// Files a batch writes on the caller's thread at most (an IMAP APPEND's one); a bulk
+/// import's are written on a blocking thread, so no session waits behind them.
+const STAGED_INLINE: usize = 4;
 
 /// Tags in the first column of the rows [`deliver_in`]'s first step reads back, so each row
 /// is known whatever statement it came from.

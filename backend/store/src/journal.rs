@@ -10,9 +10,11 @@
 //! and empties the journal. So a committed email's bytes are never lost, and a reader only
 //! ever sees a file that was written whole before its email's row was visible.
 //!
-//! Rows are deleted by id up to the highest one read before the sync: ids are handed out in
-//! time order and every file is written before its row's id is taken, so a row at or below
-//! that id has its file written before the sync began.
+//! Rows are deleted by id up to the highest one read before the sync, so a row at or below
+//! that id must have its file written before the sync began. On Postgres ids are taken in
+//! time order but committed in any order, so every file is written before its row's id is
+//! taken. On SQLite one writer takes ids in commit order, so a file written before its row
+//! commits is enough: it is written while the writer runs the statements (`tx.rs`).
 
 use bytes::Bytes;
 use sea_orm::{ConnectionTrait, Value};

@@ -84,19 +84,22 @@ impl Writer {
         Ok(Writer { jobs })
     }
 
-    /// Runs `work` on the writer thread and waits for what it returns.
-    pub(crate) async fn run<T: Send + 'static>(
+    /// Hands `work` to the writer thread; the future it returns waits for what it returns.
+    /// The caller's thread is free meanwhile (for work `work` waits for, see `tx.rs`).
+    pub(crate) fn submit<T: Send + 'static>(
         &self,
         work: impl FnOnce(&LiteConn) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
+    ) -> Result<impl std::future::Future<Output = Result<T>>> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.jobs
             .send(Box::new(move |conn| {
                 let _ = reply.send(work(conn));
             }))
             .map_err(|_| StoreError::Io("the SQLite writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Corrupt("a job on the SQLite writer failed".into()))?
+        Ok(async move {
+            rx.await
+                .map_err(|_| StoreError::Corrupt("a job on the SQLite writer failed".into()))?
+        })
     }
 }
 
