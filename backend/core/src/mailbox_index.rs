@@ -92,6 +92,50 @@ impl Members {
         self.keywords.push(intern(kw, m.keywords));
     }
 
+    /// Replaces member `i` with one read from the store (the same UID).
+    fn set(&mut self, i: usize, m: crate::members::Member, kw: &mut HashMap<String, Arc<str>>) {
+        self.ids[i] = m.email_id;
+        self.modseqs[i] = m.modseq;
+        self.received_at[i] = m.received_at;
+        self.sizes[i] = m.size as u32;
+        self.blobs[i] = blob_bytes(&m.blob_id);
+        self.keywords[i] = intern(kw, m.keywords);
+    }
+
+    /// A copy of `old`, with room for `more` members (copied whole: a snapshot of a large
+    /// mailbox is remade at every change to it, while thousands of IDLE sessions wait).
+    fn copy_of(old: &Members, more: usize) -> Members {
+        fn copy<T: Clone>(v: &[T], more: usize) -> Vec<T> {
+            let mut c = Vec::with_capacity(v.len() + more);
+            c.extend_from_slice(v);
+            c
+        }
+        Members {
+            uids: copy(&old.uids, more),
+            ids: copy(&old.ids, more),
+            modseqs: copy(&old.modseqs, more),
+            keywords: copy(&old.keywords, more),
+            received_at: copy(&old.received_at, more),
+            sizes: copy(&old.sizes, more),
+            blobs: copy(&old.blobs, more),
+            positions: Default::default(),
+        }
+    }
+
+    /// Room for `n` members.
+    fn with_capacity(n: usize) -> Members {
+        Members {
+            uids: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            modseqs: Vec::with_capacity(n),
+            keywords: Vec::with_capacity(n),
+            received_at: Vec::with_capacity(n),
+            sizes: Vec::with_capacity(n),
+            blobs: Vec::with_capacity(n),
+            positions: Default::default(),
+        }
+    }
+
     /// Appends member `i` of `old` unchanged.
     fn push_from(&mut self, old: &Members, i: usize) {
         self.uids.push(old.uids[i]);
@@ -336,34 +380,59 @@ impl Core {
                 };
                 let mut by_uid: HashMap<u32, crate::members::Member> =
                     changed.into_iter().map(|m| (m.uid as u32, m)).collect();
-                let mut s = Members::default();
                 let mut delta = Delta {
                     from: old.seq,
                     to: now,
                     ..Delta::default()
                 };
+                // The old members' keyword sets, to share with the new ones (members of a
+                // set are mostly neighbours: one look-up per run, no copy of known ones).
+                let mut last: Option<&Arc<str>> = None;
                 for k in old.keywords.iter() {
-                    kw.entry(k.to_string()).or_insert_with(|| k.clone());
-                }
-                for i in 0..old.len() {
-                    let uid = old.uids[i];
-                    if let Some(p) = &present
-                        && p.binary_search(&uid).is_err()
-                    {
-                        delta.removed.push(uid);
-                        by_uid.remove(&uid);
+                    if last.is_some_and(|l| Arc::ptr_eq(l, k)) {
                         continue;
                     }
-                    match by_uid.remove(&uid) {
-                        Some(m) => {
-                            delta.changed.push(uid);
-                            s.push(m, &mut kw);
-                        }
-                        None => {
-                            s.push_from(&old, i);
-                        }
+                    last = Some(k);
+                    if !kw.contains_key(&**k) {
+                        kw.insert(k.to_string(), k.clone());
                     }
                 }
+                let mut s = match &present {
+                    // None left: the old members whole, the changed ones replaced.
+                    None => {
+                        let mut s = Members::copy_of(&old, new_count);
+                        let mut known: Vec<u32> =
+                            by_uid.keys().copied().filter(|&u| u <= max_known).collect();
+                        known.sort_unstable();
+                        for uid in known {
+                            let m = by_uid.remove(&uid).expect("a key");
+                            if let Ok(i) = s.uids.binary_search(&uid) {
+                                delta.changed.push(uid);
+                                s.set(i, m, &mut kw);
+                            }
+                        }
+                        s
+                    }
+                    Some(p) => {
+                        let mut s = Members::with_capacity(old.len() + new_count);
+                        for i in 0..old.len() {
+                            let uid = old.uids[i];
+                            if p.binary_search(&uid).is_err() {
+                                delta.removed.push(uid);
+                                by_uid.remove(&uid);
+                                continue;
+                            }
+                            match by_uid.remove(&uid) {
+                                Some(m) => {
+                                    delta.changed.push(uid);
+                                    s.push(m, &mut kw);
+                                }
+                                None => s.push_from(&old, i),
+                            }
+                        }
+                        s
+                    }
+                };
                 let mut added: Vec<crate::members::Member> = by_uid
                     .into_values()
                     .filter(|m| m.uid as u32 > max_known)
