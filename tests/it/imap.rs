@@ -434,6 +434,112 @@ async fn append_refused_when_its_file_cannot_be_written(b: Backend) {
     assert!(status[0].contains("(MESSAGES 4)"), "{status:?}");
 }
 
+/// A logged-in IMAP connection sending one command at a time (raw lines).
+struct Line {
+    r: tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: tokio::net::tcp::OwnedWriteHalf,
+    n: u32,
+}
+
+impl Line {
+    async fn login(addr: std::net::SocketAddr) -> Line {
+        use tokio::io::AsyncBufReadExt;
+        let (r, w) = tokio::net::TcpStream::connect(addr)
+            .await
+            .unwrap()
+            .into_split();
+        let mut c = Line {
+            r: tokio::io::BufReader::new(r),
+            w,
+            n: 0,
+        };
+        let mut greeting = String::new();
+        c.r.read_line(&mut greeting).await.unwrap();
+        let done = c
+            .cmd(&format!("LOGIN alice@example.test \"{PASSWORD}\""))
+            .await;
+        assert!(done.contains(" OK "), "{done}");
+        c
+    }
+
+    /// The tagged answer to `command`, with the tag cut off.
+    async fn cmd(&mut self, command: &str) -> String {
+        use tokio::io::AsyncWriteExt;
+        self.n += 1;
+        let tag = format!("t{}", self.n);
+        self.w
+            .write_all(format!("{tag} {command}\r\n").as_bytes())
+            .await
+            .unwrap();
+        let (_, done) = answer(&mut self.r, &tag).await;
+        done[tag.len()..].to_string()
+    }
+}
+
+backends!(delete_while_messages_move);
+/// DELETE of a mailbox while other sessions move messages into and out of it: every command
+/// succeeds or is refused for the mailbox being gone, none fails (on Postgres the destroy
+/// once locked the mailbox and the account before the emails a MOVE had locked: deadlock).
+async fn delete_while_messages_move(b: Backend) {
+    use mailroom_core::delivery::{Folder, Incoming};
+    let s = TestServer::start(b).await;
+    s.setup_accounts();
+    let (core, alice) = alice(&s).await;
+    let mut admin = Line::login(s.imap).await;
+    assert!(admin.cmd("CREATE B").await.starts_with(" OK"));
+    for round in 0..6 {
+        assert!(admin.cmd("CREATE A").await.starts_with(" OK"));
+        let a = core.mailbox_find(alice.id, "A").await.unwrap().id;
+        let mail = (0..40)
+            .map(|i| Incoming {
+                raw: format!("From: x@example.test\r\nSubject: {round} {i}\r\n\r\nhello\r\n")
+                    .into_bytes()
+                    .into(),
+                accounts: vec![alice.id],
+                folder: Folder::Mailbox(a),
+                keywords: Vec::new(),
+                received_at: None,
+                derived: Vec::new(),
+            })
+            .collect();
+        core.deliver_many(mail).await.unwrap();
+        // Two sessions moving messages one at a time, A to B and B to A.
+        let mover = |from: &'static str, to: &'static str| {
+            let addr = s.imap;
+            tokio::spawn(async move {
+                let mut c = Line::login(addr).await;
+                let mut answers = vec![c.cmd(&format!("SELECT {from}")).await];
+                for _ in 0..30 {
+                    // Anything but OK ends it: the mailbox went, or is empty.
+                    let a = c.cmd(&format!("MOVE 1 {to}")).await;
+                    let done = !a.starts_with(" OK");
+                    answers.push(a);
+                    if done {
+                        break;
+                    }
+                }
+                answers
+            })
+        };
+        let movers = [mover("A", "B"), mover("B", "A")];
+        tokio::time::sleep(std::time::Duration::from_millis(5 + round * 4)).await;
+        let deleted = admin.cmd("DELETE A").await;
+        assert!(
+            deleted.starts_with(" OK"),
+            "round {round}: DELETE A: {deleted}"
+        );
+        for m in movers {
+            for a in m.await.unwrap() {
+                assert!(
+                    !a.contains("SERVERBUG") && !a.contains("UNAVAILABLE"),
+                    "round {round}: {a}"
+                );
+            }
+        }
+    }
+    assert!(!s.log().contains("deadlock"), "{}", s.log());
+}
+
 backends!(imap_qresync);
 async fn imap_qresync(b: Backend) {
     let Some(s) = with_mail(b, "").await else {

@@ -2,14 +2,19 @@
 //! The rules that need the database (sibling names unique, no cycles, what a destroy takes
 //! with it) are checked here, inside the transaction; the rest is core's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 
 use crate::entity::{email, mailbox, mailbox_email};
 use crate::model::{ChangeOp, Mailbox, ObjectType};
 use crate::update::log;
+
+/// Ids per `IN (...)` list (SQLite's parameter limit, and bounded statements).
+const ROWS: usize = 500;
 use crate::{Result, Store, StoreError};
 
 /// Why a mailbox change was refused (nothing was changed).
@@ -198,19 +203,61 @@ impl Store {
         id: i64,
         remove_emails: bool,
     ) -> Result<std::result::Result<i64, MailboxRefusal>> {
+        // Postgres: an email moved into the mailbox between locking its members and locking
+        // the mailbox makes the attempt start again (rare: tried a few times).
+        for _ in 0..5 {
+            if let Some(done) = self.try_destroy(account_id, id, remove_emails).await? {
+                return Ok(done);
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "mailbox {id} kept changing while being destroyed"
+        )))
+    }
+
+    /// One attempt at [`Store::mailbox_destroy`]; `None` when its members changed meanwhile
+    /// (nothing written). Rows are locked in the order every other writer takes them, so
+    /// none can deadlock with it on Postgres: the member emails (by id), the mailbox, the
+    /// account.
+    async fn try_destroy(
+        &self,
+        account_id: i64,
+        id: i64,
+        remove_emails: bool,
+    ) -> Result<Option<std::result::Result<i64, MailboxRefusal>>> {
         let tx = self.begin_write().await?;
+        let pg = self.kind == crate::DbKind::Postgres;
+        let lock = if pg { " FOR UPDATE" } else { "" };
+        let members: Vec<(i64, i64, i64)> = tx
+            .query_all_raw(self.stmt(
+                &format!(
+                    "SELECT id, size, thread_id FROM emails WHERE account_id = ? AND id IN \
+                     (SELECT email_id FROM mailbox_emails WHERE mailbox_id = ?) ORDER BY id{lock}"
+                ),
+                vec![account_id.into(), id.into()],
+            ))
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get_by_index(0)?,
+                    r.try_get_by_index(1)?,
+                    r.try_get_by_index(2)?,
+                ))
+            })
+            .collect::<Result<_>>()?;
         let mut q =
             mailbox::Entity::find_by_id(id).filter(mailbox::Column::AccountId.eq(account_id));
-        // Postgres: a delivery or move into it (which updates the row's uid_next) waits, so
-        // no membership lands between reading the members and deleting them.
-        if self.kind == crate::DbKind::Postgres {
+        // Postgres: a delivery or move into it (which updates the row's uid_next) waits from
+        // here, so no membership lands between reading the members and deleting them.
+        if pg {
             q = q.lock_exclusive();
         }
         let Some(cur) = q.one(&*tx).await? else {
-            return Ok(Err(MailboxRefusal::NotFound));
+            return Ok(Some(Err(MailboxRefusal::NotFound)));
         };
         if cur.role.is_some() {
-            return Ok(Err(MailboxRefusal::HasRole));
+            return Ok(Some(Err(MailboxRefusal::HasRole)));
         }
         if mailbox::Entity::find()
             .filter(mailbox::Column::ParentId.eq(id))
@@ -218,72 +265,108 @@ impl Store {
             .await?
             .is_some()
         {
-            return Ok(Err(MailboxRefusal::HasChild));
+            return Ok(Some(Err(MailboxRefusal::HasChild)));
         }
-        let members: Vec<i64> = mailbox_email::Entity::find()
+        let mut now: Vec<i64> = mailbox_email::Entity::find()
+            .select_only()
+            .column(mailbox_email::Column::EmailId)
             .filter(mailbox_email::Column::MailboxId.eq(id))
+            .into_tuple()
             .all(&*tx)
-            .await?
-            .into_iter()
-            .map(|m| m.email_id)
-            .collect();
-        if !members.is_empty() && !remove_emails {
-            return Ok(Err(MailboxRefusal::HasEmail));
+            .await?;
+        now.sort_unstable();
+        if now.iter().ne(members.iter().map(|m| &m.0)) {
+            return Ok(None);
         }
+        if !members.is_empty() && !remove_emails {
+            return Ok(Some(Err(MailboxRefusal::HasEmail)));
+        }
+        let ids: Vec<i64> = members.iter().map(|m| m.0).collect();
+        // The members' other mailboxes, and how many emails each of their threads has.
+        let mut others: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for chunk in ids.chunks(ROWS) {
+            let rows: Vec<(i64, i64)> = mailbox_email::Entity::find()
+                .select_only()
+                .column(mailbox_email::Column::EmailId)
+                .column(mailbox_email::Column::MailboxId)
+                .filter(mailbox_email::Column::EmailId.is_in(chunk.to_vec()))
+                .filter(mailbox_email::Column::MailboxId.ne(id))
+                .into_tuple()
+                .all(&*tx)
+                .await?;
+            for (e, m) in rows {
+                others.entry(e).or_default().push(m);
+            }
+        }
+        let gone: Vec<(i64, i64, i64)> = members
+            .iter()
+            .copied()
+            .filter(|m| !others.contains_key(&m.0))
+            .collect();
+        let threads: Vec<i64> = gone
+            .iter()
+            .map(|m| m.2)
+            .collect::<BTreeSet<i64>>()
+            .into_iter()
+            .collect();
+        let mut in_thread: BTreeMap<i64, i64> = BTreeMap::new();
+        for chunk in threads.chunks(ROWS) {
+            let rows: Vec<(i64, i64)> = email::Entity::find()
+                .select_only()
+                .column(email::Column::ThreadId)
+                .column_as(email::Column::Id.count(), "n")
+                .filter(email::Column::AccountId.eq(account_id))
+                .filter(email::Column::ThreadId.is_in(chunk.to_vec()))
+                .group_by(email::Column::ThreadId)
+                .into_tuple()
+                .all(&*tx)
+                .await?;
+            in_thread.extend(rows);
+        }
+
         let n = 1 + members.len() as i64;
         let end = crate::update::reserve_seqs(&tx, account_id, n).await?;
         let mut seq = end - n;
         let mut changes = Vec::new();
         let mut touched: BTreeSet<i64> = BTreeSet::new();
         let mut freed = 0;
-        for e in &members {
+        for &(e, size, thread_id) in &members {
             seq += 1;
-            let others: Vec<i64> = mailbox_email::Entity::find()
-                .filter(mailbox_email::Column::EmailId.eq(*e))
-                .filter(mailbox_email::Column::MailboxId.ne(id))
-                .all(&*tx)
-                .await?
-                .into_iter()
-                .map(|m| m.mailbox_id)
-                .collect();
-            let Some(row) = email::Entity::find_by_id(*e).one(&*tx).await? else {
-                return Err(StoreError::Corrupt(format!("email {e} missing")));
-            };
-            if others.is_empty() {
-                email::Entity::delete_by_id(*e).exec(&*tx).await?;
-                freed += row.size;
-                let left = email::Entity::find()
-                    .filter(email::Column::AccountId.eq(account_id))
-                    .filter(email::Column::ThreadId.eq(row.thread_id))
-                    .one(&*tx)
-                    .await?;
-                changes.push(log(
-                    account_id,
-                    seq,
-                    ObjectType::Email,
-                    *e,
-                    ChangeOp::Destroyed,
-                ));
-                let op = if left.is_some() {
-                    ChangeOp::Updated
-                } else {
-                    ChangeOp::Destroyed
-                };
-                changes.push(log(account_id, seq, ObjectType::Thread, row.thread_id, op));
-            } else {
-                email::Entity::update_many()
-                    .col_expr(email::Column::Modseq, Expr::value(seq))
-                    .filter(email::Column::Id.eq(*e))
-                    .exec(&*tx)
-                    .await?;
-                changes.push(log(
-                    account_id,
-                    seq,
-                    ObjectType::Email,
-                    *e,
-                    ChangeOp::Updated,
-                ));
-                touched.extend(others);
+            match others.get(&e) {
+                None => {
+                    freed += size;
+                    changes.push(log(
+                        account_id,
+                        seq,
+                        ObjectType::Email,
+                        e,
+                        ChangeOp::Destroyed,
+                    ));
+                    // The thread's last email gone: the thread too.
+                    let left = in_thread.entry(thread_id).or_default();
+                    *left -= 1;
+                    let op = if *left > 0 {
+                        ChangeOp::Updated
+                    } else {
+                        ChangeOp::Destroyed
+                    };
+                    changes.push(log(account_id, seq, ObjectType::Thread, thread_id, op));
+                }
+                Some(boxes) => {
+                    email::Entity::update_many()
+                        .col_expr(email::Column::Modseq, Expr::value(seq))
+                        .filter(email::Column::Id.eq(e))
+                        .exec(&*tx)
+                        .await?;
+                    changes.push(log(
+                        account_id,
+                        seq,
+                        ObjectType::Email,
+                        e,
+                        ChangeOp::Updated,
+                    ));
+                    touched.extend(boxes);
+                }
             }
         }
         seq += 1;
@@ -291,6 +374,12 @@ impl Store {
             .filter(mailbox_email::Column::MailboxId.eq(id))
             .exec(&*tx)
             .await?;
+        for chunk in gone.chunks(ROWS) {
+            email::Entity::delete_many()
+                .filter(email::Column::Id.is_in(chunk.iter().map(|m| m.0)))
+                .exec(&*tx)
+                .await?;
+        }
         mailbox::Entity::delete_by_id(id).exec(&*tx).await?;
         crate::account::add_used_bytes(&*tx, account_id, -freed).await?;
         changes.push(log(
@@ -307,6 +396,6 @@ impl Store {
         );
         crate::delivery::insert_changes(&tx, changes).await?;
         tx.commit().await?;
-        Ok(Ok(end))
+        Ok(Some(Ok(end)))
     }
 }
