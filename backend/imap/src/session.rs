@@ -88,15 +88,12 @@ pub(crate) async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         let Some(config) = shared.config.tls.clone() else {
             return;
         };
-        // Boxed: a TLS handshake's state is large, and an unboxed await would size every
-        // session's future (for its whole life) by it.
-        let accept = Box::pin(tokio_rustls::TlsAcceptor::from(config).accept(stream));
-        match tokio::time::timeout(shared.config.login_timeout, accept).await {
-            Ok(Ok(s)) => {
+        match Conn::tls(stream, config, shared.config.login_timeout).await {
+            Ok(c) => {
                 tls = true;
-                Conn::Tls(Box::new(s))
+                c
             }
-            _ => return,
+            Err(_) => return,
         }
     } else {
         Conn::Plain(stream)
@@ -371,12 +368,9 @@ impl Session {
                     else {
                         return;
                     };
-                    let accept = Box::pin(tokio_rustls::TlsAcceptor::from(config).accept(tcp));
-                    let conn = match tokio::time::timeout(self.shared.config.login_timeout, accept)
-                        .await
-                    {
-                        Ok(Ok(s)) => Conn::Tls(Box::new(s)),
-                        _ => return,
+                    let Ok(conn) = Conn::tls(tcp, config, self.shared.config.login_timeout).await
+                    else {
+                        return;
                     };
                     let (r, w) = tokio::io::split(conn);
                     reader = r;

@@ -13,6 +13,24 @@ pub enum Conn {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
+impl Conn {
+    /// The server side of a TLS handshake on `tcp` (implicit TLS, or STARTTLS), given at
+    /// most `limit`: a client that stalls in it is dropped (`TimedOut`).
+    pub async fn tls(
+        tcp: TcpStream,
+        config: std::sync::Arc<tokio_rustls::rustls::ServerConfig>,
+        limit: std::time::Duration,
+    ) -> io::Result<Conn> {
+        // Boxed: a handshake's state is large, and an unboxed await would size every
+        // session's future (for its whole life) by it.
+        let accept = Box::pin(tokio_rustls::TlsAcceptor::from(config).accept(tcp));
+        match tokio::time::timeout(limit, accept).await {
+            Ok(r) => Ok(Conn::Tls(Box::new(r?))),
+            Err(_) => Err(io::ErrorKind::TimedOut.into()),
+        }
+    }
+}
+
 impl AsyncRead for Conn {
     fn poll_read(
         self: Pin<&mut Self>,

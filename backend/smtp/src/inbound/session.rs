@@ -119,13 +119,12 @@ impl Session {
             let Some(config) = self.shared.config.tls.clone() else {
                 return Ok(());
             };
-            let accept = tokio_rustls::TlsAcceptor::from(config).accept(match stream {
-                Conn::Plain(tcp) => tcp,
-                Conn::Tls(_) => unreachable!("just accepted in plain text"),
-            });
-            stream = match tokio::time::timeout(self.shared.config.command_timeout, accept).await {
-                Ok(r) => Conn::Tls(Box::new(r?)),
-                Err(_) => return Ok(()),
+            let Conn::Plain(tcp) = stream else {
+                unreachable!("just accepted in plain text")
+            };
+            stream = match Conn::tls(tcp, config, self.shared.config.command_timeout).await {
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Ok(()),
+                r => r?,
             };
             self.tls = true;
         }
@@ -150,13 +149,10 @@ impl Session {
                 else {
                     return Ok(());
                 };
-                let accept = tokio_rustls::TlsAcceptor::from(config).accept(tcp);
-                let tls =
-                    match tokio::time::timeout(self.shared.config.command_timeout, accept).await {
-                        Ok(r) => r?,
-                        Err(_) => return Ok(()),
-                    };
-                stream = Conn::Tls(Box::new(tls));
+                stream = match Conn::tls(tcp, config, self.shared.config.command_timeout).await {
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Ok(()),
+                    r => r?,
+                };
                 // A fresh start: the client greets again (RFC 3207 §4.2).
                 commands = RequestReceiver::default();
                 self.tls = true;
