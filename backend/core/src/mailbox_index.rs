@@ -483,6 +483,13 @@ impl Core {
         if self.recent_known(mailbox_id).is_some_and(|m| m >= upto) {
             return Ok(None);
         }
+        // One claim at a time per mailbox: the thousands of IDLE sessions told of the same
+        // arrival wait here for the first one's, then find it made, without a query each.
+        let turn = self.inner.mailbox_index.turn(mailbox_id);
+        let _turn = turn.lock().await;
+        if self.recent_known(mailbox_id).is_some_and(|m| m >= upto) {
+            return Ok(None);
+        }
         let claimed = self.store().mailbox_claim_recent(mailbox_id, upto).await?;
         let mut map = self.inner.mailbox_index.recent.lock().expect("recent lock");
         let mark = map.entry(mailbox_id).or_insert(upto);
