@@ -276,7 +276,8 @@ impl BlobStore {
     }
 
     /// Removes temporary files older than an hour that a crash left in a local store (a
-    /// write in progress is younger). Returns how many went.
+    /// write in progress is younger). Returns how many went. Run at every start, it also
+    /// brings the blob folders into the page cache, which every new blob's file needs.
     pub fn sweep_temporary(&self) -> std::io::Result<usize> {
         let Some(root) = &self.local_root else {
             return Ok(0);
@@ -292,12 +293,17 @@ impl BlobStore {
                 let f = f?;
                 let name = f.file_name();
                 let name = name.to_string_lossy();
+                // The name first: a look at every blob's inode would read them all from
+                // disk after a restart.
+                if !(name.starts_with('.') && name.ends_with(TEMP_SUFFIX)) {
+                    continue;
+                }
                 let old = f
                     .metadata()
                     .and_then(|m| m.modified())
                     .map(|t| t < cutoff)
                     .unwrap_or(false);
-                if name.starts_with('.') && name.ends_with(TEMP_SUFFIX) && old {
+                if old {
                     std::fs::remove_file(f.path())?;
                     removed += 1;
                 }
