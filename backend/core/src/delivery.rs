@@ -39,22 +39,6 @@ pub struct Incoming {
 }
 
 impl Core {
-    /// Warms the database's delivery indexes in the background (`Store::prewarm`), as a
-    /// server does once it starts.
-    pub fn spawn_prewarm(&self) {
-        let store = self.store().clone();
-        tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            match store.prewarm().await {
-                Ok(()) => tracing::debug!(
-                    ms = started.elapsed().as_secs_f64() * 1e3,
-                    "delivery indexes read"
-                ),
-                Err(e) => tracing::warn!(error = %e, "reading the delivery indexes failed"),
-            }
-        });
-    }
-
     /// Resolves an address in this order: a user; an alias; the address without its `+tag`
     /// (user, then alias); the domain's catch-all. A local domain with none of these gives
     /// `NotFound`; a domain that is not ours gives [`Recipient::Remote`].

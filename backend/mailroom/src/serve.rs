@@ -48,7 +48,6 @@ pub async fn run(config: Config) -> Result<()> {
     };
     // HTTP-01 answers: filled by the ACME task, served by the HTTP router.
     let acme_challenges = mailroom_api::acme_challenge::AcmeChallenges::default();
-    core.spawn_prewarm();
     if let Some(every) = config.gc.interval {
         core.spawn_garbage_collector(every, config.gc.grace);
     }

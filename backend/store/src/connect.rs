@@ -163,32 +163,4 @@ impl crate::Store {
         }
         Ok(())
     }
-
-    /// Reads into the operating system's page cache the indexes every delivery looks up at
-    /// a random place (blob ids, Message-IDs, base subjects): after a restart with a cold
-    /// cache each of those look-ups waits for the disk (IMAP APPEND one at a time on a
-    /// 100,000-message database, the page cache dropped before each start, three pairs:
-    /// 1,293–1,505 msg/s without, 1,381–1,528 with). About 35 MB at a hundred thousand
-    /// messages, read in order. SQLite only (Postgres keeps its own buffers; `pg_prewarm`
-    /// is the tool there).
-    pub async fn prewarm(&self) -> crate::Result<()> {
-        if self.kind != DbKind::Sqlite {
-            return Ok(());
-        }
-        for (table, index) in [
-            ("messages", "sqlite_autoindex_messages_1"),
-            ("messages", "messages_base_subject"),
-            ("emails", "emails_blob"),
-            ("thread_refs", "sqlite_autoindex_thread_refs_1"),
-        ] {
-            // Counting through an index visits each of its pages once.
-            self.db
-                .query_one_raw(self.stmt(
-                    &format!("SELECT COUNT(*) FROM {table} INDEXED BY {index}"),
-                    vec![],
-                ))
-                .await?;
-        }
-        Ok(())
-    }
 }
