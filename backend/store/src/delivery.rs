@@ -405,12 +405,7 @@ fn insert_derived(m: &mut Multi, batch: &[NewDelivery]) {
             })
         })
         .collect();
-    m.insert_rows_then(
-        "derived",
-        "blob_id, kind, data",
-        rows,
-        " ON CONFLICT (blob_id, kind) DO NOTHING",
-    );
+    crate::derived::insert(m, rows);
 }
 
 /// A `messages` row, in the column order of [`insert_messages`] (the statements of every

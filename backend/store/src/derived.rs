@@ -14,7 +14,7 @@ impl Store {
         blob_ids: &[String],
     ) -> Result<Vec<(String, Vec<u8>)>> {
         let mut out = Vec::with_capacity(blob_ids.len());
-        for chunk in blob_ids.chunks(500) {
+        for chunk in blob_ids.chunks(crate::multi::ROWS_PER_INSERT) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
                 "SELECT blob_id, data FROM derived WHERE kind = ? AND blob_id IN ({marks})"
@@ -37,20 +37,23 @@ impl Store {
             return Ok(());
         }
         let mut m = Multi::new(self.kind);
-        for chunk in rows.chunks(200) {
-            let marks = vec!["(?, ?, ?)"; chunk.len()].join(",");
-            let sql = format!(
-                "INSERT INTO derived (blob_id, kind, data) VALUES {marks} \
-                 ON CONFLICT (blob_id, kind) DO NOTHING"
-            );
-            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 3);
-            for (b, d) in chunk {
-                values.push(b.clone().into());
-                values.push(kind.into());
-                values.push(d.clone().into());
-            }
-            m.push_sql(&sql, values);
-        }
+        insert(
+            &mut m,
+            rows.into_iter()
+                .map(|(blob, data)| vec![blob.into(), kind.into(), data.into()])
+                .collect(),
+        );
         self.write_multi(m).await.map(drop)
     }
+}
+
+/// Rows `(blob_id, kind, data)` into `derived`, leaving those already there as they are (a
+/// second writer of the same bytes' data, or a delivery bringing data kept before).
+pub(crate) fn insert(m: &mut Multi, rows: Vec<Vec<Value>>) {
+    m.insert_rows_then(
+        "derived",
+        "blob_id, kind, data",
+        rows,
+        " ON CONFLICT (blob_id, kind) DO NOTHING",
+    );
 }

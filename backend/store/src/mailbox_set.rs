@@ -11,10 +11,8 @@ use sea_orm::{
 
 use crate::entity::{email, mailbox, mailbox_email};
 use crate::model::{ChangeOp, Mailbox, ObjectType};
+use crate::multi::ROWS_PER_INSERT as ROWS;
 use crate::update::log;
-
-/// Ids per `IN (...)` list (SQLite's parameter limit, and bounded statements).
-const ROWS: usize = 500;
 use crate::{Result, Store, StoreError};
 
 /// Why a mailbox change was refused (nothing was changed).
