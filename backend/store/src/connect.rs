@@ -48,6 +48,8 @@ pub(crate) async fn connect(url: &str) -> Result<(DatabaseConnection, DbKind)> {
         .acquire_timeout(Duration::from_secs(30));
     match kind {
         DbKind::Sqlite => {
+            // Before the first connection initialises SQLite.
+            crate::page_cache::install();
             // Validate early so a bad path gives a config error, not a pool time-out.
             SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::Config(format!("database.url: {e}")))?;

@@ -33,6 +33,7 @@ pub mod members;
 pub mod model;
 pub mod mta_sts;
 mod multi;
+mod page_cache;
 pub mod query;
 pub mod queue;
 pub mod search;

@@ -30,6 +30,8 @@ static BASE: AtomicPtr<ffi::sqlite3_vfs> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Registers the VFS, once per process.
 pub(crate) fn register() -> Result<(), String> {
+    // Before anything initialises SQLite (finding the default VFS does).
+    crate::page_cache::install();
     static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     DONE.get_or_init(|| {
         // SAFETY: SQLite's VFS registry; the struct registered is leaked, so it lives as long
