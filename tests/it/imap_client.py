@@ -467,6 +467,18 @@ def scenario_two_sessions():
     check(line.startswith(b"t98 OK [APPENDUID"), f"append elsewhere: {line}")
     got = a.ok("NOOP")
     check(len(got) == 1 and got[0].startswith("* 1 FETCH") and "\\Answered" in got[0], got)
+    # \Recent is per message within one listing: c sees x first, a sees y first; neither
+    # has a flag of its own, so only \Recent tells their FLAGS apart.
+    d = Raw()
+    msg = "APPEND INBOX {30+}\r\nFrom: x@y.test\r\nSubject: n\r\n\r\n"
+    d.ok(msg)
+    c = Raw()
+    c.ok("SELECT INBOX")
+    d.ok(msg)
+    a.ok("NOOP")
+    c.ok("NOOP")
+    got = c.ok("FETCH 1:* (FLAGS)")
+    check(len(got) >= 2 and "FLAGS (\\Recent)" in got[-2] and "FLAGS ()" in got[-1], got)
     print("ok")
 
 

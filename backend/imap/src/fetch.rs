@@ -3,6 +3,7 @@
 //! JMAP sees it) and reports the new flags.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 
 use chrono::TimeZone;
 use imap_codec::imap_types::command::FetchModifier;
@@ -149,7 +150,8 @@ impl Session {
                 )
             });
         // Items from the view and from the message's structure only (what clients ask when
-        // listing a mailbox): served from the encoded-item cache.
+        // listing a mailbox, and `UID FETCH 1:* (UID FLAGS)` when syncing): lines written
+        // around encoded items, those of the structure from the encoded-item cache.
         let structural = names.iter().all(|n| {
             from_view(n)
                 || matches!(
@@ -158,7 +160,7 @@ impl Session {
                         | MessageDataItemName::BodyStructure
                         | MessageDataItemName::Body
                 )
-        }) && needs_row;
+        });
         if structural {
             self.fetch_structure(&indexes, &names).await?;
             return Ok(Reply::Ok(None, "FETCH completed".into()));
@@ -483,8 +485,11 @@ impl Session {
             })
             .collect();
         let core = self.shared.core.clone();
-        // FLAGS encoded once per distinct keyword set (a mailbox has few).
-        let mut flag_items: HashMap<(String, bool), Vec<u8>> = HashMap::new();
+        // FLAGS encoded once per distinct keyword set (a mailbox has few), without and with
+        // \Recent.
+        let mut flag_items: [HashMap<String, Vec<u8>>; 2] = Default::default();
+        // One line's bytes, reused: a listing of 100,000 messages allocates nothing per line.
+        let mut line: Vec<u8> = Vec::with_capacity(512);
         for chunk in indexes.chunks(CHUNK) {
             let view = self.selected.as_ref().expect("selected").view.clone();
             // Misses: first from the database (kept by an earlier FETCH, maybe by another
@@ -559,37 +564,43 @@ impl Session {
             }
             for &i in chunk {
                 let sel = self.selected.as_ref().expect("selected");
-                let mut line: Vec<u8> = format!("* {} FETCH (", i + 1).into_bytes();
+                line.clear();
+                let _ = write!(line, "* {} FETCH (", i + 1);
                 let mut complete = true;
                 for (n, name) in names.iter().enumerate() {
                     if n > 0 {
                         line.push(b' ');
                     }
-                    let part: Vec<u8> = match name {
+                    match name {
                         // Numbers need no codec.
-                        MessageDataItemName::Uid => format!("UID {}", view.uids[i]).into_bytes(),
+                        MessageDataItemName::Uid => {
+                            let _ = write!(line, "UID {}", view.uids[i]);
+                        }
                         MessageDataItemName::Rfc822Size => {
-                            format!("RFC822.SIZE {}", view.sizes[i]).into_bytes()
+                            let _ = write!(line, "RFC822.SIZE {}", view.sizes[i]);
                         }
                         MessageDataItemName::ModSeq => {
-                            format!("MODSEQ ({})", sel.modseq(i).max(1)).into_bytes()
+                            let _ = write!(line, "MODSEQ ({})", sel.modseq(i).max(1));
                         }
                         MessageDataItemName::Flags => {
-                            let key = (sel.keywords(i).to_string(), sel.is_recent(view.uids[i]));
-                            match flag_items.get(&key) {
-                                Some(b) => b.clone(),
+                            let (keywords, recent) = (sel.keywords(i), sel.is_recent(view.uids[i]));
+                            let known = &mut flag_items[usize::from(recent)];
+                            match known.get(keywords) {
+                                Some(b) => line.extend_from_slice(b),
                                 None => {
                                     let b = items::encode(MessageDataItem::Flags(flags::flags_of(
-                                        &key.0, key.1,
+                                        keywords, recent,
                                     )));
-                                    flag_items.insert(key, b.clone());
-                                    b
+                                    line.extend_from_slice(&b);
+                                    known.insert(keywords.to_string(), b);
                                 }
                             }
                         }
-                        MessageDataItemName::InternalDate => items::encode(
-                            MessageDataItem::InternalDate(internal_date(view.received_at[i])),
-                        ),
+                        MessageDataItemName::InternalDate => {
+                            line.extend_from_slice(&items::encode(MessageDataItem::InternalDate(
+                                internal_date(view.received_at[i]),
+                            )))
+                        }
                         other => {
                             let kind = match other {
                                 MessageDataItemName::Envelope => Kind::Envelope,
@@ -597,15 +608,14 @@ impl Session {
                                 _ => Kind::Body,
                             };
                             match items::get(&view.blobs[i], kind) {
-                                Some(b) => b.to_vec(),
+                                Some(b) => line.extend_from_slice(&b),
                                 None => {
                                     complete = false;
                                     break;
                                 }
                             }
                         }
-                    };
-                    line.extend_from_slice(&part);
+                    }
                 }
                 if complete {
                     line.extend_from_slice(b")\r\n");

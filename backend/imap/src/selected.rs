@@ -69,6 +69,10 @@ impl Selected {
 
     /// The keywords of the message at index `i`, as this session knows them.
     pub fn keywords(&self, i: usize) -> &str {
+        // Most sessions have changed no flags: no hash of the UID for every line of a listing.
+        if self.own_flags.is_empty() {
+            return &self.view.keywords[i];
+        }
         self.own_flags
             .get(&self.view.uids[i])
             .map(String::as_str)
@@ -93,6 +97,9 @@ impl Selected {
 
     /// The modseq of the message at index `i`, as this session knows it.
     pub fn modseq(&self, i: usize) -> i64 {
+        if self.own_modseqs.is_empty() {
+            return self.view.modseqs[i];
+        }
         self.own_modseqs
             .get(&self.view.uids[i])
             .copied()
