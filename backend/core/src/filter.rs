@@ -8,7 +8,7 @@
 //! search index lands that is a scan, but a correct one.
 
 pub use mailroom_store::search::{Cond, SqlSort};
-use mailroom_store::search::{SearchRow, SqlFilter};
+use mailroom_store::search::{Fields, SearchRow, SqlFilter};
 
 use crate::{Core, Error, Result};
 
@@ -145,6 +145,29 @@ impl Filter {
         }
     }
 
+    /// The columns of a search row that checking this filter's text reads.
+    fn fields(&self, out: &mut Fields) {
+        match self {
+            Filter::Cond(_) => {}
+            Filter::Text(field, _) => match field {
+                TextField::From => out.from = true,
+                TextField::To => out.to = true,
+                TextField::Cc => out.cc = true,
+                TextField::Subject => out.subject = true,
+                TextField::Any => {
+                    (out.from, out.to, out.cc, out.subject) = (true, true, true, true);
+                    out.blob_id = true;
+                }
+                // Read from the message itself.
+                TextField::Bcc
+                | TextField::Body
+                | TextField::Header(_)
+                | TextField::HeadersOrBody => out.blob_id = true,
+            },
+            Filter::And(v) | Filter::Or(v) | Filter::Not(v) => v.iter().for_each(|f| f.fields(out)),
+        }
+    }
+
     /// The stored conditions in tree order (their truth comes back in this order).
     fn conds(&self, out: &mut Vec<Cond>) {
         match self {
@@ -243,6 +266,7 @@ impl Core {
             && !rust_sort
             && !q.collapse_threads
         {
+            // Only the ids are used.
             let rows = self
                 .store()
                 .email_search(
@@ -251,6 +275,7 @@ impl Core {
                     &[],
                     &sql_sort,
                     Some((position as u64, limit)),
+                    Fields::default(),
                 )
                 .await?;
             let total = if with_total {
@@ -273,9 +298,29 @@ impl Core {
         if let Some(r) = &residual {
             r.conds(&mut columns);
         }
+        // The columns the text check, a sort done here and thread collapsing read.
+        let mut fields = Fields {
+            thread_id: q.collapse_threads,
+            ..Fields::default()
+        };
+        if let Some(r) = &residual {
+            r.fields(&mut fields);
+        }
+        if rust_sort {
+            for (k, _) in &q.sort {
+                match k {
+                    SortKey::From => fields.from = true,
+                    SortKey::To => fields.to = true,
+                    SortKey::Stored(SqlSort::SentAt) => fields.sent_at = true,
+                    SortKey::Stored(SqlSort::Subject) => fields.base_subject = true,
+                    SortKey::Stored(SqlSort::HasKeyword(_)) => fields.keywords = true,
+                    SortKey::Stored(SqlSort::ReceivedAt | SqlSort::Size) => {}
+                }
+            }
+        }
         let rows = self
             .store()
-            .email_search(account_id, &sql_filter, &columns, &sql_sort, None)
+            .email_search(account_id, &sql_filter, &columns, &sql_sort, None, fields)
             .await?;
         let mut kept: Vec<&SearchRow> = Vec::with_capacity(rows.len());
         for (row, truth) in &rows {

@@ -102,6 +102,72 @@ pub struct SearchRow {
     pub cc_addr: String,
 }
 
+/// Which of a [`SearchRow`]'s columns a search reads (`id`, `received_at` and `size` always);
+/// the others come back empty (0, `None`, `""`). A search of 100,000 emails that returns a
+/// few hundred spent as long decoding columns nobody looked at as finding the rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fields {
+    pub thread_id: bool,
+    pub blob_id: bool,
+    pub sent_at: bool,
+    pub keywords: bool,
+    pub subject: bool,
+    pub base_subject: bool,
+    pub from: bool,
+    pub to: bool,
+    pub cc: bool,
+}
+
+impl Fields {
+    pub const ALL: Fields = Fields {
+        thread_id: true,
+        blob_id: true,
+        sent_at: true,
+        keywords: true,
+        subject: true,
+        base_subject: true,
+        from: true,
+        to: true,
+        cc: true,
+    };
+
+    /// The SELECT list: each column, or an empty value of its type in its place.
+    fn select(self) -> String {
+        let pick = |wanted: bool, col: &str, empty: &str, name: &str| {
+            if wanted {
+                col.to_string()
+            } else {
+                format!("{empty} AS {name}")
+            }
+        };
+        [
+            "e.id".to_string(),
+            pick(
+                self.thread_id,
+                "e.thread_id",
+                "CAST(0 AS BIGINT)",
+                "thread_id",
+            ),
+            pick(self.blob_id, "e.blob_id", "''", "blob_id"),
+            "e.received_at".to_string(),
+            pick(self.sent_at, "m.sent_at", "CAST(NULL AS BIGINT)", "sent_at"),
+            "e.size".to_string(),
+            pick(self.keywords, "e.keywords", "''", "keywords"),
+            pick(self.subject, "m.subject", "CAST(NULL AS TEXT)", "subject"),
+            pick(
+                self.base_subject,
+                "m.base_subject",
+                "CAST(NULL AS TEXT)",
+                "base_subject",
+            ),
+            pick(self.from, "m.from_addr", "''", "from_addr"),
+            pick(self.to, "m.to_addr", "''", "to_addr"),
+            pick(self.cc, "m.cc_addr", "''", "cc_addr"),
+        ]
+        .join(", ")
+    }
+}
+
 /// `%`, `_` and the escape itself taken literally in a LIKE pattern.
 pub(crate) fn like_literal(s: &str) -> String {
     s.replace('\\', "\\\\")
@@ -266,7 +332,8 @@ fn filter_sql(kind: DbKind, f: &SqlFilter, values: &mut Vec<Value>) -> String {
 
 impl Store {
     /// The account's emails matching `filter`, in `sort` order (then newest id first), with
-    /// the truth of each of `columns` per row; `page` (offset, limit) or all of them.
+    /// the truth of each of `columns` per row; `page` (offset, limit) or all of them. Only
+    /// `fields` of each row are read.
     pub async fn email_search(
         &self,
         account_id: i64,
@@ -274,12 +341,10 @@ impl Store {
         columns: &[Cond],
         sort: &[(SqlSort, bool)],
         page: Option<(u64, u64)>,
+        fields: Fields,
     ) -> Result<Vec<(SearchRow, Vec<bool>)>> {
         let mut values: Vec<Value> = Vec::new();
-        let mut select = String::from(
-            "SELECT e.id, e.thread_id, e.blob_id, e.received_at, m.sent_at, e.size, e.keywords, m.subject, \
-             m.base_subject, m.from_addr, m.to_addr, m.cc_addr",
-        );
+        let mut select = format!("SELECT {}", fields.select());
         for (i, c) in columns.iter().enumerate() {
             select.push_str(&format!(
                 ", CASE WHEN {} THEN 1 ELSE 0 END AS c{i}",
