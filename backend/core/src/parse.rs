@@ -5,7 +5,6 @@
 
 use mail_parser::{Address, HeaderValue, MessageParser};
 use mailroom_store::model::MessageMeta;
-use serde_json::json;
 
 /// Characters of body text kept as the preview (JMAP asks for up to 256).
 const PREVIEW_CHARS: usize = 256;
@@ -54,13 +53,23 @@ pub(crate) fn message_meta(raw: &[u8]) -> MessageMeta {
     meta
 }
 
+/// One stored address (the JSON form `from_addr` and the others hold: name, then email).
+#[derive(serde::Serialize)]
+struct StoredAddress {
+    name: Option<String>,
+    email: Option<String>,
+}
+
 fn addresses(a: Option<&Address>) -> String {
-    let list: Vec<_> = a
+    let list: Vec<StoredAddress> = a
         .into_iter()
         .flat_map(|a| a.iter())
-        .map(|a| json!({"name": a.name().map(text), "email": a.address().map(text)}))
+        .map(|a| StoredAddress {
+            name: a.name().map(text),
+            email: a.address().map(text),
+        })
         .collect();
-    serde_json::Value::Array(list).to_string()
+    serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
 }
 
 /// The names and addresses `addresses` stores, lowercased, a line each: what the text index
@@ -103,6 +112,10 @@ fn clean_id(s: &str) -> String {
 /// Postgres text cannot hold) become spaces, tab and newline aside. The raw message keeps
 /// every byte; this is only the parsed summary.
 fn text(s: &str) -> String {
+    // Nearly always there is nothing to replace: one copy, not a char at a time.
+    if !s.chars().any(|c| c.is_control() && c != '\t' && c != '\n') {
+        return s.to_string();
+    }
     s.chars()
         .map(|c| {
             if c.is_control() && c != '\t' && c != '\n' {
@@ -150,6 +163,15 @@ mod tests {
         assert_eq!(m.sent_at, Some(1795503600));
         let to: serde_json::Value = serde_json::from_str(&m.to).unwrap();
         assert_eq!(to[1]["email"], "c@y.test");
+    }
+
+    #[test]
+    fn addresses_are_stored_as_json_name_then_email() {
+        let raw = b"From: \"A \\\"Q\\\"\" <a@x.test>\r\nTo: b@y.test\r\n\r\nx\r\n";
+        let m = message_meta(raw);
+        assert_eq!(m.from, r#"[{"name":"A \"Q\"","email":"a@x.test"}]"#);
+        assert_eq!(m.to, r#"[{"name":null,"email":"b@y.test"}]"#);
+        assert_eq!(m.cc, "[]");
     }
 
     #[test]
