@@ -121,8 +121,6 @@ impl Session {
         if let Some(since) = changed_since {
             indexes.retain(|&i| sel.modseq(i) > since);
         }
-        // Flags, dates and sizes are in the view; anything else reads the email's row.
-        let needs_row = !names.iter().all(from_view);
         let needs_parse = names.iter().any(|n| {
             matches!(
                 n,
@@ -177,7 +175,7 @@ impl Session {
                         peek: true,
                     }
                 )
-        }) && needs_row;
+        });
         if whole {
             self.fetch_whole(&indexes, &names).await?;
             return Ok(Reply::Ok(None, "FETCH completed".into()));
@@ -185,10 +183,7 @@ impl Session {
         let core = self.shared.core.clone();
         let chunk_sizes: Vec<usize> = {
             let sizes = &self.selected.as_ref().expect("selected").view.sizes;
-            indexes
-                .iter()
-                .map(|&i| if needs_row { sizes[i] as usize } else { 0 })
-                .collect()
+            indexes.iter().map(|&i| sizes[i] as usize).collect()
         };
         let chunks = batches(&chunk_sizes);
         for chunk in chunks {
@@ -250,28 +245,22 @@ impl Session {
                     }
                 }
             }
-            // The chunk's bytes in one read.
-            let mut bytes: HashMap<i64, bytes::Bytes> = HashMap::new();
-            if needs_row {
-                let view = self.selected.as_ref().expect("selected").view.clone();
-                let (ids, blobs): (Vec<i64>, Vec<String>) = wanted
-                    .iter()
-                    .map(|&(i, id, _)| (id, view.blob_id(i)))
-                    .unzip();
-                // A message expunged elsewhere may have had its bytes collected: only
-                // those still there are shown.
-                let got = core.emails_bytes(blobs).await?;
-                bytes.extend(
-                    ids.into_iter()
-                        .zip(got)
-                        .filter_map(|(id, b)| Some((id, b?))),
-                );
-            }
+            // The chunk's bytes in one read. A message expunged elsewhere may have had its
+            // bytes collected: only those still there are shown.
+            let view = self.selected.as_ref().expect("selected").view.clone();
+            let (ids, blobs): (Vec<i64>, Vec<String>) = wanted
+                .iter()
+                .map(|&(i, id, _)| (id, view.blob_id(i)))
+                .unzip();
+            let got = core.emails_bytes(blobs).await?;
+            let mut bytes: HashMap<i64, bytes::Bytes> = ids
+                .into_iter()
+                .zip(got)
+                .filter_map(|(id, b)| Some((id, b?)))
+                .collect();
             for (i, id, uid) in wanted {
                 // Gone meanwhile (expunged elsewhere, not yet reported): nothing to show.
-                if (sets_seen && !states.contains_key(&id))
-                    || (needs_row && !bytes.contains_key(&id))
-                {
+                if (sets_seen && !states.contains_key(&id)) || !bytes.contains_key(&id) {
                     continue;
                 }
                 let raw = bytes.remove(&id);
