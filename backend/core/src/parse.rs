@@ -112,18 +112,13 @@ fn clean_id(s: &str) -> String {
 /// Postgres text cannot hold) become spaces, tab and newline aside. The raw message keeps
 /// every byte; this is only the parsed summary.
 fn text(s: &str) -> String {
+    let dropped = |c: char| c.is_control() && c != '\t' && c != '\n';
     // Nearly always there is nothing to replace: one copy, not a char at a time.
-    if !s.chars().any(|c| c.is_control() && c != '\t' && c != '\n') {
+    if !s.chars().any(dropped) {
         return s.to_string();
     }
     s.chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' && c != '\n' {
-                ' '
-            } else {
-                c
-            }
-        })
+        .map(|c| if dropped(c) { ' ' } else { c })
         .collect()
 }
 

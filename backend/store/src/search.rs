@@ -119,18 +119,6 @@ pub struct Fields {
 }
 
 impl Fields {
-    pub const ALL: Fields = Fields {
-        thread_id: true,
-        blob_id: true,
-        sent_at: true,
-        keywords: true,
-        subject: true,
-        base_subject: true,
-        from: true,
-        to: true,
-        cc: true,
-    };
-
     /// The SELECT list: each column, or an empty value of its type in its place.
     fn select(self) -> String {
         let pick = |wanted: bool, col: &str, empty: &str, name: &str| {
